@@ -1,0 +1,412 @@
+//! drake-sdk: everything a drake task component needs, so a task crate
+//! writes only its `Params` type and its `run` function.
+//!
+//! - [`bindings`] holds the one `wit_bindgen::generate!` of the
+//!   `drake:task` world (no task crate runs bindgen itself);
+//! - [`Task`] is what a task implements, [`task!`] exports it;
+//! - [`Ctx`] is the task's view of the host (fetch, publish, progress) with
+//!   the wasm implementation in [`guest`] and a native [`FakeCtx`] so task
+//!   logic is unit-tested with plain `cargo test`;
+//! - [`validate`] turns the parameters JSON into the dragon error shape
+//!   `{"url": ["this field is required"]}` before serde sees it.
+//!
+//! ```
+//! use drake_sdk::{Ctx, Task, TaskError, Values};
+//!
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! #[serde(deny_unknown_fields)]
+//! pub struct Params { text: String, #[serde(default)] shout: bool }
+//!
+//! pub struct Echo;
+//! impl Task for Echo {
+//!     const NAME: &'static str = "test.echo";
+//!     const SUMMARY: &'static str = "Echo a text.";
+//!     const VALUES: &'static [&'static str] = &["text"];
+//!     const FILES: &'static [&'static str] = &[];
+//!     type Params = Params;
+//!     fn run(_ctx: &mut dyn Ctx, p: Params) -> Result<Values, TaskError> {
+//!         let text = if p.shout { p.text.to_uppercase() } else { p.text };
+//!         Ok(drake_sdk::values([("text", text.into())]))
+//!     }
+//! }
+//!
+//! let mut ctx = drake_sdk::FakeCtx::default();
+//! let out = drake_sdk::run_json::<Echo>(&mut ctx, r#"{"text": "hi", "shout": true}"#).unwrap();
+//! assert_eq!(out["text"], "HI");
+//! let err = drake_sdk::run_json::<Echo>(&mut ctx, r#"{"shout": 3}"#).unwrap_err();
+//! assert_eq!(
+//!     err,
+//!     TaskError::parameters([("shout", "not a valid boolean"), ("text", "this field is required")])
+//! );
+//! ```
+#![deny(missing_docs)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+pub use serde_json::{Map, Value};
+
+pub mod validate;
+
+/// The generated bindings of the `drake:task` world (one copy for every task).
+#[allow(missing_docs, reason = "generated code")]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "task",
+        pub_export_macro: true,
+        default_bindings_module: "drake_sdk::bindings",
+        export_macro_name: "export",
+    });
+}
+
+#[cfg(target_arch = "wasm32")]
+pub mod guest;
+
+/// Output values of a task: a JSON object, merged into the status `result`.
+pub type Values = Map<String, Value>;
+
+/// Build [`Values`] from pairs.
+pub fn values<const N: usize>(pairs: [(&str, Value); N]) -> Values {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// A task: its name, outputs, parameter type and logic.
+pub trait Task {
+    /// The dragon task name (`image.thumb`).
+    const NAME: &'static str;
+    /// One line for humans.
+    const SUMMARY: &'static str;
+    /// Output value names.
+    const VALUES: &'static [&'static str];
+    /// Output file names.
+    const FILES: &'static [&'static str];
+    /// The parameters; `#[serde(deny_unknown_fields)]` and a JSON Schema.
+    type Params: serde::de::DeserializeOwned + schemars::JsonSchema;
+    /// Run the task.
+    fn run(ctx: &mut dyn Ctx, params: Self::Params) -> Result<Values, TaskError>;
+}
+
+/// Why a task failed; maps 1:1 to the WIT `task-error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskError {
+    /// Parameter problems: parameter name → messages.
+    InvalidParameters(BTreeMap<String, Vec<String>>),
+    /// The input is unusable (not an image, truncated, ...).
+    InvalidInput(String),
+    /// An input or sandbox limit was reached.
+    Limit(String),
+    /// Anything else, with a message fit for the client.
+    Failed(String),
+}
+
+impl TaskError {
+    /// One message per parameter.
+    pub fn parameters<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut map = BTreeMap::<String, Vec<String>>::new();
+        for (name, msg) in pairs {
+            map.entry(name.to_owned()).or_default().push(msg.to_owned());
+        }
+        TaskError::InvalidParameters(map)
+    }
+
+    /// A single parameter problem.
+    pub fn parameter(name: &str, msg: impl Into<String>) -> Self {
+        TaskError::InvalidParameters(BTreeMap::from([(name.to_owned(), vec![msg.into()])]))
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskError::InvalidParameters(map) => {
+                let json = serde_json::to_string(map).map_err(|_| fmt::Error)?;
+                write!(f, "invalid parameters: {json}")
+            }
+            TaskError::InvalidInput(m) | TaskError::Limit(m) | TaskError::Failed(m) => {
+                f.write_str(m)
+            }
+        }
+    }
+}
+
+impl std::error::Error for TaskError {}
+
+/// Why a fetch failed (the WIT `fetch-error`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchError {
+    /// Not a valid absolute http(s) URL.
+    InvalidUrl(String),
+    /// Denied by the network policy.
+    Blocked(String),
+    /// Larger than the cap (bytes).
+    TooLarge(u64),
+    /// Took too long.
+    Timeout,
+    /// Non-success HTTP status.
+    HttpStatus(u16),
+    /// DNS, connection or protocol failure.
+    Network(String),
+}
+
+impl FetchError {
+    /// The task error for a failed fetch of parameter `param`: a limit for
+    /// the size cap, a failure with a readable message otherwise.
+    pub fn into_task_error(self, param: &str) -> TaskError {
+        match self {
+            FetchError::InvalidUrl(m) => TaskError::parameter(param, m),
+            FetchError::TooLarge(cap) => TaskError::Limit(format!(
+                "{param}: the download is larger than the limit of {cap} bytes"
+            )),
+            other => TaskError::Failed(format!("{param}: could not fetch: {other}")),
+        }
+    }
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FetchError::InvalidUrl(m) => write!(f, "invalid URL: {m}"),
+            FetchError::Blocked(m) => write!(f, "blocked by the network policy: {m}"),
+            FetchError::TooLarge(cap) => write!(f, "larger than the limit of {cap} bytes"),
+            FetchError::Timeout => f.write_str("timed out"),
+            FetchError::HttpStatus(code) => write!(f, "the server answered HTTP {code}"),
+            FetchError::Network(m) => write!(f, "network error: {m}"),
+        }
+    }
+}
+
+/// Bytes fetched by the host. Reads go to the host on wasm; the fake keeps
+/// them in memory.
+pub trait Input {
+    /// Length in bytes.
+    fn size(&self) -> u64;
+    /// Content type declared by the source (may be empty).
+    fn content_type(&self) -> String;
+    /// Up to `len` bytes from `offset`.
+    fn read(&self, offset: u64, len: u32) -> Vec<u8>;
+    /// Every byte.
+    fn read_all(&self) -> Vec<u8> {
+        // Guest memory is capped by the host; a read larger than the cap
+        // traps there as "memory limit exceeded" rather than corrupting.
+        const CHUNK: u32 = 4 << 20; // 4 MiB: few host calls, modest copies
+        let size = self.size();
+        let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        while (out.len() as u64) < size {
+            let chunk = self.read(out.len() as u64, CHUNK);
+            if chunk.is_empty() {
+                break;
+            }
+            out.extend_from_slice(&chunk);
+        }
+        out
+    }
+}
+
+/// The task's view of the host.
+pub trait Ctx {
+    /// Fetch a URL under the host's network policy. `max_bytes` lowers the
+    /// host's byte cap for this download.
+    fn fetch(&mut self, url: &str, max_bytes: Option<u64>) -> Result<Box<dyn Input>, FetchError>;
+    /// Publish output file `name` (stored as `<name>.<extension>`).
+    fn publish(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        content_type: &str,
+        extension: &str,
+    ) -> Result<(), TaskError>;
+    /// Report progress, 0–100.
+    fn progress(&mut self, percent: u8);
+    /// Publish output values before the end.
+    fn partial(&mut self, values: &Values);
+}
+
+/// Validate `params` (JSON text) against `T`'s schema, decode them and run
+/// the task. This is what the exported `run` does, and what native tests
+/// call with a [`FakeCtx`].
+pub fn run_json<T: Task>(ctx: &mut dyn Ctx, params: &str) -> Result<Values, TaskError> {
+    let params = decode_params::<T>(params)?;
+    T::run(ctx, params)
+}
+
+/// Parse and validate parameters, reporting every problem at once in the
+/// dragon form.
+pub fn decode_params<T: Task>(params: &str) -> Result<T::Params, TaskError> {
+    let value: Value = serde_json::from_str(params)
+        .map_err(|e| TaskError::Failed(format!("parameters are not valid JSON: {e}")))?;
+    let schema = schemars::schema_for!(T::Params);
+    let problems = validate::check_params(&value, schema.as_value());
+    if !problems.is_empty() {
+        return Err(TaskError::InvalidParameters(problems));
+    }
+    // The schema check covers what serde checks; a serde error that slips
+    // through still names its field.
+    serde_json::from_value(value).map_err(|e| {
+        let msg = e.to_string();
+        let field = msg
+            .split('`')
+            .nth(1)
+            .map(str::to_owned)
+            .unwrap_or_else(|| "parameters".to_owned());
+        TaskError::InvalidParameters(BTreeMap::from([(field, vec![msg])]))
+    })
+}
+
+/// The `task-info` of `T` as plain data.
+pub fn info<T: Task>() -> TaskInfo {
+    let schema = schemars::schema_for!(T::Params);
+    TaskInfo {
+        name: T::NAME.to_owned(),
+        summary: T::SUMMARY.to_owned(),
+        params_schema: schema.as_value().to_string(),
+        values: T::VALUES.iter().map(|s| (*s).to_owned()).collect(),
+        files: T::FILES.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+/// Plain-data copy of the WIT `task-info`.
+#[derive(Debug, Clone)]
+pub struct TaskInfo {
+    /// Task name.
+    pub name: String,
+    /// One line for humans.
+    pub summary: String,
+    /// JSON Schema of the parameters.
+    pub params_schema: String,
+    /// Output value names.
+    pub values: Vec<String>,
+    /// Output file names.
+    pub files: Vec<String>,
+}
+
+/// Export `T` as this component's task.
+///
+/// ```ignore
+/// drake_sdk::task!(ImageThumb);
+/// ```
+#[macro_export]
+macro_rules! task {
+    ($task:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        struct __DrakeGuest;
+
+        #[cfg(target_arch = "wasm32")]
+        impl $crate::bindings::Guest for __DrakeGuest {
+            fn describe() -> $crate::bindings::drake::task::types::TaskInfo {
+                $crate::guest::describe::<$task>()
+            }
+            fn run(
+                params: ::std::string::String,
+            ) -> ::std::result::Result<
+                $crate::bindings::drake::task::types::TaskOutput,
+                $crate::bindings::drake::task::types::TaskError,
+            > {
+                $crate::guest::run::<$task>(&params)
+            }
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        $crate::bindings::export!(__DrakeGuest);
+    };
+}
+
+/// An output file captured by [`FakeCtx`].
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// Content type.
+    pub content_type: String,
+    /// File extension.
+    pub extension: String,
+}
+
+/// A native stand-in for the host: URLs map to in-memory bodies, published
+/// files and progress are recorded.
+#[derive(Default)]
+pub struct FakeCtx {
+    /// URL → (content type, body).
+    pub inputs: HashMap<String, (String, Vec<u8>)>,
+    /// Output name → file.
+    pub published: BTreeMap<String, Published>,
+    /// Every progress report.
+    pub progress: Vec<u8>,
+    /// Every partial result.
+    pub partials: Vec<Values>,
+}
+
+impl FakeCtx {
+    /// Serve `body` at `url`.
+    pub fn with_input(mut self, url: &str, content_type: &str, body: Vec<u8>) -> Self {
+        self.inputs
+            .insert(url.to_owned(), (content_type.to_owned(), body));
+        self
+    }
+}
+
+struct MemInput {
+    content_type: String,
+    bytes: Vec<u8>,
+}
+
+impl Input for MemInput {
+    fn size(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+    fn content_type(&self) -> String {
+        self.content_type.clone()
+    }
+    fn read(&self, offset: u64, len: u32) -> Vec<u8> {
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.bytes.len());
+        let end = start.saturating_add(len as usize).min(self.bytes.len());
+        self.bytes[start..end].to_vec()
+    }
+}
+
+impl Ctx for FakeCtx {
+    fn fetch(&mut self, url: &str, max_bytes: Option<u64>) -> Result<Box<dyn Input>, FetchError> {
+        let (content_type, bytes) = self
+            .inputs
+            .get(url)
+            .cloned()
+            .ok_or(FetchError::HttpStatus(404))?;
+        if let Some(cap) = max_bytes
+            && bytes.len() as u64 > cap
+        {
+            return Err(FetchError::TooLarge(cap));
+        }
+        Ok(Box::new(MemInput {
+            content_type,
+            bytes,
+        }))
+    }
+
+    fn publish(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        content_type: &str,
+        extension: &str,
+    ) -> Result<(), TaskError> {
+        self.published.insert(
+            name.to_owned(),
+            Published {
+                bytes: bytes.to_vec(),
+                content_type: content_type.to_owned(),
+                extension: extension.to_owned(),
+            },
+        );
+        Ok(())
+    }
+
+    fn progress(&mut self, percent: u8) {
+        self.progress.push(percent.min(100));
+    }
+
+    fn partial(&mut self, values: &Values) {
+        self.partials.push(values.clone());
+    }
+}

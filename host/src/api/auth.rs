@@ -1,0 +1,305 @@
+//! Authentication (api.md §2): a secret (server to server) or an API key
+//! plus a whitelisted Referer/Origin (browsers), given in the JSON body, an
+//! `Authorization` header, or the query string. Keys are compared in
+//! constant time, never logged, never kept in task parameters.
+
+use std::net::SocketAddr;
+
+use axum::http::{HeaderMap, header};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::error::{ApiError, Location};
+use crate::config::Account;
+
+/// A credential found in a request.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// `Secret`.
+    Secret(String),
+    /// `Api-Key`.
+    ApiKey(String),
+}
+
+/// Where credentials may come from in one request.
+pub struct Sources<'a> {
+    /// Headers (`Authorization`, `Referer`, `Origin`).
+    pub headers: &'a HeaderMap,
+    /// Query pairs (GET routes).
+    pub query: &'a [(String, String)],
+    /// The JSON body's top level; auth keys are removed from it.
+    pub body: Option<&'a mut Map<String, Value>>,
+    /// The peer address (plain-HTTP secret rule).
+    pub peer: Option<SocketAddr>,
+}
+
+/// Find a credential: body, then header, then query. Auth keys are taken
+/// out of the body whether or not they are used.
+pub fn extract(src: &mut Sources<'_>) -> Result<Option<(Credential, Location)>, ApiError> {
+    let mut found = None;
+    if let Some(body) = src.body.as_deref_mut() {
+        for (field, make) in [
+            ("secret", Credential::Secret as fn(String) -> Credential),
+            ("api_key", Credential::ApiKey),
+        ] {
+            match body.remove(field) {
+                None => {}
+                Some(Value::String(s)) => {
+                    if found.is_none() {
+                        found = Some((make(s.trim().to_owned()), Location::Body));
+                    }
+                }
+                Some(_) => {
+                    return Err(ApiError::invalid(
+                        field,
+                        Location::Body,
+                        format!("{field} must be a string"),
+                    ));
+                }
+            }
+        }
+    }
+    if found.is_some() {
+        return Ok(found);
+    }
+    if let Some(value) = src.headers.get(header::AUTHORIZATION) {
+        let text = value.to_str().unwrap_or("").trim();
+        let (scheme, key) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+        let key = key.trim().to_owned();
+        return match scheme.to_ascii_lowercase().as_str() {
+            "secret" if !key.is_empty() => Ok(Some((Credential::Secret(key), Location::Header))),
+            "api-key" if !key.is_empty() => Ok(Some((Credential::ApiKey(key), Location::Header))),
+            _ => Err(ApiError::unauthorized(
+                "Authorization",
+                Location::Header,
+                "expected \"Secret <key>\" or \"Api-Key <key>\"",
+            )),
+        };
+    }
+    for (k, v) in src.query {
+        match k.as_str() {
+            "secret" => {
+                return Ok(Some((
+                    Credential::Secret(v.trim().to_owned()),
+                    Location::Querystring,
+                )));
+            }
+            "api_key" => {
+                return Ok(Some((
+                    Credential::ApiKey(v.trim().to_owned()),
+                    Location::Querystring,
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+/// Equal strings, in time independent of where they differ.
+fn same_key(a: &str, b: &str) -> bool {
+    let (a, b) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+/// Whether `host` matches a referrer pattern (`example.com` exactly, or
+/// `*.example.com` for its subdomains).
+pub fn host_matches(pattern: &str, host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let pattern = pattern.trim().to_ascii_lowercase();
+    match pattern.strip_prefix("*.") {
+        Some(domain) => host.ends_with(&format!(".{domain}")),
+        None => host == pattern,
+    }
+}
+
+/// The host of the request's Referer, else its Origin.
+pub fn referrer_host(headers: &HeaderMap) -> Option<String> {
+    [header::REFERER, header::ORIGIN].iter().find_map(|h| {
+        let v = headers.get(h)?.to_str().ok()?;
+        url::Url::parse(v).ok()?.host_str().map(str::to_owned)
+    })
+}
+
+/// Resolve the request's credential to an account; `None` credential is a
+/// 401 naming what was expected.
+pub fn authenticate<'a>(
+    accounts: &'a [Account],
+    found: Option<(Credential, Location)>,
+    src: &Sources<'_>,
+    allow_insecure_secrets: bool,
+) -> Result<&'a Account, ApiError> {
+    let Some((cred, location)) = found else {
+        return Err(ApiError::unauthorized(
+            "secret",
+            Location::Body,
+            "authentication required: give a secret or an api_key",
+        ));
+    };
+    match cred {
+        Credential::Secret(key) => {
+            let account = accounts
+                .iter()
+                .find(|a| a.secret.as_deref().is_some_and(|s| same_key(s, &key)))
+                .ok_or_else(|| ApiError::unauthorized("secret", location, "invalid secret"))?;
+            if !allow_insecure_secrets && !is_secure(src) {
+                return Err(ApiError::unauthorized(
+                    "secret",
+                    location,
+                    "secret authentication needs HTTPS (or a loopback client)",
+                ));
+            }
+            Ok(account)
+        }
+        Credential::ApiKey(key) => {
+            let account = accounts
+                .iter()
+                .find(|a| a.api_keys.iter().any(|k| same_key(k, &key)))
+                .ok_or_else(|| ApiError::unauthorized("api_key", location, "invalid api_key"))?;
+            let host = referrer_host(src.headers).ok_or_else(|| {
+                ApiError::unauthorized(
+                    "Referer",
+                    Location::Header,
+                    "api_key needs a Referer or Origin header",
+                )
+            })?;
+            if !account.referrers.iter().any(|p| host_matches(p, &host)) {
+                return Err(ApiError::unauthorized(
+                    "Referer",
+                    Location::Header,
+                    format!("{host} is not a whitelisted referrer for this api_key"),
+                ));
+            }
+            Ok(account)
+        }
+    }
+}
+
+/// A loopback peer, or a request that a terminating proxy marked https.
+fn is_secure(src: &Sources<'_>) -> bool {
+    let loopback = src.peer.is_none_or(|p| p.ip().is_loopback());
+    let forwarded_https = src
+        .headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    loopback || forwarded_https
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn account() -> Account {
+        Account {
+            name: "demo".into(),
+            secret: Some("s3cret".into()),
+            api_keys: vec!["pub".into()],
+            referrers: vec!["example.com".into(), "*.example.org".into()],
+            max_tasks_per_hour: None,
+            retention: None,
+        }
+    }
+
+    fn auth(
+        headers: HeaderMap,
+        query: &[(String, String)],
+        body: Option<Value>,
+    ) -> Result<String, u16> {
+        let accounts = [account()];
+        let mut body = body.and_then(|b| b.as_object().cloned());
+        let mut src = Sources {
+            headers: &headers,
+            query,
+            body: body.as_mut(),
+            peer: None,
+        };
+        let found = extract(&mut src).map_err(|e| e.status().as_u16())?;
+        authenticate(&accounts, found, &src, false)
+            .map(|a| a.name.clone())
+            .map_err(|e| e.status().as_u16())
+    }
+
+    #[test]
+    fn every_source_and_scheme() {
+        let ok = Ok("demo".to_owned());
+        assert_eq!(
+            auth(
+                HeaderMap::new(),
+                &[],
+                Some(serde_json::json!({"secret": "s3cret"}))
+            ),
+            ok
+        );
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("  SECRET   s3cret "),
+        );
+        assert_eq!(auth(h, &[], None), ok);
+        assert_eq!(
+            auth(
+                HeaderMap::new(),
+                &[("secret".into(), "s3cret".into())],
+                None
+            ),
+            ok
+        );
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("api-key pub"),
+        );
+        h.insert(
+            header::REFERER,
+            HeaderValue::from_static("https://a.example.org/page"),
+        );
+        assert_eq!(auth(h, &[], None), ok);
+    }
+
+    #[test]
+    fn refusals() {
+        assert_eq!(auth(HeaderMap::new(), &[], None), Err(401));
+        assert_eq!(
+            auth(
+                HeaderMap::new(),
+                &[],
+                Some(serde_json::json!({"secret": "nope"}))
+            ),
+            Err(401)
+        );
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::REFERER,
+            HeaderValue::from_static("https://evil.com/"),
+        );
+        assert_eq!(
+            auth(h, &[], Some(serde_json::json!({"api_key": "pub"}))),
+            Err(401)
+        );
+        assert_eq!(
+            auth(
+                HeaderMap::new(),
+                &[],
+                Some(serde_json::json!({"api_key": "pub"}))
+            ),
+            Err(401)
+        );
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
+        assert_eq!(auth(h, &[], None), Err(401));
+    }
+
+    #[test]
+    fn referrer_patterns() {
+        assert!(host_matches("example.com", "EXAMPLE.com"));
+        assert!(!host_matches("example.com", "a.example.com"));
+        assert!(host_matches("*.example.org", "a.b.example.org"));
+        assert!(!host_matches("*.example.org", "example.org"));
+        assert!(!host_matches("*.example.org", "badexample.org"));
+    }
+}

@@ -1,0 +1,45 @@
+//! Operational routes: `/v1/tasks` (generated from the components' own
+//! descriptions), `/healthz`, `/readyz`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::AppState;
+
+/// Every task with its summary, parameter schema and outputs.
+pub async fn tasks(State(state): State<AppState>) -> Json<Value> {
+    let list: Vec<Value> = state
+        .engine
+        .tasks()
+        .values()
+        .map(|t| {
+            json!({
+                "name": t.info.name,
+                "summary": t.info.summary,
+                "parameters": t.schema,
+                "values": t.info.values,
+                "files": t.info.files,
+            })
+        })
+        .collect();
+    Json(Value::Array(list))
+}
+
+/// The process is up.
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// The process can serve: the store answers.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => "ready".into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response()
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! Reading routes: `GET|POST /v1/status`, `GET|POST /v1/status_stream`
+//! (alias `/v1/stream`), `GET /v1/file/{filename}?task=KEY`.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::error::{ApiError, Location};
+use super::{AppState, request, stream, wait, wire};
+use crate::store::{TaskRow, TaskState};
+
+/// Keys per status request: bounds the reads one request triggers.
+const MAX_KEYS: usize = 500;
+
+/// What a reading request asked for.
+struct ReadRequest {
+    keys: Vec<String>,
+    block: bool,
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" | "" => Some(false),
+        _ => None,
+    }
+}
+
+fn from_query(pairs: &[(String, String)]) -> Result<ReadRequest, ApiError> {
+    let mut keys = Vec::new();
+    let mut block = false;
+    for (k, v) in pairs {
+        match k.as_str() {
+            "tasks" | "task" => keys.extend(
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned),
+            ),
+            "block" => {
+                block = parse_bool(v).ok_or_else(|| {
+                    ApiError::invalid(
+                        "block",
+                        Location::Querystring,
+                        "block must be true or false",
+                    )
+                })?;
+            }
+            _ => {}
+        }
+    }
+    check_keys(keys, Location::Querystring).map(|keys| ReadRequest { keys, block })
+}
+
+fn from_body(body: &[u8]) -> Result<ReadRequest, ApiError> {
+    let mut body = request::json_body(body)?;
+    let keys = match body.remove("tasks") {
+        Some(Value::String(k)) => vec![k],
+        Some(Value::Array(list)) => list
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s),
+                _ => Err(ApiError::invalid(
+                    "tasks",
+                    Location::Body,
+                    "tasks must be task keys (strings)",
+                )),
+            })
+            .collect::<Result<_, _>>()?,
+        None | Some(Value::Null) => Vec::new(),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "tasks",
+                Location::Body,
+                "tasks must be a key or a list of keys",
+            ));
+        }
+    };
+    let block = match body.remove("block") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => b,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "block",
+                Location::Body,
+                "block must be true or false",
+            ));
+        }
+    };
+    check_keys(keys, Location::Body).map(|keys| ReadRequest { keys, block })
+}
+
+fn check_keys(keys: Vec<String>, location: Location) -> Result<Vec<String>, ApiError> {
+    if keys.is_empty() {
+        return Err(ApiError::invalid("tasks", location, "tasks is missing"));
+    }
+    if keys.len() > MAX_KEYS {
+        return Err(ApiError::invalid(
+            "tasks",
+            location,
+            format!("at most {MAX_KEYS} task keys per request"),
+        ));
+    }
+    Ok(keys)
+}
+
+/// With `require_auth_for_reads`, the caller must own every task.
+fn authorize_reads(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &[(String, String)],
+    ext: &Extensions,
+    rows: &[TaskRow],
+) -> Result<(), ApiError> {
+    if !state.config.require_auth_for_reads {
+        return Ok(());
+    }
+    let peer = ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let account = request::account(state, headers, query, None, peer)?;
+    if rows.iter().any(|r| r.account != account.name) {
+        return Err(ApiError::unauthorized(
+            "tasks",
+            Location::Querystring,
+            "a task belongs to another account",
+        ));
+    }
+    Ok(())
+}
+
+async fn statuses(
+    state: &AppState,
+    req: ReadRequest,
+    headers: &HeaderMap,
+    query: &[(String, String)],
+    ext: &Extensions,
+) -> Result<Response, ApiError> {
+    let rows = wait::read_all(state, &req.keys).await?;
+    authorize_reads(state, headers, query, ext, &rows)?;
+    let rows = if req.block {
+        wait::wait_until(
+            state,
+            &req.keys,
+            state.config.block_timeout,
+            wait::all_final,
+        )
+        .await?
+    } else {
+        rows
+    };
+    let out: Vec<Value> = rows
+        .iter()
+        .map(|r| wire::status(r, &state.public_base))
+        .collect();
+    Ok(Json(out).into_response())
+}
+
+/// `GET /v1/status?tasks=K1&tasks=K2&block=bool`
+pub async fn status_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    ext: Extensions,
+) -> Result<Response, ApiError> {
+    let pairs = request::query_pairs(query.as_deref());
+    let req = from_query(&pairs)?;
+    statuses(&state, req, &headers, &pairs, &ext).await
+}
+
+/// `POST /v1/status` with `{"tasks": [...] | "key", "block": bool}`
+pub async fn status_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    ext: Extensions,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let pairs = request::query_pairs(query.as_deref());
+    let req = from_body(&body)?;
+    statuses(&state, req, &headers, &pairs, &ext).await
+}
+
+/// `GET /v1/status_stream?tasks=...`
+pub async fn stream_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    ext: Extensions,
+) -> Result<Response, ApiError> {
+    let pairs = request::query_pairs(query.as_deref());
+    let req = from_query(&pairs)?;
+    let rows = wait::read_all(&state, &req.keys).await?;
+    authorize_reads(&state, &headers, &pairs, &ext, &rows)?;
+    Ok(stream::respond(state, rows, stream::wants_sse(&headers)))
+}
+
+/// `POST /v1/status_stream` with `{"tasks": [...]}`
+pub async fn stream_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    ext: Extensions,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let pairs = request::query_pairs(query.as_deref());
+    let req = from_body(&body)?;
+    let rows = wait::read_all(&state, &req.keys).await?;
+    authorize_reads(&state, &headers, &pairs, &ext, &rows)?;
+    Ok(stream::respond(state, rows, stream::wants_sse(&headers)))
+}
+
+/// `GET /v1/file/{filename}?task=KEY`
+pub async fn file(
+    State(state): State<AppState>,
+    Path(filename): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    ext: Extensions,
+) -> Result<Response, ApiError> {
+    let pairs = request::query_pairs(query.as_deref());
+    let key = pairs
+        .iter()
+        .find(|(k, _)| k == "task")
+        .map(|(_, v)| v.clone())
+        .ok_or_else(|| ApiError::invalid("task", Location::Querystring, "task is missing"))?;
+    let rows = wait::read_all(&state, std::slice::from_ref(&key)).await?;
+    authorize_reads(&state, &headers, &pairs, &ext, &rows)?;
+    let files = rows
+        .first()
+        .and_then(|r| state.engine.task(&r.task_name))
+        .map(|t| t.info.files.clone())
+        .unwrap_or_default();
+    let name = match pick_file(&files, Some(&filename)) {
+        Ok(name) => name,
+        Err(response) => return Ok(response),
+    };
+    file_when_ready(&state, key, name).await
+}
+
+/// The output name a request means: a single-file task's only file
+/// whatever the name (`cat.jpg`); otherwise the name itself or its stem
+/// (`preview.mp4` → `preview`). Else the dragon 404.
+pub fn pick_file(files: &[String], filename: Option<&str>) -> Result<String, Response> {
+    if let [only] = files {
+        return Ok(only.clone());
+    }
+    let wanted = filename.unwrap_or("");
+    let stem = wanted.split('.').next().unwrap_or(wanted);
+    files
+        .iter()
+        .find(|f| *f == wanted || *f == stem)
+        .cloned()
+        .ok_or_else(|| bad_filename(wanted, files))
+}
+
+fn bad_filename(wanted: &str, files: &[String]) -> Response {
+    let choices: Vec<String> = files.iter().map(|f| format!("'{f}'")).collect();
+    let message = if files.is_empty() {
+        "this task has no output file".to_owned()
+    } else {
+        format!(
+            "'{wanted}' is not a valid filename, choose one of: {}",
+            choices.join(", ")
+        )
+    };
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"status": "error", "message": message})),
+    )
+        .into_response()
+}
+
+/// Wait for output `name` of task `key`: 302 as soon as it exists (even
+/// while executing), 400 with the status if the task fails, 404 if it
+/// succeeds without that file, 503 at the block cap.
+pub async fn file_when_ready(
+    state: &AppState,
+    key: String,
+    name: String,
+) -> Result<Response, ApiError> {
+    let keys = [key];
+    let rows = wait::wait_until(state, &keys, state.config.block_timeout, |rows| {
+        rows.iter()
+            .all(|r| r.state.is_final() || r.files.contains_key(&name))
+    })
+    .await?;
+    let Some(row) = rows.into_iter().next() else {
+        return Err(ApiError::internal("a waited task vanished"));
+    };
+    if let Some(file) = row.files.get(&name) {
+        let url = wire::file_url(&state.public_base, &file.path);
+        let mut response = StatusCode::FOUND.into_response();
+        if let Ok(v) = HeaderValue::from_str(&url) {
+            response.headers_mut().insert(header::LOCATION, v);
+        }
+        return Ok(response);
+    }
+    let status = wire::status(&row, &state.public_base);
+    Ok(match row.state {
+        TaskState::Failed => (StatusCode::BAD_REQUEST, Json(status)).into_response(),
+        TaskState::Succeeded => {
+            let mut body = Map::new();
+            body.insert("status".into(), "error".into());
+            body.insert(
+                "message".into(),
+                format!("the task produced no '{name}' file").into(),
+            );
+            (StatusCode::NOT_FOUND, Json(Value::Object(body))).into_response()
+        }
+        // Still running at the block cap: come back later.
+        TaskState::Queued | TaskState::Running => {
+            let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(status)).into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            response
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names() {
+        let one = vec!["output".to_owned()];
+        assert_eq!(pick_file(&one, Some("cat.jpg")).ok(), Some("output".into()));
+        assert_eq!(pick_file(&one, None).ok(), Some("output".into()));
+        let many: Vec<String> = ["preview", "export", "thumbnail"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            pick_file(&many, Some("preview.mp4")).ok(),
+            Some("preview".into())
+        );
+        assert_eq!(pick_file(&many, Some("export")).ok(), Some("export".into()));
+        assert_eq!(
+            pick_file(&many, Some("medium")).err().map(|r| r.status()),
+            Some(StatusCode::NOT_FOUND)
+        );
+    }
+}

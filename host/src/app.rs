@@ -1,0 +1,142 @@
+//! Wiring: build the store, storage, fetcher, engine, scheduler and router
+//! from a [`Config`], then serve. No logic lives here.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use crate::api::{self, AppState};
+use crate::capabilities::fetch::client::{FetchLimits, Fetcher};
+use crate::capabilities::fetch::policy::NetworkPolicy;
+use crate::config::Config;
+use crate::engine::{Engine, EngineSettings};
+use crate::scheduler::{self, Scheduler, SchedulerSettings};
+use crate::storage::Storage;
+
+/// The process-wide fetcher from the `[fetch]` section.
+pub fn fetcher(config: &Config) -> anyhow::Result<Arc<Fetcher>> {
+    let policy = NetworkPolicy::new(&config.fetch.allow, config.fetch.ports.clone())
+        .context("fetch.allow")?;
+    let limits = FetchLimits {
+        max_bytes: config.fetch.max_bytes,
+        connect_timeout: config.fetch.connect_timeout,
+        total_timeout: config.fetch.timeout,
+        ..FetchLimits::default()
+    };
+    Ok(Arc::new(
+        Fetcher::new(Arc::new(policy), limits).context("building the HTTP client")?,
+    ))
+}
+
+/// Load the engine and every component.
+pub async fn engine(config: &Config) -> anyhow::Result<Arc<Engine>> {
+    let settings = EngineSettings {
+        components_dir: config
+            .components_dir
+            .clone()
+            .unwrap_or_else(crate::engine::default_components_dir),
+        cache_dir: config.data_dir.join("cache"),
+        memory_limit: config.engine.memory_limit,
+        max_output_bytes: config.engine.max_output_bytes,
+        time_limits: config.engine.time_limits.clone(),
+        time_limit: config.engine.time_limit,
+        test_tasks: config.test_tasks,
+    };
+    let started = std::time::Instant::now();
+    let engine = Engine::load(settings, fetcher(config)?).await?;
+    tracing::info!(
+        tasks = engine.tasks().len(),
+        elapsed_ms = started.elapsed().as_millis(),
+        "components loaded"
+    );
+    Ok(Arc::new(engine))
+}
+
+/// A built server, not yet listening.
+pub struct App {
+    /// Handler state.
+    pub state: AppState,
+    /// The scheduler.
+    pub scheduler: Arc<Scheduler>,
+}
+
+/// Build every part from `config`.
+pub async fn build(config: Config) -> anyhow::Result<App> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data_dir {}", config.data_dir.display()))?;
+    let store = crate::store::open(&config.store_url())
+        .await
+        .with_context(|| format!("opening the store {}", config.store_url()))?;
+    let storage =
+        Storage::local(&config.data_dir.join("blobs")).context("opening the blob directory")?;
+    let engine = engine(&config).await?;
+    let node_id = format!("{}-{}", std::process::id(), crate::api::request::new_key());
+    let scheduler = Scheduler::new(
+        store.clone(),
+        engine.clone(),
+        storage.clone(),
+        SchedulerSettings {
+            node_id,
+            workers: config.workers,
+            lease: config.scheduler.lease,
+            poll_interval: config.scheduler.poll_interval,
+        },
+    );
+    let state = AppState {
+        store,
+        engine,
+        storage,
+        public_base: config.public_base().into(),
+        config: Arc::new(config),
+    };
+    Ok(App { state, scheduler })
+}
+
+/// Serve until Ctrl-C / SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let listen = config.listen;
+    let app = build(config).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let local = listener.local_addr()?;
+    let state = app.state.clone();
+    let maintenance = state.config.scheduler.maintenance_interval;
+    tokio::spawn(app.scheduler.clone().run());
+    tokio::spawn(scheduler::rescuer::run(state.store.clone(), maintenance));
+    tokio::spawn(scheduler::reaper::run(
+        state.store.clone(),
+        state.storage.clone(),
+        maintenance,
+    ));
+    // The line tests and scripts wait for.
+    println!(
+        "drake listening on http://{local} (outputs under {})",
+        state.public_base
+    );
+    let router = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}

@@ -1,0 +1,212 @@
+//! The `blobs` capability: host-held byte strings the guest reads in
+//! slices, output writers, and `publish`, which hands an output file to the
+//! run's [`OutputSink`] (the blob store, or a directory for `drake run`).
+//!
+//! Every guest-driven size is capped here: read slices, the run's total
+//! output bytes, the set of output names.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use wasmtime::component::Resource;
+
+use crate::engine::bindings::blobs::{self, BlobError};
+
+/// Largest slice one `read` returns: guest-controlled, so bounded; 16 MiB
+/// keeps the number of host calls low for a whole-file read.
+const MAX_READ: u32 = 16 << 20;
+
+/// An immutable byte string (a fetched input or a finished output).
+pub struct Blob {
+    /// The bytes.
+    pub bytes: Bytes,
+    /// Declared content type.
+    pub content_type: String,
+}
+
+/// An output being written.
+pub struct Writer {
+    buf: Vec<u8>,
+}
+
+/// Where published files go.
+#[async_trait::async_trait]
+pub trait OutputSink: Send + Sync {
+    /// Store output `name` as `<name>.<extension>`; errors are messages
+    /// for the operator.
+    async fn publish(
+        &self,
+        name: &str,
+        extension: &str,
+        content_type: &str,
+        bytes: Bytes,
+    ) -> Result<(), String>;
+}
+
+/// A sink that refuses outputs (used for `describe`).
+pub struct NoOutputs;
+
+#[async_trait::async_trait]
+impl OutputSink for NoOutputs {
+    async fn publish(&self, name: &str, _: &str, _: &str, _: Bytes) -> Result<(), String> {
+        Err(format!("output {name:?} published outside a run"))
+    }
+}
+
+/// Per-run blob state.
+pub struct BlobsCtx {
+    sink: Arc<dyn OutputSink>,
+    names: Vec<String>,
+    max_output_bytes: u64,
+    written: u64,
+}
+
+impl BlobsCtx {
+    /// A context publishing to `sink` the names `names`, at most
+    /// `max_output_bytes` in all.
+    pub fn new(sink: Arc<dyn OutputSink>, names: Vec<String>, max_output_bytes: u64) -> Self {
+        BlobsCtx {
+            sink,
+            names,
+            max_output_bytes,
+            written: 0,
+        }
+    }
+
+    fn reserve(&mut self, n: usize) -> Result<(), BlobError> {
+        let total = self.written.saturating_add(n as u64);
+        if total > self.max_output_bytes {
+            return Err(BlobError::TooLarge(self.max_output_bytes));
+        }
+        self.written = total;
+        Ok(())
+    }
+}
+
+fn valid_extension(ext: &str) -> bool {
+    !ext.is_empty() && ext.len() <= 8 && ext.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+fn valid_content_type(ct: &str) -> bool {
+    ct.len() <= 100
+        && ct.split_once('/').is_some_and(|(a, b)| {
+            !a.is_empty()
+                && !b.is_empty()
+                && ct
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"/+-.;= ".contains(&c))
+        })
+}
+
+impl blobs::Host for crate::capabilities::HostState {
+    async fn publish(
+        &mut self,
+        name: String,
+        blob: Resource<Blob>,
+        content_type: String,
+        extension: String,
+    ) -> wasmtime::Result<Result<(), BlobError>> {
+        if !self.blobs.names.contains(&name) {
+            return Ok(Err(BlobError::Invalid(format!(
+                "{name:?} is not an output of this task (expected one of {:?})",
+                self.blobs.names
+            ))));
+        }
+        if !valid_extension(&extension) || !valid_content_type(&content_type) {
+            return Ok(Err(BlobError::Invalid(format!(
+                "invalid extension {extension:?} or content type {content_type:?}"
+            ))));
+        }
+        let bytes = self.table.get(&blob)?.bytes.clone();
+        let sink = self.blobs.sink.clone();
+        match sink.publish(&name, &extension, &content_type, bytes).await {
+            Ok(()) => Ok(Ok(())),
+            // A storage failure is the host's problem: end the run.
+            Err(e) => Err(wasmtime::format_err!("publishing {name}: {e}")),
+        }
+    }
+}
+
+impl blobs::HostBlob for crate::capabilities::HostState {
+    async fn size(&mut self, blob: Resource<Blob>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&blob)?.bytes.len() as u64)
+    }
+
+    async fn content_type(&mut self, blob: Resource<Blob>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&blob)?.content_type.clone())
+    }
+
+    async fn read(
+        &mut self,
+        blob: Resource<Blob>,
+        offset: u64,
+        len: u32,
+    ) -> wasmtime::Result<Result<Vec<u8>, BlobError>> {
+        let bytes = &self.table.get(&blob)?.bytes;
+        let Ok(start) = usize::try_from(offset) else {
+            return Ok(Err(BlobError::OutOfRange));
+        };
+        if start > bytes.len() {
+            return Ok(Err(BlobError::OutOfRange));
+        }
+        let end = start
+            .saturating_add(len.min(MAX_READ) as usize)
+            .min(bytes.len());
+        Ok(Ok(bytes[start..end].to_vec()))
+    }
+
+    async fn drop(&mut self, blob: Resource<Blob>) -> wasmtime::Result<()> {
+        self.table.delete(blob)?;
+        Ok(())
+    }
+}
+
+impl blobs::HostWriter for crate::capabilities::HostState {
+    async fn new(&mut self) -> wasmtime::Result<Resource<Writer>> {
+        Ok(self.table.push(Writer { buf: Vec::new() })?)
+    }
+
+    async fn write(
+        &mut self,
+        writer: Resource<Writer>,
+        bytes: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), BlobError>> {
+        if let Err(e) = self.blobs.reserve(bytes.len()) {
+            return Ok(Err(e));
+        }
+        self.table.get_mut(&writer)?.buf.extend_from_slice(&bytes);
+        Ok(Ok(()))
+    }
+
+    async fn finish(
+        &mut self,
+        writer: Resource<Writer>,
+    ) -> wasmtime::Result<Result<Resource<Blob>, BlobError>> {
+        let buf = std::mem::take(&mut self.table.get_mut(&writer)?.buf);
+        let blob = Blob {
+            bytes: Bytes::from(buf),
+            content_type: String::new(),
+        };
+        Ok(Ok(self.table.push(blob)?))
+    }
+
+    async fn drop(&mut self, writer: Resource<Writer>) -> wasmtime::Result<()> {
+        self.table.delete(writer)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_caps_and_names() {
+        let mut ctx = BlobsCtx::new(Arc::new(NoOutputs), vec!["output".into()], 10);
+        assert!(ctx.reserve(6).is_ok());
+        assert!(matches!(ctx.reserve(5), Err(BlobError::TooLarge(10))));
+        assert!(valid_extension("jpg") && !valid_extension("../x") && !valid_extension(""));
+        assert!(valid_content_type("image/jpeg") && valid_content_type("audio/ogg; codecs=opus"));
+        assert!(!valid_content_type("text/html\r\nX-Evil: 1"));
+    }
+}

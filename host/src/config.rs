@@ -1,0 +1,453 @@
+//! drake's configuration: one TOML file, every key optional, plus `DRAKE_*`
+//! environment overrides declared here and nowhere else.
+//!
+//! Loading collects every problem before failing, and each message names
+//! the key or the environment variable at fault.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the API listens on.
+    pub listen: SocketAddr,
+    /// Base of output file URLs; default `http://<listen>`.
+    pub public_url: Option<String>,
+    /// Where the SQLite database, output files and the AOT cache live.
+    pub data_dir: PathBuf,
+    /// How long statuses and output files live (api.md §7).
+    #[serde(with = "duration")]
+    pub retention: Duration,
+    /// Directory holding the task components (`drake_task_*.wasm`); default:
+    /// next to the binary's build output, then `./components`.
+    pub components_dir: Option<PathBuf>,
+    /// Concurrent task runs on this node.
+    pub workers: usize,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Longest `block: true` / create_file wait before answering with the
+    /// current statuses.
+    #[serde(with = "duration")]
+    pub block_timeout: Duration,
+    /// Idle time after which a stream re-sends a status as keep-alive.
+    #[serde(with = "duration")]
+    pub stream_keepalive: Duration,
+    /// Require auth on read routes too (then a task must belong to the
+    /// caller's account).
+    pub require_auth_for_reads: bool,
+    /// Allow secret auth over plain HTTP from non-loopback clients.
+    pub allow_insecure_secrets: bool,
+    /// Load test-only components (`test.*` tasks) — for the test suite.
+    pub test_tasks: bool,
+    /// Network policy for every URL a task reads.
+    pub fetch: FetchConfig,
+    /// Sandbox limits.
+    pub engine: EngineConfig,
+    /// Task store.
+    pub store: StoreConfig,
+    /// Leases, retries and maintenance.
+    pub scheduler: SchedulerConfig,
+    /// Accounts allowed to create tasks.
+    pub accounts: Vec<Account>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            data_dir: PathBuf::from("data"),
+            // api.md §7: outputs expire after a week.
+            retention: Duration::from_secs(7 * 24 * 3600),
+            components_dir: None,
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            // api.md §3: 1 MiB is plenty for JSON task definitions (SXML
+            // timelines included) and bounds parse cost.
+            max_body_bytes: 1 << 20,
+            // api.md §5: block waits are capped at 600 s by default.
+            block_timeout: Duration::from_secs(600),
+            // api.md §5: keep-alive line after 15 s without change.
+            stream_keepalive: Duration::from_secs(15),
+            require_auth_for_reads: false,
+            allow_insecure_secrets: false,
+            test_tasks: false,
+            fetch: FetchConfig::default(),
+            engine: EngineConfig::default(),
+            store: StoreConfig::default(),
+            scheduler: SchedulerConfig::default(),
+            accounts: Vec::new(),
+        }
+    }
+}
+
+/// `[fetch]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchConfig {
+    /// Exceptions to the private-network block: CIDRs, IPs or host names
+    /// (`*.example.com` wildcards).
+    pub allow: Vec<String>,
+    /// Destination ports allowed for hosts that are not allow-listed.
+    pub ports: Vec<u16>,
+    /// Largest download for video/audio (image tasks ask for less).
+    pub max_bytes: u64,
+    /// Connect timeout.
+    #[serde(with = "duration")]
+    pub connect_timeout: Duration,
+    /// Whole-transfer timeout.
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        FetchConfig {
+            allow: Vec::new(),
+            // api.md §8: the web's ports only; anything else is an
+            // internal service more often than a media server.
+            ports: vec![80, 443],
+            // api.md §8: 512 MiB covers long HD videos.
+            max_bytes: 512 << 20,
+            connect_timeout: Duration::from_secs(10),
+            // Two minutes moves 512 MiB at ~35 Mbit/s; slower sources are
+            // better served by a retry than by holding a worker.
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// `[engine]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Linear-memory cap of one task instance.
+    pub memory_limit: u64,
+    /// Wall-clock limit of a task run, unless `time_limits` names the task.
+    #[serde(with = "duration")]
+    pub time_limit: Duration,
+    /// Per-task wall-clock limits (`"image.thumb" = "30s"`).
+    #[serde(with = "duration_map")]
+    pub time_limits: BTreeMap<String, Duration>,
+    /// Largest total size of the files one task may publish.
+    pub max_output_bytes: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            // api.md §8: 512 MiB per instance holds a decoded 50 MP image
+            // (200 MB RGBA) plus its resized copy.
+            memory_limit: 512 << 20,
+            // Generous for media work; tasks with known costs get their
+            // own limit from the registry or the config.
+            time_limit: Duration::from_secs(300),
+            time_limits: BTreeMap::new(),
+            // 1 GiB: a long 1080p export fits; a runaway loop does not
+            // fill the disk.
+            max_output_bytes: 1 << 30,
+        }
+    }
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://path` (default `<data_dir>/drake.db`).
+    pub url: Option<String>,
+}
+
+/// `[scheduler]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerConfig {
+    /// How long a claim is valid without a heartbeat; a crashed worker's
+    /// task is re-queued after it.
+    #[serde(with = "duration")]
+    pub lease: Duration,
+    /// Runs of one task before it fails for good (crash loops end).
+    pub max_attempts: u32,
+    /// Claim poll interval when no wake-up arrives.
+    #[serde(with = "duration")]
+    pub poll_interval: Duration,
+    /// How often expired tasks and stuck leases are swept.
+    #[serde(with = "duration")]
+    pub maintenance_interval: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            // 30 s: heartbeats every 10 s survive two missed beats.
+            lease: Duration::from_secs(30),
+            // 3: one crash is bad luck, three is the task.
+            max_attempts: 3,
+            // Wake-ups are pushed; polling only covers other nodes.
+            poll_interval: Duration::from_secs(1),
+            maintenance_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `[[accounts]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    /// Account name (stored with each task).
+    pub name: String,
+    /// Server-to-server secret.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Browser API keys (need a whitelisted Referer/Origin).
+    #[serde(default)]
+    pub api_keys: Vec<String>,
+    /// Whitelisted referrer hosts (`example.com`, `*.example.org`).
+    #[serde(default)]
+    pub referrers: Vec<String>,
+    /// Task creations allowed per rolling hour; past it → 401.
+    #[serde(default)]
+    pub max_tasks_per_hour: Option<u64>,
+    /// Retention override for this account's tasks.
+    #[serde(default, with = "opt_duration")]
+    pub retention: Option<Duration>,
+}
+
+/// A configuration problem list.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+impl Config {
+    /// Load `path` (if any), then apply `DRAKE_*` overrides, then validate.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError(vec![format!("cannot read {}: {e}", path.display())])
+                })?;
+                Self::from_toml(&text)?
+            }
+            None => Config::default(),
+        };
+        let env: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("DRAKE_"))
+            .collect();
+        config.apply_env(&env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parse TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError(vec![e.to_string()]))
+    }
+
+    /// Apply `DRAKE_*` environment overrides.
+    pub fn apply_env(&mut self, vars: &[(String, String)]) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        for (key, value) in vars {
+            let mut bad = |what: &str| problems.push(format!("{key}={value:?}: {what}"));
+            match key.as_str() {
+                "DRAKE_LISTEN" => match value.parse() {
+                    Ok(v) => self.listen = v,
+                    Err(_) => bad("not an address like 127.0.0.1:8080"),
+                },
+                "DRAKE_PUBLIC_URL" => self.public_url = Some(value.clone()),
+                "DRAKE_DATA_DIR" => self.data_dir = PathBuf::from(value),
+                "DRAKE_RETENTION" => match humantime::parse_duration(value) {
+                    Ok(v) => self.retention = v,
+                    Err(_) => bad("not a duration like 7d"),
+                },
+                "DRAKE_COMPONENTS_DIR" => self.components_dir = Some(PathBuf::from(value)),
+                "DRAKE_WORKERS" => match value.parse() {
+                    Ok(v) => self.workers = v,
+                    Err(_) => bad("not a number"),
+                },
+                "DRAKE_STORE_URL" => self.store.url = Some(value.clone()),
+                "DRAKE_FETCH_ALLOW" => {
+                    self.fetch.allow = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                }
+                "DRAKE_TEST_TASKS" => self.test_tasks = matches!(value.as_str(), "1" | "true"),
+                // Variables of other tools (DRAKE_BLESS, DRAKE_LOG, ...)
+                // are not configuration.
+                _ => {}
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(problems))
+        }
+    }
+
+    /// Check cross-field rules; every problem at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if self.workers == 0 {
+            problems.push("workers: must be at least 1".to_owned());
+        }
+        if self.retention.is_zero() {
+            problems.push("retention: must be longer than 0s".to_owned());
+        }
+        if self.engine.memory_limit < (16 << 20) {
+            problems.push("engine.memory_limit: must be at least 16 MiB".to_owned());
+        }
+        if self.scheduler.max_attempts == 0 {
+            problems.push("scheduler.max_attempts: must be at least 1".to_owned());
+        }
+        if let Some(url) = &self.public_url
+            && url::Url::parse(url).is_err()
+        {
+            problems.push(format!("public_url: {url:?} is not an absolute URL"));
+        }
+        let mut names = std::collections::HashSet::new();
+        for account in &self.accounts {
+            if !names.insert(&account.name) {
+                problems.push(format!("accounts: duplicate name {:?}", account.name));
+            }
+            if account.secret.is_none() && account.api_keys.is_empty() {
+                problems.push(format!(
+                    "accounts.{}: needs a secret or api_keys",
+                    account.name
+                ));
+            }
+            if !account.api_keys.is_empty() && account.referrers.is_empty() {
+                problems.push(format!(
+                    "accounts.{}: api_keys need referrers to whitelist",
+                    account.name
+                ));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(problems))
+        }
+    }
+
+    /// The base of output URLs, without a trailing slash.
+    pub fn public_base(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    /// The store URL.
+    pub fn store_url(&self) -> String {
+        self.store
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("drake.db").display()))
+    }
+
+    /// The time limit of a task kind.
+    pub fn time_limit(&self, task: &str) -> Duration {
+        self.engine
+            .time_limits
+            .get(task)
+            .copied()
+            .unwrap_or(self.engine.time_limit)
+    }
+}
+
+/// `"7d"`, `"600s"`, `"250ms"` ↔ `Duration`.
+mod duration {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s)
+            .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration: {e}")))
+    }
+}
+
+mod opt_duration {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let s = Option::<String>::deserialize(d)?;
+        s.map(|s| {
+            humantime::parse_duration(&s)
+                .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration: {e}")))
+        })
+        .transpose()
+    }
+}
+
+mod duration_map {
+    use serde::{Deserialize, Deserializer};
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, Duration>, D::Error> {
+        let m = BTreeMap::<String, String>::deserialize(d)?;
+        m.into_iter()
+            .map(|(k, s)| {
+                humantime::parse_duration(&s)
+                    .map(|v| (k.clone(), v))
+                    .map_err(|e| serde::de::Error::custom(format!("{k}: {s:?}: {e}")))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_keys_parse() {
+        let config = Config::from_toml(
+            r#"
+            listen = "127.0.0.1:9090"
+            public_url = "http://127.0.0.1:9090"
+            data_dir = "d"
+            retention = "7d"
+            [fetch]
+            allow = ["127.0.0.0/8"]
+            [[accounts]]
+            name = "demo"
+            secret = "s"
+            api_keys = ["k"]
+            referrers = ["example.com", "*.example.org"]
+            max_tasks_per_hour = 1000
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.retention, Duration::from_secs(7 * 86400));
+        assert_eq!(config.accounts[0].max_tasks_per_hour, Some(1000));
+        assert_eq!(config.fetch.allow, vec!["127.0.0.0/8"]);
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_and_every_problem_are_reported() {
+        assert!(Config::from_toml("listne = 1").is_err());
+        let mut config = Config::from_toml(
+            "workers = 0\n[[accounts]]\nname = \"a\"\n[[accounts]]\nname = \"a\"\nsecret = \"x\"",
+        )
+        .unwrap();
+        let err = config.validate().unwrap_err();
+        assert_eq!(err.0.len(), 3, "{err}");
+        let err = config
+            .apply_env(&[("DRAKE_WORKERS".into(), "many".into())])
+            .unwrap_err();
+        assert!(err.to_string().contains("DRAKE_WORKERS"));
+    }
+}

@@ -1,0 +1,421 @@
+//! The wasmtime engine: one per process, every task component loaded,
+//! AOT-cached, linked (`instantiate_pre`) and described once at start-up;
+//! then one fresh, capped `Store` per run.
+//!
+//! - [`Engine::load`] fails start-up when a registered task has no
+//!   component, a component does not link, or it describes itself under
+//!   another name.
+//! - [`Engine::run`] instantiates the task's `TaskPre` into a new store
+//!   (memory cap, epoch deadline, capped resource table) and maps every
+//!   way a run can end to `Ok(values)` or a [`TaskFailure`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+use tokio::sync::Semaphore;
+use wasmtime::bail;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::error::Context as _;
+use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Trap, UpdateDeadline};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+use crate::capabilities::blobs::{BlobsCtx, OutputSink};
+use crate::capabilities::fetch::FetchCtx;
+use crate::capabilities::fetch::client::Fetcher;
+use crate::capabilities::progress::{ProgressCtx, RunEvent};
+use crate::capabilities::{HostState, MemoryLimiter};
+use crate::registry;
+use crate::store::{FailureKind, TaskFailure};
+
+pub mod bindings;
+mod cache;
+
+/// Epoch tick: the granularity of time limits and of cooperative yields to
+/// the async runtime (a CPU-bound guest gives its thread back this often).
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Resource handles one instance may hold at once: a task juggles a few
+/// inputs and outputs; thousands means a leak or an attack.
+const MAX_RESOURCES: usize = 1024;
+
+/// Guest stderr kept for the operator's failure detail (panic messages).
+const STDERR_CAPTURE: usize = 16 << 10;
+
+/// Instances alive at once in the pool. Runs wait on a semaphore of this
+/// size, so the pool is never exhausted (the wasmtime
+/// `fast_instantiation` warning); `describe` at start-up uses it too.
+const POOL_INSTANCES: u32 = 64;
+
+/// What the engine needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Directory of `drake_task_*.wasm` files.
+    pub components_dir: PathBuf,
+    /// AOT cache directory.
+    pub cache_dir: PathBuf,
+    /// Memory cap per instance.
+    pub memory_limit: u64,
+    /// Output bytes cap per run.
+    pub max_output_bytes: u64,
+    /// Time limit per task name (default for the rest).
+    pub time_limits: BTreeMap<String, Duration>,
+    /// Default time limit.
+    pub time_limit: Duration,
+    /// Load `test.*` components too.
+    pub test_tasks: bool,
+}
+
+/// A loaded task kind.
+pub struct LoadedTask {
+    /// What the component says about itself.
+    pub info: TaskInfo,
+    /// The parameters JSON Schema, parsed.
+    pub schema: Value,
+    pre: bindings::TaskPre<HostState>,
+    time_limit: Duration,
+}
+
+/// A component's self-description (the WIT `task-info`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TaskInfo {
+    /// Task name.
+    pub name: String,
+    /// One line.
+    pub summary: String,
+    /// Output value names.
+    pub values: Vec<String>,
+    /// Output file names.
+    pub files: Vec<String>,
+}
+
+/// Per-run inputs besides the parameters.
+pub struct RunEnv {
+    /// Where published files go.
+    pub sink: Arc<dyn OutputSink>,
+    /// Progress and partial results.
+    pub events: tokio::sync::mpsc::Sender<RunEvent>,
+}
+
+/// The engine.
+pub struct Engine {
+    engine: wasmtime::Engine,
+    tasks: BTreeMap<String, LoadedTask>,
+    fetcher: Arc<Fetcher>,
+    settings: EngineSettings,
+    permits: Arc<Semaphore>,
+    epoch_stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.epoch_stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Engine {
+    /// Build the engine and load every registered component.
+    pub async fn load(settings: EngineSettings, fetcher: Arc<Fetcher>) -> wasmtime::Result<Engine> {
+        let engine = new_wasmtime_engine(&settings)?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).context("linking WASI")?;
+        bindings::Task::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .context("linking the drake:task imports")?;
+
+        let epoch_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        start_epoch_ticker(engine.clone(), epoch_stop.clone());
+
+        let mut this = Engine {
+            engine,
+            tasks: BTreeMap::new(),
+            fetcher,
+            permits: Arc::new(Semaphore::new(POOL_INSTANCES as usize)),
+            settings,
+            epoch_stop,
+        };
+        let names = registry::TASKS.iter().copied().chain(
+            this.settings
+                .test_tasks
+                .then_some(registry::TEST_TASKS)
+                .into_iter()
+                .flatten()
+                .copied(),
+        );
+        for name in names {
+            let path = this
+                .settings
+                .components_dir
+                .join(registry::component_file(name));
+            let component = cache::load(&this.engine, &path, &this.settings.cache_dir)
+                .with_context(|| {
+                    format!("loading the component of {name} from {}", path.display())
+                })?;
+            let pre = linker
+                .instantiate_pre(&component)
+                .with_context(|| format!("linking the component of {name}"))?;
+            let pre = bindings::TaskPre::new(pre).with_context(|| {
+                format!("the component of {name} does not export the drake:task world")
+            })?;
+            let time_limit = this
+                .settings
+                .time_limits
+                .get(name)
+                .copied()
+                .unwrap_or_else(|| {
+                    registry::default_time_limit(name).unwrap_or(this.settings.time_limit)
+                });
+            let mut loaded = LoadedTask {
+                info: TaskInfo {
+                    name: name.to_owned(),
+                    summary: String::new(),
+                    values: vec![],
+                    files: vec![],
+                },
+                schema: Value::Null,
+                pre,
+                time_limit,
+            };
+            let (info, schema) = this
+                .describe(&loaded)
+                .await
+                .with_context(|| format!("describing the component of {name}"))?;
+            if info.name != name {
+                bail!(
+                    "{}: the component describes itself as {:?}, expected {name:?}",
+                    path.display(),
+                    info.name
+                );
+            }
+            loaded.info = info;
+            loaded.schema = schema;
+            this.tasks.insert(name.to_owned(), loaded);
+        }
+        Ok(this)
+    }
+
+    /// The loaded tasks by name.
+    pub fn tasks(&self) -> &BTreeMap<String, LoadedTask> {
+        &self.tasks
+    }
+
+    /// One task kind.
+    pub fn task(&self, name: &str) -> Option<&LoadedTask> {
+        self.tasks.get(name)
+    }
+
+    async fn describe(&self, task: &LoadedTask) -> wasmtime::Result<(TaskInfo, Value)> {
+        let (sink, events) = null_env();
+        let mut store = self.new_store(task, RunEnv { sink, events });
+        let instance = task.pre.instantiate_async(&mut store).await?;
+        let info = instance.call_describe(&mut store).await?;
+        let schema: Value = serde_json::from_str(&info.params_schema)
+            .context("the parameter schema is not JSON")?;
+        Ok((
+            TaskInfo {
+                name: info.name,
+                summary: info.summary,
+                values: info.values,
+                files: info.files,
+            },
+            schema,
+        ))
+    }
+
+    fn new_store(&self, task: &LoadedTask, env: RunEnv) -> wasmtime::Store<HostState> {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
+        // No args, env, preopened dirs or sockets: a task reaches the
+        // outside only through the drake:task imports.
+        let wasi = WasiCtxBuilder::new().stderr(stderr.clone()).build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
+        let state = HostState {
+            wasi,
+            table,
+            limiter: MemoryLimiter::new(self.settings.memory_limit),
+            fetch: FetchCtx::new(self.fetcher.clone()),
+            blobs: BlobsCtx::new(
+                env.sink,
+                task.info.files.clone(),
+                self.settings.max_output_bytes,
+            ),
+            progress: ProgressCtx::new(env.events),
+            stderr,
+        };
+        let mut store = wasmtime::Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        let deadline = Instant::now() + task.time_limit;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                // Give the runtime thread back between ticks.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store
+    }
+
+    /// Run task `name` with `params` in a fresh instance.
+    pub async fn run(
+        &self,
+        name: &str,
+        params: &Value,
+        env: RunEnv,
+    ) -> Result<Map<String, Value>, TaskFailure> {
+        let Some(task) = self.tasks.get(name) else {
+            return Err(internal(format!("task {name:?} is not loaded")));
+        };
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| internal("engine shutting down".into()))?;
+        let params = params.to_string();
+        let mut store = self.new_store(task, env);
+        let time_limit = task.time_limit;
+        // Epochs stop guest code; this stops a run stuck in a host call
+        // (a slow fetch) at the same deadline, with a little slack so the
+        // epoch path wins when both apply.
+        let run = async {
+            let instance = task.pre.instantiate_async(&mut store).await?;
+            instance.call_run(&mut store, &params).await
+        };
+        let outcome = tokio::time::timeout(time_limit + Duration::from_secs(1), run).await;
+        let state = store.data();
+        match outcome {
+            Err(_elapsed) => Err(time_limit_failure(time_limit)),
+            Ok(Ok(Ok(output))) => match serde_json::from_str::<Value>(&output.values) {
+                Ok(Value::Object(values)) => Ok(values),
+                _ => Err(internal(
+                    "the task returned values that are not a JSON object".into(),
+                )),
+            },
+            Ok(Ok(Err(e))) => Err(task_error(e)),
+            Ok(Err(trap)) => Err(trap_failure(&trap, state, time_limit)),
+        }
+    }
+}
+
+fn null_env() -> (Arc<dyn OutputSink>, tokio::sync::mpsc::Sender<RunEvent>) {
+    let (tx, _rx) = tokio::sync::mpsc::channel(1);
+    (Arc::new(crate::capabilities::blobs::NoOutputs), tx)
+}
+
+fn internal(detail: String) -> TaskFailure {
+    TaskFailure {
+        kind: FailureKind::Internal,
+        public: Value::from("internal error"),
+        detail: Some(detail),
+    }
+}
+
+fn time_limit_failure(limit: Duration) -> TaskFailure {
+    TaskFailure {
+        kind: FailureKind::Limit,
+        public: Value::from(format!(
+            "time limit exceeded: the task ran longer than {}",
+            humantime::format_duration(limit)
+        )),
+        detail: None,
+    }
+}
+
+fn task_error(e: bindings::types::TaskError) -> TaskFailure {
+    use bindings::types::TaskError as E;
+    let (kind, public) = match e {
+        E::InvalidParameters(json) => (
+            FailureKind::InvalidParameters,
+            serde_json::json!({
+                "parameters": serde_json::from_str::<Value>(&json).unwrap_or(Value::String(json))
+            }),
+        ),
+        E::InvalidInput(m) => (FailureKind::InvalidInput, Value::from(m)),
+        E::Limit(m) => (FailureKind::Limit, Value::from(m)),
+        E::Failed(m) => (FailureKind::Failed, Value::from(m)),
+    };
+    TaskFailure {
+        kind,
+        public,
+        detail: None,
+    }
+}
+
+/// Classify a trap: the time limit, the memory cap, or a crash.
+fn trap_failure(err: &wasmtime::Error, state: &HostState, limit: Duration) -> TaskFailure {
+    let stderr = String::from_utf8_lossy(&state.stderr.contents()).into_owned();
+    let detail = Some(format!("{err:?}\n--- guest stderr ---\n{stderr}"));
+    if matches!(err.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+        return TaskFailure {
+            detail,
+            ..time_limit_failure(limit)
+        };
+    }
+    if state.limiter.hit() {
+        return TaskFailure {
+            kind: FailureKind::Limit,
+            public: Value::from(format!(
+                "memory limit exceeded: the task needed more than {} MiB",
+                state.limiter.limit() >> 20
+            )),
+            detail,
+        };
+    }
+    TaskFailure {
+        kind: FailureKind::Internal,
+        public: Value::from("internal error: the task crashed"),
+        detail,
+    }
+}
+
+fn new_wasmtime_engine(settings: &EngineSettings) -> wasmtime::Result<wasmtime::Engine> {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(POOL_INSTANCES)
+        // A Rust wasip2 component has a few core instances (the main
+        // module plus shims); 16 leaves room for larger toolchains.
+        .max_core_instances_per_component(16)
+        .total_core_instances(POOL_INSTANCES * 16)
+        .total_memories(POOL_INSTANCES * 2)
+        .total_tables(POOL_INSTANCES * 8)
+        .total_stacks(POOL_INSTANCES)
+        // The slot must hold the cap; the limiter enforces the exact value.
+        .max_memory_size(usize::try_from(settings.memory_limit).unwrap_or(usize::MAX));
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .memory_init_cow(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    wasmtime::Engine::new(&config)
+}
+
+fn start_epoch_ticker(engine: wasmtime::Engine, stop: Arc<std::sync::atomic::AtomicBool>) {
+    std::thread::Builder::new()
+        .name("drake-epoch".into())
+        .spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        })
+        .map(drop)
+        .unwrap_or_else(
+            |e| tracing::error!(error = %e, "cannot start the epoch thread: time limits are off"),
+        );
+}
+
+/// Where the components are when no directory is configured: next to the
+/// build output of this binary (`target/release/drake` →
+/// `target/wasm32-wasip2/release`), else `./components`.
+pub fn default_components_dir() -> PathBuf {
+    let from_exe = std::env::current_exe().ok().and_then(|exe| {
+        let target = exe.parent()?.parent()?;
+        let dir = target.join("wasm32-wasip2").join("release");
+        dir.is_dir().then_some(dir)
+    });
+    from_exe.unwrap_or_else(|| Path::new("components").to_path_buf())
+}

@@ -1,0 +1,208 @@
+//! `drake`: the server and a local task runner. A thin shell over
+//! `drake_host`; errors print their whole chain and exit with 1 (2 for bad
+//! usage).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use drake_host::config::{Account, Config};
+use drake_host::engine::RunEnv;
+use serde_json::{Map, Value};
+
+/// drake: a self-hostable media task service (Stupeflix Tasks API v1).
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (SQLite + a local directory unless configured).
+    Serve {
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Listen address (overrides `listen`).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Data directory (overrides `data_dir`).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Run one task locally, without a server: output files go into
+    /// `--out`, the result JSON to stdout.
+    Run {
+        /// Task name, e.g. image.thumb.
+        task: String,
+        /// Parameters as key=value (repeat a key for lists).
+        params: Vec<String>,
+        /// Output directory.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        /// TOML configuration file (fetch policy, limits, components).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// List the tasks and their parameters.
+    Tasks {
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DRAKE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("drake: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("drake: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve {
+            config,
+            listen,
+            data,
+        } => {
+            let mut config = Config::load(config.as_deref())?;
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            if let Some(data) = data {
+                config.data_dir = data;
+            }
+            if config.accounts.is_empty() {
+                config.accounts.push(demo_account(&config)?);
+            }
+            drake_host::app::serve(config).await
+        }
+        Command::Run {
+            task,
+            params,
+            out,
+            config,
+        } => {
+            let config = Config::load(config.as_deref())?;
+            run_task(&config, &task, &params, out).await
+        }
+        Command::Tasks { config } => {
+            let config = Config::load(config.as_deref())?;
+            let engine = drake_host::app::engine(&config).await?;
+            for t in engine.tasks().values() {
+                let params = t
+                    .schema
+                    .get("properties")
+                    .and_then(Value::as_object)
+                    .map(|p| p.keys().cloned().collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default();
+                println!(
+                    "{:<22} {}\n{:<22} parameters: {params}",
+                    t.info.name, t.info.summary, ""
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// With no account configured, `drake serve` makes one (`demo`) whose
+/// secret is generated once and kept in the data directory.
+fn demo_account(config: &Config) -> anyhow::Result<Account> {
+    let path = config.data_dir.join("demo-secret");
+    let secret = match std::fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => s.trim().to_owned(),
+        _ => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            let s = drake_host::api::request::new_key();
+            std::fs::write(&path, &s).with_context(|| format!("writing {}", path.display()))?;
+            s
+        }
+    };
+    println!(
+        "no accounts configured: using account \"demo\" with secret {secret} (from {})",
+        path.display()
+    );
+    Ok(Account {
+        name: "demo".into(),
+        secret: Some(secret),
+        api_keys: vec![],
+        referrers: vec![],
+        max_tasks_per_hour: None,
+        retention: None,
+    })
+}
+
+async fn run_task(
+    config: &Config,
+    task: &str,
+    pairs: &[String],
+    out: PathBuf,
+) -> anyhow::Result<()> {
+    let engine = drake_host::app::engine(config).await?;
+    let Some(loaded) = engine.task(task) else {
+        let names: Vec<&str> = engine.tasks().keys().map(String::as_str).collect();
+        bail!("unknown task {task:?}; choose one of: {}", names.join(", "));
+    };
+    let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
+    for pair in pairs {
+        let Some((k, v)) = pair.split_once('=') else {
+            bail!("parameter {pair:?} is not key=value");
+        };
+        match grouped.iter_mut().find(|(name, _)| name == k) {
+            Some((_, values)) => values.push(v.to_owned()),
+            None => grouped.push((k.to_owned(), vec![v.to_owned()])),
+        }
+    }
+    let mut params = Map::new();
+    for (k, values) in &grouped {
+        let declared =
+            drake_host::api::request::declared_type(&loaded.schema, k).unwrap_or_default();
+        let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+        params.insert(
+            k.clone(),
+            drake_host::api::request::coerce(k, &refs, &declared),
+        );
+    }
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let (events, mut rx) = tokio::sync::mpsc::channel(16);
+    // Progress is not shown; drain so the guest never waits.
+    tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let env = RunEnv {
+        sink: Arc::new(drake_host::storage::DirSink { dir: out.clone() }),
+        events,
+    };
+    match engine.run(task, &Value::Object(params), env).await {
+        Ok(values) => {
+            println!("{}", serde_json::to_string_pretty(&Value::Object(values))?);
+            Ok(())
+        }
+        Err(failure) => {
+            println!("{}", serde_json::to_string_pretty(&failure.public)?);
+            bail!("the task failed")
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! The task registry: which tasks this build serves, and the one naming
+//! rule from a task name to its component.
+//!
+//! Names are listed explicitly because the reverse mapping (component id →
+//! task name) is ambiguous: `video-upload-fb` could be `video.upload.fb`
+//! or `video.upload-fb`.
+
+use std::time::Duration;
+
+/// The tasks served, in `/v1/tasks` order.
+pub const TASKS: &[&str] = &["image.info", "image.thumb"];
+
+/// Test-only tasks, loaded with `test_tasks = true` (hostile guests for
+/// the sandbox tests).
+pub const TEST_TASKS: &[&str] = &["test.hostile"];
+
+/// Component id: every `.` becomes `-` (`video.upload.vimeo` →
+/// `video-upload-vimeo`), the Spin component id and the crate directory.
+pub fn component_id(task: &str) -> String {
+    task.replace('.', "-")
+}
+
+/// The built artefact: `drake_task_<id with _>.wasm`.
+pub fn component_file(task: &str) -> String {
+    format!("drake_task_{}.wasm", task.replace(['.', '-'], "_"))
+}
+
+/// A task kind's own time limit, when it differs from the configured
+/// default.
+pub fn default_time_limit(task: &str) -> Option<Duration> {
+    match task {
+        // Header parsing only: anything longer is a stuck fetch.
+        "image.info" => Some(Duration::from_secs(60)),
+        // A 50 MP decode + resize takes a few seconds in wasm.
+        "image.thumb" => Some(Duration::from_secs(60)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn naming_rule() {
+        assert_eq!(component_id("video.upload.vimeo"), "video-upload-vimeo");
+        assert_eq!(component_file("image.thumb"), "drake_task_image_thumb.wasm");
+        assert_eq!(
+            component_file("test.hostile"),
+            "drake_task_test_hostile.wasm"
+        );
+        for task in TASKS {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../components")
+                .join(component_id(task));
+            assert!(dir.is_dir(), "{task}: no {}", dir.display());
+        }
+    }
+}

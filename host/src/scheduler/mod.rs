@@ -1,0 +1,238 @@
+//! The scheduler: claim → run → complete, with leases.
+//!
+//! - [`Scheduler::run`] is the dispatcher: it holds one permit per worker
+//!   slot, claims a queued task when a slot is free, and runs it on its own
+//!   tokio task. It wakes on the store's change notifications and polls as
+//!   a baseline (other nodes' tasks, lost notifications).
+//! - [`Scheduler::execute`] runs one claimed task: heartbeats renew the
+//!   lease, progress events are written as they come, and the final
+//!   transition is conditional on still holding the lease.
+//! - [`rescuer`] puts tasks of dead workers (expired leases) back in the
+//!   queue; [`reaper`] deletes expired tasks and their files.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{Semaphore, mpsc};
+use tracing::Instrument as _;
+
+use crate::capabilities::progress::RunEvent;
+use crate::engine::{Engine, RunEnv};
+use crate::storage::{Storage, TaskSink};
+use crate::store::{
+    ClaimParams, CompleteParams, FailureKind, ProgressParams, TaskFailure, TaskRow, TaskStore,
+    now_micros,
+};
+
+pub mod reaper;
+pub mod rescuer;
+
+/// Events a run may queue before a guest's `partial` call waits: progress
+/// is written as fast as SQLite allows, so a short buffer is enough.
+const EVENT_BUFFER: usize = 32;
+
+/// Scheduler settings.
+#[derive(Debug, Clone)]
+pub struct SchedulerSettings {
+    /// This node's identity in `lease_owner`.
+    pub node_id: String,
+    /// Concurrent runs.
+    pub workers: usize,
+    /// Lease length.
+    pub lease: Duration,
+    /// Claim poll interval.
+    pub poll_interval: Duration,
+}
+
+/// The scheduler.
+pub struct Scheduler {
+    store: Arc<dyn TaskStore>,
+    engine: Arc<Engine>,
+    storage: Storage,
+    settings: SchedulerSettings,
+}
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+impl Scheduler {
+    /// A scheduler over these parts.
+    pub fn new(
+        store: Arc<dyn TaskStore>,
+        engine: Arc<Engine>,
+        storage: Storage,
+        settings: SchedulerSettings,
+    ) -> Arc<Self> {
+        Arc::new(Scheduler {
+            store,
+            engine,
+            storage,
+            settings,
+        })
+    }
+
+    /// Dispatch forever.
+    pub async fn run(self: Arc<Self>) {
+        let slots = Arc::new(Semaphore::new(self.settings.workers));
+        let mut changes = self.store.subscribe();
+        loop {
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let now = now_micros();
+            let claimed = self
+                .store
+                .task_claim(ClaimParams {
+                    owner: self.settings.node_id.clone(),
+                    now,
+                    lease_expires_at: now + micros(self.settings.lease),
+                    limit: 1,
+                })
+                .await;
+            match claimed {
+                Ok(mut tasks) if !tasks.is_empty() => {
+                    let task = tasks.remove(0);
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        this.execute(task).await;
+                        drop(permit);
+                    });
+                }
+                Ok(_) => {
+                    drop(permit);
+                    // Sleep until something changes or the poll interval.
+                    let _ = tokio::time::timeout(self.settings.poll_interval, changes.recv()).await;
+                }
+                Err(e) => {
+                    drop(permit);
+                    tracing::error!(error = %e, "claiming tasks failed");
+                    tokio::time::sleep(self.settings.poll_interval).await;
+                }
+            }
+        }
+    }
+
+    /// Run one claimed task to its final state (or until the lease is lost).
+    pub async fn execute(&self, task: TaskRow) {
+        let span = tracing::info_span!("task", key = %task.key, task = %task.task_name, account = %task.account);
+        self.execute_in_span(task).instrument(span).await;
+    }
+
+    async fn execute_in_span(&self, task: TaskRow) {
+        let owner = self.settings.node_id.clone();
+        let key = task.key.clone();
+        let started = std::time::Instant::now();
+        let (events_tx, mut events_rx) = mpsc::channel::<RunEvent>(EVENT_BUFFER);
+        let sink = Arc::new(TaskSink {
+            storage: self.storage.clone(),
+            key: key.clone(),
+            events: events_tx.clone(),
+        });
+        let env = RunEnv {
+            sink,
+            events: events_tx,
+        };
+
+        // Events → store, in order, while the run goes on.
+        let store = self.store.clone();
+        let (k, o) = (key.clone(), owner.clone());
+        let writer = tokio::spawn(async move {
+            while let Some(event) = events_rx.recv().await {
+                let mut p = ProgressParams {
+                    key: k.clone(),
+                    owner: o.clone(),
+                    progress: None,
+                    values: None,
+                    file: None,
+                };
+                match event {
+                    RunEvent::Progress(n) => p.progress = Some(n),
+                    RunEvent::Values(v) => p.values = Some(v),
+                    RunEvent::File(name, file) => p.file = Some((name, file)),
+                }
+                if let Err(e) = store.task_progress_if_running(p).await {
+                    tracing::warn!(error = %e, "recording progress failed");
+                }
+            }
+        });
+
+        let heartbeat = self.heartbeat(key.clone());
+        let run = self.engine.run(&task.task_name, &task.params, env);
+        let outcome = tokio::select! {
+            outcome = run => Some(outcome),
+            () = heartbeat => None,
+        };
+        // The run (and its sink) is dropped: the writer drains and ends.
+        let _ = writer.await;
+
+        let now = now_micros();
+        let elapsed_ms = started.elapsed().as_millis();
+        let recorded = match outcome {
+            None => {
+                tracing::warn!("lease lost; another worker owns the task now");
+                return;
+            }
+            Some(Ok(values)) => {
+                tracing::info!(elapsed_ms, "task succeeded");
+                self.store
+                    .task_complete_if_running(CompleteParams {
+                        key: key.clone(),
+                        owner: owner.clone(),
+                        values,
+                        now,
+                    })
+                    .await
+            }
+            Some(Err(failure)) => {
+                tracing::info!(
+                    elapsed_ms,
+                    kind = ?failure.kind,
+                    detail = failure.detail.as_deref().unwrap_or(""),
+                    "task failed"
+                );
+                self.store
+                    .task_fail_if_running(&key, &owner, &failure, now)
+                    .await
+            }
+        };
+        match recorded {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!("task finished after its lease was lost; result dropped"),
+            Err(e) => {
+                tracing::error!(error = %e, "recording the outcome failed");
+                // Try to leave a failure rather than a task stuck running
+                // until its lease expires.
+                let failure = TaskFailure {
+                    kind: FailureKind::Internal,
+                    public: Value::from("internal error: could not record the result"),
+                    detail: Some(e.to_string()),
+                };
+                let _ = self
+                    .store
+                    .task_fail_if_running(&key, &owner, &failure, now)
+                    .await;
+            }
+        }
+    }
+
+    /// Renew the lease every third of its length; returns when it is lost.
+    async fn heartbeat(&self, key: String) {
+        let every = self.settings.lease / 3;
+        loop {
+            tokio::time::sleep(every).await;
+            let until = now_micros() + micros(self.settings.lease);
+            match self
+                .store
+                .task_heartbeat_if_running(&key, &self.settings.node_id, until)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => return,
+                // A store hiccup is not a lost lease; try again next beat.
+                Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+            }
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! The store conformance suite: every [`TaskStore`] backend runs
+//! [`exercise`] (and [`concurrent_claims`] where it has real concurrency)
+//! from its own tests, so SQLite and Postgres keep one behaviour.
+#![expect(clippy::unwrap_used, reason = "test suite: a failure is a panic")]
+
+use serde_json::json;
+
+use super::{
+    ClaimParams, CompleteParams, FailureKind, NewTask, OutputFile, ProgressParams, TaskFailure,
+    TaskState, TaskStore,
+};
+
+const SEC: i64 = 1_000_000;
+
+fn new_task(key: &str, created_at: i64) -> NewTask {
+    NewTask {
+        key: key.to_owned(),
+        account: "acct".to_owned(),
+        task_name: "image.info".to_owned(),
+        params: json!({"url": "http://example.com/a.png"}),
+        task_metas: Some(json!({"id": 7})),
+        options: None,
+        dedup_hash: Some(format!("h-{key}")),
+        max_attempts: 2,
+        created_at,
+        expires_at: created_at + 100 * SEC,
+        failure: None,
+    }
+}
+
+fn claim(owner: &str, now: i64, limit: u32) -> ClaimParams {
+    ClaimParams {
+        owner: owner.to_owned(),
+        now,
+        lease_expires_at: now + 10 * SEC,
+        limit,
+    }
+}
+
+/// Run every single-connection case against `store` (it must be empty).
+pub async fn exercise(store: &dyn TaskStore) {
+    insert_and_read(store).await;
+    claim_order_and_exclusivity(store).await;
+    lease_guards_transitions(store).await;
+    progress_and_partial_results(store).await;
+    rescue_requeues_then_fails(store).await;
+    dedup_and_counts(store).await;
+    retention(store).await;
+    notifications(store).await;
+}
+
+async fn insert_and_read(store: &dyn TaskStore) {
+    store
+        .task_insert(new_task("A1", 1_000 * SEC))
+        .await
+        .unwrap();
+    let row = store.task_get("A1", 1_000 * SEC).await.unwrap().unwrap();
+    assert_eq!(row.state, TaskState::Queued);
+    assert_eq!(row.task_metas, Some(json!({"id": 7})));
+    assert_eq!(row.params["url"], "http://example.com/a.png");
+    assert!(store.task_get("nope", 0).await.unwrap().is_none());
+    // Duplicate keys are refused.
+    assert!(
+        store
+            .task_insert(new_task("A1", 1_000 * SEC))
+            .await
+            .is_err()
+    );
+    // Inserted already failed (parameter errors at create time).
+    let mut failed = new_task("A2", 1_000 * SEC);
+    failed.failure = Some(TaskFailure {
+        kind: FailureKind::InvalidParameters,
+        public: json!({"parameters": {"url": ["this field is required"]}}),
+        detail: None,
+    });
+    store.task_insert(failed).await.unwrap();
+    let row = store.task_get("A2", 1_000 * SEC).await.unwrap().unwrap();
+    assert_eq!(row.state, TaskState::Failed);
+    assert_eq!(row.finalized_at, Some(1_000 * SEC));
+    // Drain A1 so later cases start from an empty queue.
+    let claimed = store
+        .task_claim(claim("w0", 1_001 * SEC, 10))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    complete(store, "A1", "w0", 1_002 * SEC).await;
+}
+
+async fn complete(store: &dyn TaskStore, key: &str, owner: &str, now: i64) -> bool {
+    let mut values = serde_json::Map::new();
+    values.insert("width".into(), json!(10));
+    store
+        .task_complete_if_running(CompleteParams {
+            key: key.to_owned(),
+            owner: owner.to_owned(),
+            values,
+            now,
+        })
+        .await
+        .unwrap()
+}
+
+async fn claim_order_and_exclusivity(store: &dyn TaskStore) {
+    for (i, key) in ["B1", "B2", "B3"].iter().enumerate() {
+        store
+            .task_insert(new_task(key, 2_000 * SEC + i as i64))
+            .await
+            .unwrap();
+    }
+    let first = store.task_claim(claim("w1", 2_010 * SEC, 2)).await.unwrap();
+    let keys: Vec<_> = first.iter().map(|t| t.key.as_str()).collect();
+    assert_eq!(keys, ["B1", "B2"], "oldest first, at most limit");
+    assert!(first.iter().all(|t| t.state == TaskState::Running
+        && t.attempt == 1
+        && t.lease_owner.as_deref() == Some("w1")
+        && t.started_at == Some(2_010 * SEC)));
+    let second = store.task_claim(claim("w2", 2_011 * SEC, 5)).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].key, "B3");
+    assert!(
+        store
+            .task_claim(claim("w3", 2_012 * SEC, 5))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for (key, owner) in [("B1", "w1"), ("B2", "w1"), ("B3", "w2")] {
+        assert!(complete(store, key, owner, 2_020 * SEC).await);
+    }
+}
+
+async fn lease_guards_transitions(store: &dyn TaskStore) {
+    store
+        .task_insert(new_task("C1", 3_000 * SEC))
+        .await
+        .unwrap();
+    store.task_claim(claim("w1", 3_001 * SEC, 1)).await.unwrap();
+    // Another worker cannot touch it.
+    assert!(!complete(store, "C1", "intruder", 3_002 * SEC).await);
+    assert!(
+        !store
+            .task_heartbeat_if_running("C1", "intruder", 9_999 * SEC)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .task_heartbeat_if_running("C1", "w1", 3_050 * SEC)
+            .await
+            .unwrap()
+    );
+    let failure = TaskFailure {
+        kind: FailureKind::InvalidInput,
+        public: json!("the file is not an image"),
+        detail: Some("magic bytes 00 00".into()),
+    };
+    assert!(
+        !store
+            .task_fail_if_running("C1", "intruder", &failure, 3_003 * SEC)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .task_fail_if_running("C1", "w1", &failure, 3_003 * SEC)
+            .await
+            .unwrap()
+    );
+    let row = store.task_get("C1", 3_004 * SEC).await.unwrap().unwrap();
+    assert_eq!(row.state, TaskState::Failed);
+    assert_eq!(row.failure, Some(failure.clone()));
+    assert_eq!(row.lease_owner, None);
+    // A final task stays final: the conditional transition loses.
+    assert!(!complete(store, "C1", "w1", 3_005 * SEC).await);
+    assert!(
+        !store
+            .task_fail_if_running("C1", "w1", &failure, 3_005 * SEC)
+            .await
+            .unwrap()
+    );
+}
+
+async fn progress_and_partial_results(store: &dyn TaskStore) {
+    store
+        .task_insert(new_task("D1", 4_000 * SEC))
+        .await
+        .unwrap();
+    store.task_claim(claim("w1", 4_001 * SEC, 1)).await.unwrap();
+    let mut values = serde_json::Map::new();
+    values.insert("duration".into(), json!(12.5));
+    assert!(
+        store
+            .task_progress_if_running(ProgressParams {
+                key: "D1".into(),
+                owner: "w1".into(),
+                progress: Some(40),
+                values: Some(values),
+                file: Some((
+                    "preview".into(),
+                    OutputFile {
+                        path: "D1/preview.mp4".into(),
+                        content_type: "video/mp4".into(),
+                    },
+                )),
+            })
+            .await
+            .unwrap()
+    );
+    let row = store.task_get("D1", 4_002 * SEC).await.unwrap().unwrap();
+    assert_eq!(row.progress, Some(40));
+    assert_eq!(row.result, Some(json!({"duration": 12.5})));
+    assert_eq!(row.files["preview"].path, "D1/preview.mp4");
+    assert!(
+        !store
+            .task_progress_if_running(ProgressParams {
+                key: "D1".into(),
+                owner: "intruder".into(),
+                progress: Some(90),
+                values: None,
+                file: None,
+            })
+            .await
+            .unwrap()
+    );
+    assert!(complete(store, "D1", "w1", 4_003 * SEC).await);
+    let row = store.task_get("D1", 4_004 * SEC).await.unwrap().unwrap();
+    assert_eq!(row.state, TaskState::Succeeded);
+    assert_eq!(row.progress, None);
+    assert_eq!(row.result, Some(json!({"width": 10})));
+    assert_eq!(row.files.len(), 1, "files published while running stay");
+}
+
+async fn rescue_requeues_then_fails(store: &dyn TaskStore) {
+    store
+        .task_insert(new_task("E1", 5_000 * SEC))
+        .await
+        .unwrap();
+    store
+        .task_claim(claim("dead", 5_001 * SEC, 1))
+        .await
+        .unwrap();
+    // Lease still valid: nothing to rescue.
+    let out = store.task_rescue_stuck(5_002 * SEC).await.unwrap();
+    assert!(out.requeued.is_empty() && out.failed.is_empty());
+    // Lease expired (claim lease is 10 s): back to the queue.
+    let out = store.task_rescue_stuck(5_020 * SEC).await.unwrap();
+    assert_eq!(out.requeued, vec!["E1".to_owned()]);
+    let again = store.task_claim(claim("w2", 5_021 * SEC, 1)).await.unwrap();
+    assert_eq!(again[0].attempt, 2);
+    assert_eq!(again[0].started_at, Some(5_001 * SEC), "first start kept");
+    // The dead worker's late completion loses.
+    assert!(!complete(store, "E1", "dead", 5_022 * SEC).await);
+    // Second lease expires with attempts exhausted: failed for good.
+    let out = store.task_rescue_stuck(5_040 * SEC).await.unwrap();
+    assert_eq!(out.failed, vec!["E1".to_owned()]);
+    let row = store.task_get("E1", 5_041 * SEC).await.unwrap().unwrap();
+    assert_eq!(row.state, TaskState::Failed);
+    assert_eq!(row.failure.map(|f| f.kind), Some(FailureKind::Internal));
+}
+
+async fn dedup_and_counts(store: &dyn TaskStore) {
+    let mut t = new_task("F1", 6_000 * SEC);
+    t.dedup_hash = Some("same".into());
+    store.task_insert(t).await.unwrap();
+    // Not succeeded yet: no dedup hit.
+    assert!(
+        store
+            .task_find_dedup("acct", "same", 6_001 * SEC)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.task_claim(claim("w", 6_001 * SEC, 1)).await.unwrap();
+    complete(store, "F1", "w", 6_002 * SEC).await;
+    let hit = store
+        .task_find_dedup("acct", "same", 6_003 * SEC)
+        .await
+        .unwrap();
+    assert_eq!(hit.map(|t| t.key), Some("F1".to_owned()));
+    assert!(
+        store
+            .task_find_dedup("other", "same", 6_003 * SEC)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Expired: no hit.
+    assert!(
+        store
+            .task_find_dedup("acct", "same", 6_200 * SEC)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let n = store
+        .task_count_created_since("acct", 6_000 * SEC)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+async fn retention(store: &dyn TaskStore) {
+    store
+        .task_insert(new_task("G1", 7_000 * SEC))
+        .await
+        .unwrap();
+    // Expired rows are invisible before the reaper runs...
+    assert!(store.task_get("G1", 7_100 * SEC).await.unwrap().is_none());
+    assert!(store.task_get("G1", 7_099 * SEC).await.unwrap().is_some());
+    // ...and the reaper deletes every expired row once.
+    let deleted = store.task_delete_expired(7_100 * SEC).await.unwrap();
+    assert!(deleted.contains(&"G1".to_owned()));
+    assert!(
+        deleted.contains(&"A1".to_owned()),
+        "older tasks expired too"
+    );
+    assert!(
+        store
+            .task_delete_expired(7_100 * SEC)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn notifications(store: &dyn TaskStore) {
+    let mut rx = store.subscribe();
+    store
+        .task_insert(new_task("H1", 8_000 * SEC))
+        .await
+        .unwrap();
+    assert_eq!(rx.recv().await.unwrap(), "H1");
+    store.task_claim(claim("w", 8_001 * SEC, 1)).await.unwrap();
+    assert_eq!(rx.recv().await.unwrap(), "H1");
+    complete(store, "H1", "w", 8_002 * SEC).await;
+    assert_eq!(rx.recv().await.unwrap(), "H1");
+}
+
+/// Many claimers at once never claim one task twice.
+pub async fn concurrent_claims(store: &dyn TaskStore) {
+    const TASKS: usize = 60;
+    for i in 0..TASKS {
+        store
+            .task_insert(new_task(&format!("Z{i:03}"), 9_000 * SEC + i as i64))
+            .await
+            .unwrap();
+    }
+    let claims = (0..6).map(|w| async move {
+        let mut mine = Vec::new();
+        loop {
+            let got = store
+                .task_claim(claim(&format!("w{w}"), 9_001 * SEC, 3))
+                .await
+                .unwrap();
+            if got.is_empty() {
+                break mine;
+            }
+            mine.extend(got.into_iter().map(|t| t.key));
+        }
+    });
+    let all: Vec<String> = futures::future::join_all(claims)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let unique: std::collections::HashSet<_> = all.iter().collect();
+    assert_eq!(all.len(), TASKS, "every task claimed");
+    assert_eq!(unique.len(), TASKS, "no task claimed twice");
+}

@@ -1,0 +1,338 @@
+//! The task store: task rows, their state machine, and the [`TaskStore`]
+//! trait that every backend (SQLite now, Postgres for scale-out) implements
+//! and that [`conformance`] exercises.
+//!
+//! # States
+//!
+//! ```text
+//!            task_insert                task_claim
+//!   (new) ─────────────► queued ───────────────────► running
+//!     │                    ▲                            │
+//!     │ task_insert        │ task_rescue_stuck          │ task_complete_if_running
+//!     │ (invalid params)   │ (lease expired,            ├──────────────────────► succeeded
+//!     ▼                    │  attempts left)            │ task_fail_if_running
+//!   failed ◄───────────────┴── task_rescue_stuck ◄──────┴──────────────────────► failed
+//!                             (no attempts left)
+//!
+//!   succeeded | failed ──task_delete_expired (expires_at passed)──► (deleted)
+//! ```
+//!
+//! Every transition is a conditional `UPDATE` guarded by the current state
+//! (and, out of `running`, the lease owner), so a worker that lost its lease
+//! cannot overwrite the task another worker now runs. The schema repeats
+//! the invariants as CHECK constraints.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[cfg(test)]
+pub mod conformance;
+pub mod sqlite;
+
+/// Microseconds since the Unix epoch (UTC). Every timestamp in the store.
+pub type Micros = i64;
+
+/// The current time in [`Micros`].
+pub fn now_micros() -> Micros {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// Where a task is in its life. Not the wire status: see
+/// `api::wire::Status` for the mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskState {
+    /// Created and durable, waiting for a worker. Entered on insert or by
+    /// the rescuer; left by a claim.
+    Queued,
+    /// Claimed by the worker named in `lease_owner` until
+    /// `lease_expires_at` (renewed by heartbeats). Left by completion,
+    /// failure, or the rescuer when the lease expires.
+    Running,
+    /// Finished with a result. Terminal; reaped at `expires_at`.
+    Succeeded,
+    /// Finished with a failure. Terminal; reaped at `expires_at`.
+    Failed,
+}
+
+impl TaskState {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Queued => "queued",
+            TaskState::Running => "running",
+            TaskState::Succeeded => "succeeded",
+            TaskState::Failed => "failed",
+        }
+    }
+
+    /// Whether the task is done.
+    pub fn is_final(self) -> bool {
+        matches!(self, TaskState::Succeeded | TaskState::Failed)
+    }
+}
+
+impl FromStr for TaskState {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "queued" => TaskState::Queued,
+            "running" => TaskState::Running,
+            "succeeded" => TaskState::Succeeded,
+            "failed" => TaskState::Failed,
+            other => return Err(Error::Corrupt(format!("unknown task state {other:?}"))),
+        })
+    }
+}
+
+impl fmt::Display for TaskState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a task failed, stored on the row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskFailure {
+    /// Machine-readable class.
+    pub kind: FailureKind,
+    /// What the status `result` shows: a string, or
+    /// `{"parameters": {...}}`.
+    pub public: Value,
+    /// Operator-only detail (trap backtraces, stderr); never sent to
+    /// clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Class of a [`TaskFailure`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// Parameter validation.
+    InvalidParameters,
+    /// Unusable input media.
+    InvalidInput,
+    /// A limit (input cap, memory, time) was reached.
+    Limit,
+    /// The task reported a failure.
+    Failed,
+    /// A trap or host problem.
+    Internal,
+}
+
+/// An output file of a task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputFile {
+    /// Object path in the blob store (`<KEY>/output.jpg`).
+    pub path: String,
+    /// Content type.
+    pub content_type: String,
+}
+
+/// A task row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRow {
+    /// The public key (26 chars base32): a capability.
+    pub key: String,
+    /// Owning account.
+    pub account: String,
+    /// Dragon task name.
+    pub task_name: String,
+    /// Parameters given to the component (auth and host options removed).
+    pub params: Value,
+    /// `task_metas` echoed in every status.
+    pub task_metas: Option<Value>,
+    /// Host options (`url_callback`, `url_errback`).
+    pub options: Option<Value>,
+    /// Hash of (account, task, normalised params) for create_file dedup.
+    pub dedup_hash: Option<String>,
+    /// State machine position.
+    pub state: TaskState,
+    /// Last reported progress, 0–100.
+    pub progress: Option<u8>,
+    /// Output values: partial while running, whole once succeeded.
+    pub result: Option<Value>,
+    /// Output files by name: partial while running.
+    pub files: BTreeMap<String, OutputFile>,
+    /// Set once failed.
+    pub failure: Option<TaskFailure>,
+    /// Claims so far (a rescued task is claimed again).
+    pub attempt: u32,
+    /// Claims allowed before a stuck task fails for good.
+    pub max_attempts: u32,
+    /// Worker holding the lease while running.
+    pub lease_owner: Option<String>,
+    /// Lease end while running.
+    pub lease_expires_at: Option<Micros>,
+    /// Insert time (`events.queued`).
+    pub created_at: Micros,
+    /// First claim (`events.started`).
+    pub started_at: Option<Micros>,
+    /// Terminal transition (`events.completed`).
+    pub finalized_at: Option<Micros>,
+    /// After this the task and its files are gone (404).
+    pub expires_at: Micros,
+}
+
+/// A task to insert.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    /// Public key.
+    pub key: String,
+    /// Owning account.
+    pub account: String,
+    /// Task name.
+    pub task_name: String,
+    /// Component parameters.
+    pub params: Value,
+    /// Echoed metadata.
+    pub task_metas: Option<Value>,
+    /// Host options.
+    pub options: Option<Value>,
+    /// Dedup hash.
+    pub dedup_hash: Option<String>,
+    /// Claims allowed.
+    pub max_attempts: u32,
+    /// Insert time.
+    pub created_at: Micros,
+    /// Expiry.
+    pub expires_at: Micros,
+    /// `Some` to insert the task already failed (parameter errors found
+    /// at create time).
+    pub failure: Option<TaskFailure>,
+}
+
+/// Arguments of [`TaskStore::task_claim`].
+#[derive(Debug, Clone)]
+pub struct ClaimParams {
+    /// The claiming worker.
+    pub owner: String,
+    /// Claim time.
+    pub now: Micros,
+    /// Lease end.
+    pub lease_expires_at: Micros,
+    /// How many tasks at most.
+    pub limit: u32,
+}
+
+/// Arguments of [`TaskStore::task_progress_if_running`].
+#[derive(Debug, Clone)]
+pub struct ProgressParams {
+    /// Task key.
+    pub key: String,
+    /// Lease owner.
+    pub owner: String,
+    /// New progress, if changed.
+    pub progress: Option<u8>,
+    /// Values to merge into the partial result.
+    pub values: Option<serde_json::Map<String, Value>>,
+    /// A file to add to the partial result.
+    pub file: Option<(String, OutputFile)>,
+}
+
+/// Arguments of [`TaskStore::task_complete_if_running`].
+#[derive(Debug, Clone)]
+pub struct CompleteParams {
+    /// Task key.
+    pub key: String,
+    /// Lease owner.
+    pub owner: String,
+    /// Output values.
+    pub values: serde_json::Map<String, Value>,
+    /// Completion time.
+    pub now: Micros,
+}
+
+/// What the rescuer did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RescueOutcome {
+    /// Keys put back in the queue.
+    pub requeued: Vec<String>,
+    /// Keys failed for good (attempts exhausted).
+    pub failed: Vec<String>,
+}
+
+/// Store errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A row does not decode.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// An unsupported store URL.
+    #[error("unsupported store URL {0:?} (expected sqlite://PATH)")]
+    UnsupportedUrl(String),
+}
+
+/// Store result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A task store backend. Every state change goes through a `task_*`
+/// method; nothing else writes `state`.
+#[async_trait::async_trait]
+pub trait TaskStore: Send + Sync + 'static {
+    /// Insert a task; durable when this returns.
+    async fn task_insert(&self, task: NewTask) -> Result<()>;
+    /// A task by key, unless expired at `now`.
+    async fn task_get(&self, key: &str, now: Micros) -> Result<Option<TaskRow>>;
+    /// The newest unexpired succeeded task with this dedup hash.
+    async fn task_find_dedup(
+        &self,
+        account: &str,
+        hash: &str,
+        now: Micros,
+    ) -> Result<Option<TaskRow>>;
+    /// Tasks created by `account` since `since` (account limits).
+    async fn task_count_created_since(&self, account: &str, since: Micros) -> Result<u64>;
+    /// Claim up to `limit` queued tasks, oldest first.
+    async fn task_claim(&self, params: ClaimParams) -> Result<Vec<TaskRow>>;
+    /// Extend the lease; false if the lease was lost.
+    async fn task_heartbeat_if_running(
+        &self,
+        key: &str,
+        owner: &str,
+        lease_expires_at: Micros,
+    ) -> Result<bool>;
+    /// Record progress / partial results; false if the lease was lost.
+    async fn task_progress_if_running(&self, params: ProgressParams) -> Result<bool>;
+    /// Finish with success; false if the lease was lost.
+    async fn task_complete_if_running(&self, params: CompleteParams) -> Result<bool>;
+    /// Finish with failure; false if the lease was lost.
+    async fn task_fail_if_running(
+        &self,
+        key: &str,
+        owner: &str,
+        failure: &TaskFailure,
+        now: Micros,
+    ) -> Result<bool>;
+    /// Re-queue (or fail, when out of attempts) running tasks whose lease
+    /// expired before `now`.
+    async fn task_rescue_stuck(&self, now: Micros) -> Result<RescueOutcome>;
+    /// Delete tasks expired at `now`; returns their keys (to delete their
+    /// files).
+    async fn task_delete_expired(&self, now: Micros) -> Result<Vec<String>>;
+    /// Subscribe to "task K changed" notifications (every node's changes
+    /// on a shared backend).
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<String>;
+    /// A cheap liveness query for `/readyz`.
+    async fn ping(&self) -> Result<()>;
+}
+
+/// Open the store named by `url`.
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn TaskStore>> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        Ok(std::sync::Arc::new(sqlite::SqliteStore::open(path).await?))
+    } else {
+        Err(Error::UnsupportedUrl(url.to_owned()))
+    }
+}

@@ -1,0 +1,438 @@
+//! SQLite [`TaskStore`]: the embedded, zero-setup default.
+//!
+//! WAL journal with `synchronous = FULL`, so a create is on disk before it
+//! is acknowledged. Claims are one `UPDATE … WHERE id IN (SELECT … LIMIT n)
+//! RETURNING` statement, atomic under SQLite's single writer. Change
+//! notifications are an in-process broadcast: one SQLite file serves one
+//! node.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use tokio::sync::broadcast;
+
+use super::{
+    ClaimParams, CompleteParams, Error, Micros, NewTask, OutputFile, ProgressParams, RescueOutcome,
+    Result, TaskFailure, TaskRow, TaskState, TaskStore,
+};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how
+/// many ran.
+const MIGRATIONS: &[&str] = &[include_str!("sql/sqlite_0001_init.sql")];
+
+/// Notification fan-out buffer: a slow subscriber that falls this far
+/// behind re-reads its tasks instead (broadcast `Lagged`).
+const NOTIFY_CAPACITY: usize = 4096;
+
+/// The SQLite task store.
+pub struct SqliteStore {
+    pool: SqlitePool,
+    changes: broadcast::Sender<String>,
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database at `path` and migrate it.
+    /// `:memory:` gives a private in-memory database (tests).
+    pub async fn open(path: &str) -> Result<Self> {
+        let memory = path == ":memory:";
+        let options = if memory {
+            SqliteConnectOptions::from_str("sqlite::memory:")?
+        } else {
+            if let Some(dir) = std::path::Path::new(path).parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::Corrupt(format!("cannot create {}: {e}", dir.display())))?;
+            }
+            SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL: a committed create survives power loss, not just
+                // a process crash.
+                .synchronous(SqliteSynchronous::Full)
+        }
+        // Writers queue on SQLite's lock instead of failing at once.
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            // An in-memory database exists per connection: keep exactly one.
+            .max_connections(if memory { 1 } else { 8 })
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        let store = SqliteStore {
+            pool,
+            changes: broadcast::channel(NOTIFY_CAPACITY).0,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut *conn)
+            .await?;
+        let applied = usize::try_from(version).unwrap_or(0);
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::raw_sql(&format!("PRAGMA user_version = {}", i + 1))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    fn notify(&self, key: &str) {
+        // No subscriber is fine.
+        let _ = self.changes.send(key.to_owned());
+    }
+}
+
+const COLUMNS: &str = "key, account, task_name, params, task_metas, options, dedup_hash, state, \
+     progress, result, files, failure, attempt, max_attempts, lease_owner, lease_expires_at, \
+     created_at, started_at, finalized_at, expires_at";
+
+fn json_opt(v: Option<String>) -> Result<Option<Value>> {
+    v.map(|s| serde_json::from_str(&s).map_err(|e| Error::Corrupt(e.to_string())))
+        .transpose()
+}
+
+fn row_to_task(row: &sqlx::sqlite::SqliteRow) -> Result<TaskRow> {
+    let state: String = row.try_get("state")?;
+    let params: String = row.try_get("params")?;
+    let files: String = row.try_get("files")?;
+    let failure: Option<String> = row.try_get("failure")?;
+    let progress: Option<i64> = row.try_get("progress")?;
+    Ok(TaskRow {
+        key: row.try_get("key")?,
+        account: row.try_get("account")?,
+        task_name: row.try_get("task_name")?,
+        params: serde_json::from_str(&params).map_err(|e| Error::Corrupt(e.to_string()))?,
+        task_metas: json_opt(row.try_get("task_metas")?)?,
+        options: json_opt(row.try_get("options")?)?,
+        dedup_hash: row.try_get("dedup_hash")?,
+        state: TaskState::from_str(&state)?,
+        progress: progress.and_then(|p| u8::try_from(p).ok()),
+        result: json_opt(row.try_get("result")?)?,
+        files: serde_json::from_str::<BTreeMap<String, OutputFile>>(&files)
+            .map_err(|e| Error::Corrupt(e.to_string()))?,
+        failure: failure
+            .map(|f| serde_json::from_str::<TaskFailure>(&f))
+            .transpose()
+            .map_err(|e| Error::Corrupt(e.to_string()))?,
+        attempt: u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(0),
+        max_attempts: u32::try_from(row.try_get::<i64, _>("max_attempts")?).unwrap_or(1),
+        lease_owner: row.try_get("lease_owner")?,
+        lease_expires_at: row.try_get("lease_expires_at")?,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        finalized_at: row.try_get("finalized_at")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}
+
+fn to_json(v: &impl serde::Serialize) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+#[async_trait::async_trait]
+impl TaskStore for SqliteStore {
+    async fn task_insert(&self, task: NewTask) -> Result<()> {
+        let (state, finalized_at, failure) = match &task.failure {
+            Some(f) => (TaskState::Failed, Some(task.created_at), Some(to_json(f)?)),
+            None => (TaskState::Queued, None, None),
+        };
+        sqlx::query(
+            "INSERT INTO tasks (key, account, task_name, params, task_metas, options, dedup_hash, \
+             state, failure, max_attempts, created_at, finalized_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&task.key)
+        .bind(&task.account)
+        .bind(&task.task_name)
+        .bind(to_json(&task.params)?)
+        .bind(task.task_metas.as_ref().map(to_json).transpose()?)
+        .bind(task.options.as_ref().map(to_json).transpose()?)
+        .bind(&task.dedup_hash)
+        .bind(state.as_str())
+        .bind(failure)
+        .bind(i64::from(task.max_attempts))
+        .bind(task.created_at)
+        .bind(finalized_at)
+        .bind(task.expires_at)
+        .execute(&self.pool)
+        .await?;
+        self.notify(&task.key);
+        Ok(())
+    }
+
+    async fn task_get(&self, key: &str, now: Micros) -> Result<Option<TaskRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM tasks WHERE key = ? AND expires_at > ?"
+        ))
+        .bind(key)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(row_to_task).transpose()
+    }
+
+    async fn task_find_dedup(
+        &self,
+        account: &str,
+        hash: &str,
+        now: Micros,
+    ) -> Result<Option<TaskRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM tasks WHERE account = ? AND dedup_hash = ? \
+             AND state = 'succeeded' AND expires_at > ? ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(account)
+        .bind(hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(row_to_task).transpose()
+    }
+
+    async fn task_count_created_since(&self, account: &str, since: Micros) -> Result<u64> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE account = ? AND created_at >= ?")
+                .bind(account)
+                .bind(since)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn task_claim(&self, params: ClaimParams) -> Result<Vec<TaskRow>> {
+        let rows = sqlx::query(&format!(
+            "UPDATE tasks SET state = 'running', lease_owner = ?, lease_expires_at = ?, \
+             attempt = attempt + 1, started_at = COALESCE(started_at, ?) \
+             WHERE id IN (SELECT id FROM tasks WHERE state = 'queued' ORDER BY id LIMIT ?) \
+             RETURNING {COLUMNS}"
+        ))
+        .bind(&params.owner)
+        .bind(params.lease_expires_at)
+        .bind(params.now)
+        .bind(i64::from(params.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut tasks = rows.iter().map(row_to_task).collect::<Result<Vec<_>>>()?;
+        // RETURNING order is unspecified: restore claim order.
+        tasks.sort_by_key(|t| t.created_at);
+        for t in &tasks {
+            self.notify(&t.key);
+        }
+        Ok(tasks)
+    }
+
+    async fn task_heartbeat_if_running(
+        &self,
+        key: &str,
+        owner: &str,
+        lease_expires_at: Micros,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE tasks SET lease_expires_at = ? \
+             WHERE key = ? AND state = 'running' AND lease_owner = ?",
+        )
+        .bind(lease_expires_at)
+        .bind(key)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn task_progress_if_running(&self, p: ProgressParams) -> Result<bool> {
+        // Read-modify-write of the partial result inside one transaction,
+        // guarded by the lease like every transition.
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "SELECT result, files FROM tasks WHERE key = ? AND state = 'running' AND lease_owner = ?",
+        )
+        .bind(&p.key)
+        .bind(&p.owner)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let mut result = match json_opt(row.try_get("result")?)? {
+            Some(Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        let files_text: String = row.try_get("files")?;
+        let mut files: BTreeMap<String, OutputFile> =
+            serde_json::from_str(&files_text).map_err(|e| Error::Corrupt(e.to_string()))?;
+        if let Some(values) = p.values {
+            result.extend(values);
+        }
+        if let Some((name, file)) = p.file {
+            files.insert(name, file);
+        }
+        let result = (!result.is_empty()).then(|| Value::Object(result));
+        sqlx::query(
+            "UPDATE tasks SET progress = COALESCE(?, progress), result = ?, files = ? \
+             WHERE key = ? AND state = 'running' AND lease_owner = ?",
+        )
+        .bind(p.progress.map(i64::from))
+        .bind(result.as_ref().map(to_json).transpose()?)
+        .bind(to_json(&files)?)
+        .bind(&p.key)
+        .bind(&p.owner)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.notify(&p.key);
+        Ok(true)
+    }
+
+    async fn task_complete_if_running(&self, p: CompleteParams) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE tasks SET state = 'succeeded', result = ?, progress = NULL, \
+             finalized_at = ?, lease_owner = NULL, lease_expires_at = NULL \
+             WHERE key = ? AND state = 'running' AND lease_owner = ?",
+        )
+        .bind(to_json(&p.values)?)
+        .bind(p.now)
+        .bind(&p.key)
+        .bind(&p.owner)
+        .execute(&self.pool)
+        .await?;
+        let ok = done.rows_affected() == 1;
+        if ok {
+            self.notify(&p.key);
+        }
+        Ok(ok)
+    }
+
+    async fn task_fail_if_running(
+        &self,
+        key: &str,
+        owner: &str,
+        failure: &TaskFailure,
+        now: Micros,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE tasks SET state = 'failed', failure = ?, progress = NULL, finalized_at = ?, \
+             lease_owner = NULL, lease_expires_at = NULL \
+             WHERE key = ? AND state = 'running' AND lease_owner = ?",
+        )
+        .bind(to_json(failure)?)
+        .bind(now)
+        .bind(key)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        let ok = done.rows_affected() == 1;
+        if ok {
+            self.notify(key);
+        }
+        Ok(ok)
+    }
+
+    async fn task_rescue_stuck(&self, now: Micros) -> Result<RescueOutcome> {
+        let failure = to_json(&TaskFailure {
+            kind: super::FailureKind::Internal,
+            public: Value::from("the task was interrupted too many times"),
+            detail: Some("lease expired on the last attempt".to_owned()),
+        })?;
+        let mut tx = self.pool.begin().await?;
+        let failed: Vec<String> = sqlx::query_scalar(
+            "UPDATE tasks SET state = 'failed', failure = ?, progress = NULL, finalized_at = ?, \
+             lease_owner = NULL, lease_expires_at = NULL \
+             WHERE state = 'running' AND lease_expires_at < ? AND attempt >= max_attempts \
+             RETURNING key",
+        )
+        .bind(&failure)
+        .bind(now)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let requeued: Vec<String> = sqlx::query_scalar(
+            "UPDATE tasks SET state = 'queued', progress = NULL, lease_owner = NULL, \
+             lease_expires_at = NULL \
+             WHERE state = 'running' AND lease_expires_at < ? RETURNING key",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        for key in failed.iter().chain(&requeued) {
+            self.notify(key);
+        }
+        Ok(RescueOutcome { requeued, failed })
+    }
+
+    async fn task_delete_expired(&self, now: Micros) -> Result<Vec<String>> {
+        let keys: Vec<String> =
+            sqlx::query_scalar("DELETE FROM tasks WHERE expires_at <= ? RETURNING key")
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(keys)
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.changes.subscribe()
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn conformance_in_memory() {
+        let store = SqliteStore::open(":memory:").await.unwrap();
+        super::super::conformance::exercise(&store).await;
+    }
+
+    #[tokio::test]
+    async fn conformance_on_disk_with_concurrent_claims() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+        super::super::conformance::exercise(&store).await;
+        super::super::conformance::concurrent_claims(&store).await;
+    }
+
+    #[tokio::test]
+    async fn the_schema_refuses_impossible_rows() {
+        let store = SqliteStore::open(":memory:").await.unwrap();
+        let bad = sqlx::query(
+            "INSERT INTO tasks (key, account, task_name, params, state, max_attempts, \
+             created_at, expires_at) VALUES ('k', 'a', 't', '{}', 'succeeded', 1, 0, 1)",
+        )
+        .execute(&store.pool)
+        .await;
+        assert!(
+            bad.is_err(),
+            "a succeeded row needs finalized_at and result"
+        );
+        let bad = sqlx::query(
+            "INSERT INTO tasks (key, account, task_name, params, state, max_attempts, \
+             created_at, expires_at) VALUES ('k', 'a', 't', '{}', 'done', 1, 0, 1)",
+        )
+        .execute(&store.pool)
+        .await;
+        assert!(bad.is_err(), "unknown state");
+    }
+}
