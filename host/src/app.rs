@@ -36,7 +36,11 @@ pub async fn engine(config: &Config) -> anyhow::Result<Arc<Engine>> {
             .components_dir
             .clone()
             .unwrap_or_else(crate::engine::default_components_dir),
-        cache_dir: config.data_dir.join("cache"),
+        cache_dir: config
+            .engine
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("cache")),
         memory_limit: config.engine.memory_limit,
         max_output_bytes: config.engine.max_output_bytes,
         time_limits: config.engine.time_limits.clone(),
@@ -94,13 +98,15 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
 }
 
 /// Serve until Ctrl-C / SIGTERM.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
-    let app = build(config).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
     let local = listener.local_addr()?;
+    // With port 0 the real port is known only now.
+    config.listen = local;
+    let app = build(config).await?;
     let state = app.state.clone();
     let maintenance = state.config.scheduler.maintenance_interval;
     tokio::spawn(app.scheduler.clone().run());

@@ -136,6 +136,8 @@ pub struct EngineConfig {
     pub time_limits: BTreeMap<String, Duration>,
     /// Largest total size of the files one task may publish.
     pub max_output_bytes: u64,
+    /// AOT cache of compiled components (default `<data_dir>/cache`).
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for EngineConfig {
@@ -151,6 +153,7 @@ impl Default for EngineConfig {
             // 1 GiB: a long 1080p export fits; a runaway loop does not
             // fill the disk.
             max_output_bytes: 1 << 30,
+            cache_dir: None,
         }
     }
 }

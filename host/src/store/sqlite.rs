@@ -256,47 +256,38 @@ impl TaskStore for SqliteStore {
     }
 
     async fn task_progress_if_running(&self, p: ProgressParams) -> Result<bool> {
-        // Read-modify-write of the partial result inside one transaction,
-        // guarded by the lease like every transition.
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(
-            "SELECT result, files FROM tasks WHERE key = ? AND state = 'running' AND lease_owner = ?",
-        )
-        .bind(&p.key)
-        .bind(&p.owner)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Ok(false);
+        // One statement (merge in SQL), so no read-then-write transaction
+        // can deadlock against another writer.
+        let values = p
+            .values
+            .filter(|v| !v.is_empty())
+            .map(|v| to_json(&v))
+            .transpose()?;
+        // File names come from the task's declared outputs (checked by the
+        // blobs capability), so they are safe inside a JSON path.
+        let (file_path, file) = match &p.file {
+            Some((name, file)) => (Some(format!("$.\"{name}\"")), Some(to_json(file)?)),
+            None => (None, None),
         };
-        let mut result = match json_opt(row.try_get("result")?)? {
-            Some(Value::Object(m)) => m,
-            _ => serde_json::Map::new(),
-        };
-        let files_text: String = row.try_get("files")?;
-        let mut files: BTreeMap<String, OutputFile> =
-            serde_json::from_str(&files_text).map_err(|e| Error::Corrupt(e.to_string()))?;
-        if let Some(values) = p.values {
-            result.extend(values);
-        }
-        if let Some((name, file)) = p.file {
-            files.insert(name, file);
-        }
-        let result = (!result.is_empty()).then(|| Value::Object(result));
-        sqlx::query(
-            "UPDATE tasks SET progress = COALESCE(?, progress), result = ?, files = ? \
-             WHERE key = ? AND state = 'running' AND lease_owner = ?",
+        let done = sqlx::query(
+            "UPDATE tasks SET progress = COALESCE(?1, progress), \
+             result = CASE WHEN ?2 IS NULL THEN result ELSE json_patch(COALESCE(result, '{}'), ?2) END, \
+             files = CASE WHEN ?3 IS NULL THEN files ELSE json_set(files, ?3, json(?4)) END \
+             WHERE key = ?5 AND state = 'running' AND lease_owner = ?6",
         )
         .bind(p.progress.map(i64::from))
-        .bind(result.as_ref().map(to_json).transpose()?)
-        .bind(to_json(&files)?)
+        .bind(values)
+        .bind(file_path)
+        .bind(file)
         .bind(&p.key)
         .bind(&p.owner)
-        .execute(&mut *tx)
+        .execute(&self.pool)
         .await?;
-        tx.commit().await?;
-        self.notify(&p.key);
-        Ok(true)
+        let ok = done.rows_affected() == 1;
+        if ok {
+            self.notify(&p.key);
+        }
+        Ok(ok)
     }
 
     async fn task_complete_if_running(&self, p: CompleteParams) -> Result<bool> {

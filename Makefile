@@ -1,0 +1,46 @@
+# drake — build, test and run. `make run` and `make test` install what a
+# fresh Debian machine lacks (the wasm32-wasip2 target, ffmpeg, fonts).
+SHELL := /bin/bash
+CARGO ?= cargo
+GUESTS := drake-task-image-info drake-task-image-thumb drake-task-test-hostile
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+
+.PHONY: build components host test run deps check bench clean
+
+## deps: install the toolchain target and system packages when missing.
+deps:
+	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+	@missing=""; \
+	for p in ffmpeg fonts-dejavu-core sqlite3; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) || \
+	  echo "warning: could not install$$missing (needed only by later tasks)"; \
+	fi
+
+## components: every task component, one wasm32-wasip2 release invocation.
+components: deps
+	$(CARGO) build --release --target wasm32-wasip2 $(addprefix -p ,$(GUESTS))
+
+## host: the drake binary (release).
+host:
+	$(CARGO) build --release -p drake-host
+
+build: components host
+
+## test: the whole suite (unit, component, conformance, end to end).
+test: build
+	$(CARGO) fmt --all -- --check
+	$(CARGO) test --release --workspace
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+
+## run: build and serve on SQLite + ./data with a demo account.
+run: build
+	$(TARGET_DIR)/release/drake serve --data data
+
+## bench: latency and throughput figures (see bench/README.md).
+bench: build
+	bench/api.sh
+
+clean:
+	$(CARGO) clean

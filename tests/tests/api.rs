@@ -1,0 +1,725 @@
+//! The v1 API end to end: every route and status code of api.md §5 against
+//! a real `drake serve` over HTTP on loopback.
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+mod common;
+
+use common::{API_KEY, Drake, Fixtures, Options, SECRET};
+use serde_json::{Value, json};
+
+fn envelope_names(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .unwrap_or(&vec![])
+        .iter()
+        .map(|e| e["name"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn create_one_task_given_as_an_object_and_block() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let url = fx.add("a.png", "image/png", common::png(320, 200));
+    let statuses = drake
+        .create(
+            json!({"task_name": "image.info", "url": url, "task_metas": {"order": 7}}),
+            true,
+        )
+        .await;
+    assert_eq!(statuses.len(), 1, "a list even for one task");
+    let s = &statuses[0];
+    assert_eq!(s["status"], "success", "{s}");
+    assert_eq!(s["result"]["width"], 320);
+    assert_eq!(s["result"]["height"], 200);
+    assert_eq!(s["result"]["content_type"], "image/png");
+    assert_eq!(s["task_metas"], json!({"order": 7}));
+    assert!(s["progress"].is_null());
+    let key = s["key"].as_str().unwrap();
+    assert_eq!(key.len(), 26);
+    assert!(
+        key.bytes()
+            .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
+    );
+    for event in ["queued", "started", "completed"] {
+        let t = s["events"][event].as_str().unwrap();
+        assert!(t.ends_with("+00:00") && t.len() == 32, "{event}: {t}");
+    }
+}
+
+#[tokio::test]
+async fn statuses_come_back_in_request_order() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let a = fx.add("a.png", "image/png", common::png(10, 20));
+    let b = fx.add("b.jpg", "image/jpeg", common::jpeg(30, 40));
+    let tasks = json!([
+        {"task_name": "image.info", "url": a},
+        {"task_name": "image.thumb", "url": b, "width": 15},
+        {"task_name": "image.info", "url": b},
+    ]);
+    let created = drake.create(tasks, false).await;
+    assert!(created.iter().all(|s| s["status"] == "queued"
+        || s["status"] == "executing"
+        || s["status"] == "success"));
+    assert!(
+        created[0].get("progress").is_none() || created[0]["status"] != "queued",
+        "no progress in a fresh status"
+    );
+    let keys: Vec<&str> = created.iter().map(|s| s["key"].as_str().unwrap()).collect();
+    // GET with repeated keys, blocking.
+    let query = format!(
+        "/v1/status?tasks={}&tasks={}&tasks={}&block=true",
+        keys[2], keys[0], keys[1]
+    );
+    let r = drake.get(&query).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let got: Vec<&str> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, [keys[2], keys[0], keys[1]]);
+    assert_eq!(body[0]["result"]["width"], 30);
+    assert_eq!(body[1]["result"]["height"], 20);
+    assert_eq!(body[2]["result"]["width"], 15);
+    assert_eq!(body[2]["result"]["height"], 20);
+    // POST form, one key as a string.
+    let (code, body) = drake.post("/v1/status", json!({"tasks": keys[1]})).await;
+    assert_eq!(code, 200);
+    assert_eq!(body[0]["key"], keys[1]);
+}
+
+#[tokio::test]
+async fn request_errors_use_the_envelope() {
+    let drake = Drake::start().await;
+    // Not JSON, whatever the content type.
+    let r = common::client()
+        .post(format!("{}/v1/create", drake.url))
+        .header("content-type", "text/plain")
+        .body("task_name=image.info")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "error");
+    assert_eq!(envelope_names(&body), ["body"]);
+    assert_eq!(body["errors"][0]["location"], "body");
+    // Unknown task name: request-level 400 listing valid names.
+    let (code, body) = drake
+        .post(
+            "/v1/create",
+            json!({"secret": SECRET, "tasks": [{"task_name": "image.thumbz"}]}),
+        )
+        .await;
+    assert_eq!(code, 400);
+    assert_eq!(envelope_names(&body), ["task_name"]);
+    let description = body["errors"][0]["description"].as_str().unwrap();
+    assert!(
+        description.contains("image.thumb") && description.contains("image.thumbz"),
+        "{description}"
+    );
+    // Missing tasks.
+    let (code, body) = drake.post("/v1/create", json!({"secret": SECRET})).await;
+    assert_eq!(code, 400);
+    assert_eq!(body["errors"][0]["description"], "tasks is missing");
+    // Too large a body.
+    let big = "x".repeat(2 << 20);
+    let (code, _) = drake
+        .post("/v1/create", json!({"secret": SECRET, "pad": big}))
+        .await;
+    assert_eq!(code, 413);
+}
+
+#[tokio::test]
+async fn parameter_errors_end_the_task_in_error() {
+    let drake = Drake::start().await;
+    let created = drake
+        .create(
+            json!([
+                {"task_name": "image.thumb"},
+                {"task_name": "image.thumb", "url": "http://127.0.0.1/x.jpg", "width": "big",
+                 "format": "bmp", "zoom": 2}
+            ]),
+            false,
+        )
+        .await;
+    assert_eq!(created[0]["status"], "error");
+    assert_eq!(
+        created[0]["result"],
+        json!({"parameters": {"url": ["this field is required"]}})
+    );
+    assert_eq!(
+        created[1]["result"],
+        json!({"parameters": {
+            "width": ["not a valid integer"],
+            "format": ["\"bmp\" is not a valid choice, choose one of: jpeg, gif, png"],
+            "zoom": ["unknown parameter"],
+        }})
+    );
+}
+
+#[tokio::test]
+async fn authentication_and_account_limits() {
+    let drake = Drake::start().await;
+    let task = json!({"task_name": "image.info", "url": "http://127.0.0.1:9/x.png"});
+    // No credentials, wrong secret.
+    let (code, body) = drake.post("/v1/create", json!({"tasks": task})).await;
+    assert_eq!(code, 401, "{body}");
+    let (code, body) = drake
+        .post("/v1/create", json!({"secret": "wrong", "tasks": task}))
+        .await;
+    assert_eq!(code, 401);
+    assert_eq!(body["status"], "error");
+    // Secret in a header and in the query string.
+    let r = common::client()
+        .post(format!("{}/v1/create", drake.url))
+        .header("Authorization", format!("secret {SECRET}"))
+        .body(json!({"tasks": task}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = common::client()
+        .post(format!("{}/v1/create?secret={SECRET}", drake.url))
+        .body(json!({"tasks": task}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // API key: whitelisted referrer yes, foreign referrer no.
+    let with_referer = |referer: &'static str| {
+        common::client()
+            .post(format!("{}/v1/create", drake.url))
+            .header("Referer", referer)
+            .body(json!({"api_key": API_KEY, "tasks": task}).to_string())
+            .send()
+    };
+    assert_eq!(
+        with_referer("https://www.example.org/page")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        with_referer("https://example.com/").await.unwrap().status(),
+        200
+    );
+    let r = with_referer("https://evil.example.net/").await.unwrap();
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(envelope_names(&body), ["Referer"]);
+    // Account limit: 2 per hour, then 401.
+    for _ in 0..2 {
+        let (code, _) = drake
+            .post(
+                "/v1/create",
+                json!({"secret": "limited-secret", "tasks": task}),
+            )
+            .await;
+        assert_eq!(code, 200);
+    }
+    let (code, body) = drake
+        .post(
+            "/v1/create",
+            json!({"secret": "limited-secret", "tasks": task}),
+        )
+        .await;
+    assert_eq!(code, 401);
+    assert!(
+        body["errors"][0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("limit"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_keys_are_404() {
+    let drake = Drake::start().await;
+    let r = drake
+        .get("/v1/status?tasks=AAAAAAAAAAAAAAAAAAAAAAAAAA")
+        .await;
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(envelope_names(&body), ["tasks"]);
+    assert!(
+        body["errors"][0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("AAAAAAAAAAAAAAAAAAAAAAAAAA")
+    );
+    let r = drake
+        .get("/v1/file/output?task=AAAAAAAAAAAAAAAAAAAAAAAAAA")
+        .await;
+    assert_eq!(r.status(), 404);
+    let r = drake
+        .get("/v1/storage/AAAAAAAAAAAAAAAAAAAAAAAAAA/output.jpg")
+        .await;
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn expired_tasks_and_files_are_404() {
+    let drake = Drake::start_with(Options {
+        top: "retention = \"3s\"".into(),
+        ..Options::default()
+    })
+    .await;
+    let fx = Fixtures::start().await;
+    let url = fx.add("a.jpg", "image/jpeg", common::jpeg(64, 64));
+    let s = &drake
+        .create(json!({"task_name": "image.thumb", "url": url}), true)
+        .await[0];
+    assert_eq!(s["status"], "success", "{s}");
+    let key = s["key"].as_str().unwrap();
+    let file = s["result"]["output"].as_str().unwrap().to_owned();
+    assert_eq!(
+        common::client().get(&file).send().await.unwrap().status(),
+        200
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    assert_eq!(
+        drake.get(&format!("/v1/status?tasks={key}")).await.status(),
+        404
+    );
+    assert_eq!(
+        common::client().get(&file).send().await.unwrap().status(),
+        404
+    );
+    // The reaper (1 s interval) deletes the files too.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(
+        !drake
+            .data
+            .join("blobs")
+            .join(key)
+            .join("output.jpg")
+            .exists(),
+        "files reaped"
+    );
+}
+
+#[tokio::test]
+async fn create_file_redirects_to_a_thumbnail_of_the_requested_size() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let url = fx.add("big.jpg", "image/jpeg", common::jpeg(800, 600));
+    // POST form.
+    let r = common::client()
+        .post(format!("{}/v1/create_file/cat.jpg", drake.url))
+        .body(json!({"secret": SECRET, "task": {"task_name": "image.thumb", "url": url, "width": 200, "height": 100, "crop": true}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("{}/v1/storage/", drake.url))
+            && location.ends_with("/output.jpg"),
+        "{location}"
+    );
+    let file = common::client().get(&location).send().await.unwrap();
+    assert_eq!(file.status(), 200);
+    assert_eq!(file.headers()["content-type"], "image/jpeg");
+    let bytes = file.bytes().await.unwrap();
+    let img = image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg).unwrap();
+    assert_eq!((img.width(), img.height()), (200, 100));
+    // GET form with coerced query values; identical definition → same file (dedup).
+    let encoded: String = url.replace(':', "%3A").replace('/', "%2F");
+    let query = format!(
+        "/v1/create_file?task_name=image.thumb&url={encoded}&width=200&height=100&crop=true&secret={SECRET}"
+    );
+    let r = drake.get(&query).await;
+    assert_eq!(r.status(), 302);
+    assert_eq!(
+        r.headers()["location"].to_str().unwrap(),
+        location,
+        "deduplicated"
+    );
+    // Bad filename on a single-file task is fine; the GET form of a failing task is 400.
+    let r = drake
+        .get(&format!(
+            "/v1/create_file/x.png?task_name=image.thumb&secret={SECRET}"
+        ))
+        .await;
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "error");
+    assert_eq!(
+        body["result"]["parameters"]["url"][0],
+        "this field is required"
+    );
+}
+
+#[tokio::test]
+async fn file_route_and_storage_headers() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let url = fx.add("p.png", "image/png", common::png(100, 80));
+    let s = &drake
+        .create(
+            json!({"task_name": "image.thumb", "url": url, "format": "png"}),
+            true,
+        )
+        .await[0];
+    let key = s["key"].as_str().unwrap();
+    let r = drake.get(&format!("/v1/file/anything?task={key}")).await;
+    assert_eq!(r.status(), 302);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.ends_with(&format!("/v1/storage/{key}/output.png")),
+        "{location}"
+    );
+    let r = common::client().get(&location).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let h = r.headers().clone();
+    assert_eq!(h["content-type"], "image/png");
+    assert_eq!(h["accept-ranges"], "bytes");
+    let cache = h["cache-control"].to_str().unwrap();
+    assert!(
+        cache.starts_with("public, max-age=") && cache.ends_with("immutable"),
+        "{cache}"
+    );
+    let max_age: u64 = cache["public, max-age=".len()..]
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(max_age > 6 * 86400 && max_age <= 7 * 86400, "{max_age}");
+    let etag = h["etag"].to_str().unwrap().to_owned();
+    let body = r.bytes().await.unwrap();
+    assert_eq!(
+        h["content-length"].to_str().unwrap(),
+        body.len().to_string()
+    );
+    // Range request.
+    let r = common::client()
+        .get(&location)
+        .header("Range", "bytes=0-7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(
+        r.headers()["content-range"].to_str().unwrap(),
+        format!("bytes 0-7/{}", body.len())
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &body[..8]);
+    let r = common::client()
+        .get(&location)
+        .header("Range", "bytes=999999-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 416);
+    // Conditional request.
+    let r = common::client()
+        .get(&location)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    // A name the task did not publish.
+    assert_eq!(
+        drake
+            .get(&format!("/v1/storage/{key}/other.png"))
+            .await
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn hostile_inputs_end_in_readable_errors() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let mut truncated = common::jpeg(400, 300);
+    truncated.truncate(truncated.len() / 3);
+    let truncated = fx.add("t.jpg", "image/jpeg", truncated);
+    let huge = fx.add(
+        "huge.png",
+        "image/png",
+        common::png_header_only(80_000, 60_000),
+    );
+    let random = fx.add(
+        "r.jpg",
+        "image/jpeg",
+        (0..5000u32).map(|i| (i * 7919 % 251) as u8).collect(),
+    );
+    let statuses = drake
+        .create(
+            json!([
+                {"task_name": "image.thumb", "url": truncated},
+                {"task_name": "image.thumb", "url": huge},
+                {"task_name": "image.info", "url": random},
+                {"task_name": "image.thumb", "url": "http://169.254.169.254/latest/meta-data/"},
+                {"task_name": "image.thumb", "url": fx.url("/redirect-to-metadata")},
+                {"task_name": "image.thumb", "url": fx.url("/f/missing.jpg")},
+            ]),
+            true,
+        )
+        .await;
+    for s in &statuses {
+        assert_eq!(s["status"], "error", "{s}");
+        assert!(s["result"].is_string(), "a readable message: {s}");
+    }
+    let msg = |i: usize| statuses[i]["result"].as_str().unwrap().to_owned();
+    assert!(
+        msg(0).contains("decode") || msg(0).contains("truncated") || msg(0).contains("corrupt"),
+        "{}",
+        msg(0)
+    );
+    assert_eq!(msg(1), "image is 80000x60000 pixels; the limit is 50000000");
+    assert!(
+        msg(2).contains("not a supported image") || msg(2).contains("image"),
+        "{}",
+        msg(2)
+    );
+    assert!(
+        msg(3).contains("169.254.169.254") && msg(3).contains("blocked"),
+        "{}",
+        msg(3)
+    );
+    assert!(
+        msg(4).contains("169.254.169.254"),
+        "redirect hop checked: {}",
+        msg(4)
+    );
+    assert!(msg(5).contains("404"), "{}", msg(5));
+}
+
+#[tokio::test]
+async fn create_stream_orders_lines_and_closes() {
+    let drake = Drake::start().await;
+    let r = common::client()
+        .post(format!("{}/v1/create_stream", drake.url))
+        .body(
+            json!({"secret": SECRET, "tasks": [
+                {"task_name": "test.hostile", "mode": "sleep", "ms": 300},
+                {"task_name": "test.hostile", "mode": "publish", "ms": 1},
+            ]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/x-ndjson");
+    // The response ends by itself after the last final status.
+    let text = tokio::time::timeout(std::time::Duration::from_secs(30), r.text())
+        .await
+        .expect("the stream closes")
+        .unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let first = lines[0]
+        .as_array()
+        .expect("first line is the array of initial statuses");
+    let keys: Vec<&str> = first.iter().map(|s| s["key"].as_str().unwrap()).collect();
+    assert_eq!(keys.len(), 2);
+    for line in &lines[1..] {
+        assert!(
+            line.is_object() && keys.contains(&line["key"].as_str().unwrap()),
+            "{line}"
+        );
+    }
+    // Each task's last line is final; nothing follows both finals.
+    for key in &keys {
+        let last = lines[1..].iter().rev().find(|l| l["key"] == *key).unwrap();
+        assert_eq!(last["status"], "success", "{last}");
+    }
+    let last = lines.last().unwrap();
+    assert_eq!(last["status"], "success");
+    // Progress was streamed for the sleeping task.
+    assert!(
+        lines[1..]
+            .iter()
+            .any(|l| l["key"] == keys[0] && l["status"] == "executing"),
+        "{text}"
+    );
+    // status_stream of finished tasks: one line, then closed.
+    let r = drake
+        .get(&format!("/v1/stream?tasks={}&tasks={}", keys[0], keys[1]))
+        .await;
+    let text = r.text().await.unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+}
+
+#[tokio::test]
+async fn streams_send_keepalive_lines_and_sse() {
+    let drake = Drake::start_with(Options {
+        top: "stream_keepalive = \"500ms\"".into(),
+        ..Options::default()
+    })
+    .await;
+    let created = drake
+        .create(
+            json!({"task_name": "test.hostile", "mode": "sleep", "ms": 2500}),
+            false,
+        )
+        .await;
+    let key = created[0]["key"].as_str().unwrap();
+    let r = common::client()
+        .get(format!("{}/v1/status_stream?tasks={key}", drake.url))
+        .header("Accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let text = r.text().await.unwrap();
+    let events: Vec<Value> = text
+        .split("\n\n")
+        .filter(|e| !e.is_empty())
+        .map(|e| serde_json::from_str(e.strip_prefix("data: ").unwrap()).unwrap())
+        .collect();
+    assert!(events[0].is_array());
+    assert_eq!(events.last().unwrap()["status"], "success");
+    // 2.5 s of sleep with 10 progress steps and 0.5 s keep-alive: more
+    // lines than changes alone would give is hard to pin; at least every
+    // line is a valid status of this task.
+    assert!(events[1..].iter().all(|e| e["key"] == key));
+    assert!(events.len() >= 3, "{text}");
+}
+
+#[tokio::test]
+async fn partial_results_appear_while_executing() {
+    let drake = Drake::start().await;
+    let s = &drake
+        .create(
+            json!({"task_name": "test.hostile", "mode": "publish", "ms": 42}),
+            true,
+        )
+        .await[0];
+    assert_eq!(s["status"], "success", "{s}");
+    assert_eq!(s["result"]["ms"], 42);
+    let url = s["result"]["output"].as_str().unwrap();
+    assert!(url.ends_with("/output.txt"));
+    let r = common::client().get(url).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "text/plain");
+    assert_eq!(r.text().await.unwrap(), "hello");
+}
+
+#[tokio::test]
+async fn cors_preflight_and_headers() {
+    let drake = Drake::start().await;
+    let r = common::client()
+        .request(reqwest::Method::OPTIONS, format!("{}/v1/create", drake.url))
+        .header("Origin", "https://app.example.org")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://app.example.org"
+    );
+    assert!(
+        r.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("Authorization")
+    );
+    assert_eq!(r.headers()["access-control-allow-methods"], "GET, POST");
+    // Read routes answer any origin.
+    let r = common::client()
+        .get(format!("{}/v1/tasks", drake.url))
+        .header("Origin", "https://elsewhere.net")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    // Create from a foreign origin gets no CORS grant.
+    let r = common::client()
+        .request(reqwest::Method::OPTIONS, format!("{}/v1/create", drake.url))
+        .header("Origin", "https://evil.net")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn tasks_route_lists_schemas_and_health() {
+    let drake = Drake::start().await;
+    let tasks: Value = drake.get("/v1/tasks").await.json().await.unwrap();
+    let thumb = tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "image.thumb")
+        .unwrap();
+    assert_eq!(thumb["files"], json!(["output"]));
+    assert!(thumb["parameters"]["properties"]["crop"].is_object());
+    assert_eq!(drake.get("/healthz").await.status(), 200);
+    assert_eq!(drake.get("/readyz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn runaway_guests_end_in_error_and_the_host_keeps_serving() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let url = fx.add("ok.png", "image/png", common::png(50, 50));
+    let statuses = drake
+        .create(
+            json!([
+                {"task_name": "test.hostile", "mode": "loop"},
+                {"task_name": "test.hostile", "mode": "alloc"},
+                {"task_name": "test.hostile", "mode": "panic"},
+                {"task_name": "image.info", "url": url},
+            ]),
+            true,
+        )
+        .await;
+    assert_eq!(statuses[0]["status"], "error");
+    assert!(
+        statuses[0]["result"]
+            .as_str()
+            .unwrap()
+            .starts_with("time limit exceeded"),
+        "{}",
+        statuses[0]
+    );
+    assert_eq!(statuses[1]["status"], "error");
+    assert!(
+        statuses[1]["result"]
+            .as_str()
+            .unwrap()
+            .starts_with("memory limit exceeded"),
+        "{}",
+        statuses[1]
+    );
+    assert_eq!(statuses[2]["result"], "internal error: the task crashed");
+    assert_eq!(statuses[3]["status"], "success");
+    assert_eq!(drake.get("/healthz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_task_of_a_killed_server_completes_after_restart() {
+    let mut drake = Drake::start().await;
+    let created = drake
+        .create(
+            json!({"task_name": "test.hostile", "mode": "sleep", "ms": 2000}),
+            false,
+        )
+        .await;
+    let key = created[0]["key"].as_str().unwrap().to_owned();
+    // Wait until it runs, then kill -9 mid-task.
+    for _ in 0..100 {
+        let (_, s) = drake.post("/v1/status", json!({"tasks": key})).await;
+        if s[0]["status"] == "executing" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    drake.kill9();
+    drake.spawn().await;
+    // The lease (3 s) expires, the rescuer re-queues, a worker reruns it.
+    let s = drake.wait(&key).await;
+    assert_eq!(s["status"], "success", "{s}");
+    assert_eq!(s["result"]["ms"], 2000);
+}

@@ -1,0 +1,369 @@
+//! The end-to-end harness: a real `drake serve` process on a loopback port
+//! (built by `make test` before the tests run), a fixture HTTP server in
+//! the test process, and small helpers. Nothing here touches the internet:
+//! the server's fetch allow-list opens loopback only.
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+#![allow(clippy::unwrap_used, reason = "test harness: failures are panics")]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+pub const SECRET: &str = "test-secret";
+pub const API_KEY: &str = "test-api-key";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"))
+}
+
+/// The `drake` binary (`make test` builds it first).
+pub fn drake_bin() -> PathBuf {
+    let bin = target_dir().join("release").join("drake");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `make test` (it builds the binary and components first)",
+        bin.display()
+    );
+    bin
+}
+
+/// The built components.
+pub fn components_dir() -> PathBuf {
+    target_dir().join("wasm32-wasip2").join("release")
+}
+
+/// A running `drake serve`.
+pub struct Drake {
+    child: Option<Child>,
+    pub url: String,
+    pub data: PathBuf,
+    config_path: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+/// Extra configuration for a test server.
+#[derive(Clone)]
+pub struct Options {
+    /// Raw TOML appended to the base configuration (top-level keys only
+    /// before any table).
+    pub top: String,
+    /// Raw TOML tables appended at the end.
+    pub tables: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            top: String::new(),
+            tables: String::new(),
+        }
+    }
+}
+
+impl Drake {
+    /// Start a server with the default test configuration.
+    pub async fn start() -> Drake {
+        Self::start_with(Options::default()).await
+    }
+
+    /// Start a server with extra configuration.
+    pub async fn start_with(opts: Options) -> Drake {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().to_path_buf();
+        let cache = target_dir().join("drake-test-cache");
+        let config = format!(
+            r#"
+listen = "127.0.0.1:0"
+data_dir = "{data}"
+components_dir = "{components}"
+test_tasks = true
+workers = 2
+{top}
+
+[engine]
+cache_dir = "{cache}"
+memory_limit = 268435456
+time_limits = {{ "test.hostile" = "3s" }}
+
+[fetch]
+allow = ["127.0.0.0/8"]
+
+[scheduler]
+lease = "3s"
+maintenance_interval = "1s"
+poll_interval = "200ms"
+
+[[accounts]]
+name = "test"
+secret = "{SECRET}"
+api_keys = ["{API_KEY}"]
+referrers = ["example.com", "*.example.org"]
+
+[[accounts]]
+name = "limited"
+secret = "limited-secret"
+max_tasks_per_hour = 2
+
+{tables}
+"#,
+            data = data.display(),
+            components = components_dir().display(),
+            cache = cache.display(),
+            top = opts.top,
+            tables = opts.tables,
+        );
+        let config_path = data.join("drake.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let mut drake = Drake {
+            child: None,
+            url: String::new(),
+            data,
+            config_path,
+            _tmp: Some(tmp),
+        };
+        drake.spawn().await;
+        drake
+    }
+
+    /// (Re)start the process on the same data directory.
+    pub async fn spawn(&mut self) {
+        let mut child = Command::new(drake_bin())
+            .args(["serve", "--config"])
+            .arg(&self.config_path)
+            .env("DRAKE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let url = tokio::task::spawn_blocking(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).unwrap() == 0 {
+                    panic!("drake exited before listening");
+                }
+                if let Some(rest) = line.strip_prefix("drake listening on ") {
+                    let url = rest.split_whitespace().next().unwrap().to_owned();
+                    // Keep draining stdout so the child never blocks on it.
+                    std::thread::spawn(move || {
+                        let mut sink = String::new();
+                        while reader.read_line(&mut sink).unwrap_or(0) > 0 {
+                            sink.clear();
+                        }
+                    });
+                    return url;
+                }
+            }
+        });
+        let url = tokio::time::timeout(Duration::from_secs(120), url)
+            .await
+            .expect("drake did not start within 120 s")
+            .unwrap();
+        self.url = url;
+        self.child = Some(child);
+    }
+
+    /// SIGKILL the process (no cleanup, like a crash).
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// POST JSON to `path`.
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let r = client()
+            .post(format!("{}{path}", self.url))
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = StatusCode::from_u16(r.status().as_u16()).unwrap();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// GET `path` (no redirects followed).
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        client()
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Create tasks with the test secret; returns the status list.
+    pub async fn create(&self, tasks: Value, block: bool) -> Vec<Value> {
+        let (code, body) = self
+            .post(
+                "/v1/create",
+                json!({"secret": SECRET, "tasks": tasks, "block": block}),
+            )
+            .await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        body.as_array().unwrap().clone()
+    }
+
+    /// Wait for a task to be final.
+    pub async fn wait(&self, key: &str) -> Value {
+        let (code, body) = self
+            .post("/v1/status", json!({"tasks": key, "block": true}))
+            .await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        body[0].clone()
+    }
+}
+
+impl Drop for Drake {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// An HTTP client that never follows redirects (tests look at them).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .unwrap()
+}
+
+/// Files served by the fixture server.
+#[derive(Clone, Default)]
+pub struct Fixtures {
+    files: Arc<Mutex<HashMap<String, (String, Vec<u8>)>>>,
+    pub addr: Option<SocketAddr>,
+}
+
+impl Fixtures {
+    /// Start an empty fixture server on loopback.
+    pub async fn start() -> Fixtures {
+        let mut fixtures = Fixtures::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        fixtures.addr = Some(listener.local_addr().unwrap());
+        let router = axum::Router::new()
+            .route("/f/{name}", axum::routing::get(serve_fixture))
+            .route(
+                "/redirect-to-metadata",
+                axum::routing::get(|| async {
+                    (
+                        StatusCode::FOUND,
+                        [(header::LOCATION, "http://169.254.169.254/latest/meta-data/")],
+                    )
+                }),
+            )
+            .with_state(fixtures.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        fixtures
+    }
+
+    /// Serve `bytes` at `/f/<name>`; returns its URL.
+    pub fn add(&self, name: &str, content_type: &str, bytes: Vec<u8>) -> String {
+        self.files
+            .lock()
+            .unwrap()
+            .insert(name.to_owned(), (content_type.to_owned(), bytes));
+        self.url(&format!("/f/{name}"))
+    }
+
+    /// An absolute URL on the fixture server.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr.unwrap())
+    }
+}
+
+async fn serve_fixture(State(f): State<Fixtures>, UrlPath(name): UrlPath<String>) -> Response {
+    match f.files.lock().unwrap().get(&name) {
+        Some((ct, bytes)) => (
+            [(header::CONTENT_TYPE, ct.clone())],
+            Body::from(bytes.clone()),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// A `w`×`h` test picture (gradient + shapes) as JPEG.
+pub fn jpeg(w: u32, h: u32) -> Vec<u8> {
+    encode(&picture(w, h), image::ImageFormat::Jpeg)
+}
+
+/// A `w`×`h` test picture as PNG.
+pub fn png(w: u32, h: u32) -> Vec<u8> {
+    encode(&picture(w, h), image::ImageFormat::Png)
+}
+
+fn picture(w: u32, h: u32) -> image::RgbImage {
+    image::RgbImage::from_fn(w, h, |x, y| {
+        let r = (x * 255 / w.max(1)) as u8;
+        let g = (y * 255 / h.max(1)) as u8;
+        let b = if (x / 16 + y / 16) % 2 == 0 { 200 } else { 40 };
+        image::Rgb([r, g, b])
+    })
+}
+
+fn encode(img: &image::RgbImage, format: image::ImageFormat) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, format).unwrap();
+    out.into_inner()
+}
+
+/// A PNG that claims `w`×`h` pixels but holds no pixel data (header only,
+/// valid CRCs): decoding it would need w*h*4 bytes.
+pub fn png_header_only(w: u32, h: u32) -> Vec<u8> {
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut crc_input = kind.to_vec();
+        crc_input.extend_from_slice(data);
+        out.extend_from_slice(&crc_input);
+        out.extend_from_slice(&crc32(&crc_input).to_be_bytes());
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]); // 8-bit RGBA
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
