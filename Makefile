@@ -29,8 +29,12 @@ host:
 build: components host
 
 ## test: the whole suite (unit, component, conformance, end to end).
-test: build
+# One native build of every target with the features `cargo test` uses, so
+# the test run reuses it (building -p drake-host alone unifies features
+# differently and would rebuild wasmtime).
+test: components
 	$(CARGO) fmt --all -- --check
+	$(CARGO) build --release --workspace --all-targets
 	$(CARGO) test --release --workspace
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
@@ -40,7 +44,7 @@ run: build
 
 ## bench: latency and throughput figures (see bench/README.md).
 bench: build
-	bench/api.sh
+	$(CARGO) bench -p drake-tests --bench api
 
 clean:
 	$(CARGO) clean

@@ -301,6 +301,22 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Time one fresh store + instantiation of task `name`, without
+    /// calling it (benchmarks: the per-task sandbox cost).
+    pub async fn time_instantiation(&self, name: &str) -> wasmtime::Result<Duration> {
+        let task = self
+            .tasks
+            .get(name)
+            .ok_or_else(|| wasmtime::format_err!("task {name:?} is not loaded"))?;
+        let (sink, events) = null_env();
+        let started = Instant::now();
+        let mut store = self.new_store(task, RunEnv { sink, events });
+        task.pre.instantiate_async(&mut store).await?;
+        Ok(started.elapsed())
+    }
+}
+
 fn null_env() -> (Arc<dyn OutputSink>, tokio::sync::mpsc::Sender<RunEvent>) {
     let (tx, _rx) = tokio::sync::mpsc::channel(1);
     (Arc::new(crate::capabilities::blobs::NoOutputs), tx)

@@ -262,10 +262,24 @@ async fn dedup_and_counts(store: &dyn TaskStore) {
     let mut t = new_task("F1", 6_000 * SEC);
     t.dedup_hash = Some("same".into());
     store.task_insert(t).await.unwrap();
-    // Not succeeded yet: no dedup hit.
+    // In flight: a hit (identical requests share one run).
+    let hit = store
+        .task_find_dedup("acct", "same", 6_001 * SEC)
+        .await
+        .unwrap();
+    assert_eq!(hit.map(|t| t.key), Some("F1".to_owned()));
+    // A failed task never is.
+    let mut failed = new_task("F0", 6_000 * SEC);
+    failed.dedup_hash = Some("bad".into());
+    failed.failure = Some(TaskFailure {
+        kind: FailureKind::Failed,
+        public: json!("boom"),
+        detail: None,
+    });
+    store.task_insert(failed).await.unwrap();
     assert!(
         store
-            .task_find_dedup("acct", "same", 6_001 * SEC)
+            .task_find_dedup("acct", "bad", 6_001 * SEC)
             .await
             .unwrap()
             .is_none()
@@ -296,7 +310,7 @@ async fn dedup_and_counts(store: &dyn TaskStore) {
         .task_count_created_since("acct", 6_000 * SEC)
         .await
         .unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(n, 2);
 }
 
 async fn retention(store: &dyn TaskStore) {

@@ -285,7 +285,8 @@ pub trait TaskStore: Send + Sync + 'static {
     async fn task_insert(&self, task: NewTask) -> Result<()>;
     /// A task by key, unless expired at `now`.
     async fn task_get(&self, key: &str, now: Micros) -> Result<Option<TaskRow>>;
-    /// The newest unexpired succeeded task with this dedup hash.
+    /// The newest unexpired task with this dedup hash that has not failed
+    /// (succeeded, or still in flight: identical requests share one run).
     async fn task_find_dedup(
         &self,
         account: &str,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{Connection as _, Row, SqlitePool};
 use tokio::sync::broadcast;
 
 use super::{
@@ -59,6 +59,14 @@ impl SqliteStore {
         // Writers queue on SQLite's lock instead of failing at once.
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(true);
+        // Switch to WAL and migrate on one connection before the pool opens
+        // more: changing the journal mode with other connections open fails
+        // with SQLITE_BUSY instead of waiting.
+        if !memory {
+            let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
+            migrate(&mut conn).await?;
+            sqlx::Connection::close(conn).await?;
+        }
         let pool = SqlitePoolOptions::new()
             // An in-memory database exists per connection: keep exactly one.
             .max_connections(if memory { 1 } else { 8 })
@@ -71,31 +79,34 @@ impl SqliteStore {
             pool,
             changes: broadcast::channel(NOTIFY_CAPACITY).0,
         };
-        store.migrate().await?;
-        Ok(store)
-    }
-
-    async fn migrate(&self) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
-            .fetch_one(&mut *conn)
-            .await?;
-        let applied = usize::try_from(version).unwrap_or(0);
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
-            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            sqlx::raw_sql(sql).execute(&mut *tx).await?;
-            sqlx::raw_sql(&format!("PRAGMA user_version = {}", i + 1))
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
+        if memory {
+            let mut conn = store.pool.acquire().await?;
+            migrate(&mut conn).await?;
         }
-        Ok(())
+        Ok(store)
     }
 
     fn notify(&self, key: &str) {
         // No subscriber is fine.
         let _ = self.changes.send(key.to_owned());
     }
+}
+
+/// Apply the migrations `PRAGMA user_version` says are missing.
+async fn migrate(conn: &mut sqlx::SqliteConnection) -> Result<()> {
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut *conn)
+        .await?;
+    let applied = usize::try_from(version).unwrap_or(0);
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        sqlx::raw_sql(&format!("PRAGMA user_version = {}", i + 1))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(())
 }
 
 const COLUMNS: &str = "key, account, task_name, params, task_metas, options, dedup_hash, state, \
@@ -195,7 +206,7 @@ impl TaskStore for SqliteStore {
     ) -> Result<Option<TaskRow>> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM tasks WHERE account = ? AND dedup_hash = ? \
-             AND state = 'succeeded' AND expires_at > ? ORDER BY id DESC LIMIT 1"
+             AND state <> 'failed' AND expires_at > ? ORDER BY id DESC LIMIT 1"
         ))
         .bind(account)
         .bind(hash)

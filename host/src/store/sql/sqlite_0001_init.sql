@@ -35,7 +35,7 @@ CREATE INDEX tasks_queued ON tasks (id) WHERE state = 'queued';
 CREATE INDEX tasks_running_lease ON tasks (lease_expires_at) WHERE state = 'running';
 -- task_delete_expired and every read's expiry filter
 CREATE INDEX tasks_expires ON tasks (expires_at);
--- task_find_dedup: (account, dedup_hash) among succeeded rows
-CREATE INDEX tasks_dedup ON tasks (account, dedup_hash) WHERE dedup_hash IS NOT NULL AND state = 'succeeded';
+-- task_find_dedup: (account, dedup_hash) among rows that did not fail
+CREATE INDEX tasks_dedup ON tasks (account, dedup_hash) WHERE dedup_hash IS NOT NULL AND state <> 'failed';
 -- task_count_created_since: (account, created_at)
 CREATE INDEX tasks_account_created ON tasks (account, created_at);

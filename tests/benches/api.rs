@@ -1,0 +1,150 @@
+//! `cargo bench -p drake-tests --bench api` (or `make bench`): the
+//! foundation's figures, each printed next to a peer measured in the same
+//! run on the same machine.
+//!
+//! 1. p50 latency of `POST /v1/create` with `block: true` for `image.info`
+//!    on a small PNG, against the peer "GET the same PNG from the same
+//!    fixture server" (the fetch the task itself makes): the difference is
+//!    drake's overhead (goal ≤ 1 ms).
+//! 2. Component instantiation (fresh store + instance), p50 and p99.
+//! 3. `image.info` tasks per second with 2 workers (1,000 tasks).
+#![allow(clippy::unwrap_used, reason = "benchmark")]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Drake, Fixtures, SECRET};
+use serde_json::json;
+
+/// Samples per latency figure: enough for a stable median on 2 cores.
+const SAMPLES: usize = 300;
+/// Tasks for the throughput figure.
+const THROUGHPUT_TASKS: usize = 1000;
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[i]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() {
+    // The test configuration runs 2 workers.
+    let drake = Drake::start().await;
+    let fx = Fixtures::start().await;
+    let url = fx.add("small.png", "image/png", common::png(64, 48));
+    let client = common::client();
+
+    // Warm up both paths (connections, AOT cache, SQLite pages).
+    for _ in 0..20 {
+        client
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        drake
+            .post("/v1/create", json!({"secret": SECRET, "block": true, "tasks": {"task_name": "image.info", "url": url}}))
+            .await;
+    }
+
+    // 1. Latency against the bare fetch.
+    let mut fetch = Vec::with_capacity(SAMPLES);
+    let mut create = Vec::with_capacity(SAMPLES);
+    let body =
+        json!({"secret": SECRET, "block": true, "tasks": {"task_name": "image.info", "url": url}})
+            .to_string();
+    for _ in 0..SAMPLES {
+        let t = Instant::now();
+        client
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        fetch.push(t.elapsed());
+        let t = Instant::now();
+        let r = client
+            .post(format!("{}/v1/create", drake.url))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let text = r.text().await.unwrap();
+        create.push(t.elapsed());
+        assert!(text.contains("\"success\""), "{text}");
+    }
+    let (f50, c50) = (percentile(&mut fetch, 0.5), percentile(&mut create, 0.5));
+    let c99 = percentile(&mut create, 0.99);
+    println!(
+        "create+block image.info p50: {:.3} ms (p99 {:.3} ms)",
+        ms(c50),
+        ms(c99)
+    );
+    println!("peer: direct fetch of the same PNG p50: {:.3} ms", ms(f50));
+    println!(
+        "drake overhead beyond the fetch p50: {:.3} ms (goal <= 1 ms); ratio {:.2}x",
+        ms(c50.saturating_sub(f50)),
+        c50.as_secs_f64() / f50.as_secs_f64()
+    );
+
+    // 2. Instantiation, in-process with the same engine configuration.
+    let config = drake_host::config::Config {
+        components_dir: Some(common::components_dir()),
+        data_dir: drake.data.clone(),
+        test_tasks: true,
+        ..Default::default()
+    };
+    let engine = drake_host::app::engine(&config).await.unwrap();
+    let mut inst = Vec::with_capacity(SAMPLES);
+    for _ in 0..SAMPLES {
+        inst.push(engine.time_instantiation("image.info").await.unwrap());
+    }
+    let (i50, i99) = (percentile(&mut inst, 0.5), percentile(&mut inst, 0.99));
+    println!(
+        "instantiation (new store + instance) p50: {:.1} us, p99: {:.1} us",
+        i50.as_secs_f64() * 1e6,
+        i99.as_secs_f64() * 1e6
+    );
+
+    // 3. Throughput with 2 workers.
+    let t = Instant::now();
+    let mut keys = Vec::with_capacity(THROUGHPUT_TASKS);
+    for _ in 0..THROUGHPUT_TASKS / 100 {
+        let tasks: Vec<_> = (0..100)
+            .map(|_| json!({"task_name": "image.info", "url": url}))
+            .collect();
+        for s in drake.create(json!(tasks), false).await {
+            keys.push(s["key"].as_str().unwrap().to_owned());
+        }
+    }
+    for chunk in keys.chunks(100) {
+        let (code, body) = drake
+            .post("/v1/status", json!({"tasks": chunk, "block": true}))
+            .await;
+        assert_eq!(code, 200);
+        assert!(
+            body.as_array()
+                .unwrap()
+                .iter()
+                .all(|s| s["status"] == "success"),
+            "{body}"
+        );
+    }
+    let elapsed = t.elapsed();
+    println!(
+        "image.info throughput, 2 workers: {:.0} tasks/s ({THROUGHPUT_TASKS} tasks in {:.2} s)",
+        THROUGHPUT_TASKS as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64()
+    );
+}
