@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
+use drake_host::capabilities::progress::RunEvent;
 use drake_host::config::{Account, Config};
 use drake_host::engine::RunEnv;
 use serde_json::{Map, Value};
@@ -189,14 +190,28 @@ async fn run_task(
     }
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let (events, mut rx) = tokio::sync::mpsc::channel(16);
-    // Progress is not shown; drain so the guest never waits.
-    tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    // Progress is not shown; published files are listed in the result.
+    let files = tokio::spawn(async move {
+        let mut files = Map::new();
+        while let Some(event) = rx.recv().await {
+            if let RunEvent::File(name, file) = event {
+                files.insert(name, Value::from(file.path));
+            }
+        }
+        files
+    });
     let env = RunEnv {
-        sink: Arc::new(drake_host::storage::DirSink { dir: out.clone() }),
+        sink: Arc::new(drake_host::storage::DirSink {
+            dir: out.clone(),
+            events: events.clone(),
+        }),
         events,
     };
-    match engine.run(task, &Value::Object(params), env).await {
-        Ok(values) => {
+    let outcome = engine.run(task, &Value::Object(params), env).await;
+    let files = files.await.unwrap_or_default();
+    match outcome {
+        Ok(mut values) => {
+            values.extend(files);
             println!("{}", serde_json::to_string_pretty(&Value::Object(values))?);
             Ok(())
         }

@@ -38,6 +38,7 @@ pub fn default_time_limit(task: &str) -> Option<Duration> {
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
 mod tests {
     use super::*;
 
@@ -54,6 +55,30 @@ mod tests {
                 .join("../components")
                 .join(component_id(task));
             assert!(dir.is_dir(), "{task}: no {}", dir.display());
+        }
+    }
+
+    #[test]
+    fn spin_manifest_agrees_with_the_registry() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../spin.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let manifest: toml::Value = toml::from_str(&text).unwrap();
+        let components = manifest["component"].as_table().unwrap();
+        for (id, component) in components {
+            let task = TASKS
+                .iter()
+                .find(|t| component_id(t) == *id)
+                .unwrap_or_else(|| panic!("spin.toml component {id} is not a registered task"));
+            let source = component["source"].as_str().unwrap();
+            assert!(source.ends_with(&component_file(task)), "{id}: {source}");
+        }
+        for route in manifest["trigger"]["http"].as_array().unwrap() {
+            let id = route["component"].as_str().unwrap();
+            let task = route["route"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("/v1/run/");
+            assert_eq!(component_id(task), id);
         }
     }
 }

@@ -136,10 +136,13 @@ impl OutputSink for TaskSink {
     }
 }
 
-/// The sink of `drake run`: files go into a directory.
+/// The sink of `drake run`: files go into a directory and are announced
+/// as [`RunEvent::File`] with their local path.
 pub struct DirSink {
     /// Output directory.
     pub dir: std::path::PathBuf,
+    /// Where the run's events go.
+    pub events: tokio::sync::mpsc::Sender<RunEvent>,
 }
 
 #[async_trait::async_trait]
@@ -148,12 +151,20 @@ impl OutputSink for DirSink {
         &self,
         name: &str,
         extension: &str,
-        _: &str,
+        content_type: &str,
         bytes: Bytes,
     ) -> Result<(), String> {
         let path = self.dir.join(format!("{name}.{extension}"));
         tokio::fs::write(&path, &bytes)
             .await
-            .map_err(|e| format!("{}: {e}", path.display()))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let file = OutputFile {
+            path: path.display().to_string(),
+            content_type: content_type.to_owned(),
+        };
+        self.events
+            .send(RunEvent::File(name.to_owned(), file))
+            .await
+            .map_err(|_| "the run's event receiver is gone".to_owned())
     }
 }

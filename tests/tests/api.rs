@@ -599,9 +599,42 @@ async fn partial_results_appear_while_executing() {
     assert_eq!(s["result"]["ms"], 42);
     let url = s["result"]["output"].as_str().unwrap();
     assert!(url.ends_with("/output.txt"));
+    assert!(
+        s["result"]["preview"]
+            .as_str()
+            .unwrap()
+            .ends_with("/preview.txt")
+    );
     let r = common::client().get(url).send().await.unwrap();
     assert_eq!(r.headers()["content-type"], "text/plain");
     assert_eq!(r.text().await.unwrap(), "hello");
+
+    // create_file on a multi-file task: a bad name is the dragon 404...
+    let post = |name: &str, ms: u64| {
+        common::client()
+            .post(format!("{}/v1/create_file/{name}", drake.url))
+            .body(json!({"secret": SECRET, "task": {"task_name": "test.hostile", "mode": "publish", "ms": ms}}).to_string())
+            .send()
+    };
+    let r = post("medium", 1).await.unwrap();
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"status": "error", "message": "'medium' is not a valid filename, choose one of: 'output', 'preview'"})
+    );
+    // ...and a file published early redirects while the task still runs.
+    let r = post("preview.txt", 2000).await.unwrap();
+    assert_eq!(r.status(), 302);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let key = location.split('/').rev().nth(1).unwrap().to_owned();
+    let (_, now) = drake.post("/v1/status", json!({"tasks": key})).await;
+    assert_eq!(now[0]["status"], "executing", "{now}");
+    assert_eq!(now[0]["result"]["ms"], 2000, "partial value visible: {now}");
+    assert_eq!(now[0]["result"]["preview"], location.as_str());
+    assert!(now[0]["result"].get("output").is_none());
+    let done = drake.wait(&key).await;
+    assert!(done["result"]["output"].is_string(), "{done}");
 }
 
 #[tokio::test]

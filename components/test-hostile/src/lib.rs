@@ -19,7 +19,8 @@ pub enum Mode {
     Sleep,
     /// Panic (a trap).
     Panic,
-    /// Publish a small `output` file and echo `ms`.
+    /// Publish `preview` and a partial value, sleep `ms`, then publish
+    /// `output` (the partial-results path of video.create).
     Publish,
 }
 
@@ -41,7 +42,7 @@ impl Task for Hostile {
     const NAME: &'static str = "test.hostile";
     const SUMMARY: &'static str = "Test-only: loops, allocates, sleeps or panics on request.";
     const VALUES: &'static [&'static str] = &["ms"];
-    const FILES: &'static [&'static str] = &["output"];
+    const FILES: &'static [&'static str] = &["output", "preview"];
     type Params = Params;
 
     fn run(ctx: &mut dyn Ctx, p: Params) -> Result<Values, TaskError> {
@@ -69,7 +70,9 @@ impl Task for Hostile {
             }
             Mode::Panic => panic!("test.hostile was asked to panic"),
             Mode::Publish => {
+                ctx.publish("preview", b"early", "text/plain", "txt")?;
                 ctx.partial(&drake_sdk::values([("ms", p.ms.into())]));
+                std::thread::sleep(std::time::Duration::from_millis(p.ms));
                 ctx.publish("output", b"hello", "text/plain", "txt")?;
                 Ok(drake_sdk::values([("ms", p.ms.into())]))
             }

@@ -44,11 +44,10 @@ pub fn extract(src: &mut Sources<'_>) -> Result<Option<(Credential, Location)>, 
         ] {
             match body.remove(field) {
                 None => {}
-                Some(Value::String(s)) => {
-                    if found.is_none() {
-                        found = Some((make(s.trim().to_owned()), Location::Body));
-                    }
+                Some(Value::String(s)) if found.is_none() => {
+                    found = Some((make(s.trim().to_owned()), Location::Body));
                 }
+                Some(Value::String(_)) => {}
                 Some(_) => {
                     return Err(ApiError::invalid(
                         field,

@@ -170,7 +170,7 @@ async fn create_file_for(
         .unwrap_or_default();
     let name = match status::pick_file(&files, filename.as_deref()) {
         Ok(name) => name,
-        Err(response) => return Ok(response),
+        Err(bad) => return Ok(bad.into_response()),
     };
     let rows = request::insert_tasks(state, account, vec![def], true).await?;
     let Some(row) = rows.into_iter().next() else {

@@ -435,6 +435,7 @@ fn validate(state: &AppState, def: &TaskDef) -> Option<TaskFailure> {
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
 mod tests {
     use super::*;
     use serde_json::json;

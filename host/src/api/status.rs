@@ -236,7 +236,7 @@ pub async fn file(
         .unwrap_or_default();
     let name = match pick_file(&files, Some(&filename)) {
         Ok(name) => name,
-        Err(response) => return Ok(response),
+        Err(bad) => return Ok(bad.into_response()),
     };
     file_when_ready(&state, key, name).await
 }
@@ -244,7 +244,7 @@ pub async fn file(
 /// The output name a request means: a single-file task's only file
 /// whatever the name (`cat.jpg`); otherwise the name itself or its stem
 /// (`preview.mp4` → `preview`). Else the dragon 404.
-pub fn pick_file(files: &[String], filename: Option<&str>) -> Result<String, Response> {
+pub fn pick_file(files: &[String], filename: Option<&str>) -> Result<String, BadFilename> {
     if let [only] = files {
         return Ok(only.clone());
     }
@@ -254,24 +254,29 @@ pub fn pick_file(files: &[String], filename: Option<&str>) -> Result<String, Res
         .iter()
         .find(|f| *f == wanted || *f == stem)
         .cloned()
-        .ok_or_else(|| bad_filename(wanted, files))
+        .ok_or_else(|| {
+            let choices: Vec<String> = files.iter().map(|f| format!("'{f}'")).collect();
+            BadFilename(if files.is_empty() {
+                "this task has no output file".to_owned()
+            } else {
+                format!(
+                    "'{wanted}' is not a valid filename, choose one of: {}",
+                    choices.join(", ")
+                )
+            })
+        })
 }
 
-fn bad_filename(wanted: &str, files: &[String]) -> Response {
-    let choices: Vec<String> = files.iter().map(|f| format!("'{f}'")).collect();
-    let message = if files.is_empty() {
-        "this task has no output file".to_owned()
-    } else {
-        format!(
-            "'{wanted}' is not a valid filename, choose one of: {}",
-            choices.join(", ")
-        )
-    };
-    (
-        StatusCode::NOT_FOUND,
-        Json(json!({"status": "error", "message": message})),
-    )
-        .into_response()
+/// A filename the task does not produce: dragon's 404
+/// `{"status": "error", "message": ...}`.
+#[derive(Debug)]
+pub struct BadFilename(pub String);
+
+impl IntoResponse for BadFilename {
+    fn into_response(self) -> Response {
+        let body = json!({"status": "error", "message": self.0});
+        (StatusCode::NOT_FOUND, Json(body)).into_response()
+    }
 }
 
 /// Wait for output `name` of task `key`: 302 as soon as it exists (even
@@ -340,8 +345,11 @@ mod tests {
         );
         assert_eq!(pick_file(&many, Some("export")).ok(), Some("export".into()));
         assert_eq!(
-            pick_file(&many, Some("medium")).err().map(|r| r.status()),
-            Some(StatusCode::NOT_FOUND)
+            pick_file(&many, Some("medium")).err().map(|b| b.0),
+            Some(
+                "'medium' is not a valid filename, choose one of: 'preview', 'export', 'thumbnail'"
+                    .into()
+            )
         );
     }
 }

@@ -398,6 +398,7 @@ impl TaskStore for SqliteStore {
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
 mod tests {
     use super::*;
 

@@ -58,22 +58,13 @@ pub struct Drake {
 }
 
 /// Extra configuration for a test server.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Options {
     /// Raw TOML appended to the base configuration (top-level keys only
     /// before any table).
     pub top: String,
     /// Raw TOML tables appended at the end.
     pub tables: String,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            top: String::new(),
-            tables: String::new(),
-        }
-    }
 }
 
 impl Drake {
@@ -251,10 +242,13 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// Fixture name → (content type, body).
+type FixtureFiles = HashMap<String, (String, Vec<u8>)>;
+
 /// Files served by the fixture server.
 #[derive(Clone, Default)]
 pub struct Fixtures {
-    files: Arc<Mutex<HashMap<String, (String, Vec<u8>)>>>,
+    files: Arc<Mutex<FixtureFiles>>,
     pub addr: Option<SocketAddr>,
 }
 
