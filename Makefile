@@ -2,7 +2,7 @@
 # fresh Debian machine lacks (the wasm32-wasip2 target, ffmpeg, fonts).
 SHELL := /bin/bash
 CARGO ?= cargo
-GUESTS := drake-task-image-info drake-task-image-thumb drake-task-test-hostile
+GUESTS := drake-task-image-info drake-task-image-thumb drake-task-video-info drake-task-video-thumb drake-task-test-hostile
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
 .PHONY: build components host test run deps check bench clean
@@ -11,7 +11,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 deps:
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 	@missing=""; \
-	for p in ffmpeg fonts-dejavu-core sqlite3; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for p in ffmpeg bubblewrap fonts-dejavu-core sqlite3; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) || \

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use crate::api::{self, AppState};
 use crate::capabilities::fetch::client::{FetchLimits, Fetcher};
 use crate::capabilities::fetch::policy::NetworkPolicy;
+use crate::capabilities::ffmpeg::{FfmpegPolicy, FfmpegSettings, Limits, Sandbox};
 use crate::config::Config;
 use crate::engine::{Engine, EngineSettings};
 use crate::scheduler::{self, Scheduler, SchedulerSettings};
@@ -26,6 +27,37 @@ pub fn fetcher(config: &Config) -> anyhow::Result<Arc<Fetcher>> {
     };
     Ok(Arc::new(
         Fetcher::new(Arc::new(policy), limits).context("building the HTTP client")?,
+    ))
+}
+
+/// The process-wide ffmpeg policy from the `[ffmpeg]` section.
+pub async fn ffmpeg(config: &Config) -> anyhow::Result<Arc<FfmpegPolicy>> {
+    let c = &config.ffmpeg;
+    let sandbox = match c.sandbox.as_str() {
+        "none" => Sandbox::None,
+        _ => Sandbox::Bwrap(c.bwrap.clone().into()),
+    };
+    let settings = FfmpegSettings {
+        ffmpeg: c.ffmpeg.clone(),
+        ffprobe: c.ffprobe.clone(),
+        sandbox,
+        limits: Limits {
+            cpu_seconds: c.cpu_seconds,
+            address_space: c.memory,
+            file_size: c.max_file_bytes,
+            // ffmpeg needs a few dozen descriptors; a long timeline a few
+            // hundred inputs.
+            open_files: 1024,
+        },
+        threads: c.threads,
+        max_concurrent: c.max_concurrent,
+        scratch: c
+            .scratch_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("drake-ffmpeg")),
+    };
+    Ok(Arc::new(
+        FfmpegPolicy::new(settings).await.context("[ffmpeg]")?,
     ))
 }
 
@@ -48,7 +80,7 @@ pub async fn engine(config: &Config) -> anyhow::Result<Arc<Engine>> {
         test_tasks: config.test_tasks,
     };
     let started = std::time::Instant::now();
-    let engine = Engine::load(settings, fetcher(config)?).await?;
+    let engine = Engine::load(settings, fetcher(config)?, ffmpeg(config).await?).await?;
     tracing::info!(
         tasks = engine.tasks().len(),
         elapsed_ms = started.elapsed().as_millis(),

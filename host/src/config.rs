@@ -49,6 +49,8 @@ pub struct Config {
     pub fetch: FetchConfig,
     /// Sandbox limits.
     pub engine: EngineConfig,
+    /// Native ffmpeg behind the `ffmpeg` capability.
+    pub ffmpeg: FfmpegConfig,
     /// Task store.
     pub store: StoreConfig,
     /// Leases, retries and maintenance.
@@ -79,6 +81,7 @@ impl Default for Config {
             test_tasks: false,
             fetch: FetchConfig::default(),
             engine: EngineConfig::default(),
+            ffmpeg: FfmpegConfig::default(),
             store: StoreConfig::default(),
             scheduler: SchedulerConfig::default(),
             accounts: Vec::new(),
@@ -154,6 +157,57 @@ impl Default for EngineConfig {
             // fill the disk.
             max_output_bytes: 1 << 30,
             cache_dir: None,
+        }
+    }
+}
+
+/// `[ffmpeg]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FfmpegConfig {
+    /// ffmpeg binary (on PATH or absolute).
+    pub ffmpeg: String,
+    /// ffprobe binary.
+    pub ffprobe: String,
+    /// `bwrap` (namespaces: no network, only the job directory visible)
+    /// or `none` (rlimits and deadline only).
+    pub sandbox: String,
+    /// bubblewrap binary.
+    pub bwrap: String,
+    /// CPU seconds per ffmpeg process.
+    pub cpu_seconds: u64,
+    /// Address space per ffmpeg process.
+    pub memory: u64,
+    /// Largest file an ffmpeg process may write.
+    pub max_file_bytes: u64,
+    /// Threads per job.
+    pub threads: u32,
+    /// Concurrent ffmpeg processes on this node.
+    pub max_concurrent: usize,
+    /// Per-job scratch directories go here (default: the system temp dir).
+    pub scratch_dir: Option<PathBuf>,
+}
+
+impl Default for FfmpegConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        FfmpegConfig {
+            ffmpeg: "ffmpeg".into(),
+            ffprobe: "ffprobe".into(),
+            sandbox: "bwrap".into(),
+            bwrap: "bwrap".into(),
+            // 10 CPU minutes: a 10-minute 1080p export with x264 veryfast
+            // on 2 threads fits; a decoder stuck on a crafted file does not.
+            cpu_seconds: 600,
+            // 4 GiB of address space: x264 lookahead at 1080p plus filter
+            // buffers; ffmpeg reserves more than it touches.
+            memory: 4 << 30,
+            // 2 GiB per file: larger than any output a task may publish.
+            max_file_bytes: 2 << 30,
+            // One job should not take every core from the API.
+            threads: u32::try_from(cores).unwrap_or(2).clamp(1, 4),
+            max_concurrent: cores,
+            scratch_dir: None,
         }
     }
 }
@@ -305,6 +359,12 @@ impl Config {
         }
         if self.engine.memory_limit < (16 << 20) {
             problems.push("engine.memory_limit: must be at least 16 MiB".to_owned());
+        }
+        if !matches!(self.ffmpeg.sandbox.as_str(), "bwrap" | "none") {
+            problems.push(format!(
+                "ffmpeg.sandbox: {:?} is not \"bwrap\" or \"none\"",
+                self.ffmpeg.sandbox
+            ));
         }
         if self.scheduler.max_attempts == 0 {
             problems.push("scheduler.max_attempts: must be at least 1".to_owned());

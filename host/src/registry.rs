@@ -8,7 +8,12 @@
 use std::time::Duration;
 
 /// The tasks served, in `/v1/tasks` order.
-pub const TASKS: &[&str] = &["image.info", "image.thumb"];
+pub const TASKS: &[&str] = &[
+    "image.info",
+    "image.thumb",
+    "video.info",
+    "video.thumb",
+];
 
 /// Test-only tasks, loaded with `test_tasks = true` (hostile guests for
 /// the sandbox tests).
@@ -33,6 +38,10 @@ pub fn default_time_limit(task: &str) -> Option<Duration> {
         "image.info" => Some(Duration::from_secs(60)),
         // A 50 MP decode + resize takes a few seconds in wasm.
         "image.thumb" => Some(Duration::from_secs(60)),
+        // A probe (plus the download of up to 512 MiB).
+        "video.info" => Some(Duration::from_secs(180)),
+        // A probe and one seek-and-decode (plus the download).
+        "video.thumb" => Some(Duration::from_secs(180)),
         _ => None,
     }
 }

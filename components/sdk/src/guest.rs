@@ -1,8 +1,10 @@
 //! The wasm side of [`Ctx`](crate::Ctx): calls into the host imports, and
 //! the glue behind [`task!`](crate::task).
 
-use crate::bindings::drake::task::{blobs, fetch, progress, types};
-use crate::{Ctx, FetchError, Input, Task, TaskError, Values};
+use crate::bindings::drake::task::{blobs, fetch, ffmpeg, progress, types};
+use crate::{
+    Ctx, FetchError, FfmpegError, Input, Job, MediaInfo, StreamInfo, Task, TaskError, Values,
+};
 
 /// `describe` for `T`.
 pub fn describe<T: Task>() -> types::TaskInfo {
@@ -36,9 +38,59 @@ pub fn run<T: Task>(params: &str) -> Result<types::TaskOutput, types::TaskError>
 
 struct HostCtx;
 
+fn blob_error(e: blobs::BlobError) -> TaskError {
+    match e {
+        blobs::BlobError::TooLarge(cap) => {
+            TaskError::Limit(format!("output is larger than the limit of {cap} bytes"))
+        }
+        blobs::BlobError::OutOfRange => TaskError::Failed("output write out of range".into()),
+        blobs::BlobError::Invalid(m) => TaskError::Failed(m),
+    }
+}
+
+fn ffmpeg_error(e: ffmpeg::FfmpegError) -> FfmpegError {
+    match e {
+        ffmpeg::FfmpegError::InvalidJob(m) => FfmpegError::InvalidJob(m),
+        ffmpeg::FfmpegError::InvalidInput(m) => FfmpegError::InvalidInput(m),
+        ffmpeg::FfmpegError::Limit(m) => FfmpegError::Limit(m),
+        ffmpeg::FfmpegError::Failed(m) => FfmpegError::Failed(m),
+    }
+}
+
+/// The host handle behind an [`Input`]; media made by the task itself
+/// (a [`crate::FakeCtx`] input cannot appear on wasm) is uploaded first.
+enum Handle<'a> {
+    Host(&'a blobs::Blob),
+    Owned(blobs::Blob),
+}
+
+impl Handle<'_> {
+    fn get(&self) -> &blobs::Blob {
+        match self {
+            Handle::Host(b) => b,
+            Handle::Owned(b) => b,
+        }
+    }
+}
+
+fn handle(media: &dyn Input) -> Result<Handle<'_>, blobs::BlobError> {
+    if let Some(host) = media.as_any().downcast_ref::<HostBlob>() {
+        return Ok(Handle::Host(&host.0));
+    }
+    let writer = blobs::Writer::new();
+    let bytes = media.read_all();
+    for chunk in bytes.chunks(1 << 20) {
+        writer.write(chunk)?;
+    }
+    Ok(Handle::Owned(writer.finish()?))
+}
+
 struct HostBlob(blobs::Blob);
 
 impl Input for HostBlob {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
     fn size(&self) -> u64 {
         self.0.size()
     }
@@ -73,19 +125,86 @@ impl Ctx for HostCtx {
         extension: &str,
     ) -> Result<(), TaskError> {
         let writer = blobs::Writer::new();
-        let map = |e: blobs::BlobError| match e {
-            blobs::BlobError::TooLarge(cap) => {
-                TaskError::Limit(format!("output is larger than the limit of {cap} bytes"))
-            }
-            blobs::BlobError::OutOfRange => TaskError::Failed("output write out of range".into()),
-            blobs::BlobError::Invalid(m) => TaskError::Failed(m),
-        };
         // Chunked so a large output never needs one huge canonical-ABI copy.
         for chunk in bytes.chunks(1 << 20) {
-            writer.write(chunk).map_err(map)?;
+            writer.write(chunk).map_err(blob_error)?;
         }
-        let blob = writer.finish().map_err(map)?;
-        blobs::publish(name, &blob, content_type, extension).map_err(map)
+        let blob = writer.finish().map_err(blob_error)?;
+        blobs::publish(name, &blob, content_type, extension).map_err(blob_error)
+    }
+
+    fn publish_input(
+        &mut self,
+        name: &str,
+        media: &dyn Input,
+        content_type: &str,
+        extension: &str,
+    ) -> Result<(), TaskError> {
+        let h = handle(media).map_err(blob_error)?;
+        blobs::publish(name, h.get(), content_type, extension).map_err(blob_error)
+    }
+
+    fn probe(&mut self, media: &dyn Input) -> Result<MediaInfo, FfmpegError> {
+        let h = handle(media).map_err(|e| FfmpegError::Failed(blob_error(e).to_string()))?;
+        let info = ffmpeg::probe(h.get()).map_err(ffmpeg_error)?;
+        Ok(MediaInfo {
+            format: info.format,
+            duration: info.duration,
+            bit_rate: info.bit_rate,
+            streams: info
+                .streams
+                .into_iter()
+                .map(|s| StreamInfo {
+                    index: s.index,
+                    kind: s.kind,
+                    codec: s.codec,
+                    width: s.width,
+                    height: s.height,
+                    frame_rate: s.frame_rate,
+                    rotation: s.rotation,
+                    pixel_format: s.pixel_format,
+                    alpha: s.alpha,
+                    sample_rate: s.sample_rate,
+                    channels: s.channels,
+                    bit_rate: s.bit_rate,
+                    duration: s.duration,
+                })
+                .collect(),
+        })
+    }
+
+    fn ffmpeg(&mut self, job: Job<'_>) -> Result<Vec<Box<dyn Input>>, FfmpegError> {
+        let handles = job
+            .inputs
+            .iter()
+            .map(|i| handle(i.media))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| FfmpegError::Failed(blob_error(e).to_string()))?;
+        let inputs: Vec<ffmpeg::Input<'_>> = job
+            .inputs
+            .iter()
+            .zip(&handles)
+            .map(|(i, h)| ffmpeg::Input {
+                media: h.get(),
+                options: i.options.clone(),
+            })
+            .collect();
+        let wit_job = ffmpeg::Job {
+            inputs,
+            filter_complex: job.filter_complex,
+            outputs: job
+                .outputs
+                .into_iter()
+                .map(|options| ffmpeg::Output { options })
+                .collect(),
+            progress_duration: job.progress_duration,
+            progress_span: job.progress_span,
+        };
+        let outputs = ffmpeg::run(&wit_job).map_err(ffmpeg_error)?;
+        Ok(outputs
+            .into_iter()
+            .map(|b| Box::new(HostBlob(b)) as Box<dyn Input>)
+            .collect())
     }
 
     fn progress(&mut self, percent: u8) {

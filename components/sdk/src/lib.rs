@@ -46,7 +46,10 @@ use std::fmt;
 
 pub use serde_json::{Map, Value};
 
+pub mod media;
 pub mod validate;
+
+pub use media::{FfmpegError, Job, JobInput, MediaInfo, StreamInfo};
 
 /// The generated bindings of the `drake:task` world (one copy for every task).
 #[allow(missing_docs, reason = "generated code")]
@@ -179,6 +182,8 @@ impl fmt::Display for FetchError {
 /// Bytes fetched by the host. Reads go to the host on wasm; the fake keeps
 /// them in memory.
 pub trait Input {
+    /// For the host implementation to recover its handle.
+    fn as_any(&self) -> &dyn std::any::Any;
     /// Length in bytes.
     fn size(&self) -> u64;
     /// Content type declared by the source (may be empty).
@@ -220,6 +225,19 @@ pub trait Ctx {
     fn progress(&mut self, percent: u8);
     /// Publish output values before the end.
     fn partial(&mut self, values: &Values);
+    /// Publish output file `name` from host-held media (an ffmpeg output
+    /// or a fetched input) without copying it through the guest.
+    fn publish_input(
+        &mut self,
+        name: &str,
+        media: &dyn Input,
+        content_type: &str,
+        extension: &str,
+    ) -> Result<(), TaskError>;
+    /// Probe media with ffprobe.
+    fn probe(&mut self, media: &dyn Input) -> Result<MediaInfo, FfmpegError>;
+    /// Run an ffmpeg job; one output per job output, in order.
+    fn ffmpeg(&mut self, job: Job<'_>) -> Result<Vec<Box<dyn Input>>, FfmpegError>;
 }
 
 /// Validate `params` (JSON text) against `T`'s schema, decode them and run
@@ -334,6 +352,23 @@ pub struct FakeCtx {
     pub progress: Vec<u8>,
     /// Every partial result.
     pub partials: Vec<Values>,
+    /// What `probe` answers (an error when `None`).
+    pub probe_result: Option<MediaInfo>,
+    /// Every ffmpeg job run: (filter graph, outputs' options).
+    pub jobs: Vec<RecordedJob>,
+    /// What successive ffmpeg jobs return (outputs' bytes), in order.
+    pub job_results: std::collections::VecDeque<Result<Vec<Vec<u8>>, FfmpegError>>,
+}
+
+/// An ffmpeg job as [`FakeCtx`] saw it.
+#[derive(Debug, Clone)]
+pub struct RecordedJob {
+    /// Each input's options.
+    pub inputs: Vec<Vec<(String, String)>>,
+    /// The filter graph.
+    pub filter_complex: Option<String>,
+    /// Each output's options.
+    pub outputs: Vec<Vec<(String, String)>>,
 }
 
 impl FakeCtx {
@@ -345,12 +380,27 @@ impl FakeCtx {
     }
 }
 
-struct MemInput {
+/// Media held by the task itself (a generated overlay, a playlist): pass
+/// it wherever an [`Input`] is expected; the host copy is made on use.
+pub struct MemInput {
     content_type: String,
     bytes: Vec<u8>,
 }
 
+impl MemInput {
+    /// Wrap `bytes`.
+    pub fn new(content_type: &str, bytes: Vec<u8>) -> Self {
+        MemInput {
+            content_type: content_type.to_owned(),
+            bytes,
+        }
+    }
+}
+
 impl Input for MemInput {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
     fn size(&self) -> u64 {
         self.bytes.len() as u64
     }
@@ -408,5 +458,43 @@ impl Ctx for FakeCtx {
 
     fn partial(&mut self, values: &Values) {
         self.partials.push(values.clone());
+    }
+
+    fn publish_input(
+        &mut self,
+        name: &str,
+        media: &dyn Input,
+        content_type: &str,
+        extension: &str,
+    ) -> Result<(), TaskError> {
+        let bytes = media.read_all();
+        self.publish(name, &bytes, content_type, extension)
+    }
+
+    fn probe(&mut self, _media: &dyn Input) -> Result<MediaInfo, FfmpegError> {
+        self.probe_result
+            .clone()
+            .ok_or_else(|| FfmpegError::InvalidInput("not media (FakeCtx)".into()))
+    }
+
+    fn ffmpeg(&mut self, job: Job<'_>) -> Result<Vec<Box<dyn Input>>, FfmpegError> {
+        self.jobs.push(RecordedJob {
+            inputs: job.inputs.iter().map(|i| i.options.clone()).collect(),
+            filter_complex: job.filter_complex.clone(),
+            outputs: job.outputs.clone(),
+        });
+        let outputs = self
+            .job_results
+            .pop_front()
+            .unwrap_or_else(|| Err(FfmpegError::Failed("no job result queued (FakeCtx)".into())))?;
+        Ok(outputs
+            .into_iter()
+            .map(|bytes| {
+                Box::new(MemInput {
+                    content_type: String::new(),
+                    bytes,
+                }) as Box<dyn Input>
+            })
+            .collect())
     }
 }

@@ -2,7 +2,8 @@
 //! `test_tasks = true`. The sandbox tests use it to check that a runaway
 //! guest ends in an `error` status while the host keeps serving.
 
-use drake_sdk::{Ctx, Task, TaskError, Values};
+use drake_sdk::media::{Job, JobInput, opts};
+use drake_sdk::{Ctx, FfmpegError, MemInput, Task, TaskError, Values};
 use serde::Deserialize;
 
 drake_sdk::task!(Hostile);
@@ -22,6 +23,35 @@ pub enum Mode {
     /// Publish `preview` and a partial value, sleep `ms`, then publish
     /// `output` (the partial-results path of video.create).
     Publish,
+    /// Try to escape the ffmpeg sandbox with `attack`.
+    Ffmpeg,
+}
+
+/// Ways to try to make ffmpeg read `/etc/passwd` or the network, or
+/// exhaust its limits.
+#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Attack {
+    /// An input option naming a path.
+    InputPath,
+    /// A concat list, demuxer forced.
+    Concat,
+    /// A concat list, demuxer sniffed.
+    ConcatSniffed,
+    /// An HLS playlist pointing at `file:/etc/passwd`.
+    HlsFile,
+    /// An HLS playlist pointing at an http URL.
+    HlsHttp,
+    /// A `movie=` source filter.
+    Movie,
+    /// A drawtext `textfile=`.
+    Textfile,
+    /// A `file:` URL as a stream specifier.
+    FileUrl,
+    /// Burn CPU past the cap.
+    Cpu,
+    /// Write more than the output cap.
+    Output,
 }
 
 /// Parameters.
@@ -33,6 +63,8 @@ pub struct Params {
     /// Milliseconds for `sleep`.
     #[serde(default)]
     pub ms: u64,
+    /// The sandbox attack for `ffmpeg`.
+    pub attack: Option<Attack>,
 }
 
 /// The task.
@@ -69,6 +101,19 @@ impl Task for Hostile {
                 Ok(drake_sdk::values([("ms", p.ms.into())]))
             }
             Mode::Panic => panic!("test.hostile was asked to panic"),
+            Mode::Ffmpeg => {
+                let attack = p
+                    .attack
+                    .ok_or_else(|| TaskError::parameter("attack", "this field is required"))?;
+                let out = attack_ffmpeg(ctx, attack).map_err(FfmpegError::into_task_error)?;
+                // If anything came back, show it: the test checks it is
+                // not /etc/passwd.
+                let text = out
+                    .first()
+                    .map(|o| String::from_utf8_lossy(&o.read_all()).into_owned())
+                    .unwrap_or_default();
+                Ok(drake_sdk::values([("ms", text.into())]))
+            }
             Mode::Publish => {
                 ctx.publish("preview", b"early", "text/plain", "txt")?;
                 ctx.partial(&drake_sdk::values([("ms", p.ms.into())]));
@@ -78,4 +123,84 @@ impl Task for Hostile {
             }
         }
     }
+}
+
+fn attack_ffmpeg(
+    ctx: &mut dyn Ctx,
+    attack: Attack,
+) -> Result<Vec<Box<dyn drake_sdk::Input>>, FfmpegError> {
+    let raw = opts([("f", "rawvideo")]);
+    let text = |t: &str| MemInput::new("text/plain", t.as_bytes().to_vec());
+    let concat = text("ffconcat version 1.0\nfile '/etc/passwd'\n");
+    let hls_file =
+        text("#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nfile:/etc/passwd\n#EXT-X-ENDLIST\n");
+    let hls_http = text(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nhttp://127.0.0.1:9/x.ts\n#EXT-X-ENDLIST\n",
+    );
+    fn job<'a>(
+        inputs: Vec<JobInput<'a>>,
+        graph: Option<&str>,
+        outputs: Vec<Vec<(String, String)>>,
+    ) -> Job<'a> {
+        Job {
+            inputs,
+            filter_complex: graph.map(str::to_owned),
+            outputs,
+            progress_duration: None,
+            progress_span: (0, 100),
+        }
+    }
+    fn input(media: &dyn drake_sdk::Input, options: Vec<(String, String)>) -> JobInput<'_> {
+        JobInput { media, options }
+    }
+    let j = match attack {
+        Attack::InputPath => job(
+            vec![input(&concat, opts([("i", "/etc/passwd")]))],
+            None,
+            vec![raw],
+        ),
+        Attack::Concat => job(
+            vec![input(&concat, opts([("f", "concat")]))],
+            None,
+            vec![raw],
+        ),
+        Attack::ConcatSniffed => job(vec![input(&concat, vec![])], None, vec![raw]),
+        Attack::HlsFile => job(vec![input(&hls_file, vec![])], None, vec![raw]),
+        Attack::HlsHttp => job(vec![input(&hls_http, vec![])], None, vec![raw]),
+        Attack::Movie => job(
+            vec![],
+            Some("movie=/etc/passwd[v]"),
+            vec![opts([("map", "[v]"), ("f", "rawvideo")])],
+        ),
+        Attack::Textfile => job(
+            vec![],
+            Some("color=s=64x64:d=1,drawtext=textfile=/etc/passwd[v]"),
+            vec![opts([("map", "[v]"), ("f", "rawvideo")])],
+        ),
+        Attack::FileUrl => job(
+            vec![],
+            Some("color=s=8x8:d=1[v]"),
+            vec![opts([("map", "file:/etc/passwd"), ("f", "rawvideo")])],
+        ),
+        Attack::Cpu => job(
+            vec![],
+            Some("testsrc=size=1920x1080:rate=60:duration=3600[v]"),
+            vec![opts([
+                ("map", "[v]"),
+                ("f", "mp4"),
+                ("c:v", "libx264"),
+                ("preset", "veryslow"),
+            ])],
+        ),
+        Attack::Output => job(
+            vec![],
+            Some("testsrc=size=1920x1080:rate=30:duration=3600[v]"),
+            vec![opts([
+                ("map", "[v]"),
+                ("f", "rawvideo"),
+                ("c:v", "rawvideo"),
+            ])],
+        ),
+    };
+    ctx.ffmpeg(j)
 }

@@ -11,6 +11,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 pub mod blobs;
 pub mod fetch;
+pub mod ffmpeg;
 pub mod progress;
 
 /// The data of one run's `Store`: a plain struct of contexts.
@@ -27,6 +28,8 @@ pub struct HostState {
     pub blobs: blobs::BlobsCtx,
     /// Progress and partial results.
     pub progress: progress::ProgressCtx,
+    /// Sandboxed ffmpeg jobs.
+    pub ffmpeg: ffmpeg::FfmpegCtx,
     /// The guest's stderr (panic messages), for failure details.
     pub stderr: MemoryOutputPipe,
 }

@@ -37,6 +37,12 @@ impl ProgressCtx {
     pub fn new(events: mpsc::Sender<RunEvent>) -> Self {
         ProgressCtx { events, last: None }
     }
+
+    /// The event channel, for capabilities that report progress
+    /// themselves (ffmpeg).
+    pub fn sender(&self) -> mpsc::Sender<RunEvent> {
+        self.events.clone()
+    }
 }
 
 impl progress::Host for crate::capabilities::HostState {

@@ -16,4 +16,4 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use drake::task::{blobs, fetch, progress, types};
+pub use drake::task::{blobs, fetch, ffmpeg, progress, types};

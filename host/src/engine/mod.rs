@@ -26,6 +26,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use crate::capabilities::blobs::{BlobsCtx, OutputSink};
 use crate::capabilities::fetch::FetchCtx;
 use crate::capabilities::fetch::client::Fetcher;
+use crate::capabilities::ffmpeg::{FfmpegCtx, FfmpegPolicy};
 use crate::capabilities::progress::{ProgressCtx, RunEvent};
 use crate::capabilities::{HostState, MemoryLimiter};
 use crate::registry;
@@ -105,6 +106,7 @@ pub struct Engine {
     engine: wasmtime::Engine,
     tasks: BTreeMap<String, LoadedTask>,
     fetcher: Arc<Fetcher>,
+    ffmpeg: Arc<FfmpegPolicy>,
     settings: EngineSettings,
     permits: Arc<Semaphore>,
     epoch_stop: Arc<std::sync::atomic::AtomicBool>,
@@ -119,7 +121,11 @@ impl Drop for Engine {
 
 impl Engine {
     /// Build the engine and load every registered component.
-    pub async fn load(settings: EngineSettings, fetcher: Arc<Fetcher>) -> wasmtime::Result<Engine> {
+    pub async fn load(
+        settings: EngineSettings,
+        fetcher: Arc<Fetcher>,
+        ffmpeg: Arc<FfmpegPolicy>,
+    ) -> wasmtime::Result<Engine> {
         let engine = new_wasmtime_engine(&settings)?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).context("linking WASI")?;
@@ -133,6 +139,7 @@ impl Engine {
             engine,
             tasks: BTreeMap::new(),
             fetcher,
+            ffmpeg,
             permits: Arc::new(Semaphore::new(POOL_INSTANCES as usize)),
             settings,
             epoch_stop,
@@ -243,6 +250,10 @@ impl Engine {
                 self.settings.max_output_bytes,
             ),
             progress: ProgressCtx::new(env.events),
+            ffmpeg: FfmpegCtx::new(
+                self.ffmpeg.clone(),
+                (Instant::now() + task.time_limit).into(),
+            ),
             stderr,
         };
         let mut store = wasmtime::Store::new(&self.engine, state);

@@ -57,10 +57,8 @@ impl fetch::Host for crate::capabilities::HostState {
                 };
                 Ok(Ok(self.table.push(blob)?))
             }
-            Err(e) => {
-                tracing::info!(error.type = e.kind(), url = %url, "fetch refused or failed");
-                Ok(Err(convert_error(e)))
-            }
+            // The fetcher logs denials with their stable `error.type`.
+            Err(e) => Ok(Err(convert_error(e))),
         }
     }
 }

@@ -1,0 +1,323 @@
+//! Filter-graph checking: a guest-written `-filter_complex` graph is split
+//! into filters with ffmpeg's own quoting rules, and every filter name must
+//! be on [`ALLOWED_FILTERS`]; options that name files are refused. Filters
+//! that open files or the network (`movie`, `amovie`, `subtitles`, `ass`,
+//! `lut3d`, `sendcmd`, `zmq`, ...) are simply not on the list.
+//!
+//! Syntax handled (ffmpeg-filters(1) "Filtergraph syntax"): chains split by
+//! `;`, filters by `,`, link labels `[name]`, `name@instance=args`,
+//! arguments split by `:`, quoting with `'...'` and escaping with `\`.
+
+/// Filters a task may use: pure frame/sample transforms and generators.
+/// Each is an in-memory operation on its inputs.
+pub const ALLOWED_FILTERS: &[&str] = &[
+    // video geometry and timing
+    "scale",
+    "crop",
+    "pad",
+    "transpose",
+    "hflip",
+    "vflip",
+    "rotate",
+    "setsar",
+    "setdar",
+    "fps",
+    "framerate",
+    "setpts",
+    "trim",
+    "select",
+    "reverse",
+    "tpad",
+    "loop",
+    "tile",
+    "thumbnail",
+    "zoompan",
+    "format",
+    "null",
+    "copy",
+    "split",
+    "fifo",
+    // video compositing and colour
+    "overlay",
+    "blend",
+    "xfade",
+    "fade",
+    "colorchannelmixer",
+    "eq",
+    "hue",
+    "lutrgb",
+    "lutyuv",
+    "curves",
+    "colorbalance",
+    "gblur",
+    "boxblur",
+    "unsharp",
+    "vignette",
+    "noise",
+    "drawbox",
+    "drawtext",
+    "geq",
+    "alphamerge",
+    "alphaextract",
+    "premultiply",
+    "colorkey",
+    "chromakey",
+    "hstack",
+    "vstack",
+    "xstack",
+    "concat",
+    "settb",
+    "scale2ref",
+    "negate",
+    "edgedetect",
+    "hqdn3d",
+    "minterpolate",
+    "tblend",
+    "framestep",
+    "palettegen",
+    "paletteuse",
+    "colorspace",
+    "zscale",
+    "perspective",
+    "shuffleframes",
+    // generators (no files)
+    "color",
+    "testsrc",
+    "nullsrc",
+    "anullsrc",
+    "sine",
+    "aevalsrc",
+    // audio
+    "aformat",
+    "aresample",
+    "atrim",
+    "asetpts",
+    "areverse",
+    "afade",
+    "acrossfade",
+    "amix",
+    "amerge",
+    "volume",
+    "apad",
+    "adelay",
+    "asplit",
+    "anull",
+    "pan",
+    "loudnorm",
+    "dynaudnorm",
+    "sidechaincompress",
+    "acompressor",
+    "alimiter",
+    "highpass",
+    "lowpass",
+    "aecho",
+    "atempo",
+    "asetrate",
+    "aloop",
+    "showwavespic",
+    "astats",
+    "channelsplit",
+    "join",
+    "silenceremove",
+    "aselect",
+    "asettb",
+];
+
+/// Fonts a `drawtext` filter may name: only system font directories.
+const FONT_DIRS: &[&str] = &["/usr/share/fonts/"];
+
+/// Longest graph accepted: a long SXML timeline compiles to a few hundred
+/// KiB at most; a larger graph is a bug or an attack on the parser.
+pub const MAX_GRAPH_BYTES: usize = 1 << 20;
+
+/// Why a graph is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// Check a filter graph; returns the names of its filters.
+pub fn check_graph(graph: &str) -> Result<Vec<String>, Refused> {
+    if graph.len() > MAX_GRAPH_BYTES {
+        return Err(Refused(format!(
+            "filter graph longer than {MAX_GRAPH_BYTES} bytes"
+        )));
+    }
+    let mut names = Vec::new();
+    for filter in split_top(graph, &[';', ','])? {
+        let filter = strip_labels(filter.trim())?;
+        if filter.is_empty() {
+            continue;
+        }
+        let (head, args) = match find_unquoted(filter, '=') {
+            Some(i) => (&filter[..i], Some(&filter[i + 1..])),
+            None => (filter, None),
+        };
+        let name = head.split('@').next().unwrap_or(head).trim();
+        if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') || name.is_empty() {
+            return Err(Refused(format!("invalid filter name {name:?}")));
+        }
+        if !ALLOWED_FILTERS.contains(&name) {
+            return Err(Refused(format!("filter {name:?} is not allowed")));
+        }
+        if let Some(args) = args {
+            check_args(name, args)?;
+        }
+        names.push(name.to_owned());
+    }
+    Ok(names)
+}
+
+/// Options that name a file are refused, except a drawtext font from a
+/// system font directory.
+fn check_args(filter: &str, args: &str) -> Result<(), Refused> {
+    for arg in split_top(args, &[':'])? {
+        let Some(i) = find_unquoted(arg, '=') else {
+            continue;
+        };
+        let key = arg[..i].trim();
+        let value = unquote(arg[i + 1..].trim());
+        let lower = key.to_ascii_lowercase();
+        if lower == "fontfile" && filter == "drawtext" {
+            if FONT_DIRS.iter().any(|d| value.starts_with(d)) && !value.contains("..") {
+                continue;
+            }
+            return Err(Refused(format!(
+                "drawtext fontfile {value:?} is outside the font directories"
+            )));
+        }
+        if lower.contains("file") || lower == "filename" || lower == "f" && filter != "format" {
+            return Err(Refused(format!(
+                "option {key:?} of filter {filter:?} is not allowed"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Remove leading and trailing `[label]`s.
+fn strip_labels(mut s: &str) -> Result<&str, Refused> {
+    while let Some(rest) = s.strip_prefix('[') {
+        let end = rest
+            .find(']')
+            .ok_or_else(|| Refused("unclosed link label".into()))?;
+        s = rest[end + 1..].trim_start();
+    }
+    while s.ends_with(']') {
+        let start = s
+            .rfind('[')
+            .ok_or_else(|| Refused("unopened link label".into()))?;
+        s = s[..start].trim_end();
+    }
+    Ok(s)
+}
+
+/// Split at any of `seps` outside quotes and escapes.
+fn split_top<'a>(s: &'a str, seps: &[char]) -> Result<Vec<&'a str>, Refused> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut quoted = false;
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '\'' => quoted = !quoted,
+            c if !quoted && seps.contains(&c) => {
+                parts.push(&s[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    if quoted {
+        return Err(Refused("unbalanced quote in filter graph".into()));
+    }
+    parts.push(&s[start..]);
+    Ok(parts)
+}
+
+fn find_unquoted(s: &str, target: char) -> Option<usize> {
+    let mut quoted = false;
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '\'' => quoted = !quoted,
+            c if c == target && !quoted => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Drop one level of quotes and escapes.
+fn unquote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            '\'' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_graphs_pass() {
+        for g in [
+            "[0:v]scale=320:-2,crop=320:180[v]",
+            "[0:v]trim=start=1:end=3,setpts=PTS-STARTPTS[a];[1:v]fade=t=in:d=0.5[b];[a][b]xfade=transition=fade:duration=1:offset=1[out]",
+            "color=c=black:s=640x360:d=5[bg];[bg][0:v]overlay=x=(W-w)/2:y=(H-h)/2",
+            "drawtext=fontfile=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:text='a\\:b, c; d':x=10:y=10",
+            "[0:a]volume=0.5,afade=t=out:st=4:d=1[a]",
+            "[0:v]select='eq(n\\,0)+eq(n\\,10)',tile=5x2",
+        ] {
+            assert!(check_graph(g).is_ok(), "{g}: {:?}", check_graph(g));
+        }
+        assert_eq!(
+            check_graph("[0:v]scale=1:1,hflip[x];[x]null").unwrap(),
+            ["scale", "hflip", "null"]
+        );
+    }
+
+    #[test]
+    fn file_and_network_filters_are_refused() {
+        for g in [
+            "movie=/etc/passwd",
+            "[0:v]scale=2:2;movie=filename=/etc/passwd[m]",
+            "amovie=http\\://example.com/a.mp3",
+            "subtitles=/etc/passwd",
+            "ass=x.ass",
+            "lut3d=file=/etc/passwd",
+            "sendcmd=f=/etc/passwd",
+            "zmq",
+            "drawtext=textfile=/etc/passwd",
+            "drawtext=fontfile=/etc/passwd:text=x",
+            "drawtext=fontfile=/usr/share/fonts/../../../etc/passwd:text=x",
+            "scale=2:2,'movie'=/etc/passwd",
+            "scale=2:2[a];[a]Movie=/x",
+            "[0:v]scale=2:2,movie@x=/etc/passwd",
+            "drawtext=text='unbalanced",
+        ] {
+            assert!(check_graph(g).is_err(), "{g} passed");
+        }
+    }
+
+    #[test]
+    fn quotes_do_not_hide_separators_from_the_name_check() {
+        // A quoted separator stays inside the argument...
+        assert!(check_graph("drawtext=text='a;movie=/etc/passwd'").is_ok());
+        // ...and an escaped one too; both are plain text for drawtext.
+        assert!(check_graph("drawtext=text=a\\;movie").is_ok());
+    }
+}

@@ -1,0 +1,265 @@
+//! Running ffmpeg/ffprobe as a sandboxed process.
+//!
+//! Layers, outermost first:
+//! - `prlimit`: CPU seconds (SIGXCPU at the soft limit), address space,
+//!   largest file written (SIGXFSZ), open files;
+//! - `bwrap` (bubblewrap): new user, mount, network, PID, IPC and UTS
+//!   namespaces; only `/usr` (read-only, for the binary, its libraries and
+//!   fonts) and the job's scratch directory are visible, so `/etc/passwd`,
+//!   the data directory and the network do not exist for ffmpeg; the
+//!   environment is cleared; ffmpeg dies with drake;
+//! - a wall-clock deadline (the task's), after which the process group is
+//!   killed.
+//!
+//! `Sandbox::None` keeps the rlimits and the deadline but not the
+//! namespaces: for machines without user namespaces, by explicit choice.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
+use tokio::process::Command;
+use tokio::time::Instant;
+
+/// stderr kept for error messages: the tail says what went wrong.
+const STDERR_TAIL: usize = 4 << 10;
+/// stdout kept when captured (ffprobe JSON of a file with many streams).
+const STDOUT_CAP: usize = 4 << 20;
+
+/// How ffmpeg is isolated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sandbox {
+    /// bubblewrap at this path.
+    Bwrap(PathBuf),
+    /// rlimits and deadline only.
+    None,
+}
+
+/// Process limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// CPU seconds per process.
+    pub cpu_seconds: u64,
+    /// Address space in bytes.
+    pub address_space: u64,
+    /// Largest file the process may write.
+    pub file_size: u64,
+    /// Open files.
+    pub open_files: u64,
+}
+
+/// How a run ended badly.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Past the deadline; killed.
+    #[error("took longer than the time left to the task ({0:?})")]
+    Timeout(Duration),
+    /// CPU seconds exhausted.
+    #[error("used more than {0} CPU seconds")]
+    Cpu(u64),
+    /// A file grew past the cap.
+    #[error("wrote a file larger than {0} bytes")]
+    FileSize(u64),
+    /// Out of memory under the address-space cap.
+    #[error("needed more than {0} MiB of memory")]
+    Memory(u64),
+    /// Exited with an error.
+    #[error("exited with status {code}: {stderr}")]
+    Exit {
+        /// Exit code.
+        code: i32,
+        /// stderr tail.
+        stderr: String,
+    },
+    /// Could not start.
+    #[error("could not start: {0}")]
+    Spawn(std::io::Error),
+}
+
+/// A finished run.
+#[derive(Debug)]
+pub struct Finished {
+    /// Captured stdout (empty unless asked for).
+    pub stdout: Vec<u8>,
+}
+
+/// One process to run.
+pub struct Invocation<'a> {
+    /// Isolation.
+    pub sandbox: &'a Sandbox,
+    /// rlimits.
+    pub limits: &'a Limits,
+    /// The job's scratch directory (the working directory).
+    pub dir: &'a Path,
+    /// ffmpeg or ffprobe, absolute.
+    pub program: &'a Path,
+    /// Arguments.
+    pub args: &'a [String],
+    /// Kill after this.
+    pub deadline: Instant,
+    /// Return stdout.
+    pub capture: bool,
+}
+
+/// Run an invocation. Each stdout line goes to `on_line` (ffmpeg
+/// `-progress`); with `capture`, stdout is also returned (ffprobe JSON).
+pub async fn run(inv: Invocation<'_>, mut on_line: impl FnMut(&str)) -> Result<Finished, RunError> {
+    let Invocation {
+        sandbox,
+        limits,
+        dir,
+        program,
+        args,
+        deadline,
+        capture,
+    } = inv;
+    let mut cmd = Command::new("prlimit");
+    cmd.arg(format!(
+        "--cpu={}:{}",
+        limits.cpu_seconds,
+        limits.cpu_seconds + 1
+    ))
+    .arg(format!("--as={}", limits.address_space))
+    .arg(format!("--fsize={}", limits.file_size))
+    .arg(format!("--nofile={}", limits.open_files))
+    .arg("--");
+    match sandbox {
+        Sandbox::Bwrap(bwrap) => {
+            cmd.arg(bwrap);
+            cmd.args([
+                "--ro-bind",
+                "/usr",
+                "/usr",
+                "--symlink",
+                "usr/lib",
+                "/lib",
+                "--symlink",
+                "usr/lib64",
+                "/lib64",
+                "--symlink",
+                "usr/bin",
+                "/bin",
+                // Debian's library alternatives (libblas) and loader cache.
+                "--ro-bind-try",
+                "/etc/alternatives",
+                "/etc/alternatives",
+                "--ro-bind-try",
+                "/etc/ld.so.cache",
+                "/etc/ld.so.cache",
+                "--ro-bind-try",
+                "/etc/fonts",
+                "/etc/fonts",
+                "--proc",
+                "/proc",
+                "--dev",
+                "/dev",
+                "--unshare-all",
+                "--die-with-parent",
+                "--new-session",
+                "--clearenv",
+                "--setenv",
+                "PATH",
+                "/usr/bin",
+            ]);
+            cmd.arg("--bind")
+                .arg(dir)
+                .arg("/job")
+                .args(["--chdir", "/job"]);
+        }
+        Sandbox::None => {
+            cmd.env_clear()
+                .env("PATH", "/usr/bin:/bin")
+                .current_dir(dir);
+        }
+    }
+    cmd.arg(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let started = Instant::now();
+    let mut child = cmd.spawn().map_err(RunError::Spawn)?;
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+
+    let stderr_task = tokio::spawn(async move {
+        let mut tail = Vec::new();
+        if let Some(mut err) = stderr {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                tail.extend_from_slice(&buf[..n]);
+                if tail.len() > 2 * STDERR_TAIL {
+                    tail.drain(..tail.len() - STDERR_TAIL);
+                }
+            }
+        }
+        tail
+    });
+
+    let work = async {
+        let mut captured = Vec::new();
+        if let Some(out) = stdout {
+            let mut lines = BufReader::new(out).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                on_line(&line);
+                if capture && captured.len() < STDOUT_CAP {
+                    captured.extend_from_slice(line.as_bytes());
+                    captured.push(b'\n');
+                }
+            }
+        }
+        let status = child.wait().await;
+        (captured, status)
+    };
+    let (captured, status) = match tokio::time::timeout_at(deadline, work).await {
+        Ok(done) => done,
+        Err(_) => return Err(RunError::Timeout(started.elapsed())),
+    };
+    let status = status.map_err(RunError::Spawn)?;
+    let tail = stderr_task.await.unwrap_or_default();
+    let stderr = tail_text(&tail);
+    if status.success() {
+        return Ok(Finished { stdout: captured });
+    }
+    let code = status.code().unwrap_or(-1);
+    Err(match code {
+        // 128 + SIGXCPU, or SIGKILL at the hard CPU limit.
+        152 | 137 => RunError::Cpu(limits.cpu_seconds),
+        // 128 + SIGXFSZ.
+        153 => RunError::FileSize(limits.file_size),
+        _ if stderr.contains("Cannot allocate memory") => {
+            RunError::Memory(limits.address_space >> 20)
+        }
+        _ => RunError::Exit { code, stderr },
+    })
+}
+
+fn tail_text(bytes: &[u8]) -> String {
+    let start = bytes.len().saturating_sub(STDERR_TAIL);
+    let text = String::from_utf8_lossy(&bytes[start..]);
+    // Paths inside the sandbox mean nothing to a client; keep it short.
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(5)..].join("; ")
+}
+
+/// Whether `sandbox` can run here (a start-up check).
+pub async fn self_test(sandbox: &Sandbox, limits: &Limits, program: &Path) -> Result<(), RunError> {
+    let dir = std::env::temp_dir();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let args = ["-version".to_owned()];
+    let inv = Invocation {
+        sandbox,
+        limits,
+        dir: &dir,
+        program,
+        args: &args,
+        deadline,
+        capture: false,
+    };
+    run(inv, |_| {}).await.map(drop)
+}
