@@ -233,6 +233,7 @@ impl Engine {
     }
 
     fn new_store(&self, task: &LoadedTask, env: RunEnv) -> wasmtime::Store<HostState> {
+        let deadline = Instant::now() + task.time_limit;
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
         // No args, env, preopened dirs or sockets: a task reaches the
         // outside only through the drake:task imports.
@@ -250,15 +251,11 @@ impl Engine {
                 self.settings.max_output_bytes,
             ),
             progress: ProgressCtx::new(env.events),
-            ffmpeg: FfmpegCtx::new(
-                self.ffmpeg.clone(),
-                (Instant::now() + task.time_limit).into(),
-            ),
+            ffmpeg: FfmpegCtx::new(self.ffmpeg.clone(), deadline.into()),
             stderr,
         };
         let mut store = wasmtime::Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        let deadline = Instant::now() + task.time_limit;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
@@ -269,6 +266,20 @@ impl Engine {
             }
         });
         store
+    }
+
+    /// Time one fresh store + instantiation of task `name`, without
+    /// calling it (benchmarks: the per-task sandbox cost).
+    pub async fn time_instantiation(&self, name: &str) -> wasmtime::Result<Duration> {
+        let task = self
+            .tasks
+            .get(name)
+            .ok_or_else(|| wasmtime::format_err!("task {name:?} is not loaded"))?;
+        let (sink, events) = null_env();
+        let started = Instant::now();
+        let mut store = self.new_store(task, RunEnv { sink, events });
+        task.pre.instantiate_async(&mut store).await?;
+        Ok(started.elapsed())
     }
 
     /// Run task `name` with `params` in a fresh instance.
@@ -309,22 +320,6 @@ impl Engine {
             Ok(Ok(Err(e))) => Err(task_error(e)),
             Ok(Err(trap)) => Err(trap_failure(&trap, state, time_limit)),
         }
-    }
-}
-
-impl Engine {
-    /// Time one fresh store + instantiation of task `name`, without
-    /// calling it (benchmarks: the per-task sandbox cost).
-    pub async fn time_instantiation(&self, name: &str) -> wasmtime::Result<Duration> {
-        let task = self
-            .tasks
-            .get(name)
-            .ok_or_else(|| wasmtime::format_err!("task {name:?} is not loaded"))?;
-        let (sink, events) = null_env();
-        let started = Instant::now();
-        let mut store = self.new_store(task, RunEnv { sink, events });
-        task.pre.instantiate_async(&mut store).await?;
-        Ok(started.elapsed())
     }
 }
 
