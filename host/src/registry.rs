@@ -11,6 +11,10 @@ use std::time::Duration;
 pub const TASKS: &[&str] = &[
     "image.info",
     "image.thumb",
+    "image.face",
+    "image.saliency",
+    "image.smartcrop",
+    "image.gif",
     "video.info",
     "video.thumb",
 ];
@@ -38,6 +42,15 @@ pub fn default_time_limit(task: &str) -> Option<Duration> {
         "image.info" => Some(Duration::from_secs(60)),
         // A 50 MP decode + resize takes a few seconds in wasm.
         "image.thumb" => Some(Duration::from_secs(60)),
+        // A 50 MP decode, then a detector pass on at most 1600 px.
+        "image.face" => Some(Duration::from_secs(60)),
+        // A 50 MP decode; the map itself is 64 px.
+        "image.saliency" => Some(Duration::from_secs(60)),
+        // A 50 MP decode; the entropy is measured at 256 px.
+        "image.smartcrop" => Some(Duration::from_secs(60)),
+        // Up to 100 fetches and decodes, quantised and dithered frame by
+        // frame (up to 64 Mpx in all).
+        "image.gif" => Some(Duration::from_secs(300)),
         // A probe (plus the download of up to 512 MiB).
         "video.info" => Some(Duration::from_secs(180)),
         // A probe and one seek-and-decode (plus the download).

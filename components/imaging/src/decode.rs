@@ -1,0 +1,373 @@
+//! Open a probed image (decoder ready, EXIF orientation and ICC profile
+//! read) and decode its first frame, in the stored frame. Adapted from
+//! image.thumb's `steps/decode.rs` (animation support left out: every
+//! analysis and image.gif use the first frame).
+//!
+//! One decoder per format, each chosen for a reason:
+//! - JPEG: `jpeg-decoder`, which decodes at 1/2, 1/4 or 1/8 scale straight
+//!   from the DCT (a 24 Mpx photo analysed at 1600 px never exists at full
+//!   size) and hands CMYK over raw, so it is converted here, through the
+//!   embedded CMYK profile when there is one;
+//! - PNG: `png`, told to expand palettes and strip 16-bit samples to 8 bits
+//!   while decoding, so a 16-bit RGBA image never takes 8 bytes a pixel;
+//! - GIF and WebP: the `image` decoders (the first frame of an animation).
+//!
+//! Every decoder error becomes [`TaskError::InvalidInput`] ("the image could
+//! not be decoded: …"), except an `image` allocation limit, which is a
+//! [`TaskError::Limit`]; nothing here unwraps what the file says.
+
+use std::io::Cursor;
+
+use drake_sdk::TaskError;
+use image::codecs::gif::GifDecoder;
+use image::codecs::webp::WebPDecoder;
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageError};
+use moxcms::{ColorProfile, DataColorSpace, Layout, TransformOptions};
+
+use crate::limits::{DECODER_MAX_ALLOC, MAX_PIXELS};
+use crate::probe::{Header, Kind};
+
+/// JPEG is decoded at a DCT scale that leaves at least this much of the
+/// reduction to the resize filter: the DCT shortcut is a crude box filter,
+/// and a final ≥2× filtered pass keeps edges sharp and free of aliasing.
+const JPEG_SCALE_MARGIN: f64 = 2.0;
+
+/// The largest buffer `jpeg-decoder` may allocate for pixels: a CMYK image
+/// at the source cap.
+const JPEG_MAX_BUFFER: usize = MAX_PIXELS as usize * 4;
+
+/// Pixels converted from CMYK at a time (a small scratch buffer).
+const CMYK_CHUNK: usize = 4096;
+
+/// An opened source: headers and metadata read, pixels not yet decoded.
+pub struct Source {
+    decoder: Decoder,
+    /// The EXIF orientation (`NoTransforms` without EXIF).
+    pub orientation: Orientation,
+    /// The RGB or grey ICC profile of the pixels the decoder produces.
+    icc: Option<Vec<u8>>,
+}
+
+enum Decoder {
+    Jpeg {
+        decoder: Box<jpeg_decoder::Decoder<Cursor<Vec<u8>>>>,
+        /// Sample precision (12-bit and lossless JPEGs decode to 16 bits).
+        precision: u8,
+        /// The CMYK profile, used while converting CMYK to RGB.
+        cmyk_icc: Option<Vec<u8>>,
+    },
+    Png(Box<png::Reader<Cursor<Vec<u8>>>>),
+    Gif(Box<GifDecoder<Cursor<Vec<u8>>>>),
+    Webp(Box<WebPDecoder<Cursor<Vec<u8>>>>),
+}
+
+/// A decoder error as the client sees it.
+fn undecodable(e: impl std::fmt::Display) -> TaskError {
+    TaskError::InvalidInput(format!("the image could not be decoded: {e}"))
+}
+
+/// An `image` error: its limits are ours, the rest is a damaged file.
+fn image_error(e: ImageError) -> TaskError {
+    match e {
+        ImageError::Limits(e) => {
+            TaskError::Limit(format!("the image needs more memory than allowed: {e}"))
+        }
+        other => undecodable(other),
+    }
+}
+
+fn image_limits() -> image::Limits {
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(DECODER_MAX_ALLOC);
+    limits
+}
+
+/// The EXIF orientation in a raw TIFF block; damaged EXIF means none.
+fn exif_orientation(tiff: Option<&[u8]>) -> Orientation {
+    let Some(tiff) = tiff else {
+        return Orientation::NoTransforms;
+    };
+    let mut reader = exif::Reader::new();
+    reader.continue_on_error(true);
+    let exif = match reader.read_raw(tiff.to_vec()) {
+        Ok(exif) => exif,
+        Err(exif::Error::PartialResult(partial)) => partial.into_inner().0,
+        Err(_) => return Orientation::NoTransforms,
+    };
+    exif.get_field(exif::Tag::Orientation, exif::In::PRIMARY)
+        .and_then(|f| f.value.get_uint(0))
+        .and_then(|o| u8::try_from(o).ok())
+        .and_then(Orientation::from_exif)
+        .unwrap_or(Orientation::NoTransforms)
+}
+
+impl Source {
+    /// Open `bytes` (already probed as `header`), reading the metadata.
+    pub fn open(bytes: Vec<u8>, header: &Header) -> Result<Self, TaskError> {
+        let cursor = Cursor::new(bytes);
+        match header.kind {
+            Kind::Jpeg => {
+                let mut decoder = Box::new(jpeg_decoder::Decoder::new(cursor));
+                decoder.set_max_decoding_buffer_size(JPEG_MAX_BUFFER);
+                decoder.read_info().map_err(undecodable)?;
+                let orientation = exif_orientation(decoder.exif_data());
+                let icc = decoder.icc_profile();
+                let cmyk = decoder
+                    .info()
+                    .is_some_and(|i| i.pixel_format == jpeg_decoder::PixelFormat::CMYK32);
+                let (icc, cmyk_icc) = if cmyk { (None, icc) } else { (icc, None) };
+                Ok(Source {
+                    decoder: Decoder::Jpeg {
+                        decoder,
+                        precision: header.precision,
+                        cmyk_icc,
+                    },
+                    orientation,
+                    icc,
+                })
+            }
+            Kind::Png => {
+                let mut decoder = png::Decoder::new(cursor);
+                decoder.set_transformations(png::Transformations::normalize_to_color8());
+                let reader = decoder.read_info().map_err(undecodable)?;
+                let info = reader.info();
+                let orientation = exif_orientation(info.exif_metadata.as_deref());
+                let icc = info.icc_profile.as_ref().map(|p| p.to_vec());
+                Ok(Source {
+                    decoder: Decoder::Png(Box::new(reader)),
+                    orientation,
+                    icc,
+                })
+            }
+            Kind::Gif => {
+                let mut decoder = GifDecoder::new(cursor).map_err(image_error)?;
+                decoder.set_limits(image_limits()).map_err(image_error)?;
+                let icc = decoder.icc_profile().ok().flatten();
+                Ok(Source {
+                    decoder: Decoder::Gif(Box::new(decoder)),
+                    orientation: Orientation::NoTransforms,
+                    icc,
+                })
+            }
+            Kind::Webp => {
+                let mut decoder = WebPDecoder::new(cursor).map_err(image_error)?;
+                decoder.set_limits(image_limits()).map_err(image_error)?;
+                let exif = decoder.exif_metadata().ok().flatten();
+                let icc = decoder.icc_profile().ok().flatten();
+                Ok(Source {
+                    decoder: Decoder::Webp(Box::new(decoder)),
+                    orientation: exif_orientation(exif.as_deref()),
+                    icc,
+                })
+            }
+        }
+    }
+
+    /// The colour profile to convert the decoded pixels from, when it is an
+    /// RGB or grey profile that parses.
+    pub fn icc_profile(&self) -> Option<ColorProfile> {
+        let profile = ColorProfile::new_from_slice(self.icc.as_deref()?).ok()?;
+        matches!(
+            profile.color_space,
+            DataColorSpace::Rgb | DataColorSpace::Gray
+        )
+        .then_some(profile)
+    }
+
+    /// Decode the (first) image, in the stored frame, as L8, La8, Rgb8 or
+    /// Rgba8. `stored` is the stored size and `target` the size the caller
+    /// will resize to (stored frame): a JPEG is decoded at the smallest DCT
+    /// scale that still leaves a ≥[`JPEG_SCALE_MARGIN`]× resize.
+    pub fn decode_first(
+        self,
+        stored: (u32, u32),
+        target: (u32, u32),
+    ) -> Result<DynamicImage, TaskError> {
+        match self.decoder {
+            Decoder::Jpeg {
+                mut decoder,
+                precision,
+                cmyk_icc,
+            } => {
+                if let Some((w, h)) = jpeg_scale_request(stored, target) {
+                    decoder.scale(w, h).map_err(undecodable)?;
+                }
+                let pixels = decoder.decode().map_err(undecodable)?;
+                let info = decoder
+                    .info()
+                    .ok_or_else(|| undecodable("no frame header"))?;
+                jpeg_image(info, pixels, precision, cmyk_icc.as_deref())
+            }
+            Decoder::Png(mut reader) => {
+                let size = reader
+                    .output_buffer_size()
+                    .ok_or_else(|| undecodable("the image is too large"))?;
+                let mut buf = vec![0; size];
+                let info = reader.next_frame(&mut buf).map_err(undecodable)?;
+                buf.truncate(info.buffer_size());
+                let (w, h) = (info.width, info.height);
+                let img = match info.color_type {
+                    png::ColorType::Grayscale => {
+                        image::GrayImage::from_raw(w, h, buf).map(DynamicImage::ImageLuma8)
+                    }
+                    png::ColorType::GrayscaleAlpha => {
+                        image::GrayAlphaImage::from_raw(w, h, buf).map(DynamicImage::ImageLumaA8)
+                    }
+                    png::ColorType::Rgb => {
+                        image::RgbImage::from_raw(w, h, buf).map(DynamicImage::ImageRgb8)
+                    }
+                    png::ColorType::Rgba => {
+                        image::RgbaImage::from_raw(w, h, buf).map(DynamicImage::ImageRgba8)
+                    }
+                    png::ColorType::Indexed => None,
+                };
+                img.ok_or_else(|| undecodable("unexpected PNG pixel layout"))
+            }
+            Decoder::Gif(d) => DynamicImage::from_decoder(*d).map_err(image_error),
+            Decoder::Webp(d) => DynamicImage::from_decoder(*d).map_err(image_error),
+        }
+    }
+}
+
+/// The size to ask `jpeg-decoder` for: the whole source at the target's
+/// scale, times the margin; `None` when that is not smaller than the source.
+fn jpeg_scale_request(stored: (u32, u32), target: (u32, u32)) -> Option<(u16, u16)> {
+    let (sw, sh) = (f64::from(stored.0), f64::from(stored.1));
+    let (ow, oh) = (f64::from(target.0), f64::from(target.1));
+    let scale = (ow / sw).max(oh / sh) * JPEG_SCALE_MARGIN;
+    if scale >= 1.0 {
+        return None;
+    }
+    let side = |len: f64| (len * scale).ceil().clamp(1.0, f64::from(u16::MAX)) as u16;
+    Some((side(sw), side(sh)))
+}
+
+/// `jpeg-decoder` pixels as an image.
+fn jpeg_image(
+    info: jpeg_decoder::ImageInfo,
+    pixels: Vec<u8>,
+    precision: u8,
+    cmyk_icc: Option<&[u8]>,
+) -> Result<DynamicImage, TaskError> {
+    use jpeg_decoder::PixelFormat;
+    let (w, h) = (u32::from(info.width), u32::from(info.height));
+    let img = match info.pixel_format {
+        PixelFormat::L8 => image::GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8),
+        PixelFormat::L16 => {
+            // Native-endian samples of `precision` bits: keep the top 8.
+            let shift = u32::from(precision.clamp(8, 16) - 8);
+            let gray = pixels
+                .chunks_exact(2)
+                .map(|s| (u16::from_ne_bytes([s[0], s[1]]) >> shift).min(255) as u8)
+                .collect();
+            image::GrayImage::from_raw(w, h, gray).map(DynamicImage::ImageLuma8)
+        }
+        PixelFormat::RGB24 => image::RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8),
+        PixelFormat::CMYK32 => {
+            if pixels.len() != w as usize * h as usize * 4 {
+                return Err(undecodable("unexpected JPEG pixel layout"));
+            }
+            image::RgbImage::from_raw(w, h, cmyk_to_rgb(pixels, cmyk_icc))
+                .map(DynamicImage::ImageRgb8)
+        }
+    };
+    img.ok_or_else(|| undecodable("unexpected JPEG pixel layout"))
+}
+
+/// CMYK (ink amounts, 255 = full ink: `jpeg-decoder` already undid Adobe's
+/// inverted storage and YCCK) to sRGB, in place. Through the embedded CMYK
+/// profile when it parses; otherwise the naive `(1-C)(1-K)` formula, which
+/// is what viewers without colour management show.
+pub fn cmyk_to_rgb(mut px: Vec<u8>, icc: Option<&[u8]>) -> Vec<u8> {
+    let transform = icc.and_then(|icc| {
+        let profile = ColorProfile::new_from_slice(icc).ok()?;
+        if profile.color_space != DataColorSpace::Cmyk {
+            return None;
+        }
+        profile
+            .create_transform_8bit(
+                Layout::Rgba,
+                &ColorProfile::new_srgb(),
+                Layout::Rgb,
+                TransformOptions::default(),
+            )
+            .ok()
+    });
+    let n = px.len() / 4;
+    let mut scratch = vec![0u8; CMYK_CHUNK * 3];
+    let mut i = 0;
+    while i < n {
+        let m = (n - i).min(CMYK_CHUNK);
+        let src = &px[i * 4..(i + m) * 4];
+        let dst = &mut scratch[..m * 3];
+        let managed = transform
+            .as_ref()
+            .is_some_and(|t| t.transform(src, dst).is_ok());
+        if !managed {
+            for (cmyk, rgb) in src.chunks_exact(4).zip(dst.chunks_exact_mut(3)) {
+                let white = 255 - u32::from(cmyk[3]);
+                for c in 0..3 {
+                    rgb[c] = (((255 - u32::from(cmyk[c])) * white + 127) / 255) as u8;
+                }
+            }
+        }
+        // The RGB of pixels [i, i+m) ends at 3(i+m) <= 4(i+m): only pixels
+        // already read are overwritten.
+        px[i * 3..(i + m) * 3].copy_from_slice(dst);
+        i += m;
+    }
+    px.truncate(n * 3);
+    px
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn naive_cmyk() {
+        let rgb = cmyk_to_rgb(
+            vec![0, 0, 0, 0, 255, 0, 0, 0, 0, 0, 0, 255, 0, 128, 255, 0],
+            None,
+        );
+        assert_eq!(rgb, [255, 255, 255, 0, 255, 255, 0, 0, 0, 255, 127, 0]);
+        // Across chunk boundaries.
+        let n = CMYK_CHUNK * 2 + 5;
+        let px: Vec<u8> = (0..n).flat_map(|i| [(i % 256) as u8, 0, 0, 0]).collect();
+        let rgb = cmyk_to_rgb(px, Some(b"not a profile"));
+        assert_eq!(rgb.len(), n * 3);
+        assert!(
+            rgb.chunks(3)
+                .enumerate()
+                .all(|(i, p)| p == [255 - (i % 256) as u8, 255, 255])
+        );
+    }
+
+    #[test]
+    fn big_jpeg_is_decoded_at_a_dct_scale() {
+        let img = image::RgbImage::new(1600, 1200);
+        let mut jpeg = Vec::new();
+        image::DynamicImage::ImageRgb8(img)
+            .write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+            .unwrap();
+        let decoded = |target: (u32, u32)| {
+            let header = crate::probe::probe(&jpeg).unwrap();
+            let source = Source::open(jpeg.clone(), &header).unwrap();
+            let img = source.decode_first((1600, 1200), target).unwrap();
+            (img.width(), img.height())
+        };
+        // 100 px wide: 1/8 would give 200 px (2x margin kept).
+        assert_eq!(decoded((100, 75)), (200, 150));
+        assert_eq!(decoded((200, 150)), (400, 300));
+        // Close to the source size: no scaling.
+        assert_eq!(decoded((1000, 750)), (1600, 1200));
+    }
+
+    #[test]
+    fn orientation_from_garbage() {
+        assert_eq!(exif_orientation(Some(b"junk")), Orientation::NoTransforms);
+        assert_eq!(exif_orientation(None), Orientation::NoTransforms);
+    }
+}

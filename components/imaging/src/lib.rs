@@ -1,0 +1,225 @@
+//! drake-imaging: the first steps every image task shares, so image.face,
+//! image.saliency, image.smartcrop and image.gif only write their own
+//! analysis or encoding. One call, [`load`], does them in this order:
+//!
+//! 1. [`fetch`] — download, capped at [`limits::MAX_INPUT_BYTES`];
+//! 2. [`probe::probe`] — format and size from the headers only;
+//! 3. [`limits::check_source`] — the pixel cap, before anything is decoded;
+//! 4. [`open`] — decoder ready, EXIF orientation and ICC profile read;
+//! 5. [`Opened::decode`] — the first frame, resampled to the working
+//!    [`Size`] the task asks for (a JPEG straight from the DCT at 1/2, 1/4
+//!    or 1/8 when that is still ≥2× the working size), converted to sRGB
+//!    and turned upright from its EXIF orientation.
+//!
+//! The result is a [`Picture`]: RGBA pixels *as shot* (upright) at the
+//! working size, and the full as-shot size, which is the frame of every
+//! coordinate a task reports. Resampling happens in the stored frame before
+//! the turn (turns commute with a resize), so a big source is never copied
+//! just to turn it.
+//!
+//! The probe, colour and decode code is image.thumb's, minus animation and
+//! cropping; image.thumb keeps its own copy for now.
+
+pub mod limits;
+pub mod probe;
+#[cfg(feature = "samples")]
+pub mod samples;
+
+mod colour;
+mod decode;
+mod resize;
+
+use drake_sdk::{Ctx, TaskError};
+use image::metadata::Orientation;
+use image::{DynamicImage, GrayImage, RgbImage, RgbaImage};
+
+use crate::decode::Source;
+use crate::probe::Header;
+
+/// How large the working image is, in the as-shot (upright) frame. The
+/// aspect ratio is always kept; each side is at least 1 px.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Size {
+    /// The full size (the source cap bounds it).
+    Full,
+    /// Shrunk (never enlarged) to fit inside this width and height.
+    Within(u32, u32),
+    /// Scaled up or down to fit inside this width and height (the largest
+    /// size that fits).
+    Fit(u32, u32),
+}
+
+/// An image ready for a task.
+pub struct Picture {
+    /// The pixels, upright, in sRGB, at the working size. Alpha is kept
+    /// (opaque formats give 255).
+    pub image: RgbaImage,
+    /// Full width as shot (after the EXIF orientation), in pixels.
+    pub width: u32,
+    /// Full height as shot, in pixels.
+    pub height: u32,
+}
+
+impl Picture {
+    /// Full-size pixels per working pixel, horizontally and vertically.
+    pub fn scale(&self) -> (f64, f64) {
+        (
+            f64::from(self.width) / f64::from(self.image.width().max(1)),
+            f64::from(self.height) / f64::from(self.image.height().max(1)),
+        )
+    }
+
+    /// The pixels composited over an opaque `background`.
+    pub fn flatten(&self, background: [u8; 3]) -> RgbImage {
+        RgbImage::from_fn(self.image.width(), self.image.height(), |x, y| {
+            image::Rgb(over(self.image.get_pixel(x, y).0, background))
+        })
+    }
+
+    /// Luma (Rec. 601 weights) of the pixels composited over `background`.
+    pub fn luma(&self, background: [u8; 3]) -> GrayImage {
+        GrayImage::from_fn(self.image.width(), self.image.height(), |x, y| {
+            let [r, g, b] = over(self.image.get_pixel(x, y).0, background);
+            let l = (299 * u32::from(r) + 587 * u32::from(g) + 114 * u32::from(b) + 500) / 1000;
+            image::Luma([l.min(255) as u8])
+        })
+    }
+}
+
+/// `px` (straight alpha) over an opaque background.
+fn over(px: [u8; 4], background: [u8; 3]) -> [u8; 3] {
+    let a = u32::from(px[3]);
+    let mix = |c: u8, bg: u8| ((u32::from(c) * a + u32::from(bg) * (255 - a) + 127) / 255) as u8;
+    [
+        mix(px[0], background[0]),
+        mix(px[1], background[1]),
+        mix(px[2], background[2]),
+    ]
+}
+
+/// Fetch, check and decode the image at `url` (parameter `param`, named in
+/// errors) at the working `size`: steps 1–5 in one call.
+pub fn load(ctx: &mut dyn Ctx, url: &str, param: &str, size: Size) -> Result<Picture, TaskError> {
+    let bytes = fetch(ctx, url, param)?;
+    open(bytes)?.decode(size)
+}
+
+/// Step 1: the whole file, under [`limits::MAX_INPUT_BYTES`].
+pub fn fetch(ctx: &mut dyn Ctx, url: &str, param: &str) -> Result<Vec<u8>, TaskError> {
+    let input = ctx
+        .fetch(url, Some(limits::MAX_INPUT_BYTES))
+        .map_err(|e| e.into_task_error(param))?;
+    Ok(input.read_all())
+}
+
+/// An image whose headers and metadata are read and checked, pixels not
+/// yet decoded.
+pub struct Opened {
+    source: Source,
+    header: Header,
+}
+
+/// Steps 2–4: probe `bytes`, check the pixel cap, open the decoder.
+pub fn open(bytes: Vec<u8>) -> Result<Opened, TaskError> {
+    let header = probe::probe(&bytes)?;
+    limits::check_source(header.width, header.height, header.progressive)?;
+    let source = Source::open(bytes, &header)?;
+    Ok(Opened { source, header })
+}
+
+impl Opened {
+    /// The full size as shot (after the EXIF orientation).
+    pub fn shot_size(&self) -> (u32, u32) {
+        let (w, h) = (self.header.width, self.header.height);
+        if swaps_sides(self.source.orientation) {
+            (h, w)
+        } else {
+            (w, h)
+        }
+    }
+
+    /// Step 5: decode the first frame at the working `size`, in sRGB,
+    /// upright.
+    pub fn decode(self, size: Size) -> Result<Picture, TaskError> {
+        let (width, height) = self.shot_size();
+        let (tw, th) = working_size((width, height), size);
+        let orientation = self.source.orientation;
+        let stored = (self.header.width, self.header.height);
+        let target = if swaps_sides(orientation) {
+            (th, tw)
+        } else {
+            (tw, th)
+        };
+        let icc = self.source.icc_profile();
+        let img = self.source.decode_first(stored, target)?;
+        let img = resize::resize(img, target)?;
+        let img = colour::to_srgb(img, icc.as_ref());
+        let mut img = DynamicImage::ImageRgba8(img.into_rgba8());
+        img.apply_orientation(orientation);
+        Ok(Picture {
+            image: img.into_rgba8(),
+            width,
+            height,
+        })
+    }
+}
+
+/// Whether the orientation swaps width and height (the quarter turns).
+fn swaps_sides(orientation: Orientation) -> bool {
+    matches!(
+        orientation,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    )
+}
+
+/// The working size (as shot) of a `full`-size image for `size`.
+pub fn working_size(full: (u32, u32), size: Size) -> (u32, u32) {
+    let (w, h) = (f64::from(full.0.max(1)), f64::from(full.1.max(1)));
+    let (bw, bh, enlarge) = match size {
+        Size::Full => return full,
+        Size::Within(bw, bh) => (bw.max(1), bh.max(1), false),
+        Size::Fit(bw, bh) => (bw.max(1), bh.max(1), true),
+    };
+    let mut scale = (f64::from(bw) / w).min(f64::from(bh) / h);
+    if !enlarge {
+        scale = scale.min(1.0);
+    }
+    let side = |len: f64, max: u32| ((len * scale).round() as u32).clamp(1, max);
+    (side(w, bw), side(h, bh))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn working_sizes() {
+        assert_eq!(working_size((4000, 3000), Size::Full), (4000, 3000));
+        assert_eq!(working_size((4000, 3000), Size::Within(64, 64)), (64, 48));
+        assert_eq!(working_size((40, 30), Size::Within(64, 64)), (40, 30));
+        assert_eq!(working_size((40, 30), Size::Fit(64, 64)), (64, 48));
+        assert_eq!(working_size((4000, 1), Size::Within(64, 64)), (64, 1));
+        assert_eq!(working_size((1, 4000), Size::Fit(100, 100)), (1, 100));
+        assert_eq!(working_size((300, 100), Size::Fit(200, 200)), (200, 67));
+    }
+
+    #[test]
+    fn flatten_and_luma() {
+        let pic = Picture {
+            image: RgbaImage::from_pixel(1, 1, image::Rgba([0, 0, 0, 0])),
+            width: 1,
+            height: 1,
+        };
+        assert_eq!(pic.flatten([255, 255, 255]).get_pixel(0, 0).0, [255; 3]);
+        assert_eq!(pic.luma([255, 255, 255]).get_pixel(0, 0).0, [255]);
+        let pic = Picture {
+            image: RgbaImage::from_pixel(1, 1, image::Rgba([255, 0, 0, 255])),
+            width: 1,
+            height: 1,
+        };
+        assert_eq!(pic.luma([0, 0, 0]).get_pixel(0, 0).0, [76]);
+    }
+}
