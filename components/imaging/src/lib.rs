@@ -25,7 +25,7 @@ pub mod probe;
 #[cfg(feature = "samples")]
 pub mod samples;
 
-mod colour;
+pub mod colour;
 mod decode;
 mod resize;
 
