@@ -173,14 +173,7 @@ async fn video_thumb_equals_ffmpegs_frame_at_t() {
         .await[0];
     assert_eq!(s["status"], "success", "{s}");
     assert_eq!(s["result"]["content_type"], "image/png");
-    let ours = common::client()
-        .get(s["result"]["output"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let ours = common::download(s["result"]["output"].as_str().unwrap()).await;
     let ours = image::load_from_memory(&ours).unwrap().to_rgb8();
     let reference = v.dir.path().join("ref.png");
     make_video(
@@ -231,25 +224,11 @@ async fn video_thumb_equals_ffmpegs_frame_at_t() {
     assert_eq!(size(2), (60, 80), "rotated: 240×320 as shot");
     for (i, status) in statuses.iter().take(3).enumerate() {
         let url = status["result"]["output"].as_str().unwrap();
-        let bytes = common::client()
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let bytes = common::download(url).await;
         let img = image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg).unwrap();
         assert_eq!((u64::from(img.width()), u64::from(img.height())), size(i));
     }
-    let poster = common::client()
-        .get(statuses[3]["result"]["output"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let poster = common::download(statuses[3]["result"]["output"].as_str().unwrap()).await;
     let poster = image::load_from_memory(&poster).unwrap().to_rgb8();
     let centre = |img: &image::RgbImage| *img.get_pixel(img.width() / 2 + 4, img.height() / 2);
     assert_ne!(

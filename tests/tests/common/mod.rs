@@ -242,6 +242,18 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// GET `url` and return its body (panics on a transport error).
+pub async fn download(url: &str) -> bytes::Bytes {
+    client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+}
+
 /// Fixture name → (content type, body).
 type FixtureFiles = HashMap<String, (String, Vec<u8>)>;
 
