@@ -17,6 +17,9 @@ pub const TASKS: &[&str] = &[
     "image.gif",
     "video.info",
     "video.thumb",
+    "video.convert",
+    "video.strip",
+    "video.reverse",
 ];
 
 /// Test-only tasks, loaded with `test_tasks = true` (hostile guests for
@@ -55,6 +58,14 @@ pub fn default_time_limit(task: &str) -> Option<Duration> {
         "video.info" => Some(Duration::from_secs(180)),
         // A probe and one seek-and-decode (plus the download).
         "video.thumb" => Some(Duration::from_secs(180)),
+        // A full transcode: 20 min covers an hour of 720p at 3× real time
+        // on one core.
+        "video.convert" => Some(Duration::from_secs(1200)),
+        // Up to 100 seek-and-decode jobs.
+        "video.strip" => Some(Duration::from_secs(300)),
+        // A decode and encode per segment plus a final mux: slower than a
+        // convert by the re-decoded keyframe runs.
+        "video.reverse" => Some(Duration::from_secs(1800)),
         _ => None,
     }
 }

@@ -359,3 +359,579 @@ async fn the_ffmpeg_sandbox_holds() {
         .await[0];
     assert_eq!(s["status"], "success", "{s}");
 }
+
+/// Save a downloaded output next to the fixtures, for ffprobe/ffmpeg.
+async fn save(dir: &Path, name: &str, url: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, common::download(url).await).unwrap();
+    path
+}
+
+/// Run ffmpeg on `path` with `args` (after `-i`), stdout as bytes.
+fn ffmpeg_out(before: &[&str], path: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-loglevel", "error"])
+        .args(before)
+        .arg("-i")
+        .arg(path)
+        .args(args)
+        .arg("-")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Mean luma (0–255) of the frame at `t`.
+fn luma_at(path: &Path, t: f64) -> f64 {
+    let px = ffmpeg_out(
+        &["-ss", &format!("{t:.3}")],
+        path,
+        &["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray"],
+    );
+    assert!(!px.is_empty(), "no frame at {t}");
+    px.iter().map(|&p| f64::from(p)).sum::<f64>() / px.len() as f64
+}
+
+/// RMS (0–1) of the audio in `[from, from + len]`, mono.
+fn rms(path: &Path, from: f64, len: f64) -> f64 {
+    let pcm = ffmpeg_out(
+        &["-ss", &format!("{from:.3}"), "-t", &format!("{len:.3}")],
+        path,
+        &["-f", "s16le", "-ac", "1", "-ar", "8000"],
+    );
+    let samples: Vec<f64> = pcm
+        .chunks_exact(2)
+        .map(|b| f64::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+        .collect();
+    (samples.iter().map(|s| s * s).sum::<f64>() / samples.len().max(1) as f64).sqrt()
+}
+
+fn stream<'a>(probe: &'a Value, kind: &str) -> Option<&'a Value> {
+    probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["codec_type"] == kind)
+}
+
+#[tokio::test]
+async fn video_convert_honours_every_parameter() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let v = videos(&fx);
+    let silent = fx.add(
+        "silent.mp4",
+        "video/mp4",
+        make_video(
+            v.dir.path(),
+            "silent.mp4",
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=size=200x100:rate=10:duration=2",
+            ],
+        ),
+    );
+    let statuses = drake
+        .create(
+            json!([
+                {"task_name": "video.convert", "url": v.plain},
+                {"task_name": "video.convert", "url": v.rotated, "width": 120},
+                {"task_name": "video.convert", "url": v.plain, "audio_codec": "mp2", "sample_rate": 44100},
+                {"task_name": "video.convert", "url": v.plain, "audio_codec": "wmav2", "sample_rate": 22050, "audio_bitrate": 48},
+                {"task_name": "video.convert", "url": v.plain, "audio_codec": "mp3", "width": 100, "height": 100, "crop": true},
+                {"task_name": "video.convert", "url": v.plain, "video_codec": "mpeg4", "video_bitrate": 200, "width": 100, "height": 100},
+                {"task_name": "video.convert", "url": silent, "audio_codec": "wmav1"},
+                {"task_name": "video.convert", "url": v.plain, "sample_rate": 32000},
+            ]),
+            true,
+        )
+        .await;
+    // (content type, size, audio codec, sample rate, video codec)
+    let expected = [
+        ("video/mp4", (320, 240), Some("aac"), 48_000, "h264"),
+        ("video/mp4", (120, 160), Some("aac"), 48_000, "h264"),
+        ("video/x-msvideo", (320, 240), Some("mp2"), 44_100, "h264"),
+        ("video/x-ms-asf", (320, 240), Some("wmav2"), 22_050, "h264"),
+        ("video/mp4", (100, 100), Some("mp3"), 48_000, "h264"),
+        ("video/mp4", (100, 74), Some("aac"), 48_000, "mpeg4"),
+        ("video/x-ms-asf", (200, 100), None, 0, "h264"),
+    ];
+    for (i, (ct, (w, h), audio, rate, vcodec)) in expected.into_iter().enumerate() {
+        let s = &statuses[i];
+        assert_eq!(s["status"], "success", "{i}: {s}");
+        let r = &s["result"];
+        assert_eq!(r["content_type"], ct, "{i}");
+        assert_eq!(
+            (r["width"].as_u64(), r["height"].as_u64()),
+            (Some(w), Some(h)),
+            "{i}"
+        );
+        assert_eq!(r["video_codec"], vcodec, "{i}");
+        assert_eq!(r["audio_codec"].as_str(), audio, "{i}");
+        let path = save(
+            v.dir.path(),
+            &format!("conv{i}"),
+            r["output"].as_str().unwrap(),
+        )
+        .await;
+        let probe = ffprobe(&path);
+        let video = stream(&probe, "video").unwrap();
+        assert_eq!(video["codec_name"], vcodec, "{i}");
+        assert_eq!(
+            (video["width"].as_u64(), video["height"].as_u64()),
+            (Some(w), Some(h)),
+            "{i}"
+        );
+        assert!(
+            video["side_data_list"].is_null(),
+            "{i}: the output is upright, no rotation"
+        );
+        match audio {
+            Some(codec) => {
+                let a = stream(&probe, "audio").unwrap();
+                assert_eq!(a["codec_name"], codec, "{i}");
+                assert_eq!(a["sample_rate"], rate.to_string(), "{i}");
+            }
+            None => assert!(stream(&probe, "audio").is_none(), "{i}"),
+        }
+        let duration: f64 = video["duration"].as_str().unwrap().parse().unwrap();
+        let want = if i == 6 { 2.0 } else { 3.0 };
+        assert!((duration - want).abs() < 0.1, "{i}: {duration}");
+        assert!(
+            (r["duration"].as_f64().unwrap() - want).abs() < 0.1,
+            "{i}: {r}"
+        );
+    }
+    assert_eq!(statuses[0]["result"]["frame_rate"], 25.0);
+    assert_eq!(statuses[0]["result"]["original_width"], 320);
+    assert_eq!(statuses[1]["result"]["rotation"], 90);
+    assert_eq!(statuses[1]["result"]["original_width"], 240);
+    assert_eq!(statuses[0]["result"]["alpha"], false);
+    // The picture is turned, not just relabelled: the converted frame
+    // equals ffmpeg's own upright frame.
+    let ours = luma_at(&v.dir.path().join("conv1"), 1.0);
+    let theirs = {
+        let px = ffmpeg_out(
+            &["-ss", "1.0"],
+            &v.dir.path().join("rotated.mp4"),
+            &[
+                "-frames:v",
+                "1",
+                "-vf",
+                "scale=120:160",
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "gray",
+            ],
+        );
+        px.iter().map(|&p| f64::from(p)).sum::<f64>() / px.len() as f64
+    };
+    assert!((ours - theirs).abs() < 4.0, "{ours} vs {theirs}");
+    let bad = &statuses[7];
+    assert_eq!(bad["status"], "error");
+    assert!(
+        bad["result"]["parameters"]["sample_rate"][0]
+            .as_str()
+            .unwrap()
+            .contains("22050, 44100, 48000"),
+        "{bad}"
+    );
+}
+
+#[tokio::test]
+async fn video_strip_takes_evenly_spaced_frames() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let v = videos(&fx);
+    let statuses = drake
+        .create(
+            json!([
+                {"task_name": "video.strip", "url": v.plain, "width": 80, "count": 4, "wrap": 2, "format": "png"},
+                {"task_name": "video.strip", "url": v.plain},
+                {"task_name": "video.strip", "url": v.rotated, "width": 50, "height": 50, "crop": true, "count": 3, "start": 1, "end": 2},
+                {"task_name": "video.strip", "url": v.plain, "start": 3.5},
+            ]),
+            true,
+        )
+        .await;
+    let r = &statuses[0]["result"];
+    assert_eq!(statuses[0]["status"], "success", "{}", statuses[0]);
+    assert_eq!(
+        (r["width"].as_u64(), r["height"].as_u64()),
+        (Some(160), Some(120))
+    );
+    assert_eq!(r["count"], 4);
+    assert_eq!(r["frame_rate"], 25.0);
+    assert_eq!(r["content_type"], "image/png");
+    let strip = common::download(r["output"].as_str().unwrap()).await;
+    let strip = image::load_from_memory(&strip).unwrap().to_rgb8();
+    // Each cell is ffmpeg's own frame at the middle of its quarter.
+    for (i, t) in [0.375, 1.125, 1.875, 2.625].into_iter().enumerate() {
+        let theirs = ffmpeg_out(
+            &["-ss", &format!("{t}")],
+            &v.dir.path().join("plain.mp4"),
+            &[
+                "-frames:v",
+                "1",
+                "-vf",
+                "scale=80:60:flags=lanczos",
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "rgb24",
+            ],
+        );
+        let (x0, y0) = ((i as u32 % 2) * 80, (i as u32 / 2) * 60);
+        let mut diff = 0u64;
+        for y in 0..60 {
+            for x in 0..80 {
+                let ours = strip.get_pixel(x0 + x, y0 + y).0;
+                let at = ((y * 80 + x) * 3) as usize;
+                for c in 0..3 {
+                    diff += u64::from(ours[c].abs_diff(theirs[at + c]));
+                }
+            }
+        }
+        let mean = diff as f64 / (80.0 * 60.0 * 3.0);
+        assert!(mean < 3.0, "frame {i} at {t}: mean difference {mean}");
+    }
+    let r = &statuses[1]["result"];
+    assert_eq!(
+        (r["width"].as_u64(), r["height"].as_u64()),
+        (Some(3200), Some(240))
+    );
+    assert_eq!(r["content_type"], "image/jpeg");
+    let r = &statuses[2]["result"];
+    assert_eq!(
+        (r["width"].as_u64(), r["height"].as_u64()),
+        (Some(150), Some(50))
+    );
+    assert_eq!(
+        (r["original_width"].as_u64(), r["original_height"].as_u64()),
+        (Some(240), Some(320))
+    );
+    assert_eq!(statuses[3]["status"], "error");
+    assert!(
+        statuses[3]["result"]["parameters"]["start"].is_array(),
+        "{}",
+        statuses[3]
+    );
+}
+
+#[tokio::test]
+async fn video_reverse_plays_backwards_across_segments() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    // 1080p60 (1.4 s segments, so three joins in 3 s): the picture fades
+    // from black to white, the tone grows from silence.
+    let ramp = make_video(
+        dir.path(),
+        "ramp.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=white:s=1920x1080:r=60:d=3,fade=in:0:180",
+            "-f",
+            "lavfi",
+            "-i",
+            "aevalsrc='0.9*t/3*sin(2*PI*440*t)':s=48000:d=3",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+        ],
+    );
+    let ramp = fx.add("ramp.mp4", "video/mp4", ramp);
+    let statuses = drake
+        .create(
+            json!([
+                {"task_name": "video.reverse", "url": ramp},
+                {"task_name": "video.reverse", "url": ramp, "width": 320, "audio_codec": "wmav2", "sample_rate": 44100},
+            ]),
+            true,
+        )
+        .await;
+    for s in &statuses {
+        assert_eq!(s["status"], "success", "{s}");
+        assert!(
+            (s["result"]["duration"].as_f64().unwrap() - 3.0).abs() < 0.05,
+            "{s}"
+        );
+    }
+    let path = save(
+        dir.path(),
+        "rev.mp4",
+        statuses[0]["result"]["output"].as_str().unwrap(),
+    )
+    .await;
+    let probe = ffprobe(&path);
+    let video = stream(&probe, "video").unwrap();
+    assert_eq!(
+        (video["width"].as_u64(), video["height"].as_u64()),
+        (Some(1920), Some(1080))
+    );
+    assert_eq!(stream(&probe, "audio").unwrap()["codec_name"], "aac");
+    let frames = ffmpeg_out(&[], &path, &["-f", "framecrc"]);
+    let frames = String::from_utf8_lossy(&frames)
+        .lines()
+        .filter(|l| l.starts_with("0,"))
+        .count();
+    assert!((179..=181).contains(&frames), "{frames} frames");
+    // Output time t shows source time 3 − t, on both sides of every join.
+    for t in [0.1, 0.7, 1.3, 1.5, 2.0, 2.6, 2.9] {
+        let expected = 255.0 * ((3.0 - t) / 3.0);
+        let got = luma_at(&path, t);
+        assert!(
+            (got - expected).abs() < 12.0,
+            "luma at {t}: {got}, expected {expected}"
+        );
+    }
+    // The tone fades out instead of in.
+    let (start, end) = (rms(&path, 0.1, 0.4), rms(&path, 2.5, 0.4));
+    assert!(start > 0.4 && end < 0.12, "rms {start} → {end}");
+    let path = save(
+        dir.path(),
+        "rev.asf",
+        statuses[1]["result"]["output"].as_str().unwrap(),
+    )
+    .await;
+    let probe = ffprobe(&path);
+    assert_eq!(stream(&probe, "video").unwrap()["width"], 320);
+    let audio = stream(&probe, "audio").unwrap();
+    assert_eq!(
+        (audio["codec_name"].as_str(), audio["sample_rate"].as_str()),
+        (Some("wmav2"), Some("44100"))
+    );
+}
+
+#[tokio::test]
+async fn bad_videos_end_in_readable_errors_for_every_task() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let audio_only = fx.add(
+        "tone.m4a",
+        "audio/mp4",
+        make_video(
+            dir.path(),
+            "tone.m4a",
+            &["-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac"],
+        ),
+    );
+    let no_frames = fx.add(
+        "empty.mp4",
+        "video/mp4",
+        make_video(
+            dir.path(),
+            "empty.mp4",
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=size=64x64:d=1",
+                "-frames:v",
+                "0",
+                "-c:v",
+                "libx264",
+            ],
+        ),
+    );
+    // A stream header claiming 17000×15000, then a truncated frame.
+    let mut y4m = b"YUV4MPEG2 W17000 H15000 F25:1 Ip A1:1 C420jpeg\nFRAME\n".to_vec();
+    y4m.extend([16u8; 4096]);
+    let huge = fx.add("huge.y4m", "video/x-yuv4mpeg", y4m);
+    // Variable frame rate: frame times jitter around 25 fps.
+    let vfr_bytes = make_video(
+        dir.path(),
+        "vfr.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=25:d=2,setpts='(N/25+0.013*sin(N))/TB'",
+            "-fps_mode",
+            "vfr",
+            "-c:v",
+            "libx264",
+        ],
+    );
+    let vfr = fx.add("vfr.mkv", "video/x-matroska", vfr_bytes);
+    let mut tasks = Vec::new();
+    for task in [
+        "video.convert",
+        "video.strip",
+        "video.reverse",
+        "video.thumb",
+    ] {
+        for url in [&audio_only, &no_frames, &huge] {
+            tasks.push(json!({"task_name": task, "url": url}));
+        }
+        tasks.push(json!({"task_name": task, "url": vfr}));
+    }
+    let statuses = drake.create(json!(tasks), true).await;
+    for (i, s) in statuses.iter().enumerate() {
+        let what = &tasks[i];
+        if i % 4 == 3 {
+            assert_eq!(s["status"], "success", "{what}: {s}");
+            continue;
+        }
+        assert_eq!(s["status"], "error", "{what}: {s}");
+        let msg = s["result"].as_str().unwrap_or_default();
+        let expected = ["no video stream", "", "at most 16384 px"][i % 4];
+        assert!(!msg.is_empty() && msg.contains(expected), "{what}: {msg}");
+    }
+    assert_eq!(drake.get("/healthz").await.status(), 200);
+}
+
+/// The committed real files (see `tests/fixtures/media/README.md`).
+fn real_media() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/media")
+}
+
+#[tokio::test]
+async fn real_videos_match_ffprobe_and_ffmpeg() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let mut files: Vec<std::path::PathBuf> = [
+        "iphone5.mov",
+        "face_mp3.mp4",
+        "deer_1080p.mp4",
+        "promo.ts",
+        "text.wmv",
+        "text.flv",
+        "hevc_vfr.mov",
+    ]
+    .iter()
+    .map(|f| real_media().join(f))
+    .collect();
+    // A phone held upright: the iPhone clip with a 90° display matrix.
+    let upright = dir.path().join("iphone5_rot90.mov");
+    make_video(
+        dir.path(),
+        "iphone5_rot90.mov",
+        &[
+            "-i",
+            files[0].to_str().unwrap(),
+            "-map",
+            "0",
+            "-c",
+            "copy",
+            "-metadata:s:v:0",
+            "rotate=90",
+        ],
+    );
+    files.push(upright);
+    let urls: Vec<String> = files
+        .iter()
+        .map(|f| {
+            let name = f.file_name().unwrap().to_str().unwrap();
+            fx.add(name, "application/octet-stream", std::fs::read(f).unwrap())
+        })
+        .collect();
+    let mut tasks = Vec::new();
+    for url in &urls {
+        tasks.push(json!({"task_name": "video.info", "url": url}));
+        tasks.push(json!({"task_name": "video.thumb", "url": url, "time": 0.5, "format": "png"}));
+        tasks.push(json!({"task_name": "video.convert", "url": url, "width": 160}));
+    }
+    let statuses = drake.create(json!(tasks), true).await;
+    for (i, file) in files.iter().enumerate() {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        let [info, thumb, convert] = [&statuses[3 * i], &statuses[3 * i + 1], &statuses[3 * i + 2]];
+        for s in [info, thumb, convert] {
+            assert_eq!(s["status"], "success", "{name}: {s}");
+        }
+        let probe = ffprobe(file);
+        let video = stream(&probe, "video").unwrap();
+        let rotation = video["side_data_list"]
+            .as_array()
+            .and_then(|l| l.iter().find_map(|d| d["rotation"].as_i64()))
+            .unwrap_or(0)
+            .rem_euclid(360);
+        let (w, h) = (
+            video["width"].as_u64().unwrap(),
+            video["height"].as_u64().unwrap(),
+        );
+        let (w, h) = if rotation % 180 == 90 { (h, w) } else { (w, h) };
+        let r = &info["result"];
+        assert_eq!(
+            (r["width"].as_u64(), r["height"].as_u64()),
+            (Some(w), Some(h)),
+            "{name}"
+        );
+        assert_eq!(r["rotation"].as_i64(), Some(rotation), "{name}");
+        assert_eq!(r["video_codec"], video["codec_name"], "{name}");
+        let audio = stream(&probe, "audio").map(|a| a["codec_name"].clone());
+        assert_eq!(r["audio_codec"], audio.unwrap_or(Value::Null), "{name}");
+        let duration: f64 = probe["format"]["duration"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            (r["duration"].as_f64().unwrap() - duration).abs() < 0.01,
+            "{name}"
+        );
+        let fps = rational(video["avg_frame_rate"].as_str().unwrap());
+        assert!(
+            (r["frame_rate"].as_f64().unwrap() - fps).abs() < 0.001,
+            "{name}"
+        );
+
+        // The thumb at 0.5 s is ffmpeg's own frame at 0.5 s.
+        let ours = common::download(thumb["result"]["output"].as_str().unwrap()).await;
+        let ours = image::load_from_memory(&ours).unwrap().to_rgb8();
+        assert_eq!(
+            (u64::from(ours.width()), u64::from(ours.height())),
+            (w, h),
+            "{name}"
+        );
+        let theirs = ffmpeg_out(
+            &["-ss", "0.5"],
+            file,
+            &["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24"],
+        );
+        assert_eq!(theirs.len(), ours.as_raw().len(), "{name}");
+        let diff: u64 = ours
+            .as_raw()
+            .iter()
+            .zip(&theirs)
+            .map(|(a, b)| u64::from(a.abs_diff(*b)))
+            .sum();
+        let mean = diff as f64 / theirs.len() as f64;
+        assert!(
+            mean < 2.0,
+            "{name}: thumb differs from ffmpeg's frame by {mean}"
+        );
+
+        // Converted: upright, 160 wide, as long as the source.
+        let r = &convert["result"];
+        let expected_h = ((h as f64 * 160.0 / w as f64).round() as u64) & !1;
+        assert_eq!(
+            (r["width"].as_u64(), r["height"].as_u64()),
+            (Some(160), Some(expected_h)),
+            "{name}"
+        );
+        assert_eq!(
+            (r["original_width"].as_u64(), r["original_height"].as_u64()),
+            (Some(w), Some(h)),
+            "{name}"
+        );
+        assert!(
+            (r["duration"].as_f64().unwrap() - duration).abs() < 0.15,
+            "{name}: {r}"
+        );
+    }
+}

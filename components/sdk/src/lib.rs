@@ -238,6 +238,10 @@ pub trait Ctx {
     fn probe(&mut self, media: &dyn Input) -> Result<MediaInfo, FfmpegError>;
     /// Run an ffmpeg job; one output per job output, in order.
     fn ffmpeg(&mut self, job: Job<'_>) -> Result<Vec<Box<dyn Input>>, FfmpegError>;
+    /// One host-held media made of `parts` end to end (byte-concatenable
+    /// streams: MPEG-TS segments, raw PCM), copied through the guest a
+    /// chunk at a time.
+    fn concat(&mut self, parts: &[&dyn Input]) -> Result<Box<dyn Input>, TaskError>;
 }
 
 /// Validate `params` (JSON text) against `T`'s schema, decode them and run
@@ -352,8 +356,11 @@ pub struct FakeCtx {
     pub progress: Vec<u8>,
     /// Every partial result.
     pub partials: Vec<Values>,
-    /// What `probe` answers (an error when `None`).
+    /// What `probe` answers (an error when `None`) once `probe_queue` is
+    /// empty.
     pub probe_result: Option<MediaInfo>,
+    /// What successive probes answer first, in order.
+    pub probe_queue: std::collections::VecDeque<MediaInfo>,
     /// Every ffmpeg job run: (filter graph, outputs' options).
     pub jobs: Vec<RecordedJob>,
     /// What successive ffmpeg jobs return (outputs' bytes), in order.
@@ -472,9 +479,17 @@ impl Ctx for FakeCtx {
     }
 
     fn probe(&mut self, _media: &dyn Input) -> Result<MediaInfo, FfmpegError> {
+        if let Some(info) = self.probe_queue.pop_front() {
+            return Ok(info);
+        }
         self.probe_result
             .clone()
             .ok_or_else(|| FfmpegError::InvalidInput("not media (FakeCtx)".into()))
+    }
+
+    fn concat(&mut self, parts: &[&dyn Input]) -> Result<Box<dyn Input>, TaskError> {
+        let bytes = parts.iter().flat_map(|p| p.read_all()).collect();
+        Ok(Box::new(MemInput::new("", bytes)))
     }
 
     fn ffmpeg(&mut self, job: Job<'_>) -> Result<Vec<Box<dyn Input>>, FfmpegError> {

@@ -156,3 +156,334 @@ pub fn fetch_and_probe(
 pub fn secs(t: f64) -> String {
     format!("{:.3}", t.max(0.0))
 }
+
+/// Output geometry: scale to `scaled`, then crop the centre to `out`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// Scaled width.
+    pub scaled_w: u32,
+    /// Scaled height.
+    pub scaled_h: u32,
+    /// Final width.
+    pub out_w: u32,
+    /// Final height.
+    pub out_h: u32,
+}
+
+impl Plan {
+    /// The geometry of image.thumb, for every video task: one side keeps
+    /// the aspect ratio; with both, fit inside (`crop = false`) or fill
+    /// and crop the centre; with neither, the source size.
+    pub fn new(
+        src_w: u32,
+        src_h: u32,
+        width: Option<u32>,
+        height: Option<u32>,
+        crop: bool,
+    ) -> Plan {
+        let (sw, sh) = (f64::from(src_w.max(1)), f64::from(src_h.max(1)));
+        let side = |x: f64| (x.round() as u32).max(1);
+        let (scaled_w, scaled_h) = match (width, height) {
+            (None, None) => (src_w, src_h),
+            (Some(w), None) => (w, side(sh * f64::from(w) / sw)),
+            (None, Some(h)) => (side(sw * f64::from(h) / sh), h),
+            (Some(w), Some(h)) => {
+                let (fw, fh) = (f64::from(w) / sw, f64::from(h) / sh);
+                let s = if crop { fw.max(fh) } else { fw.min(fh) };
+                let (a, b) = (side(sw * s), side(sh * s));
+                if crop {
+                    (a.max(w), b.max(h))
+                } else {
+                    (a.min(w), b.min(h))
+                }
+            }
+        };
+        let (out_w, out_h) = match (width, height, crop) {
+            (Some(w), Some(h), true) => (w, h),
+            _ => (scaled_w, scaled_h),
+        };
+        Plan {
+            scaled_w,
+            scaled_h,
+            out_w,
+            out_h,
+        }
+    }
+
+    /// The same plan with an even output size, which 4:2:0 video encoders
+    /// need (at most one pixel less per side).
+    pub fn even(self) -> Plan {
+        let even = |x: u32| (x & !1).max(2);
+        let cropped = (self.scaled_w, self.scaled_h) != (self.out_w, self.out_h);
+        let (out_w, out_h) = (even(self.out_w), even(self.out_h));
+        if cropped {
+            Plan {
+                out_w,
+                out_h,
+                scaled_w: self.scaled_w.max(out_w),
+                scaled_h: self.scaled_h.max(out_h),
+            }
+        } else {
+            Plan {
+                scaled_w: out_w,
+                scaled_h: out_h,
+                out_w,
+                out_h,
+            }
+        }
+    }
+
+    /// The filter chain from a video stream to this geometry (square
+    /// pixels); `label` is the input pad, e.g. `0:v`.
+    pub fn chain(&self, label: &str) -> String {
+        let mut g = format!(
+            "[{label}]scale={}:{}:flags=lanczos,setsar=1",
+            self.scaled_w, self.scaled_h
+        );
+        if (self.out_w, self.out_h) != (self.scaled_w, self.scaled_h) {
+            g.push_str(&format!(",crop={}:{}", self.out_w, self.out_h));
+        }
+        g
+    }
+}
+
+/// The duration of probed media: the container's, else the stream's.
+pub fn duration_of(info: &MediaInfo, stream: &StreamInfo) -> f64 {
+    if info.duration > 0.0 {
+        info.duration
+    } else {
+        stream.duration.max(0.0)
+    }
+}
+
+/// The duration of one stream: its own, else the container's. For an
+/// output, the video's length rather than the container's (which may
+/// count audio padding, or a bitrate estimate in AVI).
+pub fn stream_duration(info: &MediaInfo, stream: &StreamInfo) -> f64 {
+    if stream.duration > 0.0 {
+        stream.duration
+    } else {
+        info.duration.max(0.0)
+    }
+}
+
+/// Seconds rounded to 1/100 (how every task reports durations).
+pub fn centis(t: f64) -> f64 {
+    (t * 100.0).round() / 100.0
+}
+
+/// Largest side of a source video: twice 8K, beyond any camera.
+pub const MAX_SIDE: u32 = 16_384;
+/// Largest source picture: 8K UHD is 33 Mpx; a decoded frame of this size
+/// is 120 MiB, so a filter graph holding a few stays inside ffmpeg's cap.
+pub const MAX_PIXELS: u64 = 40_000_000;
+
+/// The first video stream, with a size within [`MAX_SIDE`] and
+/// [`MAX_PIXELS`], or the input error saying why not.
+pub fn video_stream(info: &MediaInfo) -> Result<&StreamInfo, TaskError> {
+    let Some(video) = info.first("video") else {
+        return Err(TaskError::InvalidInput(
+            "the file has no video stream".into(),
+        ));
+    };
+    let (w, h) = video.display_size();
+    if w == 0 || h == 0 {
+        return Err(TaskError::InvalidInput(
+            "the video has no picture size".into(),
+        ));
+    }
+    if w > MAX_SIDE || h > MAX_SIDE || u64::from(w) * u64::from(h) > MAX_PIXELS {
+        return Err(TaskError::InvalidInput(format!(
+            "the video is {w}×{h}; at most {MAX_SIDE} px a side and {} Mpx are accepted",
+            MAX_PIXELS / 1_000_000
+        )));
+    }
+    Ok(video)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn geometry_matches_image_thumb() {
+        let p = Plan::new(400, 300, Some(100), Some(100), false);
+        assert_eq!(
+            (p.scaled_w, p.scaled_h, p.out_w, p.out_h),
+            (100, 75, 100, 75)
+        );
+        let p = Plan::new(400, 300, Some(100), Some(100), true);
+        assert_eq!(
+            (p.scaled_w, p.scaled_h, p.out_w, p.out_h),
+            (133, 100, 100, 100)
+        );
+        assert_eq!(Plan::new(400, 300, Some(200), None, false).out_h, 150);
+        assert_eq!(Plan::new(400, 300, None, Some(30), false).out_w, 40);
+        assert_eq!(Plan::new(400, 300, None, None, true).out_w, 400);
+    }
+
+    #[test]
+    fn even_sizes_for_encoders() {
+        let p = Plan::new(641, 361, Some(101), None, false).even();
+        assert_eq!((p.out_w, p.out_h), (100, 56));
+        assert_eq!((p.scaled_w, p.scaled_h), (100, 56));
+        let p = Plan::new(400, 300, Some(101), Some(101), true).even();
+        assert_eq!((p.out_w, p.out_h), (100, 100));
+        assert!(p.scaled_w >= 100 && p.scaled_h >= 100);
+        assert_eq!(Plan::new(1, 1, None, None, false).even().out_w, 2);
+        assert_eq!(
+            Plan::new(400, 300, Some(100), Some(100), true).chain("0:v"),
+            "[0:v]scale=133:100:flags=lanczos,setsar=1,crop=100:100"
+        );
+    }
+}
+
+/// Audio codecs of the video outputs (`video.convert`, `video.reverse`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AudioCodec {
+    /// MPEG-1 Layer II.
+    Mp2,
+    /// MPEG-1 Layer III (LAME).
+    Mp3,
+    /// AAC-LC.
+    #[default]
+    Aac,
+    /// Windows Media Audio 1.
+    Wmav1,
+    /// Windows Media Audio 2.
+    Wmav2,
+}
+
+/// Video codecs of the video outputs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoCodec {
+    /// H.264 (x264), High profile, 4:2:0.
+    #[default]
+    H264,
+    /// MPEG-4 Part 2 (ffmpeg's encoder).
+    Mpeg4,
+}
+
+/// Where a video output goes: muxer, file extension, content type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Container {
+    /// ffmpeg muxer.
+    pub muxer: &'static str,
+    /// File extension.
+    pub extension: &'static str,
+    /// Content type.
+    pub content_type: &'static str,
+}
+
+impl AudioCodec {
+    /// ffmpeg's encoder.
+    pub fn encoder(self) -> &'static str {
+        match self {
+            AudioCodec::Mp2 => "mp2",
+            AudioCodec::Mp3 => "libmp3lame",
+            AudioCodec::Aac => "aac",
+            AudioCodec::Wmav1 => "wmav1",
+            AudioCodec::Wmav2 => "wmav2",
+        }
+    }
+
+    /// The codec's name as ffprobe reports it.
+    pub fn name(self) -> &'static str {
+        match self {
+            AudioCodec::Mp2 => "mp2",
+            AudioCodec::Mp3 => "mp3",
+            AudioCodec::Aac => "aac",
+            AudioCodec::Wmav1 => "wmav1",
+            AudioCodec::Wmav2 => "wmav2",
+        }
+    }
+
+    /// The container for this audio codec — the one decision per codec:
+    /// - `aac`, `mp3` → MP4 (`+faststart`): every browser and phone plays
+    ///   H.264 with either in MP4;
+    /// - `mp2` → AVI: ISO registers MPEG-1 audio in MP4 but browsers and
+    ///   most players do not play it there; AVI is its classic home;
+    /// - `wmav1`, `wmav2` → ASF: MP4 cannot hold WMA; ASF is Windows
+    ///   Media's own container (what `.wmv` files are).
+    pub fn container(self) -> Container {
+        match self {
+            AudioCodec::Aac | AudioCodec::Mp3 => Container {
+                muxer: "mp4",
+                extension: "mp4",
+                content_type: "video/mp4",
+            },
+            AudioCodec::Mp2 => Container {
+                muxer: "avi",
+                extension: "avi",
+                content_type: "video/x-msvideo",
+            },
+            AudioCodec::Wmav1 | AudioCodec::Wmav2 => Container {
+                muxer: "asf",
+                extension: "asf",
+                content_type: "video/x-ms-asf",
+            },
+        }
+    }
+}
+
+impl VideoCodec {
+    /// The codec's name as ffprobe reports it.
+    pub fn name(self) -> &'static str {
+        match self {
+            VideoCodec::H264 => "h264",
+            VideoCodec::Mpeg4 => "mpeg4",
+        }
+    }
+
+    /// Output options encoding at `kbps` for `container`: 4:2:0 (what
+    /// every player decodes), x264's `veryfast` preset (on 2 cores 720p
+    /// encodes several times faster than real time; slower presets gain
+    /// a few percent of size at this bitrate). AVI and ASF store one
+    /// timestamp per frame, so there H.264 goes without B-frames (whose
+    /// display order would need a second one).
+    pub fn options(self, kbps: u32, container: Container) -> Vec<(String, String)> {
+        let rate = format!("{kbps}k");
+        let mut o = match self {
+            VideoCodec::H264 => opts([("c:v", "libx264"), ("preset", "veryfast")]),
+            VideoCodec::Mpeg4 => opts([("c:v", "mpeg4")]),
+        };
+        o.extend(opts([("b:v", &rate), ("pix_fmt", "yuv420p")]));
+        if container.muxer != "mp4" {
+            o.extend(opts([("bf", "0")]));
+        }
+        o
+    }
+}
+
+/// The default `sample_rate` choice set: what every listed encoder takes.
+pub const SAMPLE_RATES: [u32; 3] = [22_050, 44_100, 48_000];
+
+/// `sample_rate` must be one of [`SAMPLE_RATES`] (dragon's choice message).
+pub fn check_sample_rate(rate: u32) -> Result<(), TaskError> {
+    if SAMPLE_RATES.contains(&rate) {
+        return Ok(());
+    }
+    Err(TaskError::parameter(
+        "sample_rate",
+        format!("{rate} is not a valid choice, choose one of: 22050, 44100, 48000"),
+    ))
+}
+
+/// Audio output options: codec, bitrate, rate, and at most two channels
+/// (the default bitrates are stereo-sized, and mp2/WMA stop at two).
+pub fn audio_options(
+    codec: AudioCodec,
+    kbps: u32,
+    rate: u32,
+    channels: u32,
+) -> Vec<(String, String)> {
+    opts([
+        ("c:a", codec.encoder()),
+        ("b:a", &format!("{kbps}k")),
+        ("ar", &rate.to_string()),
+        // Unknown (0) counts as stereo.
+        ("ac", if channels == 1 { "1" } else { "2" }),
+    ])
+}

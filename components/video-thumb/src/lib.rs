@@ -5,7 +5,9 @@
 //! shot: ffmpeg turns rotated phone videos before filtering) → one ffmpeg
 //! job (input seek, scale/crop, icon overlay, one frame) → publish.
 
-use drake_sdk::media::{Job, JobInput, fetch_and_probe, opts, secs};
+use drake_sdk::media::{
+    Job, JobInput, Plan, centis, duration_of, fetch_and_probe, opts, secs, video_stream,
+};
 use drake_sdk::{Ctx, Task, TaskError, Values};
 use serde::Deserialize;
 
@@ -75,29 +77,16 @@ impl Task for VideoThumb {
 
     fn run(ctx: &mut dyn Ctx, p: Params) -> Result<Values, TaskError> {
         let (media, info) = fetch_and_probe(ctx, "url", &p.url)?;
-        let Some(video) = info.first("video") else {
-            return Err(TaskError::InvalidInput(
-                "the file has no video stream".into(),
-            ));
-        };
+        let video = video_stream(&info)?;
         let (src_w, src_h) = video.display_size();
-        if src_w == 0 || src_h == 0 {
-            return Err(TaskError::InvalidInput(
-                "the video has no picture size".into(),
-            ));
-        }
-        let duration = if info.duration > 0.0 {
-            info.duration
-        } else {
-            video.duration
-        };
+        let duration = duration_of(&info, video);
         if duration > 0.0 && p.time >= duration {
             return Err(TaskError::parameter(
                 "time",
                 format!("{} is past the end of the video ({duration:.2} s)", p.time),
             ));
         }
-        let plan = plan(src_w, src_h, p.width, p.height, p.crop);
+        let plan = Plan::new(src_w, src_h, p.width, p.height, p.crop);
         let graph = graph(&plan, p.poster);
         let (codec, content_type, ext) = match p.format {
             Format::Jpeg => ("mjpeg", "image/jpeg", "jpg"),
@@ -138,54 +127,9 @@ impl Task for VideoThumb {
             ("height", plan.out_h.into()),
             ("original_width", src_w.into()),
             ("original_height", src_h.into()),
-            ("duration", ((duration * 100.0).round() / 100.0).into()),
+            ("duration", centis(duration).into()),
             ("content_type", content_type.into()),
         ]))
-    }
-}
-
-/// Output geometry: scale to `scaled`, then crop to `out` (centre).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Plan {
-    /// Scaled width.
-    pub scaled_w: u32,
-    /// Scaled height.
-    pub scaled_h: u32,
-    /// Final width.
-    pub out_w: u32,
-    /// Final height.
-    pub out_h: u32,
-}
-
-/// The geometry of image.thumb: one side keeps the aspect ratio, both
-/// sides fit inside (`crop = false`) or fill and crop the centre.
-pub fn plan(src_w: u32, src_h: u32, width: Option<u32>, height: Option<u32>, crop: bool) -> Plan {
-    let (sw, sh) = (f64::from(src_w), f64::from(src_h));
-    let side = |x: f64| (x.round() as u32).max(1);
-    let (scaled_w, scaled_h) = match (width, height) {
-        (None, None) => (src_w, src_h),
-        (Some(w), None) => (w, side(sh * f64::from(w) / sw)),
-        (None, Some(h)) => (side(sw * f64::from(h) / sh), h),
-        (Some(w), Some(h)) => {
-            let (fw, fh) = (f64::from(w) / sw, f64::from(h) / sh);
-            let s = if crop { fw.max(fh) } else { fw.min(fh) };
-            let (a, b) = (side(sw * s), side(sh * s));
-            if crop {
-                (a.max(w), b.max(h))
-            } else {
-                (a.min(w), b.min(h))
-            }
-        }
-    };
-    let (out_w, out_h) = match (width, height, crop) {
-        (Some(w), Some(h), true) => (w, h),
-        _ => (scaled_w, scaled_h),
-    };
-    Plan {
-        scaled_w,
-        scaled_h,
-        out_w,
-        out_h,
     }
 }
 
@@ -193,13 +137,7 @@ pub fn plan(src_w: u32, src_h: u32, width: Option<u32>, height: Option<u32>, cro
 /// disc with a white triangle, drawn by `geq`, a quarter of the smaller
 /// side across) overlaid in the centre.
 pub fn graph(plan: &Plan, poster: bool) -> String {
-    let mut g = format!(
-        "[0:v]scale={}:{}:flags=lanczos,setsar=1",
-        plan.scaled_w, plan.scaled_h
-    );
-    if (plan.out_w, plan.out_h) != (plan.scaled_w, plan.scaled_h) {
-        g.push_str(&format!(",crop={}:{}", plan.out_w, plan.out_h));
-    }
+    let mut g = plan.chain("0:v");
     if !poster {
         g.push_str("[v]");
         return g;
@@ -227,31 +165,6 @@ pub fn graph(plan: &Plan, poster: bool) -> String {
 mod tests {
     use super::*;
     use drake_sdk::{FakeCtx, MediaInfo, StreamInfo};
-
-    #[test]
-    fn geometry_matches_image_thumb() {
-        assert_eq!(
-            plan(400, 300, Some(100), Some(100), false),
-            Plan {
-                scaled_w: 100,
-                scaled_h: 75,
-                out_w: 100,
-                out_h: 75
-            }
-        );
-        assert_eq!(
-            plan(400, 300, Some(100), Some(100), true),
-            Plan {
-                scaled_w: 133,
-                scaled_h: 100,
-                out_w: 100,
-                out_h: 100
-            }
-        );
-        assert_eq!(plan(400, 300, Some(200), None, false).out_h, 150);
-        assert_eq!(plan(400, 300, None, Some(30), false).out_w, 40);
-        assert_eq!(plan(400, 300, None, None, true).out_w, 400);
-    }
 
     fn ctx_with_video(duration: f64) -> FakeCtx {
         let mut ctx = FakeCtx::default().with_input("http://x/v.mp4", "video/mp4", vec![0; 10]);

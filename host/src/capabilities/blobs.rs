@@ -156,7 +156,8 @@ impl blobs::HostBlob for crate::capabilities::HostState {
     }
 
     async fn drop(&mut self, blob: Resource<Blob>) -> wasmtime::Result<()> {
-        self.table.delete(blob)?;
+        let blob = self.table.delete(blob)?;
+        self.ffmpeg.forget(&blob.bytes);
         Ok(())
     }
 }

@@ -29,6 +29,9 @@ const INPUT_OPTIONS: &[(&str, ValueKind)] = &[
     ("itsoffset", ValueKind::Time),
     ("noautorotate", ValueKind::Flag),
     ("f", ValueKind::Demuxer),
+    // Raw PCM inputs (`f = s16le`) carry no header: rate and channels.
+    ("ar", ValueKind::Int),
+    ("ac", ValueKind::Int),
 ];
 
 /// Output options a job may set, with a value check.
@@ -60,6 +63,9 @@ const OUTPUT_OPTIONS: &[(&str, ValueKind)] = &[
     ("t", ValueKind::Time),
     ("ss", ValueKind::Time),
     ("to", ValueKind::Time),
+    // Segments whose timestamps continue one another (byte-concatenated
+    // MPEG-TS).
+    ("output_ts_offset", ValueKind::Time),
     ("frames:v", ValueKind::Int),
     ("vframes", ValueKind::Int),
     ("an", ValueKind::Flag),

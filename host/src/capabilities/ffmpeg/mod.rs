@@ -7,10 +7,14 @@
 //! - [`argv`] turns a job into an allow-listed argument vector,
 //!   [`filter`] checks filter graphs, [`sandbox`] runs the process.
 //!
-//! Per call: a fresh scratch directory holds the inputs (`in0`, `in1`, …,
-//! written from blob handles) and the outputs (`out0`, …, read back into
-//! blobs); it is deleted when the call ends, whatever the outcome.
+//! Per call: a fresh scratch directory holds the inputs (`in0`, `in1`, …)
+//! and the outputs (`out0`, …, read back into blobs); it is deleted when
+//! the call ends, whatever the outcome. Each blob is written to disk once
+//! per run and hard-linked into every call that reads it, since multi-job
+//! tasks (a strip of frames, a reverse in segments) read one input many
+//! times.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -118,6 +122,13 @@ pub struct FfmpegCtx {
     deadline: Instant,
     /// CPU-seconds-free wall time spent in ffmpeg (usage accounting).
     pub busy: std::time::Duration,
+    /// The run's directory of written inputs (created on first use,
+    /// removed with the context).
+    run_dir: Option<tempfile::TempDir>,
+    /// Blob bytes (address, length) → its file in `run_dir`. The `Bytes`
+    /// clone pins the address, so a key never names two byte strings; the
+    /// entry goes when the guest drops the blob ([`FfmpegCtx::forget`]).
+    written: HashMap<(usize, usize), (Bytes, PathBuf)>,
 }
 
 impl FfmpegCtx {
@@ -127,6 +138,46 @@ impl FfmpegCtx {
             policy,
             deadline,
             busy: std::time::Duration::ZERO,
+            run_dir: None,
+            written: HashMap::new(),
+        }
+    }
+
+    fn key(bytes: &Bytes) -> (usize, usize) {
+        (bytes.as_ptr() as usize, bytes.len())
+    }
+
+    /// The file holding `bytes`, written on first use.
+    async fn file_of(&mut self, bytes: &Bytes) -> Result<PathBuf, FfmpegError> {
+        if let Some((_, path)) = self.written.get(&Self::key(bytes)) {
+            return Ok(path.clone());
+        }
+        let dir = match &self.run_dir {
+            Some(dir) => dir.path().to_path_buf(),
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix("run-")
+                    .tempdir_in(&self.policy.scratch)
+                    .map_err(|e| FfmpegError::Failed(format!("scratch directory: {e}")))?;
+                let path = dir.path().to_path_buf();
+                self.run_dir = Some(dir);
+                path
+            }
+        };
+        let path = dir.join(format!("blob{}", self.written.len()));
+        tokio::fs::write(&path, bytes)
+            .await
+            .map_err(|e| FfmpegError::Failed(format!("writing an input: {e}")))?;
+        self.written
+            .insert(Self::key(bytes), (bytes.clone(), path.clone()));
+        Ok(path)
+    }
+
+    /// The guest dropped a blob: delete its file, if one was written.
+    pub fn forget(&mut self, bytes: &Bytes) {
+        if let Some((_, path)) = self.written.remove(&Self::key(bytes)) {
+            // Best effort: the run directory goes with the context anyway.
+            let _ = std::fs::remove_file(path);
         }
     }
 }
@@ -179,9 +230,16 @@ impl Scratch {
     }
 }
 
-async fn write_input(dir: &Path, i: usize, bytes: &Bytes) -> Result<(), FfmpegError> {
-    tokio::fs::write(dir.join(format!("in{i}")), bytes)
+/// Make the run's file `from` input `i` of a call: a hard link (same
+/// file system, no copy), else a copy.
+async fn link_input(dir: &Path, i: usize, from: &Path) -> Result<(), FfmpegError> {
+    let to = dir.join(format!("in{i}"));
+    if tokio::fs::hard_link(from, &to).await.is_ok() {
+        return Ok(());
+    }
+    tokio::fs::copy(from, &to)
         .await
+        .map(drop)
         .map_err(|e| FfmpegError::Failed(format!("writing an input: {e}")))
 }
 
@@ -205,6 +263,10 @@ impl ffmpeg::Host for crate::capabilities::HostState {
             Err(e) => return Ok(Err(e)),
         };
         let bytes = self.table.get(&input)?.bytes.clone();
+        let file = match self.ffmpeg.file_of(&bytes).await {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(e)),
+        };
         let policy = self.ffmpeg.policy.clone();
         let deadline = self.ffmpeg.deadline;
         let started = std::time::Instant::now();
@@ -215,7 +277,7 @@ impl ffmpeg::Host for crate::capabilities::HostState {
                 .await
                 .map_err(|_| FfmpegError::Failed("shutting down".into()))?;
             let scratch = Scratch::new(&policy.scratch)?;
-            write_input(scratch.path(), 0, &bytes).await?;
+            link_input(scratch.path(), 0, &file).await?;
             let args: Vec<String> = [
                 "-v",
                 "error",
@@ -262,7 +324,11 @@ impl ffmpeg::Host for crate::capabilities::HostState {
         };
         let mut inputs = Vec::with_capacity(job.inputs.len());
         for input in &job.inputs {
-            inputs.push(self.table.get(&input.media)?.bytes.clone());
+            let bytes = self.table.get(&input.media)?.bytes.clone();
+            match self.ffmpeg.file_of(&bytes).await {
+                Ok(file) => inputs.push(file),
+                Err(e) => return Ok(Err(e)),
+            }
         }
         let policy = self.ffmpeg.policy.clone();
         let deadline = self.ffmpeg.deadline;
@@ -292,8 +358,8 @@ impl ffmpeg::Host for crate::capabilities::HostState {
                 .await
                 .map_err(|_| FfmpegError::Failed("shutting down".into()))?;
             let scratch = Scratch::new(&policy.scratch)?;
-            for (i, bytes) in inputs.iter().enumerate() {
-                write_input(scratch.path(), i, bytes).await?;
+            for (i, file) in inputs.iter().enumerate() {
+                link_input(scratch.path(), i, file).await?;
             }
             let mut last = None;
             let on_line = |line: &str| {

@@ -1,0 +1,303 @@
+//! `video.convert`: transcode a video to H.264 (or MPEG-4) with the chosen
+//! audio codec, optionally resized, in the container that audio codec
+//! needs (see [`AudioCodec::container`]).
+//!
+//! Steps: fetch → probe → plan the geometry as shot (ffmpeg turns rotated
+//! phone videos upright while decoding, so the output carries no rotation)
+//! → one ffmpeg job with progress → probe the output for the values →
+//! publish.
+
+use drake_sdk::media::{
+    AudioCodec, Job, JobInput, Plan, VideoCodec, audio_options, centis, check_sample_rate,
+    duration_of, fetch_and_probe, opts, stream_duration, video_stream,
+};
+use drake_sdk::{Ctx, Task, TaskError, Values};
+use serde::Deserialize;
+
+drake_sdk::task!(VideoConvert);
+
+fn kbps_512() -> u32 {
+    512
+}
+fn kbps_64() -> u32 {
+    64
+}
+fn hz_48000() -> u32 {
+    48_000
+}
+
+/// Parameters.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// URL of the video.
+    pub url: String,
+    /// Output width in pixels (rounded down to even); without `height`
+    /// the aspect ratio is kept; without both, the source size.
+    #[schemars(range(min = 2, max = 8192))]
+    pub width: Option<u32>,
+    /// Output height in pixels (rounded down to even).
+    #[schemars(range(min = 2, max = 8192))]
+    pub height: Option<u32>,
+    /// With both sides: `false` fits inside, `true` fills and crops the
+    /// centre.
+    #[serde(default)]
+    pub crop: bool,
+    /// Audio codec; it decides the container.
+    #[serde(default)]
+    pub audio_codec: AudioCodec,
+    /// Video codec.
+    #[serde(default)]
+    pub video_codec: VideoCodec,
+    /// Video bitrate in kbit/s.
+    #[serde(default = "kbps_512")]
+    #[schemars(range(min = 32, max = 50_000))]
+    pub video_bitrate: u32,
+    /// Audio bitrate in kbit/s.
+    #[serde(default = "kbps_64")]
+    #[schemars(range(min = 8, max = 320))]
+    pub audio_bitrate: u32,
+    /// Audio sample rate: 22050, 44100 or 48000 Hz.
+    #[serde(default = "hz_48000")]
+    pub sample_rate: u32,
+}
+
+/// The task.
+pub struct VideoConvert;
+
+impl Task for VideoConvert {
+    const NAME: &'static str = "video.convert";
+    const SUMMARY: &'static str =
+        "Transcode a video (H.264 and AAC/MP3/MP2/WMA), optionally resized or cropped.";
+    const VALUES: &'static [&'static str] = &[
+        "content_type",
+        "width",
+        "height",
+        "original_width",
+        "original_height",
+        "duration",
+        "frame_rate",
+        "audio_codec",
+        "video_codec",
+        "alpha",
+        "rotation",
+    ];
+    const FILES: &'static [&'static str] = &["output"];
+    type Params = Params;
+
+    fn run(ctx: &mut dyn Ctx, p: Params) -> Result<Values, TaskError> {
+        check_sample_rate(p.sample_rate)?;
+        let (media, info) = fetch_and_probe(ctx, "url", &p.url)?;
+        let video = video_stream(&info)?;
+        let (src_w, src_h) = video.display_size();
+        let duration = duration_of(&info, video);
+        let audio = info.first("audio");
+        let plan = Plan::new(src_w, src_h, p.width, p.height, p.crop).even();
+        let container = p.audio_codec.container();
+
+        let mut output = opts([("map", "[v]")]);
+        output.extend(p.video_codec.options(p.video_bitrate, container));
+        match audio {
+            Some(a) => {
+                output.extend(opts([("map", "0:a:0")]));
+                output.extend(audio_options(
+                    p.audio_codec,
+                    p.audio_bitrate,
+                    p.sample_rate,
+                    a.channels,
+                ));
+            }
+            None => output.extend(opts([("an", "")])),
+        }
+        output.extend(opts([("f", container.muxer)]));
+        if container.muxer == "mp4" {
+            // The index first, so players start before the download ends.
+            output.extend(opts([("movflags", "+faststart")]));
+        }
+        let job = Job {
+            inputs: vec![JobInput {
+                media: media.as_ref(),
+                options: Vec::new(),
+            }],
+            filter_complex: Some(format!("{},format=yuv420p[v]", plan.chain("0:v"))),
+            outputs: vec![output],
+            progress_duration: (duration > 0.0).then_some(duration),
+            progress_span: (0, 99),
+        };
+        let mut outputs = ctx
+            .ffmpeg(job)
+            .map_err(drake_sdk::FfmpegError::into_task_error)?;
+        drop(media);
+        let Some(converted) = outputs.pop().filter(|o| o.size() > 0) else {
+            return Err(TaskError::InvalidInput(
+                "no frame of the video could be decoded".into(),
+            ));
+        };
+        // The values describe the file made, as ffprobe reads it back.
+        let out = ctx
+            .probe(converted.as_ref())
+            .map_err(drake_sdk::FfmpegError::into_task_error)?;
+        let Some(out_video) = out.first("video") else {
+            return Err(TaskError::InvalidInput(
+                "no frame of the video could be decoded".into(),
+            ));
+        };
+        let (width, height) = out_video.display_size();
+        ctx.publish_input(
+            "output",
+            converted.as_ref(),
+            container.content_type,
+            container.extension,
+        )?;
+        Ok(drake_sdk::values([
+            ("content_type", container.content_type.into()),
+            ("width", width.into()),
+            ("height", height.into()),
+            ("original_width", src_w.into()),
+            ("original_height", src_h.into()),
+            ("duration", centis(stream_duration(&out, out_video)).into()),
+            (
+                "frame_rate",
+                ((out_video.frame_rate * 1000.0).round() / 1000.0).into(),
+            ),
+            (
+                "audio_codec",
+                out.first("audio")
+                    .map(|a| serde_json::Value::from(a.codec.clone()))
+                    .unwrap_or_default(),
+            ),
+            ("video_codec", out_video.codec.clone().into()),
+            // 4:2:0 output: never alpha.
+            ("alpha", out_video.alpha.into()),
+            // The source's rotation, now applied to the pixels.
+            ("rotation", video.rotation.into()),
+        ]))
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
+mod tests {
+    use super::*;
+    use drake_sdk::{FakeCtx, MediaInfo, StreamInfo};
+
+    fn source(rotation: u32, audio: bool) -> MediaInfo {
+        let mut streams = vec![StreamInfo {
+            kind: "video".into(),
+            codec: "h264".into(),
+            width: 1280,
+            height: 720,
+            frame_rate: 30.0,
+            rotation,
+            ..StreamInfo::default()
+        }];
+        if audio {
+            streams.push(StreamInfo {
+                index: 1,
+                kind: "audio".into(),
+                codec: "aac".into(),
+                channels: 6,
+                sample_rate: 44_100,
+                ..StreamInfo::default()
+            });
+        }
+        MediaInfo {
+            format: "mov,mp4".into(),
+            duration: 10.0,
+            bit_rate: 0,
+            streams,
+        }
+    }
+
+    fn converted(w: u32, h: u32, audio: &str) -> MediaInfo {
+        let mut info = source(0, !audio.is_empty());
+        info.streams[0].width = w;
+        info.streams[0].height = h;
+        if let Some(a) = info.streams.get_mut(1) {
+            a.codec = audio.into();
+        }
+        info
+    }
+
+    fn run(ctx: &mut FakeCtx, params: &str) -> Result<Values, TaskError> {
+        drake_sdk::run_json::<VideoConvert>(ctx, params)
+    }
+
+    #[test]
+    fn wma_goes_to_asf_and_rotation_is_applied() {
+        let mut ctx = FakeCtx::default().with_input("http://x/v.mov", "video/quicktime", vec![1]);
+        ctx.probe_queue.push_back(source(90, true));
+        ctx.probe_queue.push_back(converted(180, 322, "wmav2"));
+        ctx.job_results.push_back(Ok(vec![b"asf".to_vec()]));
+        let v = run(
+            &mut ctx,
+            r#"{"url": "http://x/v.mov", "width": 181, "audio_codec": "wmav2", "sample_rate": 44100}"#,
+        )
+        .unwrap();
+        assert_eq!(v["original_width"], 720);
+        assert_eq!(v["original_height"], 1280);
+        assert_eq!(
+            (v["width"].clone(), v["height"].clone()),
+            (180.into(), 322.into())
+        );
+        assert_eq!(v["rotation"], 90);
+        assert_eq!(v["content_type"], "video/x-ms-asf");
+        assert_eq!(ctx.published["output"].extension, "asf");
+        let job = &ctx.jobs[0];
+        assert_eq!(
+            job.filter_complex.as_deref(),
+            Some("[0:v]scale=180:322:flags=lanczos,setsar=1,format=yuv420p[v]")
+        );
+        let out = &job.outputs[0];
+        let has = |k: &str, v: &str| out.iter().any(|(a, b)| a == k && b == v);
+        assert!(has("c:a", "wmav2") && has("ar", "44100") && has("ac", "2") && has("f", "asf"));
+        assert!(has("c:v", "libx264") && has("b:v", "512k") && has("map", "0:a:0"));
+    }
+
+    #[test]
+    fn silent_video_has_no_audio_codec() {
+        let mut ctx = FakeCtx::default().with_input("http://x/v.mp4", "video/mp4", vec![1]);
+        ctx.probe_queue.push_back(source(0, false));
+        ctx.probe_queue.push_back(converted(1280, 720, ""));
+        ctx.job_results.push_back(Ok(vec![b"mp4".to_vec()]));
+        let v = run(&mut ctx, r#"{"url": "http://x/v.mp4"}"#).unwrap();
+        assert_eq!(v["audio_codec"], serde_json::Value::Null);
+        assert_eq!(v["content_type"], "video/mp4");
+        let out = &ctx.jobs[0].outputs[0];
+        assert!(out.iter().any(|(k, _)| k == "an"));
+        assert!(
+            out.iter()
+                .any(|(k, v)| k == "movflags" && v == "+faststart")
+        );
+    }
+
+    #[test]
+    fn parameter_errors_name_the_parameter() {
+        let mut ctx = FakeCtx::default();
+        for (params, name) in [
+            (
+                r#"{"url": "http://x/v", "sample_rate": 8000}"#,
+                "sample_rate",
+            ),
+            (
+                r#"{"url": "http://x/v", "audio_codec": "opus"}"#,
+                "audio_codec",
+            ),
+            (
+                r#"{"url": "http://x/v", "video_codec": "vp9"}"#,
+                "video_codec",
+            ),
+            (
+                r#"{"url": "http://x/v", "video_bitrate": 0}"#,
+                "video_bitrate",
+            ),
+            (r#"{"url": "http://x/v", "width": 1}"#, "width"),
+        ] {
+            let e = run(&mut ctx, params).unwrap_err();
+            assert!(
+                matches!(e, TaskError::InvalidParameters(ref m) if m.contains_key(name)),
+                "{params}: {e:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! `video.strip`: `count` frames evenly spaced between `start` and `end`,
+//! each fitted or cropped to `width` × `height`, laid out `wrap` to a row,
+//! as one JPEG or PNG.
+//!
+//! Frame `i` of `n` is taken at the middle of the `i`-th of `n` equal
+//! slices of `[start, end]`: evenly spaced, never the very last instant
+//! (where many files have no frame), and for `n = 1` the middle.
+//!
+//! One ffmpeg job per frame (a keyframe seek then a decode to the exact
+//! time, scaled, as raw RGB), so a strip of a long video reads only what
+//! it shows and ffmpeg holds one decoder at a time; the host writes the
+//! input to disk once for all the jobs. The grid is assembled and encoded
+//! here.
+
+use drake_sdk::media::{
+    Job, JobInput, Plan, centis, duration_of, fetch_and_probe, opts, secs, video_stream,
+};
+use drake_sdk::{Ctx, Task, TaskError, Values};
+use image::{ImageEncoder, RgbImage};
+use serde::Deserialize;
+
+drake_sdk::task!(VideoStrip);
+
+/// Output image format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// JPEG (quality 90).
+    #[default]
+    Jpeg,
+    /// PNG (lossless).
+    Png,
+}
+
+fn zero() -> f64 {
+    0.0
+}
+fn ten() -> u32 {
+    10
+}
+
+/// Most frames in a strip: each is one seek-and-decode job.
+const MAX_COUNT: u32 = 100;
+/// Largest strip side: JPEG's format limit.
+const MAX_SIDE: u64 = 65_535;
+/// Largest strip: 50 Mpx is 150 MB of RGB in the component.
+const MAX_PIXELS: u64 = 50_000_000;
+
+/// Parameters.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// URL of the video.
+    pub url: String,
+    /// Width of each frame; without `height` the aspect ratio is kept;
+    /// without both, the video's size.
+    #[schemars(range(min = 1, max = 8192))]
+    pub width: Option<u32>,
+    /// Height of each frame.
+    #[schemars(range(min = 1, max = 8192))]
+    pub height: Option<u32>,
+    /// With both sides: `false` fits inside, `true` fills and crops the
+    /// centre.
+    #[serde(default)]
+    pub crop: bool,
+    /// Frames per row (default: all in one row).
+    #[schemars(range(min = 1, max = 100))]
+    pub wrap: Option<u32>,
+    /// Start of the range, in seconds.
+    #[serde(default = "zero")]
+    #[schemars(range(min = 0.0))]
+    pub start: f64,
+    /// End of the range, in seconds (default: the end of the video).
+    #[schemars(range(min = 0.0))]
+    pub end: Option<f64>,
+    /// Number of frames.
+    #[serde(default = "ten")]
+    #[schemars(range(min = 1, max = 100))]
+    pub count: u32,
+    /// Image format.
+    #[serde(default)]
+    pub format: Format,
+}
+
+/// The task.
+pub struct VideoStrip;
+
+impl Task for VideoStrip {
+    const NAME: &'static str = "video.strip";
+    const SUMMARY: &'static str =
+        "Frames evenly spaced over a time range, side by side (wrapped into rows) in one image.";
+    const VALUES: &'static [&'static str] = &[
+        "count",
+        "width",
+        "height",
+        "original_width",
+        "original_height",
+        "duration",
+        "frame_rate",
+        "content_type",
+    ];
+    const FILES: &'static [&'static str] = &["output"];
+    type Params = Params;
+
+    fn run(ctx: &mut dyn Ctx, p: Params) -> Result<Values, TaskError> {
+        let count = p.count.min(MAX_COUNT);
+        let (media, info) = fetch_and_probe(ctx, "url", &p.url)?;
+        let video = video_stream(&info)?;
+        let (src_w, src_h) = video.display_size();
+        let duration = duration_of(&info, video);
+        let times = times(p.start, p.end, duration, count)?;
+        let plan = Plan::new(src_w, src_h, p.width, p.height, p.crop);
+        let (fw, fh) = (plan.out_w, plan.out_h);
+        let columns = p.wrap.unwrap_or(count).clamp(1, count);
+        let rows = count.div_ceil(columns);
+        let (sw, sh) = (
+            u64::from(fw) * u64::from(columns),
+            u64::from(fh) * u64::from(rows),
+        );
+        if sw > MAX_SIDE || sh > MAX_SIDE || sw * sh > MAX_PIXELS {
+            return Err(TaskError::parameter(
+                if sw > MAX_SIDE { "wrap" } else { "width" },
+                format!(
+                    "the strip would be {sw}×{sh}; at most {MAX_SIDE} px a side and {} Mpx \
+                     (use smaller frames, fewer frames or another wrap)",
+                    MAX_PIXELS / 1_000_000
+                ),
+            ));
+        }
+        // Bounds checked above: both sides fit in u32.
+        let mut strip = RgbImage::new(sw as u32, sh as u32);
+        let graph = format!("{},format=rgb24[v]", plan.chain("0:v"));
+        let frame_bytes = fw as usize * fh as usize * 3;
+        let mut previous: Option<Vec<u8>> = None;
+        for (i, t) in times.iter().enumerate() {
+            let job = Job {
+                inputs: vec![JobInput {
+                    media: media.as_ref(),
+                    options: opts([("ss", &secs(*t))]),
+                }],
+                filter_complex: Some(graph.clone()),
+                outputs: vec![opts([
+                    ("map", "[v]"),
+                    ("frames:v", "1"),
+                    ("f", "rawvideo"),
+                    ("c:v", "rawvideo"),
+                ])],
+                progress_duration: None,
+                progress_span: (0, 0),
+            };
+            let out = ctx
+                .ffmpeg(job)
+                .map_err(drake_sdk::FfmpegError::into_task_error)?;
+            let pixels = out
+                .first()
+                .map(|o| o.read_all())
+                .filter(|b| b.len() == frame_bytes);
+            // Past a variable-rate file's last frame: repeat the one before.
+            let Some(pixels) = pixels.or_else(|| previous.take()) else {
+                return Err(TaskError::InvalidInput(format!(
+                    "no frame could be decoded at {t:.2} s"
+                )));
+            };
+            let (col, row) = (i as u32 % columns, i as u32 / columns);
+            let frame = RgbImage::from_raw(fw, fh, pixels)
+                .ok_or_else(|| TaskError::Failed("frame size mismatch".into()))?;
+            image::imageops::replace(&mut strip, &frame, i64::from(col * fw), i64::from(row * fh));
+            previous = Some(frame.into_raw());
+            ctx.progress(((i + 1) * 95 / times.len()) as u8);
+        }
+        let (bytes, content_type, ext) = encode(&strip, p.format)?;
+        ctx.publish("output", &bytes, content_type, ext)?;
+        Ok(drake_sdk::values([
+            ("count", count.into()),
+            ("width", strip.width().into()),
+            ("height", strip.height().into()),
+            ("original_width", src_w.into()),
+            ("original_height", src_h.into()),
+            ("duration", centis(duration).into()),
+            (
+                "frame_rate",
+                ((video.frame_rate * 1000.0).round() / 1000.0).into(),
+            ),
+            ("content_type", content_type.into()),
+        ]))
+    }
+}
+
+/// The times of `count` frames: middles of equal slices of
+/// `[start, end]`, `end` defaulting to (and capped at) the duration.
+pub fn times(
+    start: f64,
+    end: Option<f64>,
+    duration: f64,
+    count: u32,
+) -> Result<Vec<f64>, TaskError> {
+    let known = duration > 0.0;
+    if known && start >= duration {
+        return Err(TaskError::parameter(
+            "start",
+            format!("{start} is past the end of the video ({duration:.2} s)"),
+        ));
+    }
+    let end = match end {
+        Some(e) if known => e.min(duration),
+        Some(e) => e,
+        None if known => duration,
+        None => {
+            return Err(TaskError::parameter(
+                "end",
+                "the video's duration is unknown: give end",
+            ));
+        }
+    };
+    if end <= start {
+        return Err(TaskError::parameter(
+            "end",
+            format!("must be after start ({start} s)"),
+        ));
+    }
+    let slice = (end - start) / f64::from(count);
+    Ok((0..count)
+        .map(|i| start + slice * (f64::from(i) + 0.5))
+        .collect())
+}
+
+fn encode(
+    strip: &RgbImage,
+    format: Format,
+) -> Result<(Vec<u8>, &'static str, &'static str), TaskError> {
+    let mut out = Vec::new();
+    let (w, h) = strip.dimensions();
+    let result = match format {
+        Format::Jpeg => image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+            .write_image(strip.as_raw(), w, h, image::ExtendedColorType::Rgb8),
+        Format::Png => image::codecs::png::PngEncoder::new(&mut out).write_image(
+            strip.as_raw(),
+            w,
+            h,
+            image::ExtendedColorType::Rgb8,
+        ),
+    };
+    result.map_err(|e| TaskError::Failed(format!("encoding the strip: {e}")))?;
+    Ok(match format {
+        Format::Jpeg => (out, "image/jpeg", "jpg"),
+        Format::Png => (out, "image/png", "png"),
+    })
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
+mod tests {
+    use super::*;
+    use drake_sdk::{FakeCtx, MediaInfo, StreamInfo};
+
+    #[test]
+    fn evenly_spaced_middles() {
+        assert_eq!(
+            times(0.0, None, 10.0, 5).unwrap(),
+            [1.0, 3.0, 5.0, 7.0, 9.0]
+        );
+        assert_eq!(times(2.0, Some(4.0), 10.0, 1).unwrap(), [3.0]);
+        // `end` past the end is the end.
+        assert_eq!(times(8.0, Some(60.0), 10.0, 2).unwrap(), [8.5, 9.5]);
+        let e = times(10.0, None, 10.0, 2).unwrap_err();
+        assert!(matches!(e, TaskError::InvalidParameters(ref m) if m.contains_key("start")));
+        let e = times(5.0, Some(5.0), 10.0, 2).unwrap_err();
+        assert!(matches!(e, TaskError::InvalidParameters(ref m) if m.contains_key("end")));
+    }
+
+    #[test]
+    fn frames_are_laid_out_in_rows() {
+        let mut ctx = FakeCtx::default().with_input("http://x/v.mp4", "video/mp4", vec![1]);
+        ctx.probe_result = Some(MediaInfo {
+            format: "mov,mp4".into(),
+            duration: 4.0,
+            bit_rate: 0,
+            streams: vec![StreamInfo {
+                kind: "video".into(),
+                codec: "h264".into(),
+                width: 40,
+                height: 20,
+                frame_rate: 25.0,
+                ..StreamInfo::default()
+            }],
+        });
+        // Frames of 4×2 px, each one grey level; the third is missing
+        // (past the last frame) and repeats the second.
+        for level in [10u8, 20, 0, 40] {
+            let bytes = if level == 0 {
+                Vec::new()
+            } else {
+                vec![level; 4 * 2 * 3]
+            };
+            ctx.job_results.push_back(Ok(vec![bytes]));
+        }
+        let v = drake_sdk::run_json::<VideoStrip>(
+            &mut ctx,
+            r#"{"url": "http://x/v.mp4", "width": 4, "count": 4, "wrap": 3, "format": "png"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (v["width"].clone(), v["height"].clone()),
+            (12.into(), 4.into())
+        );
+        assert_eq!(v["count"], 4);
+        let png = image::load_from_memory(&ctx.published["output"].bytes)
+            .unwrap()
+            .to_rgb8();
+        let at = |x, y| png.get_pixel(x, y).0[0];
+        assert_eq!(
+            [at(0, 0), at(4, 0), at(8, 0), at(0, 2), at(4, 2)],
+            [10, 20, 20, 40, 0]
+        );
+        let seeks: Vec<_> = ctx.jobs.iter().map(|j| j.inputs[0][0].1.clone()).collect();
+        assert_eq!(seeks, ["0.500", "1.500", "2.500", "3.500"]);
+        assert_eq!(ctx.progress.last(), Some(&95));
+    }
+
+    #[test]
+    fn oversized_strips_are_refused() {
+        let mut ctx = FakeCtx::default().with_input("http://x/v.mp4", "video/mp4", vec![1]);
+        ctx.probe_result = Some(MediaInfo {
+            format: "mov,mp4".into(),
+            duration: 4.0,
+            bit_rate: 0,
+            streams: vec![StreamInfo {
+                kind: "video".into(),
+                codec: "h264".into(),
+                width: 1920,
+                height: 1080,
+                ..StreamInfo::default()
+            }],
+        });
+        let e = drake_sdk::run_json::<VideoStrip>(
+            &mut ctx,
+            r#"{"url": "http://x/v.mp4", "count": 40}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, TaskError::InvalidParameters(ref m) if m.contains_key("wrap")),
+            "{e:?}"
+        );
+    }
+}
