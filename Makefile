@@ -45,6 +45,7 @@ run: build
 ## bench: latency and throughput figures (see bench/README.md).
 bench: build
 	$(CARGO) bench -p drake-tests --bench api
+	$(CARGO) bench -p drake-tests --bench video
 
 clean:
 	$(CARGO) clean

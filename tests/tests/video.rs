@@ -730,23 +730,11 @@ async fn bad_videos_end_in_readable_errors_for_every_task() {
             &["-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac"],
         ),
     );
+    // A video stream with a size and no frame at all.
     let no_frames = fx.add(
-        "empty.mp4",
-        "video/mp4",
-        make_video(
-            dir.path(),
-            "empty.mp4",
-            &[
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc=size=64x64:d=1",
-                "-frames:v",
-                "0",
-                "-c:v",
-                "libx264",
-            ],
-        ),
+        "zero.y4m",
+        "video/x-yuv4mpeg",
+        b"YUV4MPEG2 W64 H64 F25:1 Ip A1:1 C420jpeg\n".to_vec(),
     );
     // A stream header claiming 17000×15000, then a truncated frame.
     let mut y4m = b"YUV4MPEG2 W17000 H15000 F25:1 Ip A1:1 C420jpeg\nFRAME\n".to_vec();
@@ -788,9 +776,13 @@ async fn bad_videos_end_in_readable_errors_for_every_task() {
             continue;
         }
         assert_eq!(s["status"], "error", "{what}: {s}");
-        let msg = s["result"].as_str().unwrap_or_default();
-        let expected = ["no video stream", "", "at most 16384 px"][i % 4];
-        assert!(!msg.is_empty() && msg.contains(expected), "{what}: {msg}");
+        let msg = s["result"]
+            .as_str()
+            .map_or_else(|| s["result"].to_string(), str::to_owned);
+        // convert, strip, reverse, thumb on the frameless stream.
+        let frameless = ["no frame", "duration", "duration", "no frame"][i / 4];
+        let expected = ["no video stream", frameless, "at most 16384 px"][i % 4];
+        assert!(msg.contains(expected), "{what}: {msg}");
     }
     assert_eq!(drake.get("/healthz").await.status(), 200);
 }
@@ -934,4 +926,52 @@ async fn real_videos_match_ffprobe_and_ffmpeg() {
             "{name}: {r}"
         );
     }
+}
+
+#[tokio::test]
+async fn long_jobs_report_ffmpegs_progress() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let long = make_video(
+        dir.path(),
+        "long.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30:duration=40",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ],
+    );
+    let long = fx.add("long.mp4", "video/mp4", long);
+    let created = drake
+        .create(json!({"task_name": "video.convert", "url": long}), false)
+        .await;
+    let key = created[0]["key"].as_str().unwrap();
+    let text = common::client()
+        .get(format!("{}/v1/status_stream?tasks={key}", drake.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let progress: Vec<u64> = lines
+        .iter()
+        .filter(|s| s["status"] == "executing")
+        .filter_map(|s| s["progress"].as_u64())
+        .collect();
+    assert!(
+        progress.iter().any(|p| (1..99).contains(p)),
+        "progress from ffmpeg's -progress lines: {progress:?}"
+    );
+    assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
+    assert_eq!(lines.last().unwrap()["status"], "success", "{text}");
 }

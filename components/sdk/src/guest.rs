@@ -3,7 +3,8 @@
 
 use crate::bindings::drake::task::{blobs, fetch, ffmpeg, progress, types};
 use crate::{
-    Ctx, FetchError, FfmpegError, Input, Job, MediaInfo, StreamInfo, Task, TaskError, Values,
+    Ctx, FetchError, FfmpegError, Input, Job, JobResult, MediaInfo, StreamInfo, Task, TaskError,
+    Values,
 };
 
 /// `describe` for `T`.
@@ -173,7 +174,7 @@ impl Ctx for HostCtx {
         })
     }
 
-    fn ffmpeg(&mut self, job: Job<'_>) -> Result<Vec<Box<dyn Input>>, FfmpegError> {
+    fn ffmpeg_run(&mut self, job: Job<'_>) -> Result<JobResult, FfmpegError> {
         let handles = job
             .inputs
             .iter()
@@ -200,11 +201,16 @@ impl Ctx for HostCtx {
             progress_duration: job.progress_duration,
             progress_span: job.progress_span,
         };
-        let outputs = ffmpeg::run(&wit_job).map_err(ffmpeg_error)?;
-        Ok(outputs
-            .into_iter()
-            .map(|b| Box::new(HostBlob(b)) as Box<dyn Input>)
-            .collect())
+        let done = ffmpeg::run(&wit_job).map_err(ffmpeg_error)?;
+        Ok(JobResult {
+            outputs: done
+                .outputs
+                .into_iter()
+                .map(|b| Box::new(HostBlob(b)) as Box<dyn Input>)
+                .collect(),
+            frames: done.frames,
+            out_time: done.out_time,
+        })
     }
 
     fn concat(&mut self, parts: &[&dyn Input]) -> Result<Box<dyn Input>, TaskError> {

@@ -49,7 +49,7 @@ pub use serde_json::{Map, Value};
 pub mod media;
 pub mod validate;
 
-pub use media::{FfmpegError, Job, JobInput, MediaInfo, StreamInfo};
+pub use media::{FfmpegError, Job, JobInput, JobResult, MediaInfo, StreamInfo};
 
 /// The generated bindings of the `drake:task` world (one copy for every task).
 #[allow(missing_docs, reason = "generated code")]
@@ -236,8 +236,12 @@ pub trait Ctx {
     ) -> Result<(), TaskError>;
     /// Probe media with ffprobe.
     fn probe(&mut self, media: &dyn Input) -> Result<MediaInfo, FfmpegError>;
+    /// Run an ffmpeg job: its outputs and what it wrote.
+    fn ffmpeg_run(&mut self, job: Job<'_>) -> Result<JobResult, FfmpegError>;
     /// Run an ffmpeg job; one output per job output, in order.
-    fn ffmpeg(&mut self, job: Job<'_>) -> Result<Vec<Box<dyn Input>>, FfmpegError>;
+    fn ffmpeg(&mut self, job: Job<'_>) -> Result<Vec<Box<dyn Input>>, FfmpegError> {
+        self.ffmpeg_run(job).map(|r| r.outputs)
+    }
     /// One host-held media made of `parts` end to end (byte-concatenable
     /// streams: MPEG-TS segments, raw PCM), copied through the guest a
     /// chunk at a time.
@@ -492,7 +496,7 @@ impl Ctx for FakeCtx {
         Ok(Box::new(MemInput::new("", bytes)))
     }
 
-    fn ffmpeg(&mut self, job: Job<'_>) -> Result<Vec<Box<dyn Input>>, FfmpegError> {
+    fn ffmpeg_run(&mut self, job: Job<'_>) -> Result<JobResult, FfmpegError> {
         self.jobs.push(RecordedJob {
             inputs: job.inputs.iter().map(|i| i.options.clone()).collect(),
             filter_complex: job.filter_complex.clone(),
@@ -502,14 +506,20 @@ impl Ctx for FakeCtx {
             .job_results
             .pop_front()
             .unwrap_or_else(|| Err(FfmpegError::Failed("no job result queued (FakeCtx)".into())))?;
-        Ok(outputs
-            .into_iter()
-            .map(|bytes| {
-                Box::new(MemInput {
-                    content_type: String::new(),
-                    bytes,
-                }) as Box<dyn Input>
-            })
-            .collect())
+        // A fake job "wrote" one frame per non-empty output.
+        let frames = outputs.iter().filter(|o| !o.is_empty()).count() as u64;
+        Ok(JobResult {
+            outputs: outputs
+                .into_iter()
+                .map(|bytes| {
+                    Box::new(MemInput {
+                        content_type: String::new(),
+                        bytes,
+                    }) as Box<dyn Input>
+                })
+                .collect(),
+            frames,
+            out_time: 0.0,
+        })
     }
 }

@@ -88,6 +88,16 @@ pub struct Job<'a> {
     pub progress_span: (u8, u8),
 }
 
+/// What a finished job made.
+pub struct JobResult {
+    /// One per job output, in order (empty when ffmpeg wrote nothing).
+    pub outputs: Vec<Box<dyn Input>>,
+    /// Video frames written to the first video output.
+    pub frames: u64,
+    /// Seconds of media written.
+    pub out_time: f64,
+}
+
 /// Option pairs from `&str` pairs.
 pub fn opts<const N: usize>(pairs: [(&str, &str); N]) -> Vec<(String, String)> {
     pairs

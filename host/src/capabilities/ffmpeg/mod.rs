@@ -317,7 +317,7 @@ impl ffmpeg::Host for crate::capabilities::HostState {
     async fn run(
         &mut self,
         job: ffmpeg::Job,
-    ) -> wasmtime::Result<Result<Vec<Resource<Blob>>, FfmpegError>> {
+    ) -> wasmtime::Result<Result<ffmpeg::JobResult, FfmpegError>> {
         let (ffmpeg_bin, _) = match self.ffmpeg_binaries() {
             Ok(b) => b,
             Err(e) => return Ok(Err(e)),
@@ -362,14 +362,23 @@ impl ffmpeg::Host for crate::capabilities::HostState {
                 link_input(scratch.path(), i, file).await?;
             }
             let mut last = None;
+            let (mut frames, mut out_time) = (0u64, 0f64);
             let on_line = |line: &str| {
-                let Some(duration) = duration else { return };
+                if let Some(n) = line
+                    .strip_prefix("frame=")
+                    .and_then(|v| v.trim().parse().ok())
+                {
+                    frames = n;
+                    return;
+                }
                 let Some(us) = line
                     .strip_prefix("out_time_us=")
                     .and_then(|v| v.trim().parse::<f64>().ok())
                 else {
                     return;
                 };
+                out_time = (us / 1e6).max(0.0);
+                let Some(duration) = duration else { return };
                 let fraction = (us / 1e6 / duration).clamp(0.0, 1.0);
                 let span = f64::from(span_hi.saturating_sub(span_lo));
                 let percent = (f64::from(span_lo) + span * fraction).round().min(100.0) as u8;
@@ -391,19 +400,27 @@ impl ffmpeg::Host for crate::capabilities::HostState {
             sandbox::run(inv, on_line)
                 .await
                 .map_err(|e| convert_error(e, false))?;
+            let stats = (frames, out_time);
             let mut outputs = Vec::with_capacity(n_outputs);
             for i in 0..n_outputs {
-                let bytes = tokio::fs::read(scratch.path().join(format!("out{i}")))
-                    .await
-                    .map_err(|e| FfmpegError::Failed(format!("ffmpeg wrote no output {i}: {e}")))?;
+                // ffmpeg creates no file when nothing was decoded (a
+                // seek past the last frame, a stream without frames): that
+                // is an empty output, for the task to judge.
+                let bytes = match tokio::fs::read(scratch.path().join(format!("out{i}"))).await {
+                    Ok(b) => b,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                    Err(e) => {
+                        return Err(FfmpegError::Failed(format!("reading output {i}: {e}")));
+                    }
+                };
                 outputs.push(Bytes::from(bytes));
             }
-            Ok(outputs)
+            Ok((outputs, stats))
         }
         .await;
         self.ffmpeg.busy += started.elapsed();
         match result {
-            Ok(outputs) => {
+            Ok((outputs, (frames, out_time))) => {
                 let mut handles = Vec::with_capacity(outputs.len());
                 for bytes in outputs {
                     handles.push(self.table.push(Blob {
@@ -411,7 +428,11 @@ impl ffmpeg::Host for crate::capabilities::HostState {
                         content_type: String::new(),
                     })?);
                 }
-                Ok(Ok(handles))
+                Ok(Ok(ffmpeg::JobResult {
+                    outputs: handles,
+                    frames,
+                    out_time,
+                }))
             }
             Err(e) => Ok(Err(e)),
         }
