@@ -756,33 +756,53 @@ async fn bad_videos_end_in_readable_errors_for_every_task() {
         ],
     );
     let vfr = fx.add("vfr.mkv", "video/x-matroska", vfr_bytes);
-    let mut tasks = Vec::new();
-    for task in [
+    let mut truncated = std::fs::read(real_media().join("iphone5.mov")).unwrap();
+    truncated.truncate(truncated.len() / 3);
+    let truncated = fx.add("cut.mov", "video/quicktime", truncated);
+    let random = fx.add(
+        "random.mp4",
+        "video/mp4",
+        (0..50_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+            .collect(),
+    );
+    let tasks_names = [
         "video.convert",
         "video.strip",
         "video.reverse",
         "video.thumb",
-    ] {
-        for url in [&audio_only, &no_frames, &huge] {
+    ];
+    // (url, what the message says per task; `None`: a success)
+    let cases: [(&String, Option<[&str; 4]>); 6] = [
+        (&audio_only, Some(["no video stream"; 4])),
+        (
+            &no_frames,
+            Some(["no frame", "duration", "duration", "no frame"]),
+        ),
+        (&huge, Some(["at most 16384 px"; 4])),
+        (&truncated, Some(["not readable media"; 4])),
+        (&random, Some(["not readable media"; 4])),
+        (&vfr, None),
+    ];
+    let mut tasks = Vec::new();
+    for task in tasks_names {
+        for (url, _) in &cases {
             tasks.push(json!({"task_name": task, "url": url}));
         }
-        tasks.push(json!({"task_name": task, "url": vfr}));
     }
     let statuses = drake.create(json!(tasks), true).await;
     for (i, s) in statuses.iter().enumerate() {
         let what = &tasks[i];
-        if i % 4 == 3 {
+        let (t, c) = (i / cases.len(), i % cases.len());
+        let Some(messages) = cases[c].1 else {
             assert_eq!(s["status"], "success", "{what}: {s}");
             continue;
-        }
+        };
         assert_eq!(s["status"], "error", "{what}: {s}");
         let msg = s["result"]
             .as_str()
             .map_or_else(|| s["result"].to_string(), str::to_owned);
-        // convert, strip, reverse, thumb on the frameless stream.
-        let frameless = ["no frame", "duration", "duration", "no frame"][i / 4];
-        let expected = ["no video stream", frameless, "at most 16384 px"][i % 4];
-        assert!(msg.contains(expected), "{what}: {msg}");
+        assert!(msg.contains(messages[t]), "{what}: {msg}");
     }
     assert_eq!(drake.get("/healthz").await.status(), 200);
 }
