@@ -27,6 +27,7 @@ pub mod samples;
 
 pub mod colour;
 mod decode;
+pub mod jpeg_dc;
 mod resize;
 
 use drake_sdk::{Ctx, TaskError};

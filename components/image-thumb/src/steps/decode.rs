@@ -15,6 +15,7 @@
 //! [`TaskError::Limit`]; nothing here unwraps what the file says.
 
 use std::io::Cursor;
+use std::rc::Rc;
 
 use drake_sdk::TaskError;
 use image::codecs::gif::GifDecoder;
@@ -50,7 +51,9 @@ pub struct Source {
 
 enum Decoder {
     Jpeg {
-        decoder: Box<jpeg_decoder::Decoder<Cursor<Vec<u8>>>>,
+        decoder: Box<jpeg_decoder::Decoder<Cursor<Rc<[u8]>>>>,
+        /// The file, for the DC-only decoder at 1/8 scale.
+        bytes: Rc<[u8]>,
         /// Sample precision (12-bit and lossless JPEGs decode to 16 bits).
         precision: u8,
         /// The CMYK profile, used while converting CMYK to RGB.
@@ -102,30 +105,33 @@ fn exif_orientation(tiff: Option<&[u8]>) -> Orientation {
 }
 
 impl Source {
+    fn open_jpeg(bytes: Rc<[u8]>, header: &Header) -> Result<Self, TaskError> {
+        let mut decoder = Box::new(jpeg_decoder::Decoder::new(Cursor::new(bytes.clone())));
+        decoder.set_max_decoding_buffer_size(JPEG_MAX_BUFFER);
+        decoder.read_info().map_err(undecodable)?;
+        let orientation = exif_orientation(decoder.exif_data());
+        let icc = decoder.icc_profile();
+        let cmyk = decoder
+            .info()
+            .is_some_and(|i| i.pixel_format == jpeg_decoder::PixelFormat::CMYK32);
+        let (icc, cmyk_icc) = if cmyk { (None, icc) } else { (icc, None) };
+        Ok(Source {
+            decoder: Decoder::Jpeg {
+                decoder,
+                bytes,
+                precision: header.precision,
+                cmyk_icc,
+            },
+            orientation,
+            icc,
+        })
+    }
+
     /// Open `bytes` (already probed as `header`), reading the metadata.
     pub fn open(bytes: Vec<u8>, header: &Header) -> Result<Self, TaskError> {
         let cursor = Cursor::new(bytes);
         match header.kind {
-            Kind::Jpeg => {
-                let mut decoder = Box::new(jpeg_decoder::Decoder::new(cursor));
-                decoder.set_max_decoding_buffer_size(JPEG_MAX_BUFFER);
-                decoder.read_info().map_err(undecodable)?;
-                let orientation = exif_orientation(decoder.exif_data());
-                let icc = decoder.icc_profile();
-                let cmyk = decoder
-                    .info()
-                    .is_some_and(|i| i.pixel_format == jpeg_decoder::PixelFormat::CMYK32);
-                let (icc, cmyk_icc) = if cmyk { (None, icc) } else { (icc, None) };
-                Ok(Source {
-                    decoder: Decoder::Jpeg {
-                        decoder,
-                        precision: header.precision,
-                        cmyk_icc,
-                    },
-                    orientation,
-                    icc,
-                })
-            }
+            Kind::Jpeg => Self::open_jpeg(Rc::from(cursor.into_inner()), header),
             Kind::Png => {
                 let mut decoder = png::Decoder::new(cursor);
                 decoder.set_transformations(png::Transformations::normalize_to_color8());
@@ -191,10 +197,20 @@ impl Source {
         match self.decoder {
             Decoder::Jpeg {
                 mut decoder,
+                bytes,
                 precision,
                 cmyk_icc,
             } => {
                 if let Some((w, h)) = jpeg_scale_request(plan) {
+                    // 1/8 is enough: the DC coefficients alone, much
+                    // faster; what that decoder leaves goes the general way.
+                    let (sw, sh) = plan.stored;
+                    if u32::from(w) <= sw.div_ceil(8)
+                        && u32::from(h) <= sh.div_ceil(8)
+                        && let Ok(Some(img)) = drake_imaging::jpeg_dc::decode(&bytes)
+                    {
+                        return Ok(img);
+                    }
                     decoder.scale(w, h).map_err(undecodable)?;
                 }
                 let pixels = decoder.decode().map_err(undecodable)?;

@@ -1,0 +1,809 @@
+//! JPEG at 1/8 scale from the DC coefficients alone — libjpeg's
+//! "shrink-on-load" at its smallest scale, made fast.
+//!
+//! At 1/8 each 8×8 block becomes one pixel, its mean: the DC coefficient
+//! times its quantiser, over 8, plus 128 (libjpeg's 1×1 inverse DCT). So:
+//!
+//! - baseline: every Huffman symbol must still be read to find the next
+//!   block, but AC symbols are only *skipped* (code and extra bits
+//!   consumed, no value built, nothing stored);
+//! - progressive: only the DC scans are read; AC scans (the bulk of the
+//!   file) are jumped over to the next marker without decoding a bit.
+//!
+//! Chroma planes are replicated to the luma grid (libjpeg also turns fancy
+//! upsampling off at this scale) and converted from YCbCr (or taken as
+//! RGB with an Adobe `transform = 0` marker or `R`,`G`,`B` component ids).
+//!
+//! [`decode`] answers `Ok(None)` for what it does not handle — arithmetic
+//! coding, lossless or 12-bit JPEG, CMYK — and the caller uses its general
+//! decoder. Damaged entropy data decodes as far as it goes (the rest is
+//! flat), as viewers show it.
+
+use image::DynamicImage;
+
+/// What a frame header (SOF) says about one component.
+#[derive(Debug, Clone, Copy)]
+struct Component {
+    id: u8,
+    h: usize,
+    v: usize,
+    tq: usize,
+}
+
+/// A Huffman table: a lookahead table for codes up to [`LOOKAHEAD`] bits,
+/// and the canonical-code limits for longer ones.
+#[derive(Clone)]
+struct Huffman {
+    /// Indexed by the next LOOKAHEAD bits: (code length, symbol); length
+    /// 0 = longer code.
+    fast: Vec<(u8, u8)>,
+    /// Largest code of each length (1..=16), -1 when none.
+    maxcode: [i32; 18],
+    /// Offset from a code of each length to its index in `symbols`.
+    valoffset: [i32; 18],
+    symbols: Vec<u8>,
+    /// For AC tables, indexed like `fast`: the code *and* its extra bits
+    /// when they fit in LOOKAHEAD bits, as (bits, coefficients advanced;
+    /// 0 = end of block); bits 0 = take the slow path.
+    skip: Vec<(u8, u8)>,
+}
+
+const LOOKAHEAD: u32 = 11;
+
+impl Huffman {
+    /// From a DHT's 16 counts and its symbols; `None` when the counts do
+    /// not describe a prefix code.
+    fn new(counts: &[u8; 16], symbols: &[u8]) -> Option<Huffman> {
+        let mut fast = vec![(0u8, 0u8); 1 << LOOKAHEAD];
+        let mut maxcode = [-1i32; 18];
+        let mut valoffset = [0i32; 18];
+        let mut code: i32 = 0;
+        let mut k = 0usize;
+        for len in 1..=16usize {
+            let n = usize::from(counts[len - 1]);
+            if n > 0 {
+                valoffset[len] = k as i32 - code;
+                for _ in 0..n {
+                    let symbol = *symbols.get(k)?;
+                    if len as u32 <= LOOKAHEAD {
+                        let shift = LOOKAHEAD - len as u32;
+                        let first = (code as usize) << shift;
+                        for e in fast.get_mut(first..first + (1 << shift))? {
+                            *e = (len as u8, symbol);
+                        }
+                    }
+                    code += 1;
+                    k += 1;
+                }
+                maxcode[len] = code - 1;
+                if code > (1 << len) {
+                    return None;
+                }
+            }
+            code <<= 1;
+        }
+        maxcode[17] = i32::MAX; // sentinel: ends the slow search
+        let skip = fast
+            .iter()
+            .map(|&(len, rs)| {
+                let (run, size) = (rs >> 4, rs & 15);
+                let total = len + size;
+                if len == 0 || u32::from(total) > LOOKAHEAD {
+                    (0, 0)
+                } else if size == 0 {
+                    // End of block, or a run of 16 zeros.
+                    (len, if run == 15 { 16 } else { 0 })
+                } else {
+                    (total, run + 1)
+                }
+            })
+            .collect();
+        Some(Huffman {
+            fast,
+            maxcode,
+            valoffset,
+            symbols: symbols.to_vec(),
+            skip,
+        })
+    }
+}
+
+/// Entropy-coded bits: byte stuffing undone, stops (feeding zeros) at a
+/// marker.
+struct Bits<'a> {
+    data: &'a [u8],
+    pos: usize,
+    acc: u64,
+    n: u32,
+}
+
+impl<'a> Bits<'a> {
+    fn new(data: &'a [u8], pos: usize) -> Self {
+        Bits {
+            data,
+            pos,
+            acc: 0,
+            n: 0,
+        }
+    }
+
+    #[inline]
+    fn refill(&mut self) {
+        // Fast path: whole bytes at once while none of them is 0xFF.
+        if self.n <= 56
+            && let Some(chunk) = self.data.get(self.pos..self.pos + 8)
+        {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let x = u64::from_be_bytes(word);
+            let v = !x; // a 0xFF byte of x is a zero byte of v
+            if v.wrapping_sub(0x0101_0101_0101_0101) & !v & 0x8080_8080_8080_8080 == 0 {
+                let take = (64 - self.n) / 8;
+                self.acc |= (x >> (64 - 8 * take)) << (64 - 8 * take - self.n);
+                self.pos += take as usize;
+                self.n += 8 * take;
+                return;
+            }
+        }
+        while self.n <= 56 {
+            let byte = match self.data.get(self.pos) {
+                Some(&0xFF) => match self.data.get(self.pos + 1) {
+                    Some(0x00) => {
+                        self.pos += 2;
+                        0xFF
+                    }
+                    // A marker (or the end): zeros from here on.
+                    _ => 0,
+                },
+                Some(&b) => {
+                    self.pos += 1;
+                    b
+                }
+                None => 0,
+            };
+            self.acc |= u64::from(byte) << (56 - self.n);
+            self.n += 8;
+        }
+    }
+
+    #[inline]
+    fn peek(&self, bits: u32) -> u32 {
+        (self.acc >> (64 - bits)) as u32
+    }
+
+    #[inline]
+    fn consume(&mut self, bits: u32) {
+        self.acc <<= bits;
+        self.n -= bits;
+    }
+
+    /// `bits` (≤ 16) bits as an unsigned number.
+    #[inline]
+    fn get(&mut self, bits: u32) -> u32 {
+        if bits == 0 {
+            return 0;
+        }
+        self.refill();
+        let v = self.peek(bits);
+        self.consume(bits);
+        v
+    }
+
+    /// One Huffman symbol; `None` on an invalid code.
+    #[inline]
+    fn symbol(&mut self, table: &Huffman) -> Option<u8> {
+        self.refill();
+        let (len, symbol) = table.fast[self.peek(LOOKAHEAD) as usize];
+        if len > 0 {
+            self.consume(u32::from(len));
+            return Some(symbol);
+        }
+        let mut len = LOOKAHEAD as usize + 1;
+        let mut code = self.peek(len as u32) as i32;
+        while code > table.maxcode[len] {
+            len += 1;
+            if len > 16 {
+                return None;
+            }
+            code = self.peek(len as u32) as i32;
+        }
+        self.consume(len as u32);
+        let i = usize::try_from(code + table.valoffset[len]).ok()?;
+        table.symbols.get(i).copied()
+    }
+
+    /// A DC difference or coefficient of `size` bits (JPEG's EXTEND).
+    #[inline]
+    fn value(&mut self, size: u32) -> i32 {
+        if size == 0 {
+            return 0;
+        }
+        let v = self.get(size) as i32;
+        if v < 1 << (size - 1) {
+            v - (1 << size) + 1
+        } else {
+            v
+        }
+    }
+
+    /// Skip to the byte after the next RSTn marker (restart interval end).
+    fn restart(&mut self) {
+        self.acc = 0;
+        self.n = 0;
+        while let Some(&b) = self.data.get(self.pos) {
+            if b == 0xFF
+                && let Some(&m) = self.data.get(self.pos + 1)
+                && (0xD0..=0xD7).contains(&m)
+            {
+                self.pos += 2;
+                return;
+            }
+            if b == 0xFF
+                && self
+                    .data
+                    .get(self.pos + 1)
+                    .is_some_and(|&m| m != 0 && m != 0xFF)
+            {
+                return; // another marker: damaged, stop here
+            }
+            self.pos += 1;
+        }
+    }
+}
+
+/// Position of the next marker (0xFF followed by neither 0x00, 0xFF fill
+/// nor an RSTn) at or after `pos`: the end of a scan's entropy data.
+fn next_marker(data: &[u8], mut pos: usize) -> usize {
+    while pos + 1 < data.len() {
+        if data[pos] == 0xFF {
+            let m = data[pos + 1];
+            if m != 0 && m != 0xFF && !(0xD0..=0xD7).contains(&m) {
+                return pos;
+            }
+        }
+        pos += 1;
+    }
+    data.len()
+}
+
+/// The whole-image state while scans are read.
+struct Frame {
+    width: usize,
+    height: usize,
+    components: Vec<Component>,
+    hmax: usize,
+    vmax: usize,
+    mcus_x: usize,
+    mcus_y: usize,
+    progressive: bool,
+    /// Per component, quantised DC coefficients of every block (padded to
+    /// whole MCUs), row-major.
+    dc: Vec<Vec<i32>>,
+}
+
+impl Frame {
+    fn blocks_per_line(&self, c: usize) -> usize {
+        self.mcus_x * self.components[c].h
+    }
+
+    /// Blocks of component `c` that a non-interleaved scan covers.
+    fn scan_blocks(&self, c: usize) -> (usize, usize) {
+        let comp = self.components[c];
+        let w = (self.width * comp.h).div_ceil(self.hmax);
+        let h = (self.height * comp.v).div_ceil(self.vmax);
+        (w.div_ceil(8), h.div_ceil(8))
+    }
+}
+
+/// One scan's component: frame index, DC table, predictor.
+struct ScanComponent {
+    c: usize,
+    dc_table: usize,
+    ac_table: usize,
+    pred: i32,
+}
+
+fn be16(data: &[u8], at: usize) -> Option<usize> {
+    Some(usize::from(u16::from_be_bytes([
+        *data.get(at)?,
+        *data.get(at + 1)?,
+    ])))
+}
+
+/// Largest DC-scale image decoded here: 40 Mpx of source is 625 kpx.
+const MAX_BLOCKS: usize = 1 << 22;
+
+/// Decode `data` at 1/8 scale: `ceil(w/8)` × `ceil(h/8)` pixels, L8 or
+/// Rgb8. `Ok(None)`: a JPEG this decoder leaves to the general one.
+pub fn decode(data: &[u8]) -> Result<Option<DynamicImage>, String> {
+    if data.get(..2) != Some(&[0xFF, 0xD8][..]) {
+        return Err("not a JPEG".into());
+    }
+    let mut pos = 2;
+    let mut quant = [0i32; 4];
+    let mut dc_tables: [Option<Huffman>; 4] = [None, None, None, None];
+    let mut ac_tables: [Option<Huffman>; 4] = [None, None, None, None];
+    let mut restart_interval = 0usize;
+    let mut adobe_transform: Option<u8> = None;
+    let mut frame: Option<Frame> = None;
+    let truncated = || "truncated JPEG header".to_owned();
+    loop {
+        // Markers may be preceded by fill bytes.
+        while data.get(pos) == Some(&0xFF) && data.get(pos + 1) == Some(&0xFF) {
+            pos += 1;
+        }
+        let (Some(&0xFF), Some(&marker)) = (data.get(pos), data.get(pos + 1)) else {
+            break; // no EOI: decode what was read
+        };
+        pos += 2;
+        if marker == 0xD9 {
+            break;
+        }
+        if (0xD0..=0xD7).contains(&marker) || marker == 0x01 {
+            continue;
+        }
+        let len = be16(data, pos).ok_or_else(truncated)?;
+        let seg = data.get(pos + 2..pos + len).ok_or_else(truncated)?;
+        let next = pos + len;
+        match marker {
+            // SOF0/1 (Huffman, sequential) and SOF2 (Huffman, progressive).
+            0xC0..=0xC2 => {
+                if seg.len() < 6 || seg[0] != 8 {
+                    return Ok(None); // 12-bit
+                }
+                let height = be16(seg, 1).ok_or_else(truncated)?;
+                let width = be16(seg, 3).ok_or_else(truncated)?;
+                let n = usize::from(seg[5]);
+                if !(n == 1 || n == 3) || width == 0 || height == 0 {
+                    return Ok(None);
+                }
+                let mut components = Vec::with_capacity(n);
+                for i in 0..n {
+                    let c = seg.get(6 + 3 * i..9 + 3 * i).ok_or_else(truncated)?;
+                    let (h, v) = (usize::from(c[1] >> 4), usize::from(c[1] & 15));
+                    if !(1..=4).contains(&h) || !(1..=4).contains(&v) || c[2] > 3 {
+                        return Err("invalid sampling factors".into());
+                    }
+                    components.push(Component {
+                        id: c[0],
+                        h,
+                        v,
+                        tq: usize::from(c[2]),
+                    });
+                }
+                let hmax = components.iter().map(|c| c.h).max().unwrap_or(1);
+                let vmax = components.iter().map(|c| c.v).max().unwrap_or(1);
+                let (mcus_x, mcus_y) = if n == 1 {
+                    // A single component is never interleaved: 8×8 units.
+                    (width.div_ceil(8), height.div_ceil(8))
+                } else {
+                    (width.div_ceil(8 * hmax), height.div_ceil(8 * vmax))
+                };
+                if n == 1 {
+                    components[0].h = 1;
+                    components[0].v = 1;
+                }
+                let blocks: usize = components.iter().map(|c| mcus_x * c.h * mcus_y * c.v).sum();
+                if blocks > MAX_BLOCKS {
+                    return Ok(None);
+                }
+                let dc = components
+                    .iter()
+                    .map(|c| vec![0; mcus_x * c.h * mcus_y * c.v])
+                    .collect();
+                frame = Some(Frame {
+                    width,
+                    height,
+                    hmax: if n == 1 { 1 } else { hmax },
+                    vmax: if n == 1 { 1 } else { vmax },
+                    components,
+                    mcus_x,
+                    mcus_y,
+                    progressive: marker == 0xC2,
+                    dc,
+                });
+            }
+            // Lossless, hierarchical, arithmetic coding: not here.
+            0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => return Ok(None),
+            0xC4 => {
+                let mut at = 0;
+                while at < seg.len() {
+                    let class_id = seg[at];
+                    let counts: [u8; 16] = seg
+                        .get(at + 1..at + 17)
+                        .and_then(|c| c.try_into().ok())
+                        .ok_or_else(truncated)?;
+                    let total: usize = counts.iter().map(|&c| usize::from(c)).sum();
+                    let symbols = seg.get(at + 17..at + 17 + total).ok_or_else(truncated)?;
+                    let table = Huffman::new(&counts, symbols)
+                        .ok_or_else(|| "invalid Huffman table".to_owned())?;
+                    let id = usize::from(class_id & 3);
+                    if class_id >> 4 == 0 {
+                        dc_tables[id] = Some(table);
+                    } else {
+                        ac_tables[id] = Some(table);
+                    }
+                    at += 17 + total;
+                }
+            }
+            0xDB => {
+                let mut at = 0;
+                while at < seg.len() {
+                    let (pq, tq) = (seg[at] >> 4, usize::from(seg[at] & 3));
+                    // Only the first (DC) value matters at this scale.
+                    quant[tq] = if pq == 0 {
+                        i32::from(*seg.get(at + 1).ok_or_else(truncated)?)
+                    } else {
+                        be16(seg, at + 1).ok_or_else(truncated)? as i32
+                    };
+                    at += 1 + 64 * (1 + usize::from(pq));
+                }
+            }
+            0xDD => restart_interval = be16(seg, 0).ok_or_else(truncated)?,
+            0xEE if seg.starts_with(b"Adobe") && seg.len() >= 12 => {
+                adobe_transform = Some(seg[11]);
+            }
+            0xDA => {
+                let f = frame.as_mut().ok_or("scan before frame header")?;
+                let ns = usize::from(*seg.first().ok_or_else(truncated)?);
+                let mut scan = Vec::with_capacity(ns);
+                for i in 0..ns {
+                    let s = seg.get(1 + 2 * i..3 + 2 * i).ok_or_else(truncated)?;
+                    let c = f
+                        .components
+                        .iter()
+                        .position(|c| c.id == s[0])
+                        .ok_or("scan names an unknown component")?;
+                    scan.push(ScanComponent {
+                        c,
+                        dc_table: usize::from(s[1] >> 4) & 3,
+                        ac_table: usize::from(s[1] & 15) & 3,
+                        pred: 0,
+                    });
+                }
+                let tail = seg.get(1 + 2 * ns..4 + 2 * ns).ok_or_else(truncated)?;
+                let (ss, se, ah, al) = (tail[0], tail[1], tail[2] >> 4, tail[2] & 15);
+                let start = next;
+                let end = if f.progressive && ss > 0 {
+                    // An AC scan: not needed at this scale.
+                    next_marker(data, start)
+                } else {
+                    let ctx = ScanCtx {
+                        dc_tables: &dc_tables,
+                        ac_tables: &ac_tables,
+                        restart_interval,
+                        skip_ac: !f.progressive && se > 0,
+                        refine: f.progressive && ah > 0,
+                        al: u32::from(al),
+                    };
+                    decode_scan(f, &mut scan, &ctx, data, start)?
+                };
+                pos = end;
+                continue;
+            }
+            _ => {}
+        }
+        pos = next;
+    }
+    let Some(f) = frame else {
+        return Err("no frame header".into());
+    };
+    Ok(Some(render(&f, &quant, adobe_transform)))
+}
+
+struct ScanCtx<'a> {
+    dc_tables: &'a [Option<Huffman>; 4],
+    ac_tables: &'a [Option<Huffman>; 4],
+    restart_interval: usize,
+    /// Baseline: read and drop the 63 AC coefficients of each block.
+    skip_ac: bool,
+    /// Progressive DC refinement: one bit per block.
+    refine: bool,
+    /// Successive-approximation shift.
+    al: u32,
+}
+
+/// Read one scan's DC data; returns the position after its entropy data.
+fn decode_scan(
+    f: &mut Frame,
+    scan: &mut [ScanComponent],
+    ctx: &ScanCtx<'_>,
+    data: &[u8],
+    start: usize,
+) -> Result<usize, String> {
+    let missing = || "a scan uses a missing Huffman table".to_owned();
+    for s in scan.iter() {
+        if !ctx.refine && ctx.dc_tables[s.dc_table].is_none() {
+            return Err(missing());
+        }
+        if ctx.skip_ac && ctx.ac_tables[s.ac_table].is_none() {
+            return Err(missing());
+        }
+    }
+    let mut bits = Bits::new(data, start);
+    // Units of this scan: MCUs when interleaved, blocks of the one
+    // component otherwise.
+    let (units_x, units_y) = if scan.len() == 1 {
+        f.scan_blocks(scan[0].c)
+    } else {
+        (f.mcus_x, f.mcus_y)
+    };
+    let interleaved = scan.len() > 1;
+    let mut done = 0usize;
+    for uy in 0..units_y {
+        for ux in 0..units_x {
+            if ctx.restart_interval > 0 && done > 0 && done.is_multiple_of(ctx.restart_interval) {
+                bits.restart();
+                for s in scan.iter_mut() {
+                    s.pred = 0;
+                }
+            }
+            done += 1;
+            for s in scan.iter_mut() {
+                let comp = f.components[s.c];
+                let per_line = f.blocks_per_line(s.c);
+                let (bw, bh) = if interleaved {
+                    (comp.h, comp.v)
+                } else {
+                    (1, 1)
+                };
+                for by in 0..bh {
+                    for bx in 0..bw {
+                        let (x, y) = if interleaved {
+                            (ux * comp.h + bx, uy * comp.v + by)
+                        } else {
+                            (ux, uy)
+                        };
+                        let Some(slot) = f.dc[s.c].get_mut(y * per_line + x) else {
+                            return Err("block outside the frame".into());
+                        };
+                        if ctx.refine {
+                            if bits.get(1) == 1 {
+                                *slot |= 1 << ctx.al;
+                            }
+                            continue;
+                        }
+                        let table = ctx.dc_tables[s.dc_table].as_ref().ok_or_else(missing)?;
+                        let size = bits.symbol(table).ok_or("invalid Huffman code")?;
+                        s.pred = s.pred.wrapping_add(bits.value(u32::from(size & 15)));
+                        *slot = s.pred.wrapping_shl(ctx.al);
+                        if ctx.skip_ac {
+                            let ac = ctx.ac_tables[s.ac_table].as_ref().ok_or_else(missing)?;
+                            let mut k = 1;
+                            while k < 64 {
+                                if bits.n < 32 {
+                                    bits.refill();
+                                }
+                                let (len, advance) = ac.skip[bits.peek(LOOKAHEAD) as usize];
+                                if len > 0 {
+                                    bits.consume(u32::from(len));
+                                    if advance == 0 {
+                                        break;
+                                    }
+                                    k += usize::from(advance);
+                                    // ≥ 32 − LOOKAHEAD bits left: a second
+                                    // lookup needs no refill check.
+                                    let (len, advance) = ac.skip[bits.peek(LOOKAHEAD) as usize];
+                                    if len > 0 && k < 64 {
+                                        bits.consume(u32::from(len));
+                                        if advance == 0 {
+                                            break;
+                                        }
+                                        k += usize::from(advance);
+                                    }
+                                    continue;
+                                }
+                                let rs = bits.symbol(ac).ok_or("invalid Huffman code")?;
+                                let (run, size) = (rs >> 4, u32::from(rs & 15));
+                                if size == 0 {
+                                    if run != 15 {
+                                        break; // end of block
+                                    }
+                                    k += 16;
+                                    continue;
+                                }
+                                bits.refill();
+                                bits.consume(size);
+                                k += usize::from(run) + 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(next_marker(data, bits.pos.min(data.len())))
+}
+
+/// The DC planes as pixels.
+fn render(f: &Frame, quant: &[i32; 4], adobe_transform: Option<u8>) -> DynamicImage {
+    let (w, h) = (f.width.div_ceil(8), f.height.div_ceil(8));
+    // Each block's mean level (libjpeg's 1×1 inverse DCT, rounded).
+    let planes: Vec<Vec<u8>> = f
+        .components
+        .iter()
+        .zip(&f.dc)
+        .map(|(comp, dc)| {
+            let q = quant[comp.tq];
+            dc.iter()
+                .map(|&c| (((c.wrapping_mul(q) + 4) >> 3) + 128).clamp(0, 255) as u8)
+                .collect()
+        })
+        .collect();
+    // Column → block column, per component (chroma replicated).
+    let columns: Vec<Vec<usize>> = f
+        .components
+        .iter()
+        .map(|comp| (0..w).map(|x| x * comp.h / f.hmax).collect())
+        .collect();
+    let row = |c: usize, y: usize| -> &[u8] {
+        let per_line = f.blocks_per_line(c);
+        let by = y * f.components[c].v / f.vmax;
+        planes[c]
+            .get(by * per_line..(by + 1) * per_line)
+            .unwrap_or(&[])
+    };
+    let at = |line: &[u8], i: usize| line.get(i).copied().unwrap_or(128);
+    if f.components.len() == 1 {
+        let mut px = Vec::with_capacity(w * h);
+        for y in 0..h {
+            let line = row(0, y);
+            px.extend(columns[0].iter().map(|&bx| at(line, bx)));
+        }
+        return image::GrayImage::from_raw(w as u32, h as u32, px)
+            .map_or_else(|| DynamicImage::new_luma8(1, 1), DynamicImage::ImageLuma8);
+    }
+    let ids: Vec<u8> = f.components.iter().map(|c| c.id).collect();
+    let rgb = match adobe_transform {
+        Some(t) => t == 0,
+        None => ids == b"RGB",
+    };
+    let mut px = Vec::with_capacity(w * h * 3);
+    for y in 0..h {
+        let (l0, l1, l2) = (row(0, y), row(1, y), row(2, y));
+        let blocks = columns[0].iter().zip(&columns[1]).zip(&columns[2]);
+        for ((&x0, &x1), &x2) in blocks {
+            let (a, b, c) = (at(l0, x0), at(l1, x1), at(l2, x2));
+            if rgb {
+                px.extend([a, b, c]);
+                continue;
+            }
+            // JFIF YCbCr → RGB in 16.16 fixed point.
+            let (yy, cb, cr) = (i32::from(a) << 16, i32::from(b) - 128, i32::from(c) - 128);
+            let r = yy + 91_881 * cr;
+            let g = yy - 22_554 * cb - 46_802 * cr;
+            let bl = yy + 116_130 * cb;
+            px.extend([r, g, bl].map(|v| ((v + 32_768) >> 16).clamp(0, 255) as u8));
+        }
+    }
+    image::RgbImage::from_raw(w as u32, h as u32, px)
+        .map_or_else(|| DynamicImage::new_rgb8(1, 1), DynamicImage::ImageRgb8)
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
+mod tests {
+    use super::*;
+
+    /// drake's DC decode against jpeg-decoder's own 1/8 decode: mean
+    /// absolute luma difference. jpeg-decoder truncates the 1×1 inverse
+    /// DCT where libjpeg (and this decoder) round, so up to 1 per pixel
+    /// is expected; a block out of place costs far more.
+    fn compare(jpeg: &[u8]) -> f64 {
+        let ours = decode(jpeg).unwrap().unwrap();
+        let mut d = jpeg_decoder::Decoder::new(jpeg);
+        d.read_info().unwrap();
+        let info = d.info().unwrap();
+        d.scale(info.width.div_ceil(8), info.height.div_ceil(8))
+            .unwrap();
+        let theirs = d.decode().unwrap();
+        let info = d.info().unwrap();
+        assert_eq!(
+            (ours.width(), ours.height()),
+            (u32::from(info.width), u32::from(info.height))
+        );
+        let (ours, theirs) = match info.pixel_format {
+            jpeg_decoder::PixelFormat::L8 => (ours.to_luma8().into_raw(), theirs),
+            // Luma only: jpeg-decoder interpolates subsampled chroma where
+            // libjpeg (and this decoder) replicate it at 1/8, so colours
+            // legitimately differ at chroma edges; luma must not.
+            _ => {
+                let (w, h) = (u32::from(info.width), u32::from(info.height));
+                let theirs = image::RgbImage::from_raw(w, h, theirs).unwrap();
+                (
+                    ours.to_luma8().into_raw(),
+                    DynamicImage::ImageRgb8(theirs).to_luma8().into_raw(),
+                )
+            }
+        };
+        assert_eq!(ours.len(), theirs.len());
+        let diff: u64 = ours
+            .iter()
+            .zip(&theirs)
+            .map(|(a, b)| u64::from(a.abs_diff(*b)))
+            .sum();
+        diff as f64 / ours.len() as f64
+    }
+
+    fn noisy(w: u32, h: u32) -> DynamicImage {
+        let mut img = crate::samples::gradient(w, h).to_rgb8();
+        for (i, p) in img.pixels_mut().enumerate() {
+            let n = ((i as u32).wrapping_mul(2_654_435_761) >> 27) as u8;
+            p.0[0] = p.0[0].wrapping_add(n);
+        }
+        DynamicImage::ImageRgb8(img)
+    }
+
+    #[test]
+    fn equals_the_general_decoder_at_one_eighth() {
+        for (w, h) in [(333, 250), (64, 64), (17, 9), (1, 1), (800, 17)] {
+            let rgb = crate::samples::encode(&noisy(w, h), image::ImageFormat::Jpeg);
+            let mean = compare(&rgb);
+            assert!(mean <= 1.0, "{w}×{h} rgb: {mean}");
+            let gray = DynamicImage::ImageLuma8(noisy(w, h).to_luma8());
+            let gray = crate::samples::encode(&gray, image::ImageFormat::Jpeg);
+            let mean = compare(&gray);
+            assert!(mean <= 1.0, "{w}×{h} gray: {mean}");
+        }
+    }
+
+    #[test]
+    fn progressive_and_subsampled_files() {
+        // Made by sharp (mozjpeg) from a real photo; see
+        // tests/fixtures/README.md.
+        for name in [
+            "progressive-420.jpg",
+            "baseline-444.jpg",
+            "progressive-gray.jpg",
+        ] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .join(name);
+            let jpeg = std::fs::read(&path).unwrap();
+            let mean = compare(&jpeg);
+            assert!(mean <= 1.0, "{name}: {mean}");
+        }
+    }
+
+    #[test]
+    fn restart_intervals_and_sampling_factors() {
+        use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
+        let img = noisy(301, 203).to_rgb8();
+        for sampling in [
+            SamplingFactor::F_1_1,
+            SamplingFactor::F_2_1,
+            SamplingFactor::F_1_2,
+            SamplingFactor::F_2_2,
+            SamplingFactor::F_4_1,
+        ] {
+            for (restart, progressive) in [(0, false), (3, false), (0, true), (5, true)] {
+                let mut jpeg = Vec::new();
+                let mut e = Encoder::new(&mut jpeg, 85);
+                e.set_sampling_factor(sampling);
+                e.set_restart_interval(restart);
+                e.set_progressive(progressive);
+                e.encode(img.as_raw(), 301, 203, ColorType::Rgb).unwrap();
+                let mean = compare(&jpeg);
+                assert!(
+                    mean <= 1.0,
+                    "{sampling:?} restart {restart} progressive {progressive}: {mean}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn damaged_files_do_not_panic() {
+        let jpeg = crate::samples::encode(&noisy(200, 120), image::ImageFormat::Jpeg);
+        for cut in [3, 20, 200, jpeg.len() / 2, jpeg.len() - 3] {
+            let _ = decode(&jpeg[..cut]);
+        }
+        let mut flipped = jpeg.clone();
+        for i in (400..flipped.len()).step_by(97) {
+            flipped[i] ^= 0x5A;
+        }
+        let _ = decode(&flipped);
+        assert!(decode(b"\xFF\xD8").is_err());
+        assert!(decode(b"GIF89a").is_err());
+    }
+}
