@@ -101,6 +101,19 @@ impl Input for HostBlob {
     fn read(&self, offset: u64, len: u32) -> Vec<u8> {
         self.0.read(offset, len).unwrap_or_default()
     }
+    fn read_all(&self) -> Vec<u8> {
+        // Up to the host's largest slice (16 MiB), one call: the list the
+        // call returns is the buffer, with no second copy.
+        const ONE_READ: u64 = 16 << 20;
+        let size = self.0.size();
+        if size <= ONE_READ
+            && let Ok(bytes) = self.0.read(0, size as u32)
+            && bytes.len() as u64 == size
+        {
+            return bytes;
+        }
+        crate::read_in_chunks(self)
+    }
 }
 
 impl Ctx for HostCtx {

@@ -192,20 +192,25 @@ pub trait Input {
     fn read(&self, offset: u64, len: u32) -> Vec<u8>;
     /// Every byte.
     fn read_all(&self) -> Vec<u8> {
-        // Guest memory is capped by the host; a read larger than the cap
-        // traps there as "memory limit exceeded" rather than corrupting.
-        const CHUNK: u32 = 4 << 20; // 4 MiB: few host calls, modest copies
-        let size = self.size();
-        let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        while (out.len() as u64) < size {
-            let chunk = self.read(out.len() as u64, CHUNK);
-            if chunk.is_empty() {
-                break;
-            }
-            out.extend_from_slice(&chunk);
-        }
-        out
+        read_in_chunks(self)
     }
+}
+
+/// Every byte of `input`, 4 MiB at a time (few host calls, modest
+/// copies). Guest memory is capped by the host; a read larger than the cap
+/// traps there as "memory limit exceeded" rather than corrupting.
+pub fn read_in_chunks<I: Input + ?Sized>(input: &I) -> Vec<u8> {
+    const CHUNK: u32 = 4 << 20;
+    let size = input.size();
+    let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    while (out.len() as u64) < size {
+        let chunk = input.read(out.len() as u64, CHUNK);
+        if chunk.is_empty() {
+            break;
+        }
+        out.extend_from_slice(&chunk);
+    }
+    out
 }
 
 /// The task's view of the host.

@@ -20,7 +20,7 @@ pub enum Mode {
     Sleep,
     /// Panic (a trap).
     Panic,
-    /// Publish `preview` and a partial value, sleep `ms`, then publish
+    /// Publish a partial value and `preview`, sleep `ms`, then publish
     /// `output` (the partial-results path of video.create).
     Publish,
     /// Try to escape the ffmpeg sandbox with `attack`.
@@ -115,8 +115,10 @@ impl Task for Hostile {
                 Ok(drake_sdk::values([("ms", text.into())]))
             }
             Mode::Publish => {
-                ctx.publish("preview", b"early", "text/plain", "txt")?;
+                // The value first: events are stored in order, so once the
+                // preview is visible (a create_file redirect) so is the value.
                 ctx.partial(&drake_sdk::values([("ms", p.ms.into())]));
+                ctx.publish("preview", b"early", "text/plain", "txt")?;
                 std::thread::sleep(std::time::Duration::from_millis(p.ms));
                 ctx.publish("output", b"hello", "text/plain", "txt")?;
                 Ok(drake_sdk::values([("ms", p.ms.into())]))

@@ -394,6 +394,9 @@ fn trap_failure(err: &wasmtime::Error, state: &HostState, limit: Duration) -> Ta
     }
 }
 
+/// Bytes of each linear memory kept resident between runs (see above).
+const KEEP_RESIDENT: usize = 16 << 20;
+
 fn new_wasmtime_engine(settings: &EngineSettings) -> wasmtime::Result<wasmtime::Engine> {
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(POOL_INSTANCES)
@@ -405,7 +408,11 @@ fn new_wasmtime_engine(settings: &EngineSettings) -> wasmtime::Result<wasmtime::
         .total_tables(POOL_INSTANCES * 8)
         .total_stacks(POOL_INSTANCES)
         // The slot must hold the cap; the limiter enforces the exact value.
-        .max_memory_size(usize::try_from(settings.memory_limit).unwrap_or(usize::MAX));
+        .max_memory_size(usize::try_from(settings.memory_limit).unwrap_or(usize::MAX))
+        // A reused slot's first pages are zeroed in place instead of being
+        // given back to the OS: an image task touches a few MiB, and
+        // faulting them in again on every run costs more than the memset.
+        .linear_memory_keep_resident(KEEP_RESIDENT);
     let mut config = Config::new();
     config
         .wasm_component_model(true)
