@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use crate::api::{self, AppState};
+use crate::callbacks::Callbacks;
 use crate::capabilities::fetch::client::{FetchLimits, Fetcher};
 use crate::capabilities::fetch::policy::NetworkPolicy;
 use crate::capabilities::ffmpeg::{FfmpegPolicy, FfmpegSettings, Limits, Sandbox};
@@ -95,6 +96,8 @@ pub struct App {
     pub state: AppState,
     /// The scheduler.
     pub scheduler: Arc<Scheduler>,
+    /// Callback delivery (also for tasks the rescuer fails).
+    pub callbacks: Arc<Callbacks>,
 }
 
 /// Build every part from `config`.
@@ -108,6 +111,16 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         Storage::local(&config.data_dir.join("blobs")).context("opening the blob directory")?;
     let engine = engine(&config).await?;
     let node_id = format!("{}-{}", std::process::id(), crate::api::request::new_key());
+    let callbacks = Callbacks::new(
+        fetcher(&config)?,
+        config
+            .accounts
+            .iter()
+            .map(|a| (a.name.clone(), a.secret.clone())),
+        config.public_base(),
+        config.callback_backoff,
+        config.callback_tries,
+    );
     let scheduler = Scheduler::new(
         store.clone(),
         engine.clone(),
@@ -118,6 +131,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             lease: config.scheduler.lease,
             poll_interval: config.scheduler.poll_interval,
         },
+        Some(callbacks.clone()),
     );
     let state = AppState {
         store,
@@ -126,7 +140,11 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         public_base: config.public_base().into(),
         config: Arc::new(config),
     };
-    Ok(App { state, scheduler })
+    Ok(App {
+        state,
+        scheduler,
+        callbacks,
+    })
 }
 
 /// Serve until Ctrl-C / SIGTERM.
@@ -142,7 +160,11 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let state = app.state.clone();
     let maintenance = state.config.scheduler.maintenance_interval;
     tokio::spawn(app.scheduler.clone().run());
-    tokio::spawn(scheduler::rescuer::run(state.store.clone(), maintenance));
+    tokio::spawn(scheduler::rescuer::run(
+        state.store.clone(),
+        maintenance,
+        Some(app.callbacks.clone()),
+    ));
     tokio::spawn(scheduler::reaper::run(
         state.store.clone(),
         state.storage.clone(),

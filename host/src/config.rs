@@ -45,6 +45,11 @@ pub struct Config {
     pub allow_insecure_secrets: bool,
     /// Load test-only components (`test.*` tasks) — for the test suite.
     pub test_tasks: bool,
+    /// Wait before the first callback retry (×3 for each next one).
+    #[serde(with = "duration")]
+    pub callback_backoff: Duration,
+    /// Callback deliveries tried in all.
+    pub callback_tries: u32,
     /// Network policy for every URL a task reads.
     pub fetch: FetchConfig,
     /// Sandbox limits.
@@ -78,6 +83,9 @@ impl Default for Config {
             stream_keepalive: Duration::from_secs(15),
             require_auth_for_reads: false,
             allow_insecure_secrets: false,
+            // api.md §6: 5 tries over about an hour (0, 1.5, 6, 19.5, 60 min).
+            callback_backoff: Duration::from_secs(90),
+            callback_tries: 5,
             test_tasks: false,
             fetch: FetchConfig::default(),
             engine: EngineConfig::default(),

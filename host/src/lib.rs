@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod app;
+pub mod callbacks;
 pub mod capabilities;
 pub mod config;
 pub mod engine;

@@ -756,3 +756,115 @@ async fn a_task_of_a_killed_server_completes_after_restart() {
     assert_eq!(s["status"], "success", "{s}");
     assert_eq!(s["result"]["ms"], 2000);
 }
+
+/// One request a callback receiver saw.
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    signature: String,
+    body: Vec<u8>,
+}
+
+#[tokio::test]
+async fn callbacks_are_signed_and_retried() {
+    use axum::extract::{Path, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use hmac::{Hmac, Mac};
+    use std::sync::{Arc, Mutex};
+
+    // A receiver that fails the first delivery to /cb with a 503.
+    let seen: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver = format!("http://{}", listener.local_addr().unwrap());
+    let router = axum::Router::new()
+        .route(
+            "/{path}",
+            axum::routing::post(
+                |State(seen): State<Arc<Mutex<Vec<Received>>>>,
+                 Path(path): Path<String>,
+                 headers: HeaderMap,
+                 body: bytes::Bytes| async move {
+                    let mut seen = seen.lock().unwrap();
+                    let first = !seen.iter().any(|r| r.path == path);
+                    seen.push(Received {
+                        path: path.clone(),
+                        signature: headers
+                            .get("x-drake-signature")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_owned(),
+                        body: body.to_vec(),
+                    });
+                    if path == "cb" && first {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    } else {
+                        StatusCode::OK
+                    }
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let drake = Drake::start_with(Options {
+        top: "callback_backoff = \"100ms\"".into(),
+        ..Options::default()
+    })
+    .await;
+    let fx = Fixtures::start().await;
+    let png = fx.add("cb.png", "image/png", common::png(30, 20));
+    let statuses = drake
+        .create(
+            json!([
+                {"task_name": "image.info", "url": png, "url_callback": format!("{receiver}/cb")},
+                {"task_name": "image.info", "url": fx.url("/f/missing.png"),
+                 "url_callback": format!("{receiver}/never"), "url_errback": format!("{receiver}/eb")},
+            ]),
+            true,
+        )
+        .await;
+    assert_eq!(statuses[0]["status"], "success");
+    assert_eq!(statuses[1]["status"], "error");
+
+    // Wait for: /cb twice (503, then 200), /eb once.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let seen = loop {
+        let now = seen.lock().unwrap().clone();
+        let count = |p: &str| now.iter().filter(|r| r.path == p).count();
+        if count("cb") >= 2 && count("eb") >= 1 {
+            break now;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "callbacks so far: {now:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(seen.iter().all(|r| r.path != "never"), "errback preferred");
+    for (path, status) in [("cb", &statuses[0]), ("eb", &statuses[1])] {
+        let got: Vec<&Received> = seen.iter().filter(|r| r.path == path).collect();
+        for r in &got {
+            // t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
+            let (t, v1) = r.signature.split_once(",v1=").unwrap();
+            let t = t.strip_prefix("t=").unwrap();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            assert!(now.abs_diff(t.parse().unwrap()) < 60, "{t}");
+            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+            mac.update(format!("{t}.").as_bytes());
+            mac.update(&r.body);
+            mac.verify_slice(&hex::decode(v1).unwrap())
+                .expect("signature matches the account secret");
+            // The body is the final status, as the status route shows it.
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            assert_eq!(&body, status, "{path}");
+        }
+    }
+    assert_eq!(
+        seen.iter().filter(|r| r.path == "cb").count(),
+        2,
+        "one retry after the 503"
+    );
+}

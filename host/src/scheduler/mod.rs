@@ -17,6 +17,7 @@ use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc};
 use tracing::Instrument as _;
 
+use crate::callbacks::{self, Callbacks};
 use crate::capabilities::progress::RunEvent;
 use crate::engine::{Engine, RunEnv};
 use crate::storage::{Storage, TaskSink};
@@ -51,6 +52,7 @@ pub struct Scheduler {
     engine: Arc<Engine>,
     storage: Storage,
     settings: SchedulerSettings,
+    callbacks: Option<Arc<Callbacks>>,
 }
 
 fn micros(d: Duration) -> i64 {
@@ -64,12 +66,14 @@ impl Scheduler {
         engine: Arc<Engine>,
         storage: Storage,
         settings: SchedulerSettings,
+        callbacks: Option<Arc<Callbacks>>,
     ) -> Arc<Self> {
         Arc::new(Scheduler {
             store,
             engine,
             storage,
             settings,
+            callbacks,
         })
     }
 
@@ -198,7 +202,11 @@ impl Scheduler {
             }
         };
         match recorded {
-            Ok(true) => {}
+            Ok(true) => {
+                if let Some(callbacks) = &self.callbacks {
+                    callbacks::dispatch_key(callbacks, self.store.as_ref(), &key).await;
+                }
+            }
             Ok(false) => tracing::warn!("task finished after its lease was lost; result dropped"),
             Err(e) => {
                 tracing::error!(error = %e, "recording the outcome failed");

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::callbacks::Callbacks;
 use crate::store::{Micros, RescueOutcome, TaskStore};
 
 /// Sweep once at `now`.
@@ -20,13 +21,21 @@ pub async fn run_once(store: &dyn TaskStore, now: Micros) -> crate::store::Resul
     Ok(outcome)
 }
 
-/// Sweep every `interval`, forever.
-pub async fn run(store: Arc<dyn TaskStore>, interval: Duration) {
+/// Sweep every `interval`, forever; tasks failed for good get their
+/// callbacks.
+pub async fn run(store: Arc<dyn TaskStore>, interval: Duration, callbacks: Option<Arc<Callbacks>>) {
     let mut tick = tokio::time::interval(interval);
     loop {
         tick.tick().await;
-        if let Err(e) = run_once(store.as_ref(), crate::store::now_micros()).await {
-            tracing::error!(error = %e, "rescuer sweep failed");
+        match run_once(store.as_ref(), crate::store::now_micros()).await {
+            Ok(outcome) => {
+                if let Some(callbacks) = &callbacks {
+                    for key in &outcome.failed {
+                        crate::callbacks::dispatch_key(callbacks, store.as_ref(), key).await;
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "rescuer sweep failed"),
         }
     }
 }
