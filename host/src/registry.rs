@@ -20,6 +20,8 @@ pub const TASKS: &[&str] = &[
     "video.convert",
     "video.strip",
     "video.reverse",
+    "audio.info",
+    "audio.waveform",
 ];
 
 /// Test-only tasks, loaded with `test_tasks = true` (hostile guests for
@@ -66,6 +68,10 @@ pub fn default_time_limit(task: &str) -> Option<Duration> {
         // A decode and encode per segment plus a final mux: slower than a
         // convert by the re-decoded keyframe runs.
         "video.reverse" => Some(Duration::from_secs(1800)),
+        // Headers, or one pass over the packets (no decoding).
+        "audio.info" => Some(Duration::from_secs(120)),
+        // One decode of the file (an hour of MP3 is ~20 s in wasm).
+        "audio.waveform" => Some(Duration::from_secs(300)),
         _ => None,
     }
 }

@@ -129,6 +129,9 @@ pub struct FfmpegCtx {
     /// clone pins the address, so a key never names two byte strings; the
     /// entry goes when the guest drops the blob ([`FfmpegCtx::forget`]).
     written: HashMap<(usize, usize), (Bytes, PathBuf)>,
+    /// Files written so far: names are never reused (a forgotten blob's
+    /// name could still be hard-linked into a running call).
+    files: u64,
 }
 
 impl FfmpegCtx {
@@ -140,6 +143,7 @@ impl FfmpegCtx {
             busy: std::time::Duration::ZERO,
             run_dir: None,
             written: HashMap::new(),
+            files: 0,
         }
     }
 
@@ -164,7 +168,8 @@ impl FfmpegCtx {
                 path
             }
         };
-        let path = dir.join(format!("blob{}", self.written.len()));
+        let path = dir.join(format!("blob{}", self.files));
+        self.files += 1;
         tokio::fs::write(&path, bytes)
             .await
             .map_err(|e| FfmpegError::Failed(format!("writing an input: {e}")))?;

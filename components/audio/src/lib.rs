@@ -1,0 +1,282 @@
+//! Audio reading shared by the audio tasks, inside the component:
+//! symphonia's demuxers and decoders, and what they say about a file.
+
+use std::io::Cursor;
+
+use drake_sdk::TaskError;
+use symphonia::core::audio::SampleBuffer;
+use symphonia::core::codecs::{self, CodecType, DecoderOptions};
+use symphonia::core::formats::{FormatOptions, FormatReader, Track};
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+pub use symphonia;
+
+/// An opened file: its demuxer and first audio track.
+pub struct Opened {
+    /// The demuxer.
+    pub format: Box<dyn FormatReader>,
+    /// The first track with a known codec.
+    pub track: Track,
+    /// ffprobe's name of its codec.
+    pub codec: String,
+}
+
+/// Sample files for the audio tasks' tests.
+pub mod tests_support {
+    /// A PCM WAV of `seconds` of silence.
+    pub fn wav(rate: u32, channels: u16, seconds: f64) -> Vec<u8> {
+        let samples = (f64::from(rate) * seconds) as u32 * u32::from(channels);
+        let data = samples * 2;
+        let mut out = Vec::new();
+        out.extend(b"RIFF");
+        out.extend((36 + data).to_le_bytes());
+        out.extend(b"WAVEfmt ");
+        out.extend(16u32.to_le_bytes());
+        out.extend(1u16.to_le_bytes());
+        out.extend(channels.to_le_bytes());
+        out.extend(rate.to_le_bytes());
+        out.extend((rate * u32::from(channels) * 2).to_le_bytes());
+        out.extend((channels * 2).to_le_bytes());
+        out.extend(16u16.to_le_bytes());
+        out.extend(b"data");
+        out.extend(data.to_le_bytes());
+        out.resize(out.len() + data as usize, 0);
+        out
+    }
+}
+
+/// The input error for bytes no demuxer reads.
+pub fn unreadable(e: impl std::fmt::Display) -> TaskError {
+    TaskError::InvalidInput(format!("the file is not readable audio: {e}"))
+}
+
+/// Open `bytes` as audio.
+pub fn open(bytes: Vec<u8>) -> Result<Opened, TaskError> {
+    let source = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
+    let probed = symphonia::default::get_probe()
+        .format(
+            &Hint::new(),
+            source,
+            &FormatOptions::default(),
+            &MetadataOptions::default(),
+        )
+        .map_err(unreadable)?;
+    let format = probed.format;
+    let Some(track) = format
+        .tracks()
+        .iter()
+        .find(|t| t.codec_params.codec != codecs::CODEC_TYPE_NULL)
+        .cloned()
+    else {
+        return Err(TaskError::InvalidInput(
+            "the file has no audio track".into(),
+        ));
+    };
+    let codec = codec_name(track.codec_params.codec);
+    Ok(Opened {
+        format,
+        track,
+        codec,
+    })
+}
+
+/// The first audio track's codec name and the duration in seconds
+/// (headers, else the sum of the packet durations: nothing decoded).
+pub fn describe(bytes: Vec<u8>) -> Result<(String, f64), TaskError> {
+    let opus = ogg_opus_duration(&bytes);
+    let Opened {
+        mut format,
+        track,
+        codec,
+    } = open(bytes)?;
+    if let (Some(d), "opus") = (opus, codec.as_str()) {
+        return Ok((codec, d));
+    }
+    let params = &track.codec_params;
+    let Some(time_base) = params.time_base.or_else(|| {
+        params
+            .sample_rate
+            .map(|r| symphonia::core::units::TimeBase::new(1, r))
+    }) else {
+        return Err(TaskError::InvalidInput(
+            "the audio track has no time base".into(),
+        ));
+    };
+    let frames = match params.n_frames {
+        Some(n) if n > 0 => n,
+        // No frame count in the headers: add up the packets.
+        _ => {
+            let mut total = 0u64;
+            loop {
+                match format.next_packet() {
+                    Ok(packet) if packet.track_id() == track.id => {
+                        total = total.saturating_add(packet.dur);
+                    }
+                    Ok(_) => {}
+                    // The end of the stream, or damage: what was read counts.
+                    Err(_) => break,
+                }
+            }
+            total
+        }
+    };
+    if frames == 0 {
+        return Err(TaskError::InvalidInput(
+            "the audio track has no samples".into(),
+        ));
+    }
+    let t = time_base.calc_time(frames);
+    Ok((codec, t.seconds as f64 + t.frac))
+}
+
+/// Ogg Opus: the last page's granule position minus the header's
+/// pre-skip, at 48 kHz (RFC 7845 §4), as ffprobe computes it.
+fn ogg_opus_duration(bytes: &[u8]) -> Option<f64> {
+    let head = bytes.windows(8).take(512).position(|w| w == b"OpusHead")?;
+    let pre_skip = u16::from_le_bytes([*bytes.get(head + 10)?, *bytes.get(head + 11)?]);
+    // The last page header: "OggS", version, flags, then the granule.
+    let last = bytes.windows(4).rposition(|w| w == b"OggS")?;
+    let granule = i64::from_le_bytes(bytes.get(last + 6..last + 14)?.try_into().ok()?);
+    let samples = granule.checked_sub(i64::from(pre_skip))?;
+    (samples > 0).then(|| samples as f64 / 48_000.0)
+}
+
+/// ffprobe's name for a codec.
+fn codec_name(codec: CodecType) -> String {
+    let known = [
+        (codecs::CODEC_TYPE_MP3, "mp3"),
+        (codecs::CODEC_TYPE_MP2, "mp2"),
+        (codecs::CODEC_TYPE_MP1, "mp1"),
+        (codecs::CODEC_TYPE_AAC, "aac"),
+        (codecs::CODEC_TYPE_VORBIS, "vorbis"),
+        (codecs::CODEC_TYPE_OPUS, "opus"),
+        (codecs::CODEC_TYPE_FLAC, "flac"),
+        (codecs::CODEC_TYPE_ALAC, "alac"),
+        (codecs::CODEC_TYPE_PCM_S16LE, "pcm_s16le"),
+        (codecs::CODEC_TYPE_PCM_S24LE, "pcm_s24le"),
+        (codecs::CODEC_TYPE_PCM_S32LE, "pcm_s32le"),
+        (codecs::CODEC_TYPE_PCM_F32LE, "pcm_f32le"),
+        (codecs::CODEC_TYPE_PCM_F64LE, "pcm_f64le"),
+        (codecs::CODEC_TYPE_PCM_U8, "pcm_u8"),
+        (codecs::CODEC_TYPE_PCM_ALAW, "pcm_alaw"),
+        (codecs::CODEC_TYPE_PCM_MULAW, "pcm_mulaw"),
+        (codecs::CODEC_TYPE_ADPCM_MS, "adpcm_ms"),
+        (codecs::CODEC_TYPE_ADPCM_IMA_WAV, "adpcm_ima_wav"),
+    ];
+    known
+        .iter()
+        .find(|(c, _)| *c == codec)
+        .map(|(_, name)| (*name).to_owned())
+        .or_else(|| {
+            symphonia::default::get_codecs()
+                .get_codec(codec)
+                .map(|d| d.short_name.to_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The MIME type from the container's magic bytes.
+pub fn content_type(bytes: &[u8]) -> &'static str {
+    let at = |i: usize, magic: &[u8]| bytes.get(i..i + magic.len()) == Some(magic);
+    if at(0, b"OggS") {
+        // Opus in Ogg has its own type.
+        if bytes.windows(8).take(200).any(|w| w == b"OpusHead") {
+            "audio/opus"
+        } else {
+            "audio/ogg"
+        }
+    } else if at(0, b"fLaC") {
+        "audio/flac"
+    } else if at(0, b"RIFF") && at(8, b"WAVE") {
+        "audio/wav"
+    } else if at(4, b"ftyp") {
+        "audio/mp4"
+    } else if at(0, b"\x1A\x45\xDF\xA3") {
+        "audio/webm"
+    } else if at(0, b"ID3") {
+        "audio/mpeg"
+    } else if bytes.len() > 1 && bytes[0] == 0xFF && bytes[1] & 0xF6 == 0xF0 {
+        "audio/aac" // ADTS: sync word, layer 0
+    } else if bytes.len() > 1 && bytes[0] == 0xFF && bytes[1] & 0xE0 == 0xE0 {
+        "audio/mpeg"
+    } else {
+        "application/octet-stream"
+    }
+}
+
+/// Decode the track, handing each decoded block to `f` as interleaved
+/// `f32` samples with its channel count. Damaged packets are skipped, as
+/// players do; the stream ends at the first demuxer error.
+/// `Ok(false)`: symphonia has no decoder for this codec (Opus).
+pub fn decode(opened: &mut Opened, mut f: impl FnMut(&[f32], usize)) -> Result<bool, TaskError> {
+    let Ok(mut decoder) = symphonia::default::get_codecs()
+        .make(&opened.track.codec_params, &DecoderOptions::default())
+    else {
+        return Ok(false);
+    };
+    let mut buffer: Option<SampleBuffer<f32>> = None;
+    while let Ok(packet) = opened.format.next_packet() {
+        if packet.track_id() != opened.track.id {
+            continue;
+        }
+        let decoded = match decoder.decode(&packet) {
+            Ok(d) => d,
+            Err(symphonia::core::errors::Error::DecodeError(_)) => continue,
+            Err(_) => break,
+        };
+        let spec = *decoded.spec();
+        let frames = decoded.capacity() as u64;
+        let sb = match &mut buffer {
+            Some(b) if b.capacity() as u64 >= frames * spec.channels.count() as u64 => b,
+            _ => buffer.insert(SampleBuffer::new(frames, spec)),
+        };
+        sb.copy_interleaved_ref(decoded);
+        f(sb.samples(), spec.channels.count().max(1));
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
+mod tests {
+    use super::*;
+
+    use crate::tests_support::wav;
+
+    #[test]
+    fn wav_duration_and_codec() {
+        let (codec, d) = describe(wav(8000, 1, 2.5)).unwrap();
+        assert_eq!(codec, "pcm_s16le");
+        assert!((d - 2.5).abs() < 1e-6, "{d}");
+        let (_, d) = describe(wav(96_000, 6, 0.25)).unwrap();
+        assert!((d - 0.25).abs() < 1e-6, "{d}");
+        assert_eq!(content_type(&wav(8000, 1, 0.1)), "audio/wav");
+    }
+
+    #[test]
+    fn decoding_gives_every_sample() {
+        let mut opened = open(wav(8000, 2, 1.5)).unwrap();
+        let (mut frames, mut channels) = (0usize, 0usize);
+        let decoded = decode(&mut opened, |samples, c| {
+            channels = c;
+            frames += samples.len() / c;
+        })
+        .unwrap();
+        assert!(decoded);
+        assert_eq!((frames, channels), (12_000, 2));
+    }
+
+    #[test]
+    fn not_audio_is_a_readable_error() {
+        let noise: Vec<u8> = (0..5000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 9) as u8)
+            .collect();
+        let e = describe(noise).unwrap_err();
+        assert!(
+            matches!(e, TaskError::InvalidInput(ref m) if m.contains("not readable audio")),
+            "{e:?}"
+        );
+    }
+}
