@@ -28,22 +28,6 @@ fn tone(dir: &Path, name: &str, rate: u32, channels: u32, codec: &[&str]) -> Vec
     std::fs::read(path).unwrap()
 }
 
-fn ffprobe(path: &Path) -> Value {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_format",
-            "-show_streams",
-        ])
-        .arg(path)
-        .output()
-        .unwrap();
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 /// Seconds of audio ffmpeg decodes from `path`.
 fn decoded_seconds(path: &Path) -> f64 {
     let out = Command::new("ffmpeg")
@@ -105,7 +89,7 @@ async fn audio_info_matches_ffprobe_and_the_decoded_length() {
         let name = path.file_name().unwrap().to_str().unwrap();
         assert_eq!(s["status"], "success", "{name}: {s}");
         let r = &s["result"];
-        let probe = ffprobe(path);
+        let probe = common::ffprobe(path);
         let stream = &probe["streams"][0];
         assert_eq!(r["codec"], stream["codec_name"], "{name}");
         // The oracle is what ffmpeg decodes (pre-skip and gapless info

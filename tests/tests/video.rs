@@ -24,22 +24,6 @@ fn make_video(dir: &Path, name: &str, args: &[&str]) -> Vec<u8> {
     std::fs::read(path).unwrap()
 }
 
-fn ffprobe(path: &Path) -> Value {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_format",
-            "-show_streams",
-        ])
-        .arg(path)
-        .output()
-        .unwrap();
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 fn rational(s: &str) -> f64 {
     let (a, b) = s.split_once('/').unwrap();
     a.parse::<f64>().unwrap() / b.parse::<f64>().unwrap()
@@ -111,7 +95,7 @@ async fn video_info_equals_ffprobe() {
     for (status, file) in statuses.iter().zip(["plain.mp4", "rotated.mp4"]) {
         assert_eq!(status["status"], "success", "{status}");
         let r = &status["result"];
-        let probe = ffprobe(&v.dir.path().join(file));
+        let probe = common::ffprobe(&v.dir.path().join(file));
         let video = probe["streams"]
             .as_array()
             .unwrap()
@@ -480,7 +464,7 @@ async fn video_convert_honours_every_parameter() {
             r["output"].as_str().unwrap(),
         )
         .await;
-        let probe = ffprobe(&path);
+        let probe = common::ffprobe(&path);
         let video = stream(&probe, "video").unwrap();
         assert_eq!(video["codec_name"], vcodec, "{i}");
         assert_eq!(
@@ -677,7 +661,7 @@ async fn video_reverse_plays_backwards_across_segments() {
         statuses[0]["result"]["output"].as_str().unwrap(),
     )
     .await;
-    let probe = ffprobe(&path);
+    let probe = common::ffprobe(&path);
     let video = stream(&probe, "video").unwrap();
     assert_eq!(
         (video["width"].as_u64(), video["height"].as_u64()),
@@ -708,7 +692,7 @@ async fn video_reverse_plays_backwards_across_segments() {
         statuses[1]["result"]["output"].as_str().unwrap(),
     )
     .await;
-    let probe = ffprobe(&path);
+    let probe = common::ffprobe(&path);
     assert_eq!(stream(&probe, "video").unwrap()["width"], 320);
     let audio = stream(&probe, "audio").unwrap();
     assert_eq!(
@@ -865,7 +849,7 @@ async fn real_videos_match_ffprobe_and_ffmpeg() {
         for s in [info, thumb, convert] {
             assert_eq!(s["status"], "success", "{name}: {s}");
         }
-        let probe = ffprobe(file);
+        let probe = common::ffprobe(file);
         let video = stream(&probe, "video").unwrap();
         let rotation = video["side_data_list"]
             .as_array()

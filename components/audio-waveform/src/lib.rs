@@ -7,23 +7,12 @@
 //! the per-column peaks as it comes.
 
 use drake_audio::{Opened, describe, open};
-use drake_sdk::media::{Job, JobInput, opts};
+use drake_sdk::media::{Job, JobInput, StillFormat, opts};
 use drake_sdk::{Ctx, Task, TaskError, Values};
-use image::{ImageEncoder, Rgb, RgbImage};
+use image::{Rgb, RgbImage};
 use serde::Deserialize;
 
 drake_sdk::task!(AudioWaveform);
-
-/// Output image format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// PNG (lossless: crisp edges).
-    Png,
-    /// JPEG (quality 90).
-    #[default]
-    Jpeg,
-}
 
 fn width_1024() -> u32 {
     1024
@@ -74,7 +63,7 @@ pub struct Params {
     pub end: Option<f64>,
     /// Image format.
     #[serde(default)]
-    pub format: Format,
+    pub format: StillFormat,
 }
 
 /// The task.
@@ -158,8 +147,9 @@ impl Task for AudioWaveform {
         }
         ctx.progress(95);
         let img = draw(&peaks, p.height, p.vmargin, fill, background);
-        let (bytes, content_type, ext) = encode(&img, p.format)?;
-        ctx.publish("output", &bytes, content_type, ext)?;
+        let bytes = drake_imaging::encode_rgb(&img, p.format)?;
+        let content_type = p.format.content_type();
+        ctx.publish("output", &bytes, content_type, p.format.extension())?;
         Ok(drake_sdk::values([
             ("duration", ((duration * 100.0).round() / 100.0).into()),
             ("width", p.width.into()),
@@ -251,29 +241,6 @@ pub fn draw(
         }
     }
     img
-}
-
-fn encode(
-    img: &RgbImage,
-    format: Format,
-) -> Result<(Vec<u8>, &'static str, &'static str), TaskError> {
-    let mut out = Vec::new();
-    let (w, h) = img.dimensions();
-    let result = match format {
-        Format::Jpeg => image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
-            .write_image(img.as_raw(), w, h, image::ExtendedColorType::Rgb8),
-        Format::Png => image::codecs::png::PngEncoder::new(&mut out).write_image(
-            img.as_raw(),
-            w,
-            h,
-            image::ExtendedColorType::Rgb8,
-        ),
-    };
-    result.map_err(|e| TaskError::Failed(format!("encoding the waveform: {e}")))?;
-    Ok(match format {
-        Format::Jpeg => (out, "image/jpeg", "jpg"),
-        Format::Png => (out, "image/png", "png"),
-    })
 }
 
 #[cfg(test)]

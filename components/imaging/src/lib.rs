@@ -192,6 +192,26 @@ pub fn working_size(full: (u32, u32), size: Size) -> (u32, u32) {
     (side(w, bw), side(h, bh))
 }
 
+/// Encode an RGB picture as `format` (JPEG at quality 90, or PNG).
+pub fn encode_rgb(
+    img: &RgbImage,
+    format: drake_sdk::media::StillFormat,
+) -> Result<Vec<u8>, TaskError> {
+    use image::ImageEncoder as _;
+    let mut out = Vec::new();
+    let (w, h) = img.dimensions();
+    let result = match format {
+        drake_sdk::media::StillFormat::Jpeg => image::codecs::jpeg::JpegEncoder::new_with_quality(
+            &mut out, 90,
+        )
+        .write_image(img.as_raw(), w, h, image::ExtendedColorType::Rgb8),
+        drake_sdk::media::StillFormat::Png => image::codecs::png::PngEncoder::new(&mut out)
+            .write_image(img.as_raw(), w, h, image::ExtendedColorType::Rgb8),
+    };
+    result.map_err(|e| TaskError::Failed(format!("encoding the image: {e}")))?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -497,3 +497,37 @@ pub fn audio_options(
         ("ac", if channels == 1 { "1" } else { "2" }),
     ])
 }
+
+/// The image format of a still output (thumbnails, strips, waveforms).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StillFormat {
+    /// JPEG (quality 90).
+    #[default]
+    Jpeg,
+    /// PNG (lossless).
+    Png,
+}
+
+impl StillFormat {
+    /// Content type.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            StillFormat::Jpeg => "image/jpeg",
+            StillFormat::Png => "image/png",
+        }
+    }
+
+    /// File extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            StillFormat::Jpeg => "jpg",
+            StillFormat::Png => "png",
+        }
+    }
+}
+
+/// Frame rates are reported to 1/1000 fps.
+pub fn rate_value(fps: f64) -> f64 {
+    (fps * 1000.0).round() / 1000.0
+}

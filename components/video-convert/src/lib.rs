@@ -8,7 +8,7 @@
 
 use drake_sdk::media::{
     AudioCodec, Job, JobInput, Plan, VideoCodec, audio_options, centis, check_sample_rate,
-    duration_of, fetch_and_probe, opts, stream_duration, video_stream,
+    duration_of, fetch_and_probe, opts, rate_value, stream_duration, video_stream,
 };
 use drake_sdk::{Ctx, Task, TaskError, Values};
 use serde::Deserialize;
@@ -151,10 +151,7 @@ impl Task for VideoConvert {
             ("original_width", src_w.into()),
             ("original_height", src_h.into()),
             ("duration", centis(stream_duration(&info, video)).into()),
-            (
-                "frame_rate",
-                ((video.frame_rate * 1000.0).round() / 1000.0).into(),
-            ),
+            ("frame_rate", rate_value(video.frame_rate).into()),
             (
                 "audio_codec",
                 audio

@@ -2,7 +2,7 @@
 //! frame rate, alpha, rotation and codecs — from ffprobe through the
 //! host's ffmpeg capability.
 
-use drake_sdk::media::fetch_and_probe;
+use drake_sdk::media::{centis, duration_of, fetch_and_probe, rate_value};
 use drake_sdk::{Ctx, MediaInfo, Task, TaskError, Values};
 use serde::Deserialize;
 use serde_json::Value;
@@ -52,27 +52,19 @@ pub fn describe(info: &MediaInfo, declared_type: &str) -> Result<Values, TaskErr
         ));
     };
     let (width, height) = video.display_size();
-    let duration = if info.duration > 0.0 {
-        info.duration
-    } else {
-        video.duration
-    };
+    let duration = duration_of(info, video);
     let audio = info.first("audio").map(|a| Value::from(a.codec.clone()));
     Ok(drake_sdk::values([
         ("content_type", content_type(info, declared_type).into()),
         ("width", width.into()),
         ("height", height.into()),
-        ("duration", round(duration, 100.0).into()),
-        ("frame_rate", round(video.frame_rate, 1000.0).into()),
+        ("duration", centis(duration).into()),
+        ("frame_rate", rate_value(video.frame_rate).into()),
         ("alpha", video.alpha.into()),
         ("rotation", video.rotation.into()),
         ("audio_codec", audio.unwrap_or(Value::Null)),
         ("video_codec", video.codec.clone().into()),
     ]))
-}
-
-fn round(x: f64, per: f64) -> f64 {
-    (x * per).round() / per
 }
 
 /// The MIME type from the demuxer, unless the server declared a video

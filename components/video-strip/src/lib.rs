@@ -12,25 +12,15 @@
 //! input to disk once for all the jobs. The grid is assembled and encoded
 //! here.
 
+use drake_sdk::media::StillFormat;
 use drake_sdk::media::{
-    Job, JobInput, Plan, centis, duration_of, fetch_and_probe, opts, secs, video_stream,
+    Job, JobInput, Plan, centis, duration_of, fetch_and_probe, opts, rate_value, secs, video_stream,
 };
 use drake_sdk::{Ctx, Task, TaskError, Values};
-use image::{ImageEncoder, RgbImage};
+use image::RgbImage;
 use serde::Deserialize;
 
 drake_sdk::task!(VideoStrip);
-
-/// Output image format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// JPEG (quality 90).
-    #[default]
-    Jpeg,
-    /// PNG (lossless).
-    Png,
-}
 
 fn zero() -> f64 {
     0.0
@@ -79,7 +69,7 @@ pub struct Params {
     pub count: u32,
     /// Image format.
     #[serde(default)]
-    pub format: Format,
+    pub format: StillFormat,
 }
 
 /// The task.
@@ -168,8 +158,9 @@ impl Task for VideoStrip {
             previous = Some(frame.into_raw());
             ctx.progress(((i + 1) * 95 / times.len()) as u8);
         }
-        let (bytes, content_type, ext) = encode(&strip, p.format)?;
-        ctx.publish("output", &bytes, content_type, ext)?;
+        let bytes = drake_imaging::encode_rgb(&strip, p.format)?;
+        let content_type = p.format.content_type();
+        ctx.publish("output", &bytes, content_type, p.format.extension())?;
         Ok(drake_sdk::values([
             ("count", count.into()),
             ("width", strip.width().into()),
@@ -177,10 +168,7 @@ impl Task for VideoStrip {
             ("original_width", src_w.into()),
             ("original_height", src_h.into()),
             ("duration", centis(duration).into()),
-            (
-                "frame_rate",
-                ((video.frame_rate * 1000.0).round() / 1000.0).into(),
-            ),
+            ("frame_rate", rate_value(video.frame_rate).into()),
             ("content_type", content_type.into()),
         ]))
     }
@@ -222,29 +210,6 @@ pub fn times(
     Ok((0..count)
         .map(|i| start + slice * (f64::from(i) + 0.5))
         .collect())
-}
-
-fn encode(
-    strip: &RgbImage,
-    format: Format,
-) -> Result<(Vec<u8>, &'static str, &'static str), TaskError> {
-    let mut out = Vec::new();
-    let (w, h) = strip.dimensions();
-    let result = match format {
-        Format::Jpeg => image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
-            .write_image(strip.as_raw(), w, h, image::ExtendedColorType::Rgb8),
-        Format::Png => image::codecs::png::PngEncoder::new(&mut out).write_image(
-            strip.as_raw(),
-            w,
-            h,
-            image::ExtendedColorType::Rgb8,
-        ),
-    };
-    result.map_err(|e| TaskError::Failed(format!("encoding the strip: {e}")))?;
-    Ok(match format {
-        Format::Jpeg => (out, "image/jpeg", "jpg"),
-        Format::Png => (out, "image/png", "png"),
-    })
 }
 
 #[cfg(test)]

@@ -6,23 +6,13 @@
 //! job (input seek, scale/crop, icon overlay, one frame) → publish.
 
 use drake_sdk::media::{
-    Job, JobInput, Plan, centis, duration_of, fetch_and_probe, opts, secs, video_stream,
+    Job, JobInput, Plan, StillFormat, centis, duration_of, fetch_and_probe, opts, secs,
+    video_stream,
 };
 use drake_sdk::{Ctx, Task, TaskError, Values};
 use serde::Deserialize;
 
 drake_sdk::task!(VideoThumb);
-
-/// Output image format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// JPEG (quality ≈ 90).
-    #[default]
-    Jpeg,
-    /// PNG (lossless).
-    Png,
-}
 
 fn zero() -> f64 {
     0.0
@@ -51,7 +41,7 @@ pub struct Params {
     pub time: f64,
     /// Image format.
     #[serde(default)]
-    pub format: Format,
+    pub format: StillFormat,
     /// Draw a play icon in the centre.
     #[serde(default)]
     pub poster: bool,
@@ -89,8 +79,8 @@ impl Task for VideoThumb {
         let plan = Plan::new(src_w, src_h, p.width, p.height, p.crop);
         let graph = graph(&plan, p.poster);
         let (codec, content_type, ext) = match p.format {
-            Format::Jpeg => ("mjpeg", "image/jpeg", "jpg"),
-            Format::Png => ("png", "image/png", "png"),
+            StillFormat::Jpeg => ("mjpeg", "image/jpeg", "jpg"),
+            StillFormat::Png => ("png", "image/png", "png"),
         };
         let mut output = opts([
             ("map", "[v]"),
@@ -98,7 +88,7 @@ impl Task for VideoThumb {
             ("f", "image2"),
             ("c:v", codec),
         ]);
-        if p.format == Format::Jpeg {
+        if p.format == StillFormat::Jpeg {
             // qscale 2 ≈ JPEG quality 90.
             output.extend(opts([("q:v", "2")]));
         }

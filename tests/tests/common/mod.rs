@@ -373,3 +373,20 @@ fn crc32(data: &[u8]) -> u32 {
     }
     !crc
 }
+
+/// ffprobe's JSON (format and streams) for a file.
+pub fn ffprobe(path: &Path) -> serde_json::Value {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
