@@ -22,6 +22,8 @@ pub const TASKS: &[&str] = &[
     "video.reverse",
     "audio.info",
     "audio.waveform",
+    "audio.convert",
+    "audio.tts",
 ];
 
 /// Test-only tasks, loaded with `test_tasks = true` (hostile guests for
@@ -72,6 +74,10 @@ pub fn default_time_limit(task: &str) -> Option<Duration> {
         "audio.info" => Some(Duration::from_secs(120)),
         // One decode of the file (an hour of MP3 is ~20 s in wasm).
         "audio.waveform" => Some(Duration::from_secs(300)),
+        // One decode and encode (an hour of MP3 is ~40 s at LAME V2).
+        "audio.convert" => Some(Duration::from_secs(600)),
+        // flite speaks 5 000 characters in a few seconds, then one encode.
+        "audio.tts" => Some(Duration::from_secs(120)),
         _ => None,
     }
 }

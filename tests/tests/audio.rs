@@ -115,13 +115,7 @@ async fn bad_audio_ends_in_readable_errors() {
     let mp3 = tone(dir.path(), "t.mp3", 44_100, 2, &["-c:a", "libmp3lame"]);
     let truncated = fx.add("cut.mp3", "audio/mpeg", mp3[..mp3.len() / 2].to_vec());
     let empty = fx.add("empty.mp3", "audio/mpeg", Vec::new());
-    let random = fx.add(
-        "random.mp3",
-        "audio/mpeg",
-        (0..30_000u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
-            .collect(),
-    );
+    let random = fx.add("random.mp3", "audio/mpeg", common::noise(30_000));
     let image = fx.add("x.png", "image/png", common::png(20, 20));
     // A long silent file within the caps: 20 minutes of 8 kHz mono.
     let long = fx.add("long.wav", "audio/wav", {
@@ -245,4 +239,288 @@ async fn audio_waveform_draws_the_peaks() {
         (Some(1024), Some(60))
     );
     assert_eq!(r["content_type"], "image/jpeg");
+}
+
+/// `path` decoded by ffmpeg to mono 16 kHz samples in [-1, 1].
+fn decode_mono(path: &Path) -> Vec<f32> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "f32le", "-ac", "1", "-ar", "16000", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", path.display());
+    out.stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+fn rms(samples: &[f32]) -> f64 {
+    let sum: f64 = samples.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
+    (sum / samples.len().max(1) as f64).sqrt()
+}
+
+/// Save a downloaded output and probe it.
+async fn fetch_output(dir: &Path, name: &str, url: &str) -> (std::path::PathBuf, Value) {
+    let path = dir.join(name);
+    std::fs::write(&path, common::download(url).await).unwrap();
+    let probe = common::ffprobe(&path);
+    (path, probe)
+}
+
+#[tokio::test]
+async fn audio_convert_keeps_length_level_and_channels() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let sources: &[(&str, u32, u32, &[&str])] = &[
+        ("c.mp3", 44_100, 2, &["-c:a", "libmp3lame"]),
+        ("c.m4a", 48_000, 2, &["-c:a", "aac"]),
+        ("c.ogg", 22_050, 1, &["-c:a", "libvorbis"]),
+        ("c.opus", 48_000, 2, &["-c:a", "libopus"]),
+        ("c.flac", 96_000, 6, &["-c:a", "flac"]),
+        ("c.wav", 8_000, 1, &["-c:a", "pcm_s16le"]),
+        ("c.wma", 44_100, 2, &["-c:a", "wmav2"]),
+    ];
+    let mut tasks = Vec::new();
+    let mut expected = Vec::new();
+    let mut urls = Vec::new();
+    for (i, (name, rate, channels, codec)) in sources.iter().enumerate() {
+        let url = fx.add(
+            name,
+            "application/octet-stream",
+            tone(dir.path(), name, *rate, *channels, codec),
+        );
+        // Every source to both codecs.
+        for codec in ["mp3", "vorbis"] {
+            tasks.push(json!({"task_name": "audio.convert", "url": url, "codec": codec}));
+            expected.push((i, codec));
+        }
+        urls.push(url);
+    }
+    // The default codec is MP3.
+    tasks.push(json!({"task_name": "audio.convert", "url": urls[5]}));
+    expected.push((5, "mp3"));
+    let statuses = drake.create(json!(tasks), true).await;
+    for (s, (i, codec)) in statuses.iter().zip(&expected) {
+        let (name, _, channels, _) = sources[*i];
+        assert_eq!(s["status"], "success", "{name} → {codec}: {s}");
+        let r = &s["result"];
+        let (ext, ct, probe_codec) = match *codec {
+            "mp3" => ("mp3", "audio/mpeg", "mp3"),
+            _ => ("ogg", "audio/ogg", "vorbis"),
+        };
+        assert_eq!(r["content_type"], ct, "{name}");
+        let url = r["output"].as_str().unwrap();
+        assert!(url.ends_with(&format!(".{ext}")), "{url}");
+        let (path, probe) = fetch_output(dir.path(), &format!("{i}.{ext}"), url).await;
+        let stream = &probe["streams"][0];
+        assert_eq!(stream["codec_name"], probe_codec, "{name}");
+        let out_channels = stream["channels"].as_u64().unwrap() as u32;
+        let want_channels = if *codec == "mp3" {
+            channels.min(2)
+        } else {
+            channels
+        };
+        assert_eq!(out_channels, want_channels, "{name} → {codec}");
+        let duration = r["duration"].as_f64().unwrap();
+        assert!((duration - 2.5).abs() <= 0.06, "{name}: {duration}");
+        assert!(
+            (decoded_seconds(&path) - 2.5).abs() <= 0.06,
+            "{name} → {codec}: decoded {}",
+            decoded_seconds(&path)
+        );
+        // ffmpeg's sine source is 1/8 full scale: RMS 0.088 per channel.
+        // Downmixing 5.1 to stereo or mono folds the channels with
+        // ffmpeg's matrix, so only the unmixed cases compare levels.
+        if channels <= 2 {
+            let level = rms(&decode_mono(&path));
+            assert!(
+                (level - 0.0884).abs() < 0.01,
+                "{name} → {codec}: rms {level}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn audio_convert_bad_input() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    // A video without sound, a video with sound (its audio is converted),
+    // random bytes named .mp3, an empty file, an image.
+    let video = |name: &str, with_audio: bool| {
+        let path = dir.path().join(name);
+        let mut cmd = Command::new("ffmpeg");
+        cmd.args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+            .arg("testsrc=size=160x120:rate=10:duration=1.5");
+        if with_audio {
+            cmd.args(["-f", "lavfi", "-i", "sine=duration=1.5"]);
+        }
+        assert!(cmd.arg(&path).status().unwrap().success());
+        fx.add(name, "video/mp4", std::fs::read(path).unwrap())
+    };
+    let silent = video("silent.mp4", false);
+    let talkie = video("talkie.mp4", true);
+    let random = fx.add("random.mp3", "audio/mpeg", common::noise(30_000));
+    let empty = fx.add("empty.mp3", "audio/mpeg", Vec::new());
+    let image = fx.add("x.png", "image/png", common::png(20, 20));
+    let statuses = drake
+        .create(
+            json!([
+                {"task_name": "audio.convert", "url": silent},
+                {"task_name": "audio.convert", "url": talkie, "codec": "vorbis"},
+                {"task_name": "audio.convert", "url": random},
+                {"task_name": "audio.convert", "url": empty},
+                {"task_name": "audio.convert", "url": image},
+            ]),
+            true,
+        )
+        .await;
+    assert_eq!(statuses[0]["status"], "error", "{}", statuses[0]);
+    assert!(
+        statuses[0]["result"]
+            .as_str()
+            .unwrap()
+            .contains("no audio stream"),
+        "{}",
+        statuses[0]
+    );
+    assert_eq!(statuses[1]["status"], "success", "{}", statuses[1]);
+    assert!((statuses[1]["result"]["duration"].as_f64().unwrap() - 1.5).abs() < 0.06);
+    for s in &statuses[2..] {
+        assert_eq!(s["status"], "error", "{s}");
+        assert!(s["result"].is_string(), "{s}");
+    }
+}
+
+/// The median fundamental frequency (Hz) of the voiced 40 ms frames of
+/// 16 kHz speech: the autocorrelation peak between 70 and 400 Hz.
+fn median_pitch(samples: &[f32]) -> f64 {
+    const RATE: usize = 16_000;
+    let frame = RATE / 25;
+    let loudest = samples.iter().fold(0f32, |m, s| m.max(s.abs()));
+    let mut pitches = Vec::new();
+    for chunk in samples.chunks_exact(frame) {
+        if rms(chunk) < f64::from(loudest) * 0.1 {
+            continue;
+        }
+        let corr = |lag: usize| -> f64 {
+            chunk
+                .iter()
+                .zip(&chunk[lag..])
+                .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                .sum()
+        };
+        let energy = corr(0);
+        let (lag, best) = (RATE / 400..=RATE / 70)
+            .map(|lag| (lag, corr(lag)))
+            .fold((0, f64::MIN), |a, b| if b.1 > a.1 { b } else { a });
+        // Voiced: a strong periodicity.
+        if best > 0.4 * energy {
+            pitches.push(RATE as f64 / lag as f64);
+        }
+    }
+    assert!(pitches.len() >= 10, "only {} voiced frames", pitches.len());
+    pitches.sort_by(f64::total_cmp);
+    pitches[pitches.len() / 2]
+}
+
+#[tokio::test]
+async fn audio_tts_speaks_in_two_voices() {
+    let drake = Drake::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = "Good morning. This is a test of the speech service, reading a sentence aloud.";
+    let statuses = drake
+        .create(
+            json!([
+                {"task_name": "audio.tts", "text": text},
+                {"task_name": "audio.tts", "text": text, "voice": "neospeech:paul", "codec": "ogg"},
+                {"task_name": "audio.tts", "text": text, "voice": "NeoSpoken: Julie", "codec": "ogg"},
+                {"task_name": "audio.tts", "text": format!("{text} {text}"), "voice": "neospoken: paul"},
+            ]),
+            true,
+        )
+        .await;
+    let mut decoded = Vec::new();
+    for (i, s) in statuses.iter().enumerate() {
+        assert_eq!(s["status"], "success", "{i}: {s}");
+        let r = &s["result"];
+        let (ext, ct, codec) = if i % 3 == 0 {
+            ("mp3", "audio/mpeg", "mp3")
+        } else {
+            ("ogg", "audio/ogg", "vorbis")
+        };
+        assert_eq!(r["content_type"], ct, "{i}");
+        let (path, probe) = fetch_output(
+            dir.path(),
+            &format!("{i}.{ext}"),
+            r["output"].as_str().unwrap(),
+        )
+        .await;
+        assert_eq!(probe["streams"][0]["codec_name"], codec, "{i}");
+        let duration = r["duration"].as_f64().unwrap();
+        // A sentence of 14 words is several seconds of speech.
+        assert!((3.0..12.0).contains(&duration), "{i}: {duration}");
+        assert!(
+            (decoded_seconds(&path) - duration).abs() < 0.1,
+            "{i}: decoded {} vs {duration}",
+            decoded_seconds(&path)
+        );
+        let samples = decode_mono(&path);
+        assert!(rms(&samples) > 0.02, "{i}: silent ({})", rms(&samples));
+        decoded.push((samples, duration));
+    }
+    // Julie is the female voice: a clearly higher pitch than Paul's.
+    let (julie, paul) = (median_pitch(&decoded[0].0), median_pitch(&decoded[1].0));
+    assert!(
+        julie > 1.3 * paul,
+        "julie {julie:.0} Hz vs paul {paul:.0} Hz"
+    );
+    assert!((150.0..300.0).contains(&julie), "julie {julie:.0} Hz");
+    assert!((70.0..150.0).contains(&paul), "paul {paul:.0} Hz");
+    // Both spellings reach the same voice; twice the text, about twice
+    // the speech.
+    assert!((decoded[2].1 - decoded[0].1).abs() < 0.05);
+    let ratio = decoded[3].1 / decoded[1].1;
+    assert!((1.7..2.3).contains(&ratio), "{ratio}");
+}
+
+#[tokio::test]
+async fn audio_tts_parameter_errors() {
+    let drake = Drake::start().await;
+    let statuses = drake
+        .create(
+            json!([
+                {"task_name": "audio.tts", "text": "x ".repeat(3_000)},
+                {"task_name": "audio.tts", "text": "hello", "voice": "neospeech:bob"},
+                {"task_name": "audio.tts", "text": "  ...  "},
+                {"task_name": "audio.tts", "text": "hello", "codec": "wav"},
+            ]),
+            true,
+        )
+        .await;
+    for (s, param) in statuses.iter().zip(["text", "voice", "text", "codec"]) {
+        assert_eq!(s["status"], "error", "{s}");
+        assert!(s["result"]["parameters"][param].is_array(), "{param}: {s}");
+    }
+}
+
+#[tokio::test]
+async fn audio_tts_hostile_texts_end_within_limits() {
+    let drake = Drake::start().await;
+    let statuses = drake
+        .create(
+            json!([
+                // No English word: nothing to say.
+                {"task_name": "audio.tts", "text": "日本語のテキスト 😀"},
+                // Markup and control characters are read as text.
+                {"task_name": "audio.tts", "text": "<speak>Hi\u{0}\u{1b}[31m there</speak> &amp; \"quotes\" 'and' :colons: = ok"},
+            ]),
+            true,
+        )
+        .await;
+    assert_eq!(statuses[0]["status"], "error", "{}", statuses[0]);
+    assert!(statuses[0]["result"]["parameters"]["text"].is_array());
+    assert_eq!(statuses[1]["status"], "success", "{}", statuses[1]);
 }

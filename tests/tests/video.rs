@@ -238,13 +238,7 @@ async fn hostile_videos_end_in_readable_errors() {
     let mut truncated = std::fs::read(v.dir.path().join("plain.mp4")).unwrap();
     truncated.truncate(truncated.len() / 2);
     let truncated = fx.add("trunc.mp4", "video/mp4", truncated);
-    let random = fx.add(
-        "random.mp4",
-        "video/mp4",
-        (0..20_000u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-            .collect(),
-    );
+    let random = fx.add("random.mp4", "video/mp4", common::noise(20_000));
     let empty = fx.add("empty.mp4", "video/mp4", vec![]);
     let image = fx.add("image.png", "image/png", common::png(32, 32));
     let statuses = drake
@@ -743,13 +737,7 @@ async fn bad_videos_end_in_readable_errors_for_every_task() {
     let mut truncated = std::fs::read(real_media().join("iphone5.mov")).unwrap();
     truncated.truncate(truncated.len() / 3);
     let truncated = fx.add("cut.mov", "video/quicktime", truncated);
-    let random = fx.add(
-        "random.mp4",
-        "video/mp4",
-        (0..50_000u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
-            .collect(),
-    );
+    let random = fx.add("random.mp4", "video/mp4", common::noise(50_000));
     let tasks_names = [
         "video.convert",
         "video.strip",

@@ -13,6 +13,8 @@ use symphonia::core::probe::Hint;
 
 pub use symphonia;
 
+pub mod encode;
+
 /// An opened file: its demuxer and first audio track.
 pub struct Opened {
     /// The demuxer.

@@ -245,6 +245,11 @@ impl Ctx for HostCtx {
         Ok(Box::new(HostBlob(writer.finish().map_err(blob_error)?)))
     }
 
+    fn speak(&mut self, text: &str, voice: &str) -> Result<Box<dyn Input>, FfmpegError> {
+        let blob = ffmpeg::speak(text, voice).map_err(ffmpeg_error)?;
+        Ok(Box::new(HostBlob(blob)))
+    }
+
     fn progress(&mut self, percent: u8) {
         progress::report(percent.min(100));
     }

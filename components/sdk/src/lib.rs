@@ -251,6 +251,9 @@ pub trait Ctx {
     /// streams: MPEG-TS segments, raw PCM), copied through the guest a
     /// chunk at a time.
     fn concat(&mut self, parts: &[&dyn Input]) -> Result<Box<dyn Input>, TaskError>;
+    /// Speak English `text` with a flite voice (`slt`, `rms`, …): a
+    /// 16 kHz mono WAV held by the host.
+    fn speak(&mut self, text: &str, voice: &str) -> Result<Box<dyn Input>, FfmpegError>;
 }
 
 /// Validate `params` (JSON text) against `T`'s schema, decode them and run
@@ -374,6 +377,10 @@ pub struct FakeCtx {
     pub jobs: Vec<RecordedJob>,
     /// What successive ffmpeg jobs return (outputs' bytes), in order.
     pub job_results: std::collections::VecDeque<Result<Vec<Vec<u8>>, FfmpegError>>,
+    /// Every `speak` call: (text, voice).
+    pub spoken: Vec<(String, String)>,
+    /// What `speak` returns (WAV bytes); an error when `None`.
+    pub speech: Option<Vec<u8>>,
 }
 
 /// An ffmpeg job as [`FakeCtx`] saw it.
@@ -499,6 +506,15 @@ impl Ctx for FakeCtx {
     fn concat(&mut self, parts: &[&dyn Input]) -> Result<Box<dyn Input>, TaskError> {
         let bytes = parts.iter().flat_map(|p| p.read_all()).collect();
         Ok(Box::new(MemInput::new("", bytes)))
+    }
+
+    fn speak(&mut self, text: &str, voice: &str) -> Result<Box<dyn Input>, FfmpegError> {
+        self.spoken.push((text.to_owned(), voice.to_owned()));
+        let bytes = self
+            .speech
+            .clone()
+            .ok_or_else(|| FfmpegError::Failed("no speech queued (FakeCtx)".into()))?;
+        Ok(Box::new(MemInput::new("audio/wav", bytes)))
     }
 
     fn ffmpeg_run(&mut self, job: Job<'_>) -> Result<JobResult, FfmpegError> {

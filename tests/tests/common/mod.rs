@@ -390,3 +390,11 @@ pub fn ffprobe(path: &Path) -> serde_json::Value {
         .unwrap();
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// `len` bytes of deterministic noise (no format's magic bytes): the
+/// "random bytes with a media name" input of the bad-input tests.
+pub fn noise(len: u32) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect()
+}

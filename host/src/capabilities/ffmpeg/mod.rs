@@ -116,6 +116,41 @@ impl FfmpegPolicy {
     }
 }
 
+impl FfmpegPolicy {
+    /// A turn among the concurrent processes and a fresh scratch
+    /// directory for one process (deleted when dropped).
+    async fn slot(&self) -> Result<(tokio::sync::SemaphorePermit<'_>, Scratch), FfmpegError> {
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| FfmpegError::Failed("shutting down".into()))?;
+        Ok((permit, Scratch::new(&self.scratch)?))
+    }
+
+    /// Run `program args` in `scratch` under the sandbox until `deadline`.
+    async fn run_in(
+        &self,
+        scratch: &Scratch,
+        program: &Path,
+        args: &[String],
+        deadline: Instant,
+        capture: bool,
+        on_line: impl FnMut(&str),
+    ) -> Result<sandbox::Finished, sandbox::RunError> {
+        let inv = sandbox::Invocation {
+            sandbox: &self.sandbox,
+            limits: &self.limits,
+            dir: scratch.path(),
+            program,
+            args,
+            deadline,
+            capture,
+        };
+        sandbox::run(inv, on_line).await
+    }
+}
+
 /// Per-run ffmpeg state.
 pub struct FfmpegCtx {
     policy: Arc<FfmpegPolicy>,
@@ -276,12 +311,7 @@ impl ffmpeg::Host for crate::capabilities::HostState {
         let deadline = self.ffmpeg.deadline;
         let started = std::time::Instant::now();
         let result = async {
-            let _permit = policy
-                .permits
-                .acquire()
-                .await
-                .map_err(|_| FfmpegError::Failed("shutting down".into()))?;
-            let scratch = Scratch::new(&policy.scratch)?;
+            let (_permit, scratch) = policy.slot().await?;
             link_input(scratch.path(), 0, &file).await?;
             let args: Vec<String> = [
                 "-v",
@@ -298,16 +328,8 @@ impl ffmpeg::Host for crate::capabilities::HostState {
             ]
             .map(String::from)
             .to_vec();
-            let inv = sandbox::Invocation {
-                sandbox: &policy.sandbox,
-                limits: &policy.limits,
-                dir: scratch.path(),
-                program: &ffprobe,
-                args: &args,
-                deadline,
-                capture: true,
-            };
-            let done = sandbox::run(inv, |_| {})
+            let done = policy
+                .run_in(&scratch, &ffprobe, &args, deadline, true, |_| {})
                 .await
                 .map_err(|e| convert_error(e, true))?;
             let json: Value = serde_json::from_slice(&done.stdout)
@@ -357,12 +379,7 @@ impl ffmpeg::Host for crate::capabilities::HostState {
         let (span_lo, span_hi) = job.progress_span;
         let duration = job.progress_duration.filter(|d| d.is_finite() && *d > 0.0);
         let result = async {
-            let _permit = policy
-                .permits
-                .acquire()
-                .await
-                .map_err(|_| FfmpegError::Failed("shutting down".into()))?;
-            let scratch = Scratch::new(&policy.scratch)?;
+            let (_permit, scratch) = policy.slot().await?;
             for (i, file) in inputs.iter().enumerate() {
                 link_input(scratch.path(), i, file).await?;
             }
@@ -393,16 +410,8 @@ impl ffmpeg::Host for crate::capabilities::HostState {
                     let _ = events.try_send(RunEvent::Progress(percent));
                 }
             };
-            let inv = sandbox::Invocation {
-                sandbox: &policy.sandbox,
-                limits: &policy.limits,
-                dir: scratch.path(),
-                program: &ffmpeg_bin,
-                args: &args,
-                deadline,
-                capture: false,
-            };
-            sandbox::run(inv, on_line)
+            policy
+                .run_in(&scratch, &ffmpeg_bin, &args, deadline, false, on_line)
                 .await
                 .map_err(|e| convert_error(e, false))?;
             let stats = (frames, out_time);
@@ -442,6 +451,90 @@ impl ffmpeg::Host for crate::capabilities::HostState {
             Err(e) => Ok(Err(e)),
         }
     }
+
+    async fn speak(
+        &mut self,
+        text: String,
+        voice: String,
+    ) -> wasmtime::Result<Result<Resource<Blob>, FfmpegError>> {
+        let (ffmpeg_bin, _) = match self.ffmpeg_binaries() {
+            Ok(b) => b,
+            Err(e) => return Ok(Err(e)),
+        };
+        if text.len() > MAX_SPEECH_TEXT {
+            return Ok(Err(FfmpegError::InvalidJob(format!(
+                "the text is longer than {MAX_SPEECH_TEXT} bytes"
+            ))));
+        }
+        let args = match speech_argv(&voice) {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(e)),
+        };
+        let policy = self.ffmpeg.policy.clone();
+        let deadline = self.ffmpeg.deadline;
+        let started = std::time::Instant::now();
+        let result = async {
+            let (_permit, scratch) = policy.slot().await?;
+            tokio::fs::write(scratch.path().join("text.txt"), text.as_bytes())
+                .await
+                .map_err(|e| FfmpegError::Failed(format!("writing the text: {e}")))?;
+            policy
+                .run_in(&scratch, &ffmpeg_bin, &args, deadline, false, |_| {})
+                .await
+                .map_err(|e| convert_error(e, false))?;
+            tokio::fs::read(scratch.path().join("out0"))
+                .await
+                .map(Bytes::from)
+                .map_err(|e| FfmpegError::Failed(format!("reading the speech: {e}")))
+        }
+        .await;
+        self.ffmpeg.busy += started.elapsed();
+        match result {
+            Ok(bytes) => Ok(Ok(self.table.push(Blob {
+                bytes,
+                content_type: "audio/wav".into(),
+            })?)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+}
+
+/// flite voices built into ffmpeg that `speak` accepts.
+const VOICES: &[&str] = &["slt", "rms", "awb", "kal", "kal16"];
+
+/// Longest text `speak` takes, in bytes: about 15 minutes of speech, far
+/// past any task's own cap (audio.tts takes 5 000 characters).
+const MAX_SPEECH_TEXT: usize = 64 * 1024;
+
+/// The argv of a `speak` call: flite reads `text.txt` in the scratch
+/// directory; the voice is from [`VOICES`], so no guest string reaches
+/// the lavfi graph.
+fn speech_argv(voice: &str) -> Result<Vec<String>, FfmpegError> {
+    if !VOICES.contains(&voice) {
+        return Err(FfmpegError::InvalidJob(format!(
+            "unknown voice {voice:?} (one of {})",
+            VOICES.join(", ")
+        )));
+    }
+    Ok([
+        "-nostdin",
+        "-hide_banner",
+        "-nostats",
+        "-loglevel",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("flite=textfile=text.txt:voice={voice}"),
+        "-c:a",
+        "pcm_s16le",
+        "-f",
+        "wav",
+        "-y",
+        "out0",
+    ]
+    .map(String::from)
+    .to_vec())
 }
 
 /// ffprobe JSON → `media-info`.
@@ -557,6 +650,18 @@ fn stream_info(s: &Value) -> StreamInfo {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn speech_takes_only_known_voices() {
+        let argv = speech_argv("slt").unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(argv.contains(&"flite=textfile=text.txt:voice=slt".to_owned()));
+        for hostile in ["nope", "slt:textfile=/etc/passwd", "slt,movie=x", ""] {
+            assert!(
+                matches!(speech_argv(hostile), Err(FfmpegError::InvalidJob(_))),
+                "{hostile}"
+            );
+        }
+    }
 
     #[test]
     fn rotation_directions() {
