@@ -24,6 +24,7 @@ pub const TASKS: &[&str] = &[
     "audio.waveform",
     "audio.convert",
     "audio.tts",
+    "audio.beats",
 ];
 
 /// Test-only tasks, loaded with `test_tasks = true` (hostile guests for
@@ -78,6 +79,9 @@ pub fn default_time_limit(task: &str) -> Option<Duration> {
         "audio.convert" => Some(Duration::from_secs(600)),
         // flite speaks 5 000 characters in a few seconds, then one encode.
         "audio.tts" => Some(Duration::from_secs(120)),
+        // One decode (an hour of MP3 is ~20 s in wasm); tracking an hour
+        // takes under a second.
+        "audio.beats" => Some(Duration::from_secs(300)),
         _ => None,
     }
 }

@@ -524,3 +524,209 @@ async fn audio_tts_hostile_texts_end_within_limits() {
     assert!(statuses[0]["result"]["parameters"]["text"].is_array());
     assert_eq!(statuses[1]["status"], "success", "{}", statuses[1]);
 }
+
+/// A drum loop: a kick (decaying 55 Hz) on every beat from `start`, a
+/// snare-like noise burst on beats 2 and 4, hi-hat ticks on the eighths,
+/// as 16-bit stereo WAV at 44.1 kHz.
+fn drum_loop(bpm: f64, start: f64, seconds: f64) -> Vec<u8> {
+    const RATE: f64 = 44_100.0;
+    let n = (RATE * seconds) as usize;
+    let period = 60.0 / bpm;
+    let mut noise = 0x2545_f491_u32;
+    let mut out = Vec::with_capacity(n * 4);
+    for i in 0..n {
+        let t = i as f64 / RATE;
+        noise ^= noise << 13;
+        noise ^= noise >> 17;
+        noise ^= noise << 5;
+        let white = f64::from(noise) / f64::from(u32::MAX) * 2.0 - 1.0;
+        let mut x = 0.0;
+        if t >= start {
+            let beat = (t - start) / period;
+            let (k, since) = (beat.floor(), (beat - beat.floor()) * period);
+            x += 0.6 * (std::f64::consts::TAU * 55.0 * since).sin() * (-since * 18.0).exp();
+            if k as i64 % 2 == 1 {
+                x += 0.3 * white * (-since * 30.0).exp();
+            }
+            let eighth = (since / (period / 2.0)).fract() * period / 2.0;
+            x += 0.08 * white * (-eighth * 120.0).exp();
+        }
+        let s = (x.clamp(-1.0, 1.0) * 32_000.0) as i16;
+        out.extend(s.to_le_bytes());
+        out.extend(s.to_le_bytes());
+    }
+    let mut wav = Vec::new();
+    let data = out.len() as u32;
+    wav.extend(b"RIFF");
+    wav.extend((36 + data).to_le_bytes());
+    wav.extend(b"WAVEfmt ");
+    wav.extend(16u32.to_le_bytes());
+    wav.extend(1u16.to_le_bytes());
+    wav.extend(2u16.to_le_bytes());
+    wav.extend(44_100u32.to_le_bytes());
+    wav.extend((44_100u32 * 4).to_le_bytes());
+    wav.extend(4u16.to_le_bytes());
+    wav.extend(16u16.to_le_bytes());
+    wav.extend(b"data");
+    wav.extend(data.to_le_bytes());
+    wav.extend(out);
+    wav
+}
+
+/// mir_eval's beat F-measure (±70 ms), both lists trimmed of the first
+/// 5 s as mir_eval's `trim_beats` does.
+fn f_measure(reference: &[f64], estimated: &[f64]) -> f64 {
+    let reference: Vec<f64> = reference.iter().copied().filter(|&t| t >= 5.0).collect();
+    let estimated: Vec<f64> = estimated.iter().copied().filter(|&t| t >= 5.0).collect();
+    if reference.is_empty() || estimated.is_empty() {
+        return 0.0;
+    }
+    // Greedy one-to-one matching in time order (the lists are sorted and
+    // the window is far smaller than a beat, so it is the optimum).
+    let (mut i, mut j, mut hits) = (0, 0, 0usize);
+    while i < reference.len() && j < estimated.len() {
+        let d = estimated[j] - reference[i];
+        if d.abs() <= 0.07 {
+            hits += 1;
+            i += 1;
+            j += 1;
+        } else if d < 0.0 {
+            j += 1;
+        } else {
+            i += 1;
+        }
+    }
+    let precision = hits as f64 / estimated.len() as f64;
+    let recall = hits as f64 / reference.len() as f64;
+    if hits == 0 {
+        0.0
+    } else {
+        2.0 * precision * recall / (precision + recall)
+    }
+}
+
+#[tokio::test]
+async fn audio_beats_finds_the_beat_in_every_format() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let (bpm, start) = (128.0, 0.75);
+    let wav = dir.path().join("loop.wav");
+    std::fs::write(&wav, drum_loop(bpm, start, 24.0)).unwrap();
+    let reference: Vec<f64> = (0..)
+        .map(|k| start + f64::from(k) * 60.0 / bpm)
+        .take_while(|&t| t < 24.0)
+        .collect();
+    // (file, encoder options): every input format, 8 kHz mono to 96 kHz
+    // 6 channels.
+    let cases: &[(&str, &[&str])] = &[
+        ("loop.mp3", &["-c:a", "libmp3lame"]),
+        ("loop.m4a", &["-c:a", "aac"]),
+        ("loop.ogg", &["-c:a", "libvorbis"]),
+        ("loop.opus", &["-c:a", "libopus"]),
+        ("loop.flac", &["-ar", "96000", "-ac", "6", "-c:a", "flac"]),
+        (
+            "loop8k.wav",
+            &["-ar", "8000", "-ac", "1", "-c:a", "pcm_s16le"],
+        ),
+        ("loop24.wav", &["-ar", "48000", "-c:a", "pcm_s24le"]),
+    ];
+    let mut urls = vec![fx.add("loop.wav", "audio/wav", std::fs::read(&wav).unwrap())];
+    for (name, codec) in cases {
+        let path = dir.path().join(name);
+        let status = Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-y", "-i"])
+            .arg(&wav)
+            .args(*codec)
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{name}");
+        urls.push(fx.add(
+            name,
+            "application/octet-stream",
+            std::fs::read(&path).unwrap(),
+        ));
+    }
+    let fixture = |name: &str| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/media")
+            .join(name)
+    };
+    let music = fx.add(
+        "mosey_along.mp3",
+        "audio/mpeg",
+        std::fs::read(fixture("mosey_along.mp3")).unwrap(),
+    );
+    let mut tasks: Vec<Value> = urls
+        .iter()
+        .map(|url| json!({"task_name": "audio.beats", "url": url}))
+        .collect();
+    tasks.push(json!({"task_name": "audio.beats", "url": music}));
+    let statuses = drake.create(json!(tasks), true).await;
+    for (i, s) in statuses.iter().take(urls.len()).enumerate() {
+        assert_eq!(s["status"], "success", "{i}: {s}");
+        let r = &s["result"];
+        let tempo = r["tempo"].as_f64().unwrap();
+        assert!((tempo - bpm).abs() < 1.5, "{i}: tempo {tempo}");
+        assert!(
+            (r["duration"].as_f64().unwrap() - 24.0).abs() < 0.06,
+            "{i}: {r}"
+        );
+        let beats: Vec<f64> = serde_json::from_value(r["beats"].clone()).unwrap();
+        assert!(beats.windows(2).all(|w| w[0] < w[1]), "{i}: not ascending");
+        let f = f_measure(&reference, &beats);
+        assert!(f >= 0.95, "{i}: F = {f:.3}: {beats:?}");
+        // No beat before the music starts.
+        assert!(beats[0] > start - 0.07, "{i}: first beat {}", beats[0]);
+    }
+    // Real music: OpenTTD's "Mosey Along", beats from its MIDI tempo map.
+    let r = &statuses[urls.len()]["result"];
+    assert_eq!(statuses[urls.len()]["status"], "success", "{r}");
+    let reference: Vec<f64> =
+        serde_json::from_slice(&std::fs::read(fixture("mosey_along.beats.json")).unwrap()).unwrap();
+    let beats: Vec<f64> = serde_json::from_value(r["beats"].clone()).unwrap();
+    let f = f_measure(&reference, &beats);
+    assert!(f >= 0.9, "mosey_along: F = {f:.3}");
+    assert!((r["tempo"].as_f64().unwrap() - 140.0).abs() < 2.0, "{r}");
+}
+
+#[tokio::test]
+async fn audio_beats_bad_input() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let silence = fx.add(
+        "silence.wav",
+        "audio/wav",
+        drake_audio::tests_support::wav(22_050, 2, 30.0),
+    );
+    let tiny = fx.add(
+        "tiny.wav",
+        "audio/wav",
+        drake_audio::tests_support::wav(8_000, 1, 0.01),
+    );
+    let random = fx.add("random.mp3", "audio/mpeg", common::noise(40_000));
+    let empty = fx.add("empty.mp3", "audio/mpeg", Vec::new());
+    let image = fx.add("x.png", "image/png", common::png(20, 20));
+    let statuses = drake
+        .create(
+            json!([
+                {"task_name": "audio.beats", "url": silence},
+                {"task_name": "audio.beats", "url": tiny},
+                {"task_name": "audio.beats", "url": random},
+                {"task_name": "audio.beats", "url": empty},
+                {"task_name": "audio.beats", "url": image},
+            ]),
+            true,
+        )
+        .await;
+    // Silence and a blip: no beats, and saying so is a result.
+    for s in &statuses[..2] {
+        assert_eq!(s["status"], "success", "{s}");
+        assert_eq!(s["result"]["beats"], json!([]), "{s}");
+        assert_eq!(s["result"]["tempo"], 0.0, "{s}");
+    }
+    assert_eq!(statuses[0]["result"]["duration"], 30.0);
+    for s in &statuses[2..5] {
+        assert_eq!(s["status"], "error", "{s}");
+        assert!(s["result"].is_string(), "{s}");
+    }
+}

@@ -6,8 +6,8 @@
 //! Memory stays bounded by the picture: each decoded block is folded into
 //! the per-column peaks as it comes.
 
-use drake_audio::{Opened, describe, open};
-use drake_sdk::media::{Job, JobInput, StillFormat, opts};
+use drake_audio::describe;
+use drake_sdk::media::StillFormat;
 use drake_sdk::{Ctx, Task, TaskError, Values};
 use image::{Rgb, RgbImage};
 use serde::Deserialize;
@@ -110,41 +110,14 @@ impl Task for AudioWaveform {
             ));
         }
         let mut peaks = Peaks::new(p.width, p.start, end);
-        let mut opened: Opened = open(bytes)?;
-        let rate = opened.track.codec_params.sample_rate.unwrap_or(0);
-        let decoded = rate > 0
-            && drake_audio::decode(&mut opened, |samples, channels| {
-                peaks.add(samples, channels, rate);
-            })?;
-        if !decoded {
-            // Opus (no symphonia decoder): 16 kHz mono from ffmpeg.
-            const RATE: u32 = 16_000;
-            let job = Job {
-                inputs: vec![JobInput {
-                    media: media.as_ref(),
-                    options: Vec::new(),
-                }],
-                filter_complex: None,
-                outputs: vec![opts([
-                    ("map", "0:a:0"),
-                    ("ac", "1"),
-                    ("ar", "16000"),
-                    ("c:a", "pcm_f32le"),
-                    ("f", "f32le"),
-                ])],
-                progress_duration: Some(duration),
-                progress_span: (0, 90),
-            };
-            let out = ctx
-                .ffmpeg(job)
-                .map_err(drake_sdk::FfmpegError::into_task_error)?;
-            let pcm = out.first().map(|o| o.read_all()).unwrap_or_default();
-            let samples: Vec<f32> = pcm
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            peaks.add(&samples, 1, RATE);
-        }
+        drake_audio::decode_media(
+            ctx,
+            media.as_ref(),
+            bytes,
+            duration,
+            (0, 90),
+            |samples, channels, rate| peaks.add(samples, channels, rate),
+        )?;
         ctx.progress(95);
         let img = draw(&peaks, p.height, p.vmargin, fill, background);
         let bytes = drake_imaging::encode_rgb(&img, p.format)?;

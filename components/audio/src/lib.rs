@@ -3,7 +3,8 @@
 
 use std::io::Cursor;
 
-use drake_sdk::TaskError;
+use drake_sdk::media::{Job, JobInput, opts};
+use drake_sdk::{Ctx, FfmpegError, Input, TaskError};
 use symphonia::core::audio::SampleBuffer;
 use symphonia::core::codecs::{self, CodecType, DecoderOptions};
 use symphonia::core::formats::{FormatOptions, FormatReader, Track};
@@ -13,6 +14,7 @@ use symphonia::core::probe::Hint;
 
 pub use symphonia;
 
+pub mod beats;
 pub mod encode;
 
 /// An opened file: its demuxer and first audio track.
@@ -213,6 +215,30 @@ pub fn content_type(bytes: &[u8]) -> &'static str {
 /// players do; the stream ends at the first demuxer error.
 /// `Ok(false)`: symphonia has no decoder for this codec (Opus).
 pub fn decode(opened: &mut Opened, mut f: impl FnMut(&[f32], usize)) -> Result<bool, TaskError> {
+    let params = &opened.track.codec_params;
+    if params.codec == codecs::CODEC_TYPE_PCM_S16LE
+        && let Some(channels) = params.channels.map(|c| c.count()).filter(|&c| c > 0)
+    {
+        // 16-bit WAV, the commonest uncompressed input: the packets are
+        // the interleaved samples, converted here in one pass (symphonia's
+        // planar round trip costs 5× more).
+        let mut samples = Vec::new();
+        while let Ok(packet) = opened.format.next_packet() {
+            if packet.track_id() != opened.track.id {
+                continue;
+            }
+            samples.clear();
+            samples.extend(
+                packet
+                    .data
+                    .chunks_exact(2)
+                    .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32_768.0),
+            );
+            let whole = samples.len() / channels * channels;
+            f(&samples[..whole], channels);
+        }
+        return Ok(true);
+    }
     let Ok(mut decoder) = symphonia::default::get_codecs()
         .make(&opened.track.codec_params, &DecoderOptions::default())
     else {
@@ -238,6 +264,69 @@ pub fn decode(opened: &mut Opened, mut f: impl FnMut(&[f32], usize)) -> Result<b
         f(sb.samples(), spec.channels.count().max(1));
     }
     Ok(true)
+}
+
+/// The rate of the PCM that the ffmpeg capability decodes what symphonia
+/// cannot (Opus) to: mono 16 kHz, enough for peaks and onsets.
+pub const FALLBACK_RATE: u32 = 16_000;
+
+/// Decode the first audio track of `media` (whose bytes are `bytes`),
+/// handing each block to `f(samples, channels, rate)`: in the component
+/// with symphonia, or, for codecs it has no decoder for (Opus), as mono
+/// [`FALLBACK_RATE`] PCM from one ffmpeg job (progress over
+/// `duration` seconds, in `span`).
+pub fn decode_media(
+    ctx: &mut dyn Ctx,
+    media: &dyn Input,
+    bytes: Vec<u8>,
+    duration: f64,
+    span: (u8, u8),
+    mut f: impl FnMut(&[f32], usize, u32),
+) -> Result<(), TaskError> {
+    let mut opened = open(bytes)?;
+    let rate = opened.track.codec_params.sample_rate.unwrap_or(0);
+    if rate > 0 && decode(&mut opened, |samples, channels| f(samples, channels, rate))? {
+        return Ok(());
+    }
+    let job = Job {
+        inputs: vec![JobInput {
+            media,
+            options: Vec::new(),
+        }],
+        filter_complex: None,
+        outputs: vec![opts([
+            ("map", "0:a:0"),
+            ("ac", "1"),
+            ("ar", &FALLBACK_RATE.to_string()),
+            ("c:a", "pcm_f32le"),
+            ("f", "f32le"),
+        ])],
+        progress_duration: (duration > 0.0).then_some(duration),
+        progress_span: span,
+    };
+    let out = ctx.ffmpeg(job).map_err(FfmpegError::into_task_error)?;
+    let Some(pcm) = out.first() else {
+        return Ok(());
+    };
+    // 4 MiB at a time: bounded guest memory whatever the length.
+    const CHUNK: u32 = 4 << 20;
+    let mut samples = Vec::new();
+    let mut offset = 0;
+    while offset < pcm.size() {
+        let bytes = pcm.read(offset, CHUNK);
+        if bytes.is_empty() {
+            break;
+        }
+        offset += bytes.len() as u64;
+        samples.clear();
+        samples.extend(
+            bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        );
+        f(&samples, 1, FALLBACK_RATE);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

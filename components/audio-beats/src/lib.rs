@@ -1,0 +1,84 @@
+//! `audio.beats`: the beat times of a piece of music, its duration and
+//! tempo, tracked in the component ([`drake_audio::beats`]: onset
+//! strength → tempo → dynamic-programming alignment).
+//!
+//! The file is decoded block by block into the tracker, which keeps only
+//! its onset envelope, so memory stays small for long files; Opus, which
+//! symphonia cannot decode, comes from the ffmpeg capability as PCM.
+
+use drake_audio::beats::Tracker;
+use drake_audio::{FALLBACK_RATE, decode_media, describe};
+use drake_sdk::media::centis;
+use drake_sdk::{Ctx, Task, TaskError, Values};
+use serde::Deserialize;
+
+drake_sdk::task!(AudioBeats);
+
+/// Longest input analysed: 3 hours (a DJ set). The envelope is 1.2 MB an
+/// hour and the tracking linear in the length, so this bounds the
+/// decoding time, not memory.
+pub const MAX_SECONDS: f64 = 3.0 * 3600.0;
+
+/// Parameters.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// URL of the music.
+    pub url: String,
+}
+
+/// The task.
+pub struct AudioBeats;
+
+impl Task for AudioBeats {
+    const NAME: &'static str = "audio.beats";
+    const SUMMARY: &'static str =
+        "Find the beats of a piece of music: beat times, duration and tempo.";
+    const VALUES: &'static [&'static str] = &["beats", "duration", "tempo"];
+    const FILES: &'static [&'static str] = &[];
+    type Params = Params;
+
+    fn run(ctx: &mut dyn Ctx, p: Params) -> Result<Values, TaskError> {
+        let media = ctx
+            .fetch(&p.url, None)
+            .map_err(|e| e.into_task_error("url"))?;
+        let bytes = media.read_all();
+        if bytes.is_empty() {
+            return Err(TaskError::InvalidInput("url: the file is empty".into()));
+        }
+        let (_, duration) = describe(bytes.clone())?;
+        if duration > MAX_SECONDS {
+            return Err(TaskError::Limit(format!(
+                "the audio is {:.0} min long; audio.beats takes at most {:.0} min",
+                duration / 60.0,
+                MAX_SECONDS / 60.0
+            )));
+        }
+        let mut tracker: Option<(Tracker, u32)> = None;
+        decode_media(
+            ctx,
+            media.as_ref(),
+            bytes,
+            duration,
+            (0, 90),
+            |samples, channels, rate| {
+                let (tracker, _) = tracker.get_or_insert_with(|| (Tracker::new(rate), rate));
+                tracker.push(samples, channels);
+            },
+        )?;
+        ctx.progress(95);
+        let found = tracker
+            .map(|(t, _)| t.finish())
+            .unwrap_or_else(|| Tracker::new(FALLBACK_RATE).finish());
+        let beats: Vec<f64> = found
+            .beats
+            .iter()
+            .map(|t| (t * 1000.0).round() / 1000.0)
+            .collect();
+        Ok(drake_sdk::values([
+            ("beats", beats.into()),
+            ("duration", centis(duration).into()),
+            ("tempo", ((found.tempo * 10.0).round() / 10.0).into()),
+        ]))
+    }
+}
