@@ -533,7 +533,7 @@ fn drum_loop(bpm: f64, start: f64, seconds: f64) -> Vec<u8> {
     let n = (RATE * seconds) as usize;
     let period = 60.0 / bpm;
     let mut noise = 0x2545_f491_u32;
-    let mut out = Vec::with_capacity(n * 4);
+    let mut out = Vec::with_capacity(n * 2);
     for i in 0..n {
         let t = i as f64 / RATE;
         noise ^= noise << 13;
@@ -552,25 +552,9 @@ fn drum_loop(bpm: f64, start: f64, seconds: f64) -> Vec<u8> {
             x += 0.08 * white * (-eighth * 120.0).exp();
         }
         let s = (x.clamp(-1.0, 1.0) * 32_000.0) as i16;
-        out.extend(s.to_le_bytes());
-        out.extend(s.to_le_bytes());
+        out.extend([s, s]);
     }
-    let mut wav = Vec::new();
-    let data = out.len() as u32;
-    wav.extend(b"RIFF");
-    wav.extend((36 + data).to_le_bytes());
-    wav.extend(b"WAVEfmt ");
-    wav.extend(16u32.to_le_bytes());
-    wav.extend(1u16.to_le_bytes());
-    wav.extend(2u16.to_le_bytes());
-    wav.extend(44_100u32.to_le_bytes());
-    wav.extend((44_100u32 * 4).to_le_bytes());
-    wav.extend(4u16.to_le_bytes());
-    wav.extend(16u16.to_le_bytes());
-    wav.extend(b"data");
-    wav.extend(data.to_le_bytes());
-    wav.extend(out);
-    wav
+    drake_audio::tests_support::pcm16_wav(44_100, 2, &out)
 }
 
 /// mir_eval's beat F-measure (±70 ms), both lists trimmed of the first

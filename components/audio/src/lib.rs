@@ -31,9 +31,14 @@ pub struct Opened {
 pub mod tests_support {
     /// A PCM WAV of `seconds` of silence.
     pub fn wav(rate: u32, channels: u16, seconds: f64) -> Vec<u8> {
-        let samples = (f64::from(rate) * seconds) as u32 * u32::from(channels);
-        let data = samples * 2;
-        let mut out = Vec::new();
+        let samples = (f64::from(rate) * seconds) as usize * usize::from(channels);
+        pcm16_wav(rate, channels, &vec![0; samples])
+    }
+
+    /// A 16-bit PCM WAV of interleaved `samples`.
+    pub fn pcm16_wav(rate: u32, channels: u16, samples: &[i16]) -> Vec<u8> {
+        let data = (samples.len() * 2) as u32;
+        let mut out = Vec::with_capacity(44 + samples.len() * 2);
         out.extend(b"RIFF");
         out.extend((36 + data).to_le_bytes());
         out.extend(b"WAVEfmt ");
@@ -46,7 +51,7 @@ pub mod tests_support {
         out.extend(16u16.to_le_bytes());
         out.extend(b"data");
         out.extend(data.to_le_bytes());
-        out.resize(out.len() + data as usize, 0);
+        out.extend(samples.iter().flat_map(|s| s.to_le_bytes()));
         out
     }
 }
