@@ -17,7 +17,11 @@ with BLAS limited to --threads (default 1) through threadpoolctl.
 
 --drake DIR reads DIR/<name>.json = {"beats": [...], "tempo": x, "seconds": s}
 (s = drake's wall time on that file) and scores it the same way; speed
-ratios are librosa beat_track time / s and (load + beat_track) / s.
+ratios are librosa beat_track time / s and (load + beat_track) / s. Two
+optional keys add the ratios the bench reports (tests/benches/beats.rs):
+"track_seconds" (drake's tracker on decoded samples, as beat_track gets
+them: librosa beat_track / track_seconds, goal >= 20) and "task_seconds"
+(the whole audio.beats task through drake's API: fetch, decode, track).
 """
 
 import argparse
@@ -143,6 +147,8 @@ def main():
                 row["drake_s"] = float(d["seconds"])
                 row["ratio_beat_track"] = round(t_track / row["drake_s"], 2)
                 row["ratio_load_beat_track"] = round((t_load + t_track) / row["drake_s"], 2)
+                row["drake_track_s"] = d.get("track_seconds")
+                row["drake_task_s"] = d.get("task_seconds")
             else:
                 print(f"warning: no drake result {f}", file=sys.stderr)
         rows.append(row)
@@ -194,6 +200,18 @@ def main():
             "ratio_beat_track_median": round(statistics.median(r["ratio_beat_track"] for r in done), 2) if done else None,
             "ratio_load_beat_track_median": round(statistics.median(r["ratio_load_beat_track"] for r in done), 2) if done else None,
         }
+        tracked = [r for r in done if r.get("drake_track_s")]
+        if tracked:
+            t = sum(r["drake_track_s"] for r in tracked)
+            summary["drake"]["track_s_total"] = round(t, 4)
+            summary["drake"]["ratio_beat_track_to_tracker_total"] = round(
+                sum(r["librosa_beat_track_s"] for r in tracked) / t, 2)
+        tasked = [r for r in done if r.get("drake_task_s")]
+        if tasked:
+            t = sum(r["drake_task_s"] for r in tasked)
+            summary["drake"]["task_s_total"] = round(t, 3)
+            summary["drake"]["ratio_load_beat_track_to_task_total"] = round(
+                sum(r["librosa_load_s"] + r["librosa_beat_track_s"] for r in tasked) / t, 2)
 
     L = summary["librosa"]
     print(f"\n{len(rows)} files, {audio_total:.0f} s of audio; BLAS threads {blas_threads}; "
@@ -213,6 +231,12 @@ def main():
             print(f"drake time {D['seconds_total']:.2f} s total ({D['seconds_median'] * 1000:.0f} ms median/file); "
                   f"speed-up beat_track/drake {D['ratio_beat_track_total']}x total, {D['ratio_beat_track_median']}x median; "
                   f"(load+beat_track)/drake {D['ratio_load_beat_track_total']}x total, {D['ratio_load_beat_track_median']}x median")
+            if "track_s_total" in D:
+                print(f"drake tracker on decoded samples: {D['track_s_total']:.3f} s total; "
+                      f"librosa beat_track / drake tracker = {D['ratio_beat_track_to_tracker_total']}x (goal >= 20x)")
+            if "task_s_total" in D:
+                print(f"whole audio.beats tasks through drake's API: {D['task_s_total']:.2f} s total; "
+                      f"librosa (load + beat_track) / drake task = {D['ratio_load_beat_track_to_task_total']}x")
         else:
             print("drake: no results found")
     if args.json:
