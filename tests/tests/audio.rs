@@ -714,3 +714,79 @@ async fn audio_beats_bad_input() {
         assert!(s["result"].is_string(), "{s}");
     }
 }
+
+/// Every audio task on every awkward input: a result or a readable error,
+/// never a crash; valid audio of any shape gives a result.
+#[tokio::test]
+async fn every_audio_task_on_awkward_input() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let mp3 = tone(dir.path(), "t.mp3", 44_100, 2, &["-c:a", "libmp3lame"]);
+    let long_silence = {
+        let path = dir.path().join("long.flac");
+        let status = Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+            .arg("anullsrc=r=8000:cl=mono")
+            .args(["-t", "3600", "-c:a", "flac"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::read(path).unwrap()
+    };
+    // (name, bytes, is valid audio)
+    let inputs: Vec<(&str, Vec<u8>, bool)> = vec![
+        ("truncated.mp3", mp3[..mp3.len() / 3].to_vec(), true),
+        ("empty.mp3", Vec::new(), false),
+        ("random.mp3", common::noise(50_000), false),
+        ("image.mp3", common::png(40, 40), false),
+        ("hour_of_silence.flac", long_silence, true),
+        (
+            "six.flac",
+            tone(dir.path(), "six.flac", 96_000, 6, &["-c:a", "flac"]),
+            true,
+        ),
+        (
+            "eight.wav",
+            tone(dir.path(), "eight.wav", 8_000, 1, &["-c:a", "pcm_s16le"]),
+            true,
+        ),
+        (
+            "u8.wav",
+            tone(dir.path(), "u8.wav", 11_025, 2, &["-c:a", "pcm_u8"]),
+            true,
+        ),
+    ];
+    let tasks = [
+        "audio.info",
+        "audio.convert",
+        "audio.waveform",
+        "audio.beats",
+    ];
+    let mut list = Vec::new();
+    for (name, bytes, _) in &inputs {
+        let url = fx.add(name, "application/octet-stream", bytes.clone());
+        for task in tasks {
+            list.push(json!({"task_name": task, "url": url}));
+        }
+    }
+    let statuses = drake.create(json!(list), true).await;
+    for (i, s) in statuses.iter().enumerate() {
+        let (name, _, valid) = &inputs[i / tasks.len()];
+        let task = tasks[i % tasks.len()];
+        if *valid {
+            assert_eq!(s["status"], "success", "{task} on {name}: {s}");
+            assert!(
+                s["result"]["duration"].as_f64().unwrap() > 0.0,
+                "{task} on {name}: {s}"
+            );
+        } else {
+            assert_eq!(s["status"], "error", "{task} on {name}: {s}");
+            let message = s["result"].as_str().unwrap_or_default();
+            assert!(
+                !message.is_empty() && !message.contains("panicked") && !message.contains("trap"),
+                "{task} on {name}: {s}"
+            );
+        }
+    }
+}
