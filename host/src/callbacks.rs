@@ -17,9 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use sha2::Sha256;
 
 use crate::capabilities::fetch::client::{Error as FetchError, Fetcher};
 use crate::store::{TaskRow, TaskState, TaskStore};
@@ -39,12 +37,8 @@ pub struct Callbacks {
 
 /// `t=<t>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
 pub fn signature(secret: &str, t: u64, body: &[u8]) -> String {
-    // HMAC takes keys of any length; this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-    mac.update(format!("{t}.").as_bytes());
-    mac.update(body);
-    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+    let v1 = crate::api::auth::hmac_hex(secret, &[format!("{t}.").as_bytes(), body]);
+    format!("t={t},v1={v1}")
 }
 
 /// Where a finished task's status goes, if anywhere.
@@ -148,6 +142,8 @@ pub async fn dispatch_key(callbacks: &Arc<Callbacks>, store: &dyn TaskStore, key
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
 
     #[test]
     fn signature_is_hmac_sha256_of_t_dot_body() {

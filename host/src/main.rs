@@ -49,6 +49,30 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Print a signed, expiring `create_file` URL for one task: it holds
+    /// the API key and an HMAC under the secret, never the secret, so it
+    /// can go in an `<img src>`.
+    Sign {
+        /// Task name, e.g. image.thumb.
+        task: String,
+        /// Parameters as key=value (repeat a key for lists).
+        params: Vec<String>,
+        /// How long the URL works, e.g. 30m, 1h, 7d.
+        #[arg(long, default_value = "1h")]
+        expires: String,
+        /// The server's public base URL.
+        #[arg(long, env = "DRAKE_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The account's API key (identifies the account).
+        #[arg(long, env = "DRAKE_API_KEY")]
+        api_key: String,
+        /// The account's secret (signs; not part of the URL).
+        #[arg(long, env = "DRAKE_SECRET", hide_env_values = true)]
+        secret: String,
+        /// File name in the path (`/v1/create_file/<name>`), e.g. cat.jpg.
+        #[arg(long)]
+        filename: Option<String>,
+    },
     /// List the tasks and their parameters.
     Tasks {
         /// TOML configuration file.
@@ -110,6 +134,35 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let config = Config::load(config.as_deref())?;
             run_task(&config, &task, &params, out).await
         }
+        Command::Sign {
+            task,
+            params,
+            expires,
+            url,
+            api_key,
+            secret,
+            filename,
+        } => {
+            let valid = humantime::parse_duration(&expires)
+                .with_context(|| format!("--expires {expires:?}: use e.g. 30m, 1h, 7d"))?;
+            let until = std::time::SystemTime::now()
+                .checked_add(valid)
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .context("--expires is too far in the future")?;
+            println!(
+                "{}",
+                signed_url(
+                    &url,
+                    filename.as_deref(),
+                    &task,
+                    &params,
+                    &api_key,
+                    &secret,
+                    until.as_secs()
+                )?
+            );
+            Ok(())
+        }
         Command::Tasks { config } => {
             let config = Config::load(config.as_deref())?;
             let engine = drake_host::app::engine(&config).await?;
@@ -128,6 +181,41 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `<url>/v1/create_file[/<filename>]?<canonical query>&signature=<hex>`.
+fn signed_url(
+    url: &str,
+    filename: Option<&str>,
+    task: &str,
+    params: &[String],
+    api_key: &str,
+    secret: &str,
+    expires: u64,
+) -> anyhow::Result<String> {
+    use drake_host::api::auth;
+    let mut pairs = vec![("task_name".to_owned(), task.to_owned())];
+    for pair in params {
+        let Some((k, v)) = pair.split_once('=') else {
+            bail!("parameter {pair:?} is not key=value");
+        };
+        if auth::SIGNED_PARAMS.contains(&k) || k == "secret" || k == "task_name" {
+            bail!("{k} is set by drake sign");
+        }
+        pairs.push((k.to_owned(), v.to_owned()));
+    }
+    pairs.push(("api_key".into(), api_key.to_owned()));
+    pairs.push(("expires".into(), expires.to_string()));
+    let canonical = auth::canonical_query(&pairs);
+    let path = match filename {
+        Some(name) => format!("/v1/create_file/{}", auth::encode(name)),
+        None => "/v1/create_file".to_owned(),
+    };
+    Ok(format!(
+        "{}{path}?{canonical}&signature={}",
+        url.trim_end_matches('/'),
+        auth::sign(secret, &canonical)
+    ))
 }
 
 /// With no account configured, `drake serve` makes one (`demo`) whose

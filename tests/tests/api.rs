@@ -868,3 +868,86 @@ async fn callbacks_are_signed_and_retried() {
         "one retry after the 503"
     );
 }
+
+/// `drake sign` makes a create_file URL with the API key and an HMAC, no
+/// secret: it works from anywhere (no Referer) until it expires; any
+/// change to it is refused.
+#[tokio::test]
+async fn signed_create_file_urls() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let image = fx.add("big.jpg", "image/jpeg", common::jpeg(400, 300));
+    let sign = |api_key: &str, secret: &str, expires: &str| {
+        let out = std::process::Command::new(common::drake_bin())
+            .args(["sign", "image.thumb", &format!("url={image}"), "width=120"])
+            .args([
+                "--url",
+                &drake.url,
+                "--filename",
+                "t.jpg",
+                "--expires",
+                expires,
+            ])
+            .args(["--api-key", api_key, "--secret", secret])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let url = sign(API_KEY, SECRET, "10m");
+    assert!(!url.contains(SECRET), "{url}");
+    let r = common::client().get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 302, "{:?}", r.text().await);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let bytes = common::download(&location).await;
+    assert_eq!(image::load_from_memory(&bytes).unwrap().width(), 120);
+    // One parameter changed, the expiry pushed back, a wrong secret or an
+    // unknown key: 401.
+    let tampered = [
+        url.replace("width=120", "width=121"),
+        {
+            let expires: u64 = url
+                .split("expires=")
+                .nth(1)
+                .and_then(|s| s.split('&').next())
+                .unwrap()
+                .parse()
+                .unwrap();
+            url.replace(
+                &format!("expires={expires}"),
+                &format!("expires={}", expires + 3600),
+            )
+        },
+        sign(API_KEY, "not-the-secret", "10m"),
+        sign("unknown-key", SECRET, "10m"),
+        url.split("&signature=").next().unwrap().to_owned() + "&signature=00",
+    ];
+    for bad in &tampered {
+        let r = common::client().get(bad).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{bad}");
+    }
+    // Expired: signed correctly, but for a moment in the past.
+    let pairs: Vec<(String, String)> = [
+        ("task_name", "image.thumb"),
+        ("url", image.as_str()),
+        ("width", "120"),
+        ("api_key", API_KEY),
+        ("expires", "1700000000"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let canonical = drake_host::api::auth::canonical_query(&pairs);
+    let expired = format!(
+        "{}/v1/create_file?{canonical}&signature={}",
+        drake.url,
+        drake_host::api::auth::sign(SECRET, &canonical)
+    );
+    let r = common::client().get(&expired).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.unwrap();
+    assert!(body.to_string().contains("expired"), "{body}");
+}

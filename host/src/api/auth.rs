@@ -2,10 +2,18 @@
 //! plus a whitelisted Referer/Origin (browsers), given in the JSON body, an
 //! `Authorization` header, or the query string. Keys are compared in
 //! constant time, never logged, never kept in task parameters.
+//!
+//! A third form serves `<img src>` links (GET `create_file`): a signed,
+//! expiring query — `api_key`, `expires` (unix seconds) and `signature`,
+//! the hex HMAC-SHA256 under the account's secret of [`canonical_query`]
+//! (every pair but `signature`, sorted, percent-encoded). The secret never
+//! appears in the URL; changing any parameter or the expiry breaks the
+//! signature.
 
 use std::net::SocketAddr;
 
 use axum::http::{HeaderMap, header};
+use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -19,6 +27,67 @@ pub enum Credential {
     Secret(String),
     /// `Api-Key`.
     ApiKey(String),
+    /// A signed query: `api_key`, `expires`, `signature` and the
+    /// canonical form of the query they sign.
+    Signed {
+        /// The account's API key.
+        api_key: String,
+        /// Unix seconds, as given.
+        expires: String,
+        /// Hex HMAC-SHA256, as given.
+        signature: String,
+        /// [`canonical_query`] of the request.
+        canonical: String,
+    },
+}
+
+/// The query parameters a signed URL adds (auth, not task parameters).
+pub const SIGNED_PARAMS: [&str; 3] = ["api_key", "expires", "signature"];
+
+/// Percent-encode all but RFC 3986's unreserved characters.
+pub fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// What a signed URL signs: every query pair but `signature`, sorted by
+/// name then value, each `name=value` percent-encoded (RFC 3986
+/// unreserved characters kept), joined with `&`.
+pub fn canonical_query(pairs: &[(String, String)]) -> String {
+    let mut kept: Vec<(String, String)> = pairs
+        .iter()
+        .filter(|(k, _)| k != "signature")
+        .map(|(k, v)| (encode(k), encode(v)))
+        .collect();
+    kept.sort();
+    kept.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The hex HMAC-SHA256 under `secret` of `parts` end to end (signed URLs
+/// and callback signatures).
+pub fn hmac_hex(secret: &str, parts: &[&[u8]]) -> String {
+    // HMAC takes a key of any length, so this cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    for part in parts {
+        mac.update(part);
+    }
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// A signed URL's `signature`: [`hmac_hex`] of the canonical query.
+pub fn sign(secret: &str, canonical: &str) -> String {
+    hmac_hex(secret, &[canonical.as_bytes()])
 }
 
 /// Where credentials may come from in one request.
@@ -74,6 +143,30 @@ pub fn extract(src: &mut Sources<'_>) -> Result<Option<(Credential, Location)>, 
                 "expected \"Secret <key>\" or \"Api-Key <key>\"",
             )),
         };
+    }
+    if src.query.iter().any(|(k, _)| k == "signature") {
+        let get = |name: &str| {
+            src.query
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.trim().to_owned())
+                .ok_or_else(|| {
+                    ApiError::unauthorized(
+                        name,
+                        Location::Querystring,
+                        format!("a signed URL needs {name}"),
+                    )
+                })
+        };
+        return Ok(Some((
+            Credential::Signed {
+                api_key: get("api_key")?,
+                expires: get("expires")?,
+                signature: get("signature")?,
+                canonical: canonical_query(src.query),
+            },
+            Location::Querystring,
+        )));
     }
     for (k, v) in src.query {
         match k.as_str() {
@@ -170,6 +263,39 @@ pub fn authenticate<'a>(
                     "Referer",
                     Location::Header,
                     format!("{host} is not a whitelisted referrer for this api_key"),
+                ));
+            }
+            Ok(account)
+        }
+        Credential::Signed {
+            api_key,
+            expires,
+            signature,
+            canonical,
+        } => {
+            let invalid = |msg: &str| ApiError::unauthorized("signature", location, msg);
+            let account = accounts
+                .iter()
+                .find(|a| a.api_keys.iter().any(|k| same_key(k, &api_key)))
+                .ok_or_else(|| ApiError::unauthorized("api_key", location, "invalid api_key"))?;
+            let secret = account
+                .secret
+                .as_deref()
+                .ok_or_else(|| invalid("this account has no secret to sign URLs with"))?;
+            let expires: u64 = expires.parse().map_err(|_| {
+                ApiError::unauthorized("expires", location, "expires must be unix seconds")
+            })?;
+            if !same_key(&sign(secret, &canonical), &signature.to_ascii_lowercase()) {
+                return Err(invalid("invalid signature"));
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            if now > expires {
+                return Err(ApiError::unauthorized(
+                    "expires",
+                    location,
+                    "this signed URL has expired",
                 ));
             }
             Ok(account)
@@ -291,6 +417,89 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
         assert_eq!(auth(h, &[], None), Err(401));
+    }
+
+    #[test]
+    fn canonical_query_sorts_and_encodes() {
+        let pairs: Vec<(String, String)> = [
+            ("url", "https://x.org/a b.jpg?q=1&r=2"),
+            ("width", "200"),
+            ("task_name", "image.thumb"),
+            ("signature", "ignored"),
+            ("api_key", "k"),
+            ("expires", "1900000000"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        assert_eq!(
+            canonical_query(&pairs),
+            "api_key=k&expires=1900000000&task_name=image.thumb\
+             &url=https%3A%2F%2Fx.org%2Fa%20b.jpg%3Fq%3D1%26r%3D2&width=200"
+        );
+        // RFC 4231 test case 2.
+        assert_eq!(
+            hmac_hex("Jefe", &[b"what do ya want ", b"for nothing?"]),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn signed_queries() {
+        let mut account = account();
+        account.api_keys = vec!["pub-key".into()];
+        let accounts = [account];
+        let headers = HeaderMap::new();
+        let check = |pairs: &[(&str, &str)], sign_with: &str| {
+            let mut query: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            let signature = sign(sign_with, &canonical_query(&query));
+            query.push(("signature".into(), signature));
+            let mut src = Sources {
+                headers: &headers,
+                query: &query,
+                body: None,
+                peer: None,
+            };
+            let found = extract(&mut src)?;
+            authenticate(&accounts, found, &src, false).map(|a| a.name.clone())
+        };
+        let later = "4102444800"; // 2100-01-01
+        let base = [
+            ("task_name", "image.info"),
+            ("url", "http://x/a.png"),
+            ("api_key", "pub-key"),
+        ];
+        let with = |expires: &'static str| {
+            let mut v = base.to_vec();
+            v.push(("expires", expires));
+            v
+        };
+        assert_eq!(check(&with(later), "s3cret").ok(), Some("demo".to_owned()));
+        // Expired, wrong secret, unknown key.
+        assert!(check(&with("1000"), "s3cret").is_err());
+        assert!(check(&with(later), "guess").is_err());
+        let mut other = with(later);
+        other[2] = ("api_key", "nope");
+        assert!(check(&other, "s3cret").is_err());
+        // A parameter changed after signing.
+        let mut query: Vec<(String, String)> = with(later)
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let signature = sign("s3cret", &canonical_query(&query));
+        query[1].1 = "http://x/b.png".into();
+        query.push(("signature".into(), signature));
+        let mut src = Sources {
+            headers: &headers,
+            query: &query,
+            body: None,
+            peer: None,
+        };
+        let found = extract(&mut src).unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(authenticate(&accounts, found, &src, false).is_err());
     }
 
     #[test]

@@ -174,8 +174,10 @@ pub fn task_def_from_query(
     pairs: &[(String, String)],
 ) -> Result<TaskDef, ApiError> {
     let mut raw: Vec<(&str, Vec<&str>)> = Vec::new();
+    let signed = pairs.iter().any(|(k, _)| k == "signature");
     for (k, v) in pairs {
-        if k == "secret" || k == "api_key" {
+        if k == "secret" || k == "api_key" || (signed && auth::SIGNED_PARAMS.contains(&k.as_str()))
+        {
             continue;
         }
         match raw.iter_mut().find(|(name, _)| *name == k) {
