@@ -25,6 +25,7 @@ pub const TASKS: &[&str] = &[
     "audio.convert",
     "audio.tts",
     "audio.beats",
+    "html.scrape",
 ];
 
 /// Test-only tasks, loaded with `test_tasks = true` (hostile guests for
@@ -82,6 +83,8 @@ pub fn default_time_limit(task: &str) -> Option<Duration> {
         // One decode (an hour of MP3 is ~20 s in wasm); tracking an hour
         // takes under a second.
         "audio.beats" => Some(Duration::from_secs(300)),
+        // One page (≤ 10 MiB) fetched and parsed.
+        "html.scrape" => Some(Duration::from_secs(120)),
         _ => None,
     }
 }

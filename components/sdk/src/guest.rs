@@ -98,6 +98,9 @@ impl Input for HostBlob {
     fn content_type(&self) -> String {
         self.0.content_type()
     }
+    fn url(&self) -> String {
+        self.0.url()
+    }
     fn read(&self, offset: u64, len: u32) -> Vec<u8> {
         self.0.read(offset, len).unwrap_or_default()
     }

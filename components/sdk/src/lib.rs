@@ -188,6 +188,11 @@ pub trait Input {
     fn size(&self) -> u64;
     /// Content type declared by the source (may be empty).
     fn content_type(&self) -> String;
+    /// The URL the bytes came from, after redirects (empty when the task
+    /// or ffmpeg made them).
+    fn url(&self) -> String {
+        String::new()
+    }
     /// Up to `len` bytes from `offset`.
     fn read(&self, offset: u64, len: u32) -> Vec<u8>;
     /// Every byte.
@@ -377,6 +382,9 @@ pub struct FakeCtx {
     pub jobs: Vec<RecordedJob>,
     /// What successive ffmpeg jobs return (outputs' bytes), in order.
     pub job_results: std::collections::VecDeque<Result<Vec<Vec<u8>>, FfmpegError>>,
+    /// URL → where a redirect took it (what the fetched input's `url`
+    /// reports).
+    pub redirects: HashMap<String, String>,
     /// Every `speak` call: (text, voice).
     pub spoken: Vec<(String, String)>,
     /// What `speak` returns (WAV bytes); an error when `None`.
@@ -408,6 +416,7 @@ impl FakeCtx {
 pub struct MemInput {
     content_type: String,
     bytes: Vec<u8>,
+    url: String,
 }
 
 impl MemInput {
@@ -416,6 +425,7 @@ impl MemInput {
         MemInput {
             content_type: content_type.to_owned(),
             bytes,
+            url: String::new(),
         }
     }
 }
@@ -429,6 +439,9 @@ impl Input for MemInput {
     }
     fn content_type(&self) -> String {
         self.content_type.clone()
+    }
+    fn url(&self) -> String {
+        self.url.clone()
     }
     fn read(&self, offset: u64, len: u32) -> Vec<u8> {
         let start = usize::try_from(offset)
@@ -451,9 +464,16 @@ impl Ctx for FakeCtx {
         {
             return Err(FetchError::TooLarge(cap));
         }
+        // A URL served from `redirects` ends at its target.
+        let url = self
+            .redirects
+            .get(url)
+            .cloned()
+            .unwrap_or_else(|| url.to_owned());
         Ok(Box::new(MemInput {
             content_type,
             bytes,
+            url,
         }))
     }
 
@@ -532,12 +552,7 @@ impl Ctx for FakeCtx {
         Ok(JobResult {
             outputs: outputs
                 .into_iter()
-                .map(|bytes| {
-                    Box::new(MemInput {
-                        content_type: String::new(),
-                        bytes,
-                    }) as Box<dyn Input>
-                })
+                .map(|bytes| Box::new(MemInput::new("", bytes)) as Box<dyn Input>)
                 .collect(),
             frames,
             out_time: 0.0,

@@ -22,6 +22,8 @@ pub struct Blob {
     pub bytes: Bytes,
     /// Declared content type.
     pub content_type: String,
+    /// Where the bytes came from, after redirects (empty when made here).
+    pub url: String,
 }
 
 /// An output being written.
@@ -136,6 +138,10 @@ impl blobs::HostBlob for crate::capabilities::HostState {
         Ok(self.table.get(&blob)?.content_type.clone())
     }
 
+    async fn url(&mut self, blob: Resource<Blob>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&blob)?.url.clone())
+    }
+
     async fn read(
         &mut self,
         blob: Resource<Blob>,
@@ -187,6 +193,7 @@ impl blobs::HostWriter for crate::capabilities::HostState {
         let blob = Blob {
             bytes: Bytes::from(buf),
             content_type: String::new(),
+            url: String::new(),
         };
         Ok(Ok(self.table.push(blob)?))
     }

@@ -272,6 +272,17 @@ impl Fixtures {
         fixtures.addr = Some(listener.local_addr().unwrap());
         let router = axum::Router::new()
             .route("/f/{name}", axum::routing::get(serve_fixture))
+            // A redirect to a fixture (`/r/x` → `/f/x`): what a page's
+            // relative URLs resolve against is where it ended up.
+            .route(
+                "/r/{name}",
+                axum::routing::get(|UrlPath(name): UrlPath<String>| async move {
+                    (
+                        StatusCode::FOUND,
+                        [(header::LOCATION, format!("/f/{name}"))],
+                    )
+                }),
+            )
             .route(
                 "/redirect-to-metadata",
                 axum::routing::get(|| async {

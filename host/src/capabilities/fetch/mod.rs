@@ -54,6 +54,7 @@ impl fetch::Host for crate::capabilities::HostState {
                 let blob = Blob {
                     bytes: fetched.bytes,
                     content_type: fetched.content_type,
+                    url: fetched.final_url.to_string(),
                 };
                 Ok(Ok(self.table.push(blob)?))
             }

@@ -440,6 +440,7 @@ impl ffmpeg::Host for crate::capabilities::HostState {
                     handles.push(self.table.push(Blob {
                         bytes,
                         content_type: String::new(),
+                        url: String::new(),
                     })?);
                 }
                 Ok(Ok(ffmpeg::JobResult {
@@ -493,6 +494,7 @@ impl ffmpeg::Host for crate::capabilities::HostState {
             Ok(bytes) => Ok(Ok(self.table.push(Blob {
                 bytes,
                 content_type: "audio/wav".into(),
+                url: String::new(),
             })?)),
             Err(e) => Ok(Err(e)),
         }
