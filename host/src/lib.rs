@@ -8,6 +8,7 @@
 //! - [`scheduler`]: claim → run → complete, rescuer, reaper;
 //! - [`engine`]: wasmtime, components, per-run sandboxes;
 //! - [`capabilities`]: the host side of the WIT imports;
+//! - [`metrics`]: `/metrics` (Prometheus text);
 //! - [`registry`]: which tasks exist and how they are named.
 
 pub mod api;
@@ -16,6 +17,7 @@ pub mod callbacks;
 pub mod capabilities;
 pub mod config;
 pub mod engine;
+pub mod metrics;
 pub mod registry;
 pub mod scheduler;
 pub mod storage;

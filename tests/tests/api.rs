@@ -951,3 +951,75 @@ async fn signed_create_file_urls() {
     let body: Value = r.json().await.unwrap();
     assert!(body.to_string().contains("expired"), "{body}");
 }
+
+/// `/metrics` counts the runs of this node and the store's tasks.
+#[tokio::test]
+async fn metrics_in_prometheus_text() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let png = fx.add("m.png", "image/png", common::png(16, 16));
+    let statuses = drake
+        .create(
+            json!([
+                {"task_name": "image.info", "url": png},
+                {"task_name": "image.info", "url": png},
+                {"task_name": "image.info", "url": fx.url("/f/missing.png")},
+            ]),
+            true,
+        )
+        .await;
+    assert_eq!(statuses[2]["status"], "error");
+    let r = drake.get("/metrics").await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = r.text().await.unwrap();
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    assert_eq!(
+        value("drake_tasks{task=\"image.info\",state=\"succeeded\"}"),
+        2.0
+    );
+    assert_eq!(
+        value("drake_tasks{task=\"image.info\",state=\"failed\"}"),
+        1.0
+    );
+    assert_eq!(value("drake_queue_depth"), 0.0);
+    assert_eq!(
+        value("drake_runs_total{task=\"image.info\",status=\"success\"}"),
+        2.0
+    );
+    assert_eq!(
+        value("drake_runs_total{task=\"image.info\",status=\"error\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("drake_run_duration_seconds_count{task=\"image.info\"}"),
+        3.0
+    );
+    assert_eq!(
+        value("drake_run_duration_seconds_bucket{task=\"image.info\",le=\"+Inf\"}"),
+        3.0
+    );
+    assert!(value("drake_fetched_bytes_total") >= 2.0 * common::png(16, 16).len() as f64);
+    assert_eq!(value("drake_instances_in_use"), 0.0);
+    // Every sample line belongs to a declared metric.
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let name = line.split(['{', ' ']).next().unwrap();
+        let family = name
+            .trim_end_matches("_bucket")
+            .trim_end_matches("_sum")
+            .trim_end_matches("_count");
+        assert!(
+            text.contains(&format!("# TYPE {family} "))
+                || text.contains(&format!("# TYPE {name} ")),
+            "{line}"
+        );
+    }
+}

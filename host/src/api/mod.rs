@@ -73,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tasks", get(ops::tasks))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             cors::cors,

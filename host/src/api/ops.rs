@@ -1,5 +1,5 @@
 //! Operational routes: `/v1/tasks` (generated from the components' own
-//! descriptions), `/healthz`, `/readyz`.
+//! descriptions), `/healthz`, `/readyz`, `/metrics`.
 
 use axum::Json;
 use axum::extract::State;
@@ -42,4 +42,27 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response()
         }
     }
+}
+
+/// Prometheus text exposition ([`crate::metrics`]).
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let counts = match state.store.task_counts().await {
+        Ok(counts) => counts,
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: counting tasks failed");
+            return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response();
+        }
+    };
+    let text = state
+        .engine
+        .metrics()
+        .render(&counts, state.engine.instance_slots());
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }

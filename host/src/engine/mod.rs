@@ -110,6 +110,7 @@ pub struct Engine {
     settings: EngineSettings,
     permits: Arc<Semaphore>,
     epoch_stop: Arc<std::sync::atomic::AtomicBool>,
+    metrics: crate::metrics::Metrics,
 }
 
 impl Drop for Engine {
@@ -141,6 +142,7 @@ impl Engine {
             fetcher,
             ffmpeg,
             permits: Arc::new(Semaphore::new(POOL_INSTANCES as usize)),
+            metrics: crate::metrics::Metrics::default(),
             settings,
             epoch_stop,
         };
@@ -282,6 +284,16 @@ impl Engine {
         Ok(started.elapsed())
     }
 
+    /// This engine's run counters (`/metrics`).
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    /// Instances that may run at once.
+    pub fn instance_slots(&self) -> usize {
+        POOL_INSTANCES as usize
+    }
+
     /// Run task `name` with `params` in a fresh instance.
     pub async fn run(
         &self,
@@ -307,9 +319,13 @@ impl Engine {
             let instance = task.pre.instantiate_async(&mut store).await?;
             instance.call_run(&mut store, &params).await
         };
+        let in_use = self.metrics.instance_started();
+        let started = std::time::Instant::now();
         let outcome = tokio::time::timeout(time_limit + Duration::from_secs(1), run).await;
+        let duration = started.elapsed();
+        drop(in_use);
         let state = store.data();
-        match outcome {
+        let result = match outcome {
             Err(_elapsed) => Err(time_limit_failure(time_limit)),
             Ok(Ok(Ok(output))) => match serde_json::from_str::<Value>(&output.values) {
                 Ok(Value::Object(values)) => Ok(values),
@@ -319,7 +335,15 @@ impl Engine {
             },
             Ok(Ok(Err(e))) => Err(task_error(e)),
             Ok(Err(trap)) => Err(trap_failure(&trap, state, time_limit)),
-        }
+        };
+        self.metrics.record(&crate::metrics::RunRecord {
+            task: name,
+            success: result.is_ok(),
+            duration,
+            fetched_bytes: state.fetch.bytes_in,
+            ffmpeg: state.ffmpeg.busy,
+        });
+        result
     }
 }
 

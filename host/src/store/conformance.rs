@@ -311,6 +311,18 @@ async fn dedup_and_counts(store: &dyn TaskStore) {
         .await
         .unwrap();
     assert_eq!(n, 2);
+    let counts = store.task_counts().await.unwrap();
+    let finished: u64 = counts
+        .iter()
+        .filter(|(_, state, _)| state == "succeeded" || state == "failed")
+        .map(|(_, _, n)| n)
+        .sum();
+    assert!(finished >= 2, "{counts:?}");
+    assert!(
+        counts
+            .windows(2)
+            .all(|w| (&w[0].0, &w[0].1) < (&w[1].0, &w[1].1))
+    );
 }
 
 async fn retention(store: &dyn TaskStore) {

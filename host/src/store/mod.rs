@@ -327,6 +327,9 @@ pub trait TaskStore: Send + Sync + 'static {
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<String>;
     /// A cheap liveness query for `/readyz`.
     async fn ping(&self) -> Result<()>;
+    /// Rows by task name and state, `(task_name, state, count)` sorted
+    /// (`/metrics`).
+    async fn task_counts(&self) -> Result<Vec<(String, String, u64)>>;
 }
 
 /// Open the store named by `url`.

@@ -416,6 +416,19 @@ impl TaskStore for SqliteStore {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+
+    async fn task_counts(&self) -> Result<Vec<(String, String, u64)>> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT task_name, state, COUNT(*) FROM tasks GROUP BY task_name, state \
+             ORDER BY task_name, state",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(task, state, n)| (task, state, u64::try_from(n).unwrap_or(0)))
+            .collect())
+    }
 }
 
 #[cfg(test)]
