@@ -9,12 +9,14 @@
 //! - [`engine`]: wasmtime, components, per-run sandboxes;
 //! - [`capabilities`]: the host side of the WIT imports;
 //! - [`metrics`]: `/metrics` (Prometheus text);
-//! - [`registry`]: which tasks exist and how they are named.
+//! - [`registry`]: which tasks exist and how they are named;
+//! - [`client`]: the API client behind `drake create | status | stream`.
 
 pub mod api;
 pub mod app;
 pub mod callbacks;
 pub mod capabilities;
+pub mod client;
 pub mod config;
 pub mod engine;
 pub mod metrics;

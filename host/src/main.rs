@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use drake_host::capabilities::progress::RunEvent;
+use drake_host::client::Client;
 use drake_host::config::{Account, Config};
 use drake_host::engine::RunEnv;
 use serde_json::{Map, Value};
@@ -72,6 +73,46 @@ enum Command {
         /// File name in the path (`/v1/create_file/<name>`), e.g. cat.jpg.
         #[arg(long)]
         filename: Option<String>,
+    },
+    /// Create a task on a server; with --wait, follow it with a progress
+    /// bar and print its final status (exit 1 if it fails).
+    Create {
+        /// Task name, e.g. image.thumb.
+        task: String,
+        /// Parameters as key=value (repeat a key for lists), typed by the
+        /// server's schema.
+        params: Vec<String>,
+        /// Wait for the task to end.
+        #[arg(long)]
+        wait: bool,
+        /// Download the output files into this directory (implies --wait).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The server.
+        #[arg(long, env = "DRAKE_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The account secret.
+        #[arg(long, env = "DRAKE_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+    },
+    /// Print the statuses of tasks (JSON list).
+    Status {
+        /// Task keys.
+        #[arg(required = true)]
+        keys: Vec<String>,
+        /// The server.
+        #[arg(long, env = "DRAKE_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
+    /// Print the statuses of tasks as they change (one JSON object per
+    /// line) until all are final.
+    Stream {
+        /// Task keys.
+        #[arg(required = true)]
+        keys: Vec<String>,
+        /// The server.
+        #[arg(long, env = "DRAKE_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
     },
     /// List the tasks and their parameters.
     Tasks {
@@ -163,6 +204,26 @@ async fn run(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Create {
+            task,
+            params,
+            wait,
+            out,
+            url,
+            secret,
+        } => create_task(&url, secret, &task, &params, wait || out.is_some(), out).await,
+        Command::Status { keys, url } => {
+            let client = Client::new(&url, None)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&client.status(&keys).await?)?
+            );
+            Ok(())
+        }
+        Command::Stream { keys, url } => {
+            let client = Client::new(&url, None)?;
+            client.stream(&keys, |status| println!("{status}")).await
+        }
         Command::Tasks { config } => {
             let config = Config::load(config.as_deref())?;
             let engine = drake_host::app::engine(&config).await?;
@@ -181,6 +242,64 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `drake create`: create, then (with `wait`) follow the task with a
+/// progress bar on stderr, print the final status, download the outputs.
+async fn create_task(
+    url: &str,
+    secret: Option<String>,
+    task: &str,
+    params: &[String],
+    wait: bool,
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let client = Client::new(url, secret)?;
+    let definition = client.definition(task, params).await?;
+    let mut status = client.create(definition).await?;
+    if !wait {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(());
+    }
+    let key = status["key"]
+        .as_str()
+        .context("the server gave no task key")?
+        .to_owned();
+    // Hidden when stderr is not a terminal.
+    let bar = indicatif::ProgressBar::new(100).with_style(
+        indicatif::ProgressStyle::with_template("{spinner} {prefix} {wide_bar} {pos:>3}% {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(format!("{task} {key}"));
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    client
+        .stream(std::slice::from_ref(&key), |s| {
+            if let Some(p) = s["progress"].as_u64() {
+                bar.set_position(p);
+            }
+            bar.set_message(s["status"].as_str().unwrap_or("").to_owned());
+            status = s.clone();
+        })
+        .await?;
+    bar.finish_and_clear();
+    if !drake_host::client::is_final(&status) {
+        status = client
+            .status(std::slice::from_ref(&key))
+            .await?
+            .get(0)
+            .cloned()
+            .unwrap_or(status);
+    }
+    println!("{}", serde_json::to_string_pretty(&status)?);
+    if status["status"] != "success" {
+        bail!("the task failed");
+    }
+    if let Some(dir) = out {
+        for path in client.download_outputs(&status, &dir).await? {
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    Ok(())
 }
 
 /// `<url>/v1/create_file[/<filename>]?<canonical query>&signature=<hex>`.

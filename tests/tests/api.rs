@@ -1023,3 +1023,70 @@ async fn metrics_in_prometheus_text() {
         );
     }
 }
+
+/// `drake create --wait --out`, `drake status`, `drake stream` against a
+/// real server. Multi-threaded: the CLI runs as a blocking child process
+/// while this runtime serves its fixtures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_cli() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let image = fx.add("c.jpg", "image/jpeg", common::jpeg(300, 200));
+    let out = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(common::drake_bin())
+            .args(args)
+            .env("DRAKE_URL", &drake.url)
+            .env("DRAKE_SECRET", SECRET)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    // Typed by the schema: width is a number, crop a boolean.
+    let (ok, stdout, stderr) = cli(&[
+        "create",
+        "image.thumb",
+        &format!("url={image}"),
+        "width=60",
+        "height=60",
+        "crop=true",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}\n{stdout}");
+    let status: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(status["status"], "success", "{status}");
+    let thumb = image::open(out.path().join("output.jpg")).unwrap();
+    assert_eq!((thumb.width(), thumb.height()), (60, 60));
+    let key = status["key"].as_str().unwrap();
+    // status and stream of that key (already final: one line).
+    let (ok, stdout, _) = cli(&["status", key]);
+    assert!(ok);
+    let list: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(list[0]["key"], key);
+    let (ok, stdout, _) = cli(&["stream", key]);
+    assert!(ok);
+    let line: Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(line["status"], "success");
+    // Without --wait: the first status; a failing task: exit 1 with its
+    // error status printed; an unknown task: the server's list.
+    let (ok, stdout, _) = cli(&["create", "image.info", &format!("url={image}")]);
+    assert!(ok);
+    assert!(serde_json::from_str::<Value>(&stdout).unwrap()["key"].is_string());
+    let (ok, stdout, _) = cli(&[
+        "create",
+        "image.info",
+        &format!("url={}", fx.url("/f/none.png")),
+        "--wait",
+    ]);
+    assert!(!ok);
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap()["status"],
+        "error"
+    );
+    let (ok, _, stderr) = cli(&["create", "image.nope"]);
+    assert!(!ok && stderr.contains("image.thumb"), "{stderr}");
+}
