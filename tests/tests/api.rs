@@ -1090,3 +1090,42 @@ async fn the_client_cli() {
     let (ok, _, stderr) = cli(&["create", "image.nope"]);
     assert!(!ok && stderr.contains("image.thumb"), "{stderr}");
 }
+
+/// `DRAKE_LOG_FORMAT=json`: one JSON object per line; lines logged during
+/// a run carry its key, task name and account; no secret is ever logged.
+#[tokio::test]
+async fn json_logs_name_the_task_never_the_secret() {
+    let drake = Drake::start_with(Options {
+        json_logs: true,
+        ..Options::default()
+    })
+    .await;
+    let statuses = drake
+        .create(
+            json!([{"task_name": "image.info", "url": "http://169.254.169.254/latest/meta-data/"}]),
+            true,
+        )
+        .await;
+    let key = statuses[0]["key"].as_str().unwrap().to_owned();
+    let r = common::client()
+        .post(format!("{}/v1/create", drake.url))
+        .body(json!({"secret": "wrong-secret-value", "tasks": []}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let log = std::fs::read_to_string(drake.data.join("drake.log")).unwrap();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(!lines.is_empty());
+    let blocked = lines
+        .iter()
+        .find(|l| l["span"]["key"] == key.as_str())
+        .unwrap_or_else(|| panic!("no line of the run in\n{log}"));
+    assert_eq!(blocked["span"]["task"], "image.info", "{blocked}");
+    assert_eq!(blocked["span"]["account"], "test", "{blocked}");
+    assert!(blocked["level"].is_string() && blocked["timestamp"].is_string());
+    assert!(!log.contains(SECRET) && !log.contains("wrong-secret-value"));
+}

@@ -54,6 +54,7 @@ pub struct Drake {
     pub url: String,
     pub data: PathBuf,
     config_path: PathBuf,
+    json_logs: bool,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -65,6 +66,9 @@ pub struct Options {
     pub top: String,
     /// Raw TOML tables appended at the end.
     pub tables: String,
+    /// Info-level JSON logs into `<data>/drake.log` (rather than warnings
+    /// on the test's stderr).
+    pub json_logs: bool,
 }
 
 impl Drake {
@@ -126,6 +130,7 @@ max_tasks_per_hour = 2
             url: String::new(),
             data,
             config_path,
+            json_logs: opts.json_logs,
             _tmp: Some(tmp),
         };
         drake.spawn().await;
@@ -134,14 +139,21 @@ max_tasks_per_hour = 2
 
     /// (Re)start the process on the same data directory.
     pub async fn spawn(&mut self) {
-        let mut child = Command::new(drake_bin())
+        let mut command = Command::new(drake_bin());
+        command
             .args(["serve", "--config"])
             .arg(&self.config_path)
             .env("DRAKE_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::inherit());
+        if self.json_logs {
+            let log = std::fs::File::create(self.data.join("drake.log")).unwrap();
+            command
+                .env("DRAKE_LOG", "info")
+                .env("DRAKE_LOG_FORMAT", "json")
+                .stderr(Stdio::from(log));
+        }
+        let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let url = tokio::task::spawn_blocking(move || {
             let mut reader = BufReader::new(stdout);
