@@ -11,6 +11,7 @@
 //! 2. Every file through drake's API (`POST /v1/create`, `block: true`):
 //!    the beats must equal the example's, and the task's time (fetch,
 //!    decode, track) is compared with librosa's load + beat_track.
+//!    (`BEATS_BENCH=tracker` stops after step 1 and prints its total.)
 //! 3. `bench/beats/compare.py` runs librosa (JIT warmed up, BLAS on one
 //!    thread), scores both against the MIDI beats (mir_eval F-measure,
 //!    ±70 ms) and prints the table and the ratios.
@@ -125,6 +126,20 @@ async fn main() {
             .unwrap();
     }
 
+    if std::env::var("BEATS_BENCH").is_ok_and(|v| v == "tracker") {
+        // Only the wasm tracker's total (for quick iterations).
+        let total: f64 = names
+            .iter()
+            .map(|n| {
+                let r: Value =
+                    serde_json::from_slice(&std::fs::read(out.join(format!("{n}.json"))).unwrap())
+                        .unwrap();
+                r["track_seconds"].as_f64().unwrap()
+            })
+            .sum();
+        println!("wasm tracker: {total:.4} s for {} files", names.len());
+        return;
+    }
     // 2. The real task, file by file (after one warm-up run).
     let drake = Drake::start().await;
     let fx = Fixtures::start().await;
