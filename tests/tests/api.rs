@@ -929,6 +929,18 @@ async fn signed_create_file_urls() {
         let r = common::client().get(bad).send().await.unwrap();
         assert_eq!(r.status(), 401, "{bad}");
     }
+    // A signed query authorises only the task it signs: not a POST create
+    // of other tasks, not the POST form of create_file.
+    let query = url.split_once('?').unwrap().1;
+    for path in ["/v1/create", "/v1/create_file"] {
+        let r = common::client()
+            .post(format!("{}{path}?{query}", drake.url))
+            .body(json!({"tasks": [{"task_name": "image.info", "url": image}], "task": {"task_name": "image.info", "url": image}}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+    }
     // Expired: signed correctly, but for a moment in the past.
     let pairs: Vec<(String, String)> = [
         ("task_name", "image.thumb"),

@@ -100,6 +100,10 @@ pub struct Sources<'a> {
     pub body: Option<&'a mut Map<String, Value>>,
     /// The peer address (plain-HTTP secret rule).
     pub peer: Option<SocketAddr>,
+    /// Whether a signed query may authenticate: only `GET create_file`,
+    /// where the signed query is the whole task definition (elsewhere a
+    /// signed URL's query would authorise what it does not sign).
+    pub signed_ok: bool,
 }
 
 /// Find a credential: body, then header, then query. Auth keys are taken
@@ -145,6 +149,13 @@ pub fn extract(src: &mut Sources<'_>) -> Result<Option<(Credential, Location)>, 
         };
     }
     if src.query.iter().any(|(k, _)| k == "signature") {
+        if !src.signed_ok {
+            return Err(ApiError::unauthorized(
+                "signature",
+                Location::Querystring,
+                "a signed URL only works for GET /v1/create_file",
+            ));
+        }
         let get = |name: &str| {
             src.query
                 .iter()
@@ -342,6 +353,7 @@ mod tests {
             query,
             body: body.as_mut(),
             peer: None,
+            signed_ok: false,
         };
         let found = extract(&mut src).map_err(|e| e.status().as_u16())?;
         authenticate(&accounts, found, &src, false)
@@ -467,6 +479,7 @@ mod tests {
                 query: &query,
                 body: None,
                 peer: None,
+                signed_ok: true,
             };
             let found = extract(&mut src)?;
             authenticate(&accounts, found, &src, false).map(|a| a.name.clone())

@@ -41,7 +41,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let query = request::query_pairs(query.as_deref());
     let mut body = request::json_body(&body)?;
-    let account = request::account(&state, &headers, &query, Some(&mut body), peer(&ext))?;
+    let account = request::account(&state, &headers, &query, Some(&mut body), peer(&ext), false)?;
     let block = flag(&mut body, "block")?;
     let dedup = flag(&mut body, "dedup")?;
     let defs = request::task_defs(&state, &mut body, "tasks")?;
@@ -67,7 +67,7 @@ pub async fn create_stream(
 ) -> Result<Response, ApiError> {
     let query = request::query_pairs(query.as_deref());
     let mut body = request::json_body(&body)?;
-    let account = request::account(&state, &headers, &query, Some(&mut body), peer(&ext))?;
+    let account = request::account(&state, &headers, &query, Some(&mut body), peer(&ext), false)?;
     let dedup = flag(&mut body, "dedup")?;
     let defs = request::task_defs(&state, &mut body, "tasks")?;
     let rows = request::insert_tasks(&state, account, defs, dedup).await?;
@@ -126,7 +126,7 @@ async fn create_file_from_query(
     filename: Option<String>,
 ) -> Result<Response, ApiError> {
     let query = request::query_pairs(query.as_deref());
-    let account = request::account(&state, &headers, &query, None, peer(&ext))?;
+    let account = request::account(&state, &headers, &query, None, peer(&ext), true)?;
     let def = request::task_def_from_query(&state, &query)?;
     create_file_for(&state, account, def, filename).await
 }
@@ -141,7 +141,7 @@ async fn create_file_from_body(
 ) -> Result<Response, ApiError> {
     let query = request::query_pairs(query.as_deref());
     let mut body = request::json_body(&body)?;
-    let account = request::account(&state, &headers, &query, Some(&mut body), peer(&ext))?;
+    let account = request::account(&state, &headers, &query, Some(&mut body), peer(&ext), false)?;
     let mut defs = request::task_defs(&state, &mut body, "task")?;
     if defs.len() != 1 {
         return Err(ApiError::invalid(

@@ -278,19 +278,22 @@ pub fn coerce(name: &str, values: &[&str], declared: &[String]) -> Value {
     Value::from(one)
 }
 
-/// The caller's account, from the body, headers or query.
+/// The caller's account, from the body, headers or query (a signed query
+/// too when `signed_ok`: GET create_file only).
 pub fn account<'a>(
     state: &'a AppState,
     headers: &HeaderMap,
     query: &[(String, String)],
     body: Option<&mut Map<String, Value>>,
     peer: Option<std::net::SocketAddr>,
+    signed_ok: bool,
 ) -> Result<&'a Account, ApiError> {
     let mut src = Sources {
         headers,
         query,
         body,
         peer,
+        signed_ok,
     };
     let found = auth::extract(&mut src)?;
     auth::authenticate(

@@ -121,7 +121,7 @@ fn authorize_reads(
         return Ok(());
     }
     let peer = ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    let account = request::account(state, headers, query, None, peer)?;
+    let account = request::account(state, headers, query, None, peer, false)?;
     if rows.iter().any(|r| r.account != account.name) {
         return Err(ApiError::unauthorized(
             "tasks",
