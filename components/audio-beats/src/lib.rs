@@ -54,7 +54,8 @@ impl Task for AudioBeats {
                 MAX_SECONDS / 60.0
             )));
         }
-        let mut tracker: Option<(Tracker, u32)> = None;
+        // Made at the first block, when the decoder knows the rate.
+        let mut tracker: Option<Tracker> = None;
         decode_media(
             ctx,
             media.as_ref(),
@@ -62,13 +63,14 @@ impl Task for AudioBeats {
             duration,
             (0, 90),
             |samples, channels, rate| {
-                let (tracker, _) = tracker.get_or_insert_with(|| (Tracker::new(rate), rate));
-                tracker.push(samples, channels);
+                tracker
+                    .get_or_insert_with(|| Tracker::new(rate))
+                    .push(samples, channels);
             },
         )?;
         ctx.progress(95);
         let found = tracker
-            .map(|(t, _)| t.finish())
+            .map(Tracker::finish)
             .unwrap_or_else(|| Tracker::new(FALLBACK_RATE).finish());
         let beats: Vec<f64> = found
             .beats
