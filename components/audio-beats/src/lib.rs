@@ -84,3 +84,26 @@ impl Task for AudioBeats {
         ]))
     }
 }
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_over_three_hours_are_refused_before_decoding() {
+        // A WAV whose header announces 4 hours of 8 kHz mono (the data
+        // itself is short: the cap is read from the header).
+        let mut wav = drake_audio::tests_support::wav(8_000, 1, 1.0);
+        let claimed: u32 = 8_000 * 2 * 4 * 3600;
+        wav[40..44].copy_from_slice(&claimed.to_le_bytes());
+        wav[4..8].copy_from_slice(&(claimed + 36).to_le_bytes());
+        let mut ctx = drake_sdk::FakeCtx::default().with_input("http://x/a.wav", "audio/wav", wav);
+        let e = drake_sdk::run_json::<AudioBeats>(&mut ctx, r#"{"url": "http://x/a.wav"}"#)
+            .unwrap_err();
+        assert!(
+            matches!(e, TaskError::Limit(ref m) if m.contains("at most 180 min")),
+            "{e:?}"
+        );
+    }
+}
