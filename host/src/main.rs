@@ -427,7 +427,16 @@ async fn run_task(
     };
     let outcome = engine.run(task, &Value::Object(params), env).await;
     let files = files.await.unwrap_or_default();
-    match outcome {
+    let usage = outcome.usage;
+    eprintln!(
+        "usage: {} ms wall, {} ms CPU, {} MiB peak memory, {} bytes in, {} bytes out",
+        usage.wall_ms,
+        usage.cpu_ms,
+        usage.peak_memory_bytes >> 20,
+        usage.bytes_in,
+        usage.bytes_out
+    );
+    match outcome.result {
         Ok(mut values) => {
             values.extend(files);
             println!("{}", serde_json::to_string_pretty(&Value::Object(values))?);

@@ -1141,3 +1141,66 @@ async fn json_logs_name_the_task_never_the_secret() {
     assert!(blocked["level"].is_string() && blocked["timestamp"].is_string());
     assert!(!log.contains(SECRET) && !log.contains("wrong-secret-value"));
 }
+
+fn usage(status: &Value) -> [u64; 5] {
+    let u = &status["usage"];
+    ["wall_ms", "cpu_ms", "peak_memory_bytes", "bytes_in", "bytes_out"]
+        .map(|k| u[k].as_u64().unwrap_or_else(|| panic!("usage.{k} in {status}")))
+}
+
+#[tokio::test]
+async fn final_statuses_carry_measured_usage() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let jpeg = common::jpeg(1600, 1200);
+    let url = fx.add("big.jpg", "image/jpeg", jpeg.clone());
+    let statuses = drake
+        .create(
+            json!([
+                {"task_name": "image.thumb", "url": url, "width": 200},
+                {"task_name": "image.thumb", "width": 200},
+                {"task_name": "test.hostile", "mode": "sleep", "ms": 400},
+                {"task_name": "test.hostile", "mode": "loop"},
+                {"task_name": "test.hostile", "mode": "alloc"},
+            ]),
+            true,
+        )
+        .await;
+
+    // A decode and resize: the bytes are counted exactly, the rest is
+    // real work (a 1600×1200 RGB decode alone needs 5.5 MiB).
+    let thumb = &statuses[0];
+    assert_eq!(thumb["status"], "success", "{thumb}");
+    let output = common::download(thumb["result"]["output"].as_str().unwrap()).await;
+    let [wall, cpu, memory, bytes_in, bytes_out] = usage(thumb);
+    assert_eq!(bytes_in, jpeg.len() as u64);
+    assert_eq!(bytes_out, output.len() as u64);
+    assert!(memory > 1600 * 1200 * 3, "{thumb}");
+    assert!(cpu > 0 && wall > 0, "{thumb}");
+
+    // Refused before running: nothing used, and it says so.
+    assert_eq!(statuses[1]["status"], "error");
+    assert_eq!(usage(&statuses[1]), [0; 5]);
+
+    // Sleeping takes wall time, not CPU.
+    let [wall, cpu, ..] = usage(&statuses[2]);
+    assert!(wall >= 400 && cpu * 4 < wall, "{}", statuses[2]);
+
+    // A spinning guest burns CPU until the 3 s limit stops it (on a busy
+    // machine it gets less than all of it; it never gets more).
+    let [wall, cpu, ..] = usage(&statuses[3]);
+    assert_eq!(statuses[3]["status"], "error");
+    assert!(wall >= 3000 && cpu >= 500 && cpu <= wall + 50, "{}", statuses[3]);
+
+    // Allocating until the 256 MiB cap refuses.
+    let [_, _, memory, ..] = usage(&statuses[4]);
+    assert!(memory > 200 << 20 && memory <= 256 << 20, "{}", statuses[4]);
+
+    // Statuses read later carry the same stored usage.
+    let again = drake.wait(thumb["key"].as_str().unwrap()).await;
+    assert_eq!(again["usage"], thumb["usage"]);
+    // Unfinished statuses have none.
+    let queued = drake
+        .create(json!({"task_name": "test.hostile", "mode": "sleep", "ms": 200}), false)
+        .await;
+    assert!(queued[0].get("usage").is_none(), "{}", queued[0]);
+}

@@ -458,6 +458,20 @@ async fn video_convert_honours_every_parameter() {
             r["output"].as_str().unwrap(),
         )
         .await;
+        // Usage counts the ffmpeg process: its CPU (an x264 encode of 3 s,
+        // far more than the guest's few milliseconds) and its resident set
+        // (x264 alone is tens of MiB; the guest holds a few).
+        let usage = &s["usage"];
+        assert_eq!(
+            usage["bytes_out"].as_u64(),
+            Some(std::fs::metadata(&path).unwrap().len()),
+            "{i}"
+        );
+        assert!(usage["cpu_ms"].as_u64().unwrap() >= 30, "{i}: {usage}");
+        assert!(
+            usage["peak_memory_bytes"].as_u64().unwrap() > 20 << 20,
+            "{i}: {usage}"
+        );
         let probe = common::ffprobe(&path);
         let video = stream(&probe, "video").unwrap();
         assert_eq!(video["codec_name"], vcodec, "{i}");

@@ -30,6 +30,11 @@ impl From<TaskState> for Status {
 }
 
 impl Status {
+    /// `success` or `error`.
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Success | Status::Error)
+    }
+
     /// The spelling on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -113,6 +118,11 @@ pub fn status(row: &TaskRow, base: &str) -> Value {
         }
     }
     out.insert("events".into(), Value::Object(events));
+    if status.is_final() {
+        // A task that failed before running (its parameters) used nothing.
+        let usage = row.usage.unwrap_or_default();
+        out.insert("usage".into(), json!(usage));
+    }
     if let Some(metas) = &row.task_metas {
         out.insert("task_metas".into(), metas.clone());
     }

@@ -61,6 +61,7 @@ pub struct BlobsCtx {
     names: Vec<String>,
     max_output_bytes: u64,
     written: u64,
+    published: u64,
 }
 
 impl BlobsCtx {
@@ -72,7 +73,13 @@ impl BlobsCtx {
             names,
             max_output_bytes,
             written: 0,
+            published: 0,
         }
+    }
+
+    /// Bytes of the files published so far.
+    pub fn published(&self) -> u64 {
+        self.published
     }
 
     fn reserve(&mut self, n: usize) -> Result<(), BlobError> {
@@ -120,9 +127,13 @@ impl blobs::Host for crate::capabilities::HostState {
             ))));
         }
         let bytes = self.table.get(&blob)?.bytes.clone();
+        let size = bytes.len() as u64;
         let sink = self.blobs.sink.clone();
         match sink.publish(&name, &extension, &content_type, bytes).await {
-            Ok(()) => Ok(Ok(())),
+            Ok(()) => {
+                self.blobs.published += size;
+                Ok(Ok(()))
+            }
             // A storage failure is the host's problem: end the run.
             Err(e) => Err(wasmtime::format_err!("publishing {name}: {e}")),
         }

@@ -50,6 +50,9 @@ impl crate::engine::bindings::types::Host for HostState {}
 pub struct MemoryLimiter {
     limit: u64,
     hit: bool,
+    /// Bytes of every linear memory together (memories never shrink, so
+    /// this is also the high-water mark).
+    committed: u64,
 }
 
 /// Tables are small in Rust guests; this bounds a hostile `table.grow`.
@@ -58,7 +61,16 @@ const MAX_TABLE_ELEMENTS: usize = 100_000;
 impl MemoryLimiter {
     /// A limiter allowing `limit` bytes per memory.
     pub fn new(limit: u64) -> Self {
-        MemoryLimiter { limit, hit: false }
+        MemoryLimiter {
+            limit,
+            hit: false,
+            committed: 0,
+        }
+    }
+    /// Linear-memory bytes the instance has grown to (creation included:
+    /// wasmtime asks the limiter for the initial size too).
+    pub fn committed(&self) -> u64 {
+        self.committed
     }
     /// Whether a growth was refused.
     pub fn hit(&self) -> bool {
@@ -73,7 +85,7 @@ impl MemoryLimiter {
 impl wasmtime::ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -81,6 +93,7 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
             self.hit = true;
             return Ok(false);
         }
+        self.committed += desired.saturating_sub(current) as u64;
         Ok(true)
     }
 

@@ -30,10 +30,11 @@ use crate::capabilities::ffmpeg::{FfmpegCtx, FfmpegPolicy};
 use crate::capabilities::progress::{ProgressCtx, RunEvent};
 use crate::capabilities::{HostState, MemoryLimiter};
 use crate::registry;
-use crate::store::{FailureKind, TaskFailure};
+use crate::store::{FailureKind, TaskFailure, Usage};
 
 pub mod bindings;
 mod cache;
+pub mod cpu;
 
 /// Epoch tick: the granularity of time limits and of cooperative yields to
 /// the async runtime (a CPU-bound guest gives its thread back this often).
@@ -99,6 +100,14 @@ pub struct RunEnv {
     pub sink: Arc<dyn OutputSink>,
     /// Progress and partial results.
     pub events: tokio::sync::mpsc::Sender<RunEvent>,
+}
+
+/// How a run ended, and what it used.
+pub struct RunOutcome {
+    /// Output values, or why the task failed.
+    pub result: Result<Map<String, Value>, TaskFailure>,
+    /// Measured usage (`usage` in the final status).
+    pub usage: Usage,
 }
 
 /// The engine.
@@ -295,20 +304,19 @@ impl Engine {
     }
 
     /// Run task `name` with `params` in a fresh instance.
-    pub async fn run(
-        &self,
-        name: &str,
-        params: &Value,
-        env: RunEnv,
-    ) -> Result<Map<String, Value>, TaskFailure> {
+    pub async fn run(&self, name: &str, params: &Value, env: RunEnv) -> RunOutcome {
         let Some(task) = self.tasks.get(name) else {
-            return Err(internal(format!("task {name:?} is not loaded")));
+            return RunOutcome {
+                result: Err(internal(format!("task {name:?} is not loaded"))),
+                usage: Usage::default(),
+            };
         };
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| internal("engine shutting down".into()))?;
+        let Ok(_permit) = self.permits.acquire().await else {
+            return RunOutcome {
+                result: Err(internal("engine shutting down".into())),
+                usage: Usage::default(),
+            };
+        };
         let params = params.to_string();
         let mut store = self.new_store(task, env);
         let time_limit = task.time_limit;
@@ -320,8 +328,13 @@ impl Engine {
             instance.call_run(&mut store, &params).await
         };
         let in_use = self.metrics.instance_started();
+        let guest_cpu = std::sync::atomic::AtomicU64::new(0);
         let started = std::time::Instant::now();
-        let outcome = tokio::time::timeout(time_limit + Duration::from_secs(1), run).await;
+        let outcome = tokio::time::timeout(
+            time_limit + Duration::from_secs(1),
+            cpu::metered(run, &guest_cpu),
+        )
+        .await;
         let duration = started.elapsed();
         drop(in_use);
         let state = store.data();
@@ -336,14 +349,38 @@ impl Engine {
             Ok(Ok(Err(e))) => Err(task_error(e)),
             Ok(Err(trap)) => Err(trap_failure(&trap, state, time_limit)),
         };
+        let usage = usage(state, duration, guest_cpu.into_inner());
         self.metrics.record(&crate::metrics::RunRecord {
             task: name,
             success: result.is_ok(),
             duration,
-            fetched_bytes: state.fetch.bytes_in,
-            ffmpeg: state.ffmpeg.busy,
+            fetched_bytes: usage.bytes_in,
+            ffmpeg: Duration::from_micros(
+                state
+                    .ffmpeg
+                    .meter
+                    .wall_micros
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
         });
-        result
+        RunOutcome { result, usage }
+    }
+}
+
+/// A finished run's usage from its store's contexts.
+fn usage(state: &HostState, wall: Duration, guest_cpu_micros: u64) -> Usage {
+    use std::sync::atomic::Ordering::Relaxed;
+    let meter = &state.ffmpeg.meter;
+    let cpu_micros = guest_cpu_micros.saturating_add(meter.cpu_micros.load(Relaxed));
+    Usage {
+        wall_ms: u64::try_from(wall.as_millis()).unwrap_or(u64::MAX),
+        cpu_ms: cpu_micros / 1000,
+        peak_memory_bytes: state
+            .limiter
+            .committed()
+            .saturating_add(meter.max_rss.load(Relaxed)),
+        bytes_in: state.fetch.bytes_in,
+        bytes_out: state.blobs.published(),
     }
 }
 

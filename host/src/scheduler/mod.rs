@@ -19,7 +19,7 @@ use tracing::Instrument as _;
 
 use crate::callbacks::{self, Callbacks};
 use crate::capabilities::progress::RunEvent;
-use crate::engine::{Engine, RunEnv};
+use crate::engine::{Engine, RunEnv, RunOutcome};
 use crate::storage::{Storage, TaskSink};
 use crate::store::{
     ClaimParams, CompleteParams, FailureKind, ProgressParams, TaskFailure, TaskRow, TaskStore,
@@ -173,31 +173,33 @@ impl Scheduler {
 
         let now = now_micros();
         let elapsed_ms = started.elapsed().as_millis();
-        let recorded = match outcome {
-            None => {
-                tracing::warn!("lease lost; another worker owns the task now");
-                return;
-            }
-            Some(Ok(values)) => {
-                tracing::info!(elapsed_ms, "task succeeded");
+        let Some(RunOutcome { result, usage }) = outcome else {
+            tracing::warn!("lease lost; another worker owns the task now");
+            return;
+        };
+        let recorded = match result {
+            Ok(values) => {
+                tracing::info!(elapsed_ms, cpu_ms = usage.cpu_ms, "task succeeded");
                 self.store
                     .task_complete_if_running(CompleteParams {
                         key: key.clone(),
                         owner: owner.clone(),
                         values,
+                        usage,
                         now,
                     })
                     .await
             }
-            Some(Err(failure)) => {
+            Err(failure) => {
                 tracing::info!(
                     elapsed_ms,
+                    cpu_ms = usage.cpu_ms,
                     kind = ?failure.kind,
                     detail = failure.detail.as_deref().unwrap_or(""),
                     "task failed"
                 );
                 self.store
-                    .task_fail_if_running(&key, &owner, &failure, now)
+                    .task_fail_if_running(&key, &owner, &failure, Some(&usage), now)
                     .await
             }
         };
@@ -219,7 +221,7 @@ impl Scheduler {
                 };
                 let _ = self
                     .store
-                    .task_fail_if_running(&key, &owner, &failure, now)
+                    .task_fail_if_running(&key, &owner, &failure, Some(&usage), now)
                     .await;
             }
         }

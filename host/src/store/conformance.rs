@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{
     ClaimParams, CompleteParams, FailureKind, NewTask, OutputFile, ProgressParams, TaskFailure,
-    TaskState, TaskStore,
+    TaskState, TaskStore, Usage,
 };
 
 const SEC: i64 = 1_000_000;
@@ -86,6 +86,15 @@ async fn insert_and_read(store: &dyn TaskStore) {
     complete(store, "A1", "w0", 1_002 * SEC).await;
 }
 
+/// A run's usage, stored with its final state.
+const USAGE: Usage = Usage {
+    wall_ms: 1_250,
+    cpu_ms: 2_400,
+    peak_memory_bytes: 48 << 20,
+    bytes_in: 1_000_000,
+    bytes_out: 52_000,
+};
+
 async fn complete(store: &dyn TaskStore, key: &str, owner: &str, now: i64) -> bool {
     let mut values = serde_json::Map::new();
     values.insert("width".into(), json!(10));
@@ -94,6 +103,7 @@ async fn complete(store: &dyn TaskStore, key: &str, owner: &str, now: i64) -> bo
             key: key.to_owned(),
             owner: owner.to_owned(),
             values,
+            usage: USAGE,
             now,
         })
         .await
@@ -156,25 +166,26 @@ async fn lease_guards_transitions(store: &dyn TaskStore) {
     };
     assert!(
         !store
-            .task_fail_if_running("C1", "intruder", &failure, 3_003 * SEC)
+            .task_fail_if_running("C1", "intruder", &failure, Some(&USAGE), 3_003 * SEC)
             .await
             .unwrap()
     );
     assert!(
         store
-            .task_fail_if_running("C1", "w1", &failure, 3_003 * SEC)
+            .task_fail_if_running("C1", "w1", &failure, Some(&USAGE), 3_003 * SEC)
             .await
             .unwrap()
     );
     let row = store.task_get("C1", 3_004 * SEC).await.unwrap().unwrap();
     assert_eq!(row.state, TaskState::Failed);
     assert_eq!(row.failure, Some(failure.clone()));
+    assert_eq!(row.usage, Some(USAGE));
     assert_eq!(row.lease_owner, None);
     // A final task stays final: the conditional transition loses.
     assert!(!complete(store, "C1", "w1", 3_005 * SEC).await);
     assert!(
         !store
-            .task_fail_if_running("C1", "w1", &failure, 3_005 * SEC)
+            .task_fail_if_running("C1", "w1", &failure, None, 3_005 * SEC)
             .await
             .unwrap()
     );
@@ -227,6 +238,7 @@ async fn progress_and_partial_results(store: &dyn TaskStore) {
     assert_eq!(row.state, TaskState::Succeeded);
     assert_eq!(row.progress, None);
     assert_eq!(row.result, Some(json!({"width": 10})));
+    assert_eq!(row.usage, Some(USAGE));
     assert_eq!(row.files.len(), 1, "files published while running stay");
 }
 

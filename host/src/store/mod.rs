@@ -179,6 +179,27 @@ pub struct TaskRow {
     pub finalized_at: Option<Micros>,
     /// After this the task and its files are gone (404).
     pub expires_at: Micros,
+    /// What the run used (set when a run ended).
+    pub usage: Option<Usage>,
+}
+
+/// What one run of a task used, measured (never estimated): echoed as
+/// `usage` in final statuses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Wall time of the run, instantiation included.
+    pub wall_ms: u64,
+    /// CPU time: the guest's (thread CPU time while wasmtime ran it) plus
+    /// every ffmpeg process's user + system time (rusage at reaping).
+    pub cpu_ms: u64,
+    /// The guest's linear-memory high-water mark plus the largest resident
+    /// set of its ffmpeg processes (they run one at a time, while the
+    /// guest's memory stays allocated).
+    pub peak_memory_bytes: u64,
+    /// Bytes fetched from the network.
+    pub bytes_in: u64,
+    /// Bytes of the output files published.
+    pub bytes_out: u64,
 }
 
 /// A task to insert.
@@ -246,6 +267,8 @@ pub struct CompleteParams {
     pub owner: String,
     /// Output values.
     pub values: serde_json::Map<String, Value>,
+    /// What the run used.
+    pub usage: Usage,
     /// Completion time.
     pub now: Micros,
 }
@@ -308,12 +331,14 @@ pub trait TaskStore: Send + Sync + 'static {
     async fn task_progress_if_running(&self, params: ProgressParams) -> Result<bool>;
     /// Finish with success; false if the lease was lost.
     async fn task_complete_if_running(&self, params: CompleteParams) -> Result<bool>;
-    /// Finish with failure; false if the lease was lost.
+    /// Finish with failure (and what the run used, when it ran); false if
+    /// the lease was lost.
     async fn task_fail_if_running(
         &self,
         key: &str,
         owner: &str,
         failure: &TaskFailure,
+        usage: Option<&Usage>,
         now: Micros,
     ) -> Result<bool>;
     /// Re-queue (or fail, when out of attempts) running tasks whose lease

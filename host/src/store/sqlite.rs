@@ -17,12 +17,15 @@ use tokio::sync::broadcast;
 
 use super::{
     ClaimParams, CompleteParams, Error, Micros, NewTask, OutputFile, ProgressParams, RescueOutcome,
-    Result, TaskFailure, TaskRow, TaskState, TaskStore,
+    Result, TaskFailure, TaskRow, TaskState, TaskStore, Usage,
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
 /// many ran.
-const MIGRATIONS: &[&str] = &[include_str!("sql/sqlite_0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("sql/sqlite_0001_init.sql"),
+    include_str!("sql/sqlite_0002_usage.sql"),
+];
 
 /// Notification fan-out buffer: a slow subscriber that falls this far
 /// behind re-reads its tasks instead (broadcast `Lagged`).
@@ -132,7 +135,7 @@ async fn migrate(conn: &mut sqlx::SqliteConnection) -> Result<()> {
 
 const COLUMNS: &str = "key, account, task_name, params, task_metas, options, dedup_hash, state, \
      progress, result, files, failure, attempt, max_attempts, lease_owner, lease_expires_at, \
-     created_at, started_at, finalized_at, expires_at";
+     created_at, started_at, finalized_at, expires_at, usage";
 
 fn json_opt(v: Option<String>) -> Result<Option<Value>> {
     v.map(|s| serde_json::from_str(&s).map_err(|e| Error::Corrupt(e.to_string())))
@@ -170,6 +173,10 @@ fn row_to_task(row: &sqlx::sqlite::SqliteRow) -> Result<TaskRow> {
         started_at: row.try_get("started_at")?,
         finalized_at: row.try_get("finalized_at")?,
         expires_at: row.try_get("expires_at")?,
+        usage: json_opt(row.try_get("usage")?)?
+            .map(serde_json::from_value::<Usage>)
+            .transpose()
+            .map_err(|e| Error::Corrupt(e.to_string()))?,
     })
 }
 
@@ -324,11 +331,12 @@ impl TaskStore for SqliteStore {
 
     async fn task_complete_if_running(&self, p: CompleteParams) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE tasks SET state = 'succeeded', result = ?, progress = NULL, \
+            "UPDATE tasks SET state = 'succeeded', result = ?, usage = ?, progress = NULL, \
              finalized_at = ?, lease_owner = NULL, lease_expires_at = NULL \
              WHERE key = ? AND state = 'running' AND lease_owner = ?",
         )
         .bind(to_json(&p.values)?)
+        .bind(to_json(&p.usage)?)
         .bind(p.now)
         .bind(&p.key)
         .bind(&p.owner)
@@ -346,14 +354,16 @@ impl TaskStore for SqliteStore {
         key: &str,
         owner: &str,
         failure: &TaskFailure,
+        usage: Option<&Usage>,
         now: Micros,
     ) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE tasks SET state = 'failed', failure = ?, progress = NULL, finalized_at = ?, \
-             lease_owner = NULL, lease_expires_at = NULL \
+            "UPDATE tasks SET state = 'failed', failure = ?, usage = ?, progress = NULL, \
+             finalized_at = ?, lease_owner = NULL, lease_expires_at = NULL \
              WHERE key = ? AND state = 'running' AND lease_owner = ?",
         )
         .bind(to_json(failure)?)
+        .bind(usage.map(to_json).transpose()?)
         .bind(now)
         .bind(key)
         .bind(owner)

@@ -30,6 +30,7 @@ use crate::engine::bindings::ffmpeg::{self, FfmpegError, MediaInfo, StreamInfo};
 
 pub mod argv;
 pub mod filter;
+pub mod process;
 pub mod sandbox;
 
 pub use sandbox::{Limits, Sandbox};
@@ -136,6 +137,7 @@ impl FfmpegPolicy {
         args: &[String],
         deadline: Instant,
         capture: bool,
+        meter: &sandbox::ProcessMeter,
         on_line: impl FnMut(&str),
     ) -> Result<sandbox::Finished, sandbox::RunError> {
         let inv = sandbox::Invocation {
@@ -146,6 +148,7 @@ impl FfmpegPolicy {
             args,
             deadline,
             capture,
+            meter,
         };
         sandbox::run(inv, on_line).await
     }
@@ -155,8 +158,8 @@ impl FfmpegPolicy {
 pub struct FfmpegCtx {
     policy: Arc<FfmpegPolicy>,
     deadline: Instant,
-    /// CPU-seconds-free wall time spent in ffmpeg (usage accounting).
-    pub busy: std::time::Duration,
+    /// What this run's ffmpeg processes used (usage accounting).
+    pub meter: Arc<sandbox::ProcessMeter>,
     /// The run's directory of written inputs (created on first use,
     /// removed with the context).
     run_dir: Option<tempfile::TempDir>,
@@ -175,7 +178,7 @@ impl FfmpegCtx {
         FfmpegCtx {
             policy,
             deadline,
-            busy: std::time::Duration::ZERO,
+            meter: Arc::default(),
             run_dir: None,
             written: HashMap::new(),
             files: 0,
@@ -309,7 +312,7 @@ impl ffmpeg::Host for crate::capabilities::HostState {
         };
         let policy = self.ffmpeg.policy.clone();
         let deadline = self.ffmpeg.deadline;
-        let started = std::time::Instant::now();
+        let meter = self.ffmpeg.meter.clone();
         let result = async {
             let (_permit, scratch) = policy.slot().await?;
             link_input(scratch.path(), 0, &file).await?;
@@ -329,7 +332,7 @@ impl ffmpeg::Host for crate::capabilities::HostState {
             .map(String::from)
             .to_vec();
             let done = policy
-                .run_in(&scratch, &ffprobe, &args, deadline, true, |_| {})
+                .run_in(&scratch, &ffprobe, &args, deadline, true, &meter, |_| {})
                 .await
                 .map_err(|e| convert_error(e, true))?;
             let json: Value = serde_json::from_slice(&done.stdout)
@@ -337,7 +340,6 @@ impl ffmpeg::Host for crate::capabilities::HostState {
             media_info(&json)
         }
         .await;
-        self.ffmpeg.busy += started.elapsed();
         Ok(result)
     }
 
@@ -359,8 +361,8 @@ impl ffmpeg::Host for crate::capabilities::HostState {
         }
         let policy = self.ffmpeg.policy.clone();
         let deadline = self.ffmpeg.deadline;
+        let meter = self.ffmpeg.meter.clone();
         let events = self.progress.sender();
-        let started = std::time::Instant::now();
         let input_options: Vec<&[(String, String)]> =
             job.inputs.iter().map(|i| i.options.as_slice()).collect();
         let output_options: Vec<&[(String, String)]> =
@@ -411,7 +413,7 @@ impl ffmpeg::Host for crate::capabilities::HostState {
                 }
             };
             policy
-                .run_in(&scratch, &ffmpeg_bin, &args, deadline, false, on_line)
+                .run_in(&scratch, &ffmpeg_bin, &args, deadline, false, &meter, on_line)
                 .await
                 .map_err(|e| convert_error(e, false))?;
             let stats = (frames, out_time);
@@ -432,7 +434,6 @@ impl ffmpeg::Host for crate::capabilities::HostState {
             Ok((outputs, stats))
         }
         .await;
-        self.ffmpeg.busy += started.elapsed();
         match result {
             Ok((outputs, (frames, out_time))) => {
                 let mut handles = Vec::with_capacity(outputs.len());
@@ -473,14 +474,14 @@ impl ffmpeg::Host for crate::capabilities::HostState {
         };
         let policy = self.ffmpeg.policy.clone();
         let deadline = self.ffmpeg.deadline;
-        let started = std::time::Instant::now();
+        let meter = self.ffmpeg.meter.clone();
         let result = async {
             let (_permit, scratch) = policy.slot().await?;
             tokio::fs::write(scratch.path().join("text.txt"), text.as_bytes())
                 .await
                 .map_err(|e| FfmpegError::Failed(format!("writing the text: {e}")))?;
             policy
-                .run_in(&scratch, &ffmpeg_bin, &args, deadline, false, |_| {})
+                .run_in(&scratch, &ffmpeg_bin, &args, deadline, false, &meter, |_| {})
                 .await
                 .map_err(|e| convert_error(e, false))?;
             tokio::fs::read(scratch.path().join("out0"))
@@ -489,7 +490,6 @@ impl ffmpeg::Host for crate::capabilities::HostState {
                 .map_err(|e| FfmpegError::Failed(format!("reading the speech: {e}")))
         }
         .await;
-        self.ffmpeg.busy += started.elapsed();
         match result {
             Ok(bytes) => Ok(Ok(self.table.push(Blob {
                 bytes,

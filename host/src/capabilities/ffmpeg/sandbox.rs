@@ -15,12 +15,14 @@
 //! namespaces: for machines without user namespaces, by explicit choice.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
-use tokio::process::Command;
 use tokio::time::Instant;
+
+use super::process::Process;
 
 /// stderr kept for error messages: the tail says what went wrong.
 const STDERR_TAIL: usize = 4 << 10;
@@ -84,6 +86,27 @@ pub struct Finished {
     pub stdout: Vec<u8>,
 }
 
+/// What the processes of one task used, summed as they are reaped
+/// (shared with the job futures, hence atomics).
+#[derive(Debug, Default)]
+pub struct ProcessMeter {
+    /// Wall time spent waiting for processes, in microseconds.
+    pub wall_micros: AtomicU64,
+    /// User + system CPU time, in microseconds.
+    pub cpu_micros: AtomicU64,
+    /// The largest resident set of any one process, in bytes.
+    pub max_rss: AtomicU64,
+}
+
+impl ProcessMeter {
+    fn record(&self, exit: &super::process::Exit, wall: Duration) {
+        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.wall_micros.fetch_add(micros(wall), Ordering::Relaxed);
+        self.cpu_micros.fetch_add(micros(exit.cpu), Ordering::Relaxed);
+        self.max_rss.fetch_max(exit.max_rss, Ordering::Relaxed);
+    }
+}
+
 /// One process to run.
 pub struct Invocation<'a> {
     /// Isolation.
@@ -100,6 +123,8 @@ pub struct Invocation<'a> {
     pub deadline: Instant,
     /// Return stdout.
     pub capture: bool,
+    /// Where the process's usage is added once it is reaped.
+    pub meter: &'a ProcessMeter,
 }
 
 /// Run an invocation. Each stdout line goes to `on_line` (ffmpeg
@@ -113,6 +138,7 @@ pub async fn run(inv: Invocation<'_>, mut on_line: impl FnMut(&str)) -> Result<F
         args,
         deadline,
         capture,
+        meter,
     } = inv;
     let mut cmd = Command::new("prlimit");
     cmd.arg(format!(
@@ -155,6 +181,12 @@ pub async fn run(inv: Invocation<'_>, mut on_line: impl FnMut(&str)) -> Result<F
                 "--dev",
                 "/dev",
                 "--unshare-all",
+                // ffmpeg is the namespace's pid 1, bwrap's direct child:
+                // bwrap reaps it, so its CPU time reaches our rusage (with
+                // bwrap's own init in between it is lost). As pid 1 it
+                // ignores SIGXCPU/SIGXFSZ: the hard CPU limit's SIGKILL
+                // still ends it, and an oversized write fails with EFBIG.
+                "--as-pid-1",
                 "--die-with-parent",
                 "--new-session",
                 "--clearenv",
@@ -177,12 +209,31 @@ pub async fn run(inv: Invocation<'_>, mut on_line: impl FnMut(&str)) -> Result<F
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .stderr(Stdio::piped());
     let started = Instant::now();
     let mut child = cmd.spawn().map_err(RunError::Spawn)?;
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
+    // From here the pidfd owns the process: dropped (a timeout, a
+    // cancelled task) it kills and reaps it.
+    let mut process = match Process::adopt(child.id()) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(RunError::Spawn(e));
+        }
+    };
+    let stdout = child
+        .stdout
+        .take()
+        .map(tokio::process::ChildStdout::from_std)
+        .transpose()
+        .map_err(RunError::Spawn)?;
+    let stderr = child
+        .stderr
+        .take()
+        .map(tokio::process::ChildStderr::from_std)
+        .transpose()
+        .map_err(RunError::Spawn)?;
 
     let stderr_task = tokio::spawn(async move {
         let mut tail = Vec::new();
@@ -213,25 +264,34 @@ pub async fn run(inv: Invocation<'_>, mut on_line: impl FnMut(&str)) -> Result<F
                 }
             }
         }
-        let status = child.wait().await;
-        (captured, status)
+        let exit = process.wait().await;
+        (captured, exit)
     };
-    let (captured, status) = match tokio::time::timeout_at(deadline, work).await {
+    let (captured, exit) = match tokio::time::timeout_at(deadline, work).await {
         Ok(done) => done,
-        Err(_) => return Err(RunError::Timeout(started.elapsed())),
+        Err(_) => {
+            // Kill now and count what it used up to here.
+            if let Ok(exit) = process.kill().await {
+                meter.record(&exit, started.elapsed());
+            }
+            return Err(RunError::Timeout(started.elapsed()));
+        }
     };
-    let status = status.map_err(RunError::Spawn)?;
+    let exit = exit.map_err(RunError::Spawn)?;
+    meter.record(&exit, started.elapsed());
     let tail = stderr_task.await.unwrap_or_default();
     let stderr = tail_text(&tail);
-    if status.success() {
+    if exit.code == 0 {
         return Ok(Finished { stdout: captured });
     }
-    let code = status.code().unwrap_or(-1);
+    let code = exit.code;
     Err(match code {
-        // 128 + SIGXCPU, or SIGKILL at the hard CPU limit.
+        // 128 + SIGXCPU, or SIGKILL at the hard CPU limit (bwrap reports
+        // its child's signal the same way).
         152 | 137 => RunError::Cpu(limits.cpu_seconds),
-        // 128 + SIGXFSZ.
+        // 128 + SIGXFSZ, or EFBIG when ffmpeg is a namespace's pid 1.
         153 => RunError::FileSize(limits.file_size),
+        _ if stderr.contains("File too large") => RunError::FileSize(limits.file_size),
         _ if stderr.contains("Cannot allocate memory") => {
             RunError::Memory(limits.address_space >> 20)
         }
@@ -260,6 +320,7 @@ pub async fn self_test(sandbox: &Sandbox, limits: &Limits, program: &Path) -> Re
         args: &args,
         deadline,
         capture: false,
+        meter: &ProcessMeter::default(),
     };
     run(inv, |_| {}).await.map(drop)
 }
