@@ -5,7 +5,7 @@ CARGO ?= cargo
 GUESTS := drake-task-image-info drake-task-image-thumb drake-task-image-face drake-task-image-saliency drake-task-image-smartcrop drake-task-image-gif drake-task-video-info drake-task-video-thumb drake-task-video-convert drake-task-video-strip drake-task-video-reverse drake-task-audio-info drake-task-audio-waveform drake-task-audio-convert drake-task-audio-tts drake-task-audio-beats drake-task-html-scrape drake-task-test-hostile
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: build components host test run deps check bench clean
+.PHONY: build components host test run deps test-deps check bench clean
 
 ## deps: install the toolchain target and system packages when missing.
 deps:
@@ -16,6 +16,15 @@ deps:
 	  echo "installing:$$missing"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) || \
 	  echo "warning: could not install$$missing (needed only by later tasks)"; \
+	fi
+
+## test-deps: deps, plus the headless browser of the dashboard test.
+test-deps: deps
+	@missing=""; \
+	for p in chromium chromium-driver; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
 ## components: every task component, one wasm32-wasip2 release invocation.
@@ -32,7 +41,7 @@ build: components host
 # One native build of every target with the features `cargo test` uses, so
 # the test run reuses it (building -p drake-host alone unifies features
 # differently and would rebuild wasmtime).
-test: components
+test: test-deps components
 	$(CARGO) fmt --all -- --check
 	$(CARGO) build --release --workspace --all-targets
 	$(CARGO) test --release --workspace

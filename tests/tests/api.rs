@@ -1144,15 +1144,25 @@ async fn json_logs_name_the_task_never_the_secret() {
 
 fn usage(status: &Value) -> [u64; 5] {
     let u = &status["usage"];
-    ["wall_ms", "cpu_ms", "peak_memory_bytes", "bytes_in", "bytes_out"]
-        .map(|k| u[k].as_u64().unwrap_or_else(|| panic!("usage.{k} in {status}")))
+    [
+        "wall_ms",
+        "cpu_ms",
+        "peak_memory_bytes",
+        "bytes_in",
+        "bytes_out",
+    ]
+    .map(|k| {
+        u[k].as_u64()
+            .unwrap_or_else(|| panic!("usage.{k} in {status}"))
+    })
 }
 
 #[tokio::test]
 async fn final_statuses_carry_measured_usage() {
     let (drake, fx) = (Drake::start().await, Fixtures::start().await);
-    let jpeg = common::jpeg(1600, 1200);
-    let url = fx.add("big.jpg", "image/jpeg", jpeg.clone());
+    // PNG: no DCT-domain downscaling, the whole picture is decoded.
+    let png = common::png(1600, 1200);
+    let url = fx.add("big.png", "image/png", png.clone());
     let statuses = drake
         .create(
             json!([
@@ -1167,12 +1177,12 @@ async fn final_statuses_carry_measured_usage() {
         .await;
 
     // A decode and resize: the bytes are counted exactly, the rest is
-    // real work (a 1600×1200 RGB decode alone needs 5.5 MiB).
+    // real work (the 1600×1200 RGB decode alone needs 5.5 MiB).
     let thumb = &statuses[0];
     assert_eq!(thumb["status"], "success", "{thumb}");
     let output = common::download(thumb["result"]["output"].as_str().unwrap()).await;
     let [wall, cpu, memory, bytes_in, bytes_out] = usage(thumb);
-    assert_eq!(bytes_in, jpeg.len() as u64);
+    assert_eq!(bytes_in, png.len() as u64);
     assert_eq!(bytes_out, output.len() as u64);
     assert!(memory > 1600 * 1200 * 3, "{thumb}");
     assert!(cpu > 0 && wall > 0, "{thumb}");
@@ -1189,7 +1199,11 @@ async fn final_statuses_carry_measured_usage() {
     // machine it gets less than all of it; it never gets more).
     let [wall, cpu, ..] = usage(&statuses[3]);
     assert_eq!(statuses[3]["status"], "error");
-    assert!(wall >= 3000 && cpu >= 500 && cpu <= wall + 50, "{}", statuses[3]);
+    assert!(
+        wall >= 3000 && cpu >= 500 && cpu <= wall + 50,
+        "{}",
+        statuses[3]
+    );
 
     // Allocating until the 256 MiB cap refuses.
     let [_, _, memory, ..] = usage(&statuses[4]);
@@ -1200,7 +1214,148 @@ async fn final_statuses_carry_measured_usage() {
     assert_eq!(again["usage"], thumb["usage"]);
     // Unfinished statuses have none.
     let queued = drake
-        .create(json!({"task_name": "test.hostile", "mode": "sleep", "ms": 200}), false)
+        .create(
+            json!({"task_name": "test.hostile", "mode": "sleep", "ms": 200}),
+            false,
+        )
         .await;
     assert!(queued[0].get("usage").is_none(), "{}", queued[0]);
+}
+
+fn collect_refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                match (k.as_str(), child) {
+                    ("$ref", Value::String(r)) => out.push(r.clone()),
+                    _ => collect_refs(child, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| collect_refs(i, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn openapi_describes_every_route_and_task_as_served() {
+    let drake = Drake::start().await;
+    let doc: Value = drake.get("/openapi.json").await.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+
+    // Every reference resolves inside the document.
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+    assert!(refs.len() > 50, "{}", refs.len());
+    for r in &refs {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("{r}"));
+        assert!(schemas.contains_key(name), "unresolved {r}");
+    }
+
+    // Every task is there, generated from its component: its parameters,
+    // `task_name` fixed, its outputs in its result.
+    let tasks: Vec<Value> = drake.get("/v1/tasks").await.json().await.unwrap();
+    assert_eq!(
+        doc["components"]["schemas"]["TaskDefinition"]["oneOf"]
+            .as_array()
+            .unwrap()
+            .len(),
+        tasks.len()
+    );
+    for task in &tasks {
+        let name = task["name"].as_str().unwrap();
+        let def = &schemas[name];
+        assert_eq!(def["properties"]["task_name"]["const"], name);
+        assert_eq!(def["required"][0], "task_name");
+        for param in task["parameters"]["properties"].as_object().unwrap().keys() {
+            assert!(def["properties"].get(param).is_some(), "{name}.{param}");
+        }
+        let result = &schemas[&format!("{name}.result")]["properties"];
+        for file in task["files"].as_array().unwrap() {
+            assert_eq!(result[file.as_str().unwrap()]["format"], "uri", "{name}");
+        }
+        for value in task["values"].as_array().unwrap() {
+            assert!(result.get(value.as_str().unwrap()).is_some(), "{name}");
+        }
+    }
+    let crop = &schemas["image.thumb"]["properties"]["crop"];
+    assert_eq!(crop["type"], "boolean");
+
+    // Every documented operation is served, and a minimal request gets an
+    // answer the document lists for it.
+    let client = common::client();
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            let url = format!(
+                "{}{}",
+                drake.url,
+                path.replace("{filename}", "output")
+                    .replace("{key}", "AAAAAAAAAAAAAAAAAAAAAAAAAA")
+                    .replace("{name}", "output.jpg")
+            );
+            let request = match method.as_str() {
+                "get" => client.get(&url),
+                "post" => client.post(&url).body("{}"),
+                other => panic!("{other} {path}"),
+            };
+            let code = request.send().await.unwrap().status().as_u16();
+            assert!(
+                op["responses"].get(code.to_string()).is_some(),
+                "{method} {path} answered {code}, documented: {}",
+                op["responses"]
+            );
+        }
+    }
+    assert_eq!(operations, 22);
+}
+
+#[tokio::test]
+async fn recent_lists_the_callers_tasks_newest_first() {
+    let drake = Drake::start().await;
+    let sleep = |ms: u64| json!({"task_name": "test.hostile", "mode": "sleep", "ms": ms});
+    for ms in [1, 2, 3] {
+        drake.create(sleep(ms), false).await;
+    }
+    let (code, _) = drake
+        .post(
+            "/v1/create",
+            json!({"secret": "limited-secret", "tasks": [sleep(4)]}),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let recent = |query: &str, secret: Option<&str>| {
+        let mut request = common::client().get(format!("{}/v1/recent{query}", drake.url));
+        if let Some(secret) = secret {
+            request = request.header("Authorization", format!("Secret {secret}"));
+        }
+        async move {
+            let r = request.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (code, list) = recent("", Some(SECRET)).await;
+    assert_eq!(code, 200);
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 3, "only the caller's: {list:?}");
+    assert!(list.iter().all(|s| s["task_name"] == "test.hostile"));
+    let queued: Vec<_> = list
+        .iter()
+        .map(|s| s["events"]["queued"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(queued.windows(2).all(|w| w[0] >= w[1]), "{queued:?}");
+    let (_, two) = recent("?limit=2", Some(SECRET)).await;
+    let keys = |l: &[Value]| -> Vec<Value> { l.iter().map(|s| s["key"].clone()).collect() };
+    assert_eq!(keys(two.as_array().unwrap()), keys(&list[..2]));
+    let (code, body) = recent("?limit=0", Some(SECRET)).await;
+    assert_eq!(
+        (code, envelope_names(&body)),
+        (400, vec!["limit".to_owned()])
+    );
+    let (code, _) = recent("", None).await;
+    assert_eq!(code, 401);
 }

@@ -1,25 +1,31 @@
 //! The HTTP API (api.md §5): routes only. Each route's handler lives in the
 //! module of its noun: [`create`] (create, create_file, create_stream),
 //! [`status`] (status, status_stream, file), [`files`] (storage), [`ops`]
-//! (`/v1/tasks`, health). [`auth`], [`cors`] and [`error`] are the shared
-//! edges; [`wire`] renders statuses; [`wait`] waits for task changes.
+//! (`/v1/tasks`, health, metrics), [`openapi`], [`dashboard`]. [`auth`],
+//! [`cors`] and [`error`] are the shared edges; [`wire`] renders statuses;
+//! [`wait`] waits for task changes.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::handler::Handler;
+use axum::routing::MethodRouter;
 
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::storage::Storage;
 use crate::store::TaskStore;
+use openapi::Operation;
 
 pub mod auth;
 pub mod cors;
 pub mod create;
+pub mod dashboard;
+mod docs;
 pub mod error;
 pub mod files;
+pub mod openapi;
 pub mod ops;
 pub mod request;
 pub mod status;
@@ -42,38 +48,84 @@ pub struct AppState {
     pub public_base: Arc<str>,
 }
 
+/// One path: its handlers and their documentation. The router and
+/// `/openapi.json` are both built from [`routes`], so the document cannot
+/// miss a route or describe one that is not served.
+pub struct Route {
+    /// Path in axum's (and OpenAPI's) `{param}` syntax.
+    pub path: &'static str,
+    /// The handlers.
+    pub handlers: MethodRouter<AppState>,
+    /// One documented operation per handler.
+    pub ops: Vec<Operation>,
+}
+
+impl Route {
+    fn new(path: &'static str) -> Route {
+        Route {
+            path,
+            handlers: MethodRouter::new(),
+            ops: Vec::new(),
+        }
+    }
+
+    fn get<H: Handler<T, AppState>, T: 'static>(mut self, handler: H, op: Operation) -> Route {
+        debug_assert_eq!(op.method, axum::http::Method::GET);
+        self.handlers = self.handlers.get(handler);
+        self.ops.push(op);
+        self
+    }
+
+    fn post<H: Handler<T, AppState>, T: 'static>(mut self, handler: H, op: Operation) -> Route {
+        debug_assert_eq!(op.method, axum::http::Method::POST);
+        self.handlers = self.handlers.post(handler);
+        self.ops.push(op);
+        self
+    }
+}
+
+/// Every route, in the order `/openapi.json` lists them.
+pub fn routes() -> Vec<Route> {
+    use docs::*;
+    vec![
+        Route::new("/v1/create").post(create::create, CREATE),
+        Route::new("/v1/create_file")
+            .get(create::create_file_get, CREATE_FILE_GET)
+            .post(create::create_file_post, CREATE_FILE_POST),
+        Route::new("/v1/create_file/{filename}")
+            .get(create::create_file_get_named, CREATE_FILE_GET_NAMED)
+            .post(create::create_file_post_named, CREATE_FILE_POST_NAMED),
+        Route::new("/v1/create_stream").post(create::create_stream, CREATE_STREAM),
+        Route::new("/v1/status")
+            .get(status::status_get, STATUS_GET)
+            .post(status::status_post, STATUS_POST),
+        Route::new("/v1/status_stream")
+            .get(status::stream_get, STATUS_STREAM_GET)
+            .post(status::stream_post, STATUS_STREAM_POST),
+        Route::new("/v1/stream")
+            .get(status::stream_get, STREAM_GET)
+            .post(status::stream_post, STREAM_POST),
+        Route::new("/v1/file/{filename}").get(status::file, FILE),
+        Route::new("/v1/recent").get(status::recent, RECENT),
+        Route::new("/v1/storage/{key}/{name}").get(files::storage, STORAGE),
+        Route::new("/v1/tasks").get(ops::tasks, TASKS),
+        Route::new("/healthz").get(ops::healthz, HEALTHZ),
+        Route::new("/readyz").get(ops::readyz, READYZ),
+        Route::new("/metrics").get(ops::metrics, METRICS),
+        Route::new("/openapi.json").get(openapi::document, OPENAPI),
+        Route::new("/").get(dashboard::page, DASHBOARD),
+        Route::new("/dashboard.js").get(dashboard::script, DASHBOARD_SCRIPT),
+    ]
+}
+
 /// The router of every route.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
-    Router::new()
-        .route("/v1/create", post(create::create))
-        .route(
-            "/v1/create_file",
-            get(create::create_file_get).post(create::create_file_post),
-        )
-        .route(
-            "/v1/create_file/{filename}",
-            get(create::create_file_get_named).post(create::create_file_post_named),
-        )
-        .route("/v1/create_stream", post(create::create_stream))
-        .route(
-            "/v1/status",
-            get(status::status_get).post(status::status_post),
-        )
-        .route(
-            "/v1/status_stream",
-            get(status::stream_get).post(status::stream_post),
-        )
-        .route(
-            "/v1/stream",
-            get(status::stream_get).post(status::stream_post),
-        )
-        .route("/v1/file/{filename}", get(status::file))
-        .route("/v1/storage/{key}/{name}", get(files::storage))
-        .route("/v1/tasks", get(ops::tasks))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, route| {
+            router.route(route.path, route.handlers)
+        })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             cors::cors,

@@ -327,6 +327,51 @@ pub async fn file_when_ready(
     })
 }
 
+/// Recent tasks listed when `limit` is not given (a dashboard page).
+const RECENT_DEFAULT: u32 = 50;
+/// The most one request lists: bounds the rows one request reads.
+const RECENT_MAX: u32 = 200;
+
+/// `GET /v1/recent?limit=N` + auth: the caller's newest tasks, newest
+/// first, each status with its `task_name` (the dashboard's list).
+pub async fn recent(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    ext: Extensions,
+) -> Result<Response, ApiError> {
+    let pairs = request::query_pairs(query.as_deref());
+    let peer = ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let account = request::account(&state, &headers, &pairs, None, peer, false)?;
+    let limit = match pairs.iter().find(|(k, _)| k == "limit") {
+        None => RECENT_DEFAULT,
+        Some((_, v)) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=RECENT_MAX).contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "limit",
+                    Location::Querystring,
+                    format!("limit must be an integer from 1 to {RECENT_MAX}"),
+                )
+            })?,
+    };
+    let rows = state
+        .store
+        .task_list_recent(&account.name, crate::store::now_micros(), limit)
+        .await?;
+    let list: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            let mut status = wire::status(row, &state.public_base);
+            status["task_name"] = Value::from(row.task_name.clone());
+            status
+        })
+        .collect();
+    Ok(Json(list).into_response())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -323,6 +323,35 @@ async fn dedup_and_counts(store: &dyn TaskStore) {
         .await
         .unwrap();
     assert_eq!(n, 2);
+    // Recent: newest first, this account's only, unexpired, limited.
+    let mut newer = new_task("F2", 6_001 * SEC);
+    newer.account = "other".into();
+    store.task_insert(newer).await.unwrap();
+    store
+        .task_insert(new_task("F3", 6_001 * SEC))
+        .await
+        .unwrap();
+    let keys = |rows: Vec<crate::store::TaskRow>| -> Vec<String> {
+        rows.into_iter().map(|r| r.key).collect()
+    };
+    let recent = store
+        .task_list_recent("acct", 6_003 * SEC, 100)
+        .await
+        .unwrap();
+    // F0 and F1 share a creation time: the later insert comes first.
+    assert_eq!(keys(recent), ["F3", "F0", "F1"]);
+    let one = store
+        .task_list_recent("acct", 6_003 * SEC, 1)
+        .await
+        .unwrap();
+    assert_eq!(keys(one), ["F3"]);
+    assert!(
+        store
+            .task_list_recent("acct", 6_200 * SEC, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let counts = store.task_counts().await.unwrap();
     let finished: u64 = counts
         .iter()

@@ -316,6 +316,14 @@ pub trait TaskStore: Send + Sync + 'static {
         hash: &str,
         now: Micros,
     ) -> Result<Option<TaskRow>>;
+    /// The newest `limit` unexpired tasks of `account`, newest first (the
+    /// dashboard's recent tasks).
+    async fn task_list_recent(
+        &self,
+        account: &str,
+        now: Micros,
+        limit: u32,
+    ) -> Result<Vec<TaskRow>>;
     /// Tasks created by `account` since `since` (account limits).
     async fn task_count_created_since(&self, account: &str, since: Micros) -> Result<u64>;
     /// Claim up to `limit` queued tasks, oldest first.

@@ -244,6 +244,26 @@ impl TaskStore for SqliteStore {
         row.as_ref().map(row_to_task).transpose()
     }
 
+    async fn task_list_recent(
+        &self,
+        account: &str,
+        now: Micros,
+        limit: u32,
+    ) -> Result<Vec<TaskRow>> {
+        // tasks_account_created, walked backwards; id breaks ties in a
+        // microsecond.
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM tasks WHERE account = ? AND expires_at > ? \
+             ORDER BY created_at DESC, id DESC LIMIT ?"
+        ))
+        .bind(account)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row_to_task).collect()
+    }
+
     async fn task_count_created_since(&self, account: &str, since: Micros) -> Result<u64> {
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE account = ? AND created_at >= ?")

@@ -135,9 +135,7 @@ impl FfmpegPolicy {
         scratch: &Scratch,
         program: &Path,
         args: &[String],
-        deadline: Instant,
-        capture: bool,
-        meter: &sandbox::ProcessMeter,
+        opts: RunOpts<'_>,
         on_line: impl FnMut(&str),
     ) -> Result<sandbox::Finished, sandbox::RunError> {
         let inv = sandbox::Invocation {
@@ -146,12 +144,20 @@ impl FfmpegPolicy {
             dir: scratch.path(),
             program,
             args,
-            deadline,
-            capture,
-            meter,
+            deadline: opts.deadline,
+            capture: opts.capture,
+            meter: opts.meter,
         };
         sandbox::run(inv, on_line).await
     }
+}
+
+/// How one process runs: until when, whether its stdout is kept, and
+/// where its usage is added.
+struct RunOpts<'a> {
+    deadline: Instant,
+    capture: bool,
+    meter: &'a sandbox::ProcessMeter,
 }
 
 /// Per-run ffmpeg state.
@@ -332,7 +338,17 @@ impl ffmpeg::Host for crate::capabilities::HostState {
             .map(String::from)
             .to_vec();
             let done = policy
-                .run_in(&scratch, &ffprobe, &args, deadline, true, &meter, |_| {})
+                .run_in(
+                    &scratch,
+                    &ffprobe,
+                    &args,
+                    RunOpts {
+                        deadline,
+                        capture: true,
+                        meter: &meter,
+                    },
+                    |_| {},
+                )
                 .await
                 .map_err(|e| convert_error(e, true))?;
             let json: Value = serde_json::from_slice(&done.stdout)
@@ -413,7 +429,17 @@ impl ffmpeg::Host for crate::capabilities::HostState {
                 }
             };
             policy
-                .run_in(&scratch, &ffmpeg_bin, &args, deadline, false, &meter, on_line)
+                .run_in(
+                    &scratch,
+                    &ffmpeg_bin,
+                    &args,
+                    RunOpts {
+                        deadline,
+                        capture: false,
+                        meter: &meter,
+                    },
+                    on_line,
+                )
                 .await
                 .map_err(|e| convert_error(e, false))?;
             let stats = (frames, out_time);
@@ -481,7 +507,17 @@ impl ffmpeg::Host for crate::capabilities::HostState {
                 .await
                 .map_err(|e| FfmpegError::Failed(format!("writing the text: {e}")))?;
             policy
-                .run_in(&scratch, &ffmpeg_bin, &args, deadline, false, &meter, |_| {})
+                .run_in(
+                    &scratch,
+                    &ffmpeg_bin,
+                    &args,
+                    RunOpts {
+                        deadline,
+                        capture: false,
+                        meter: &meter,
+                    },
+                    |_| {},
+                )
                 .await
                 .map_err(|e| convert_error(e, false))?;
             tokio::fs::read(scratch.path().join("out0"))

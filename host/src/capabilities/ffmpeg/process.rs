@@ -164,6 +164,7 @@ fn waitid(fd: &OwnedFd, flags: libc::c_int) -> io::Result<Option<Exit>> {
 mod tests {
     use super::*;
 
+    #[expect(clippy::zombie_processes, reason = "the pidfd reaps it")]
     fn spawn(script: &str) -> Process {
         let child = std::process::Command::new("sh")
             .args(["-c", script])
@@ -187,6 +188,7 @@ mod tests {
     }
 
     #[tokio::test]
+    #[expect(clippy::zombie_processes, reason = "the pidfd reaps it")]
     async fn dropping_kills_and_reaps() {
         let child = std::process::Command::new("sleep")
             .arg("30")

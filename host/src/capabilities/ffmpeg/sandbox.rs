@@ -102,7 +102,8 @@ impl ProcessMeter {
     fn record(&self, exit: &super::process::Exit, wall: Duration) {
         let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         self.wall_micros.fetch_add(micros(wall), Ordering::Relaxed);
-        self.cpu_micros.fetch_add(micros(exit.cpu), Ordering::Relaxed);
+        self.cpu_micros
+            .fetch_add(micros(exit.cpu), Ordering::Relaxed);
         self.max_rss.fetch_max(exit.max_rss, Ordering::Relaxed);
     }
 }

@@ -1,0 +1,306 @@
+// drake dashboard: forms from /v1/tasks, live statuses from create_stream /
+// status_stream, previews of outputs, the account's recent tasks.
+// DOM built with createElement/textContent only: results are untrusted.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { tasks: new Map(), cards: new Map() };
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) if (c != null) node.append(c);
+  return node;
+}
+
+function headers() {
+  const h = { "Content-Type": "application/json" };
+  const secret = $("secret").value.trim();
+  if (secret) h.Authorization = "Secret " + secret;
+  return h;
+}
+
+function showError(text) {
+  $("error").textContent = text || "";
+}
+
+// An error envelope, a status or a plain text as one readable line.
+async function describeFailure(resp) {
+  const text = await resp.text();
+  try {
+    const body = JSON.parse(text);
+    if (body.errors) return body.errors.map((e) => `${e.name}: ${e.description}`).join("\n");
+    if (body.message) return body.message;
+  } catch (_) { /* not JSON */ }
+  return `${resp.status} ${text}`;
+}
+
+// ---- forms from JSON Schema -------------------------------------------
+
+function resolve(schema, root) {
+  let s = schema || {};
+  for (let i = 0; i < 8 && s.$ref; i++) {
+    const name = s.$ref.replace(/^#\/\$defs\//, "");
+    s = Object.assign({}, (root.$defs || {})[name] || {}, s, { $ref: undefined });
+  }
+  // Option<T>: anyOf [T, null]
+  const alts = s.anyOf || s.oneOf;
+  if (alts) {
+    const nonNull = alts.filter((a) => a.type !== "null");
+    if (nonNull.length === 1) return Object.assign({}, resolve(nonNull[0], root), { description: s.description, default: s.default });
+  }
+  return s;
+}
+
+function enumValues(s, root) {
+  if (Array.isArray(s.enum)) return s.enum.filter((v) => v !== null);
+  const alts = s.oneOf || s.anyOf;
+  if (!alts) return null;
+  const values = [];
+  for (const a of alts.map((x) => resolve(x, root))) {
+    if ("const" in a) values.push(a.const);
+    else if (Array.isArray(a.enum)) values.push(...a.enum);
+    else return null;
+  }
+  return values.filter((v) => v !== null);
+}
+
+function typeOf(s) {
+  const t = Array.isArray(s.type) ? s.type.filter((x) => x !== "null")[0] : s.type;
+  return t || "string";
+}
+
+function field(name, raw, required, root) {
+  const s = resolve(raw, root);
+  const id = "f-" + name;
+  const label = el("label", { for: id }, name, required ? el("span", { class: "req", text: " *" }) : null);
+  const type = typeOf(s);
+  const choices = enumValues(s, root);
+  const byDefault = el("option", { value: "", text: s.default != null ? `(default: ${s.default})` : "(default)" });
+  let input;
+  if (choices) {
+    input = el("select", { id, name, "data-kind": "enum" }, byDefault);
+    for (const c of choices) input.append(el("option", { value: JSON.stringify(c), text: String(c) }));
+  } else if (type === "boolean") {
+    input = el("select", { id, name, "data-kind": "boolean" },
+      byDefault, el("option", { value: "true", text: "true" }),
+      el("option", { value: "false", text: "false" }));
+  } else if (type === "integer" || type === "number") {
+    input = el("input", { id, name, type: "number", step: type === "integer" ? "1" : "any", "data-kind": type });
+    if (s.minimum != null) input.min = s.minimum;
+    if (s.maximum != null) input.max = s.maximum;
+  } else if (type === "array") {
+    const items = resolve(s.items || {}, root);
+    input = el("textarea", { id, name, rows: "3", "data-kind": "array", "data-items": typeOf(items),
+      placeholder: "one per line" });
+  } else if (type === "object") {
+    input = el("textarea", { id, name, rows: "2", "data-kind": "json", placeholder: "{}" });
+  } else {
+    const isUrl = s.format === "uri" || /url$/.test(name);
+    input = el("input", { id, name, type: isUrl ? "url" : "text", "data-kind": "string" });
+  }
+  if (s.default != null && input.tagName === "INPUT") input.placeholder = String(s.default);
+  if (required) input.required = true;
+  const hint = s.description ? el("p", { class: "hint", text: s.description }) : null;
+  return el("div", {}, label, input, hint);
+}
+
+function renderFields() {
+  const task = state.tasks.get($("task").value);
+  const box = $("fields");
+  box.replaceChildren();
+  if (!task) return;
+  $("summary").textContent = task.summary;
+  const schema = task.parameters || {};
+  const props = Object.assign({}, schema.properties || {});
+  props.task_metas = { type: "object", description: "Any JSON object, echoed in every status." };
+  const required = new Set(schema.required || []);
+  // Required parameters first (the url), then the rest by name.
+  const names = Object.keys(props).sort((a, b) => (required.has(b) - required.has(a)) || a.localeCompare(b));
+  for (const name of names) box.append(field(name, props[name], required.has(name), schema));
+}
+
+function collect() {
+  const def = { task_name: $("task").value };
+  for (const input of $("fields").querySelectorAll("[name]")) {
+    const v = input.value.trim();
+    if (v === "") continue;
+    const name = input.name;
+    switch (input.dataset.kind) {
+      case "enum": def[name] = JSON.parse(v); break;
+      case "boolean": def[name] = v === "true"; break;
+      case "integer": case "number": def[name] = Number(v); break;
+      case "array": {
+        const lines = v.split("\n").map((x) => x.trim()).filter(Boolean);
+        const num = input.dataset.items === "integer" || input.dataset.items === "number";
+        def[name] = num ? lines.map(Number) : lines;
+        break;
+      }
+      case "json":
+        try { def[name] = JSON.parse(v); } catch (e) { throw new Error(`${name}: not JSON (${e.message})`); }
+        break;
+      default: def[name] = v;
+    }
+  }
+  return def;
+}
+
+// ---- statuses ---------------------------------------------------------
+
+const IMAGE = /\.(jpe?g|png|gif|webp)$/i, AUDIO = /\.(mp3|ogg|oga|wav|m4a|aac|flac)$/i, VIDEO = /\.(mp4|webm|mov|m4v|ogv)$/i;
+
+function preview(url) {
+  const path = new URL(url, location.href).pathname;
+  if (IMAGE.test(path)) return el("img", { src: url, alt: path });
+  if (AUDIO.test(path)) return el("audio", { src: url, controls: "" });
+  if (VIDEO.test(path)) return el("video", { src: url, controls: "", muted: "" });
+  return null;
+}
+
+function card(key) {
+  let c = state.cards.get(key);
+  if (!c) {
+    c = el("div", { class: "card", "data-key": key });
+    state.cards.set(key, c);
+    const box = $("statuses");
+    if (box.querySelector("p.hint")) box.replaceChildren();
+    box.prepend(c);
+  }
+  return c;
+}
+
+function renderStatus(s, taskName) {
+  const c = card(s.key);
+  if (taskName) c.dataset.task = taskName;
+  const task = state.tasks.get(c.dataset.task);
+  const files = new Set(task ? task.files : []);
+  const top = el("div", { class: "top" },
+    el("span", { class: "name", text: c.dataset.task || "task" }),
+    el("span", { class: "badge " + s.status, text: s.status }),
+    el("span", { class: "key", text: s.key }));
+  const parts = [top];
+  if (s.status === "executing" || s.status === "queued") {
+    parts.push(el("progress", { max: "100", value: String(s.progress || 0) }));
+  }
+  const result = s.result;
+  if (s.status === "error") {
+    parts.push(el("pre", { class: "error", text: typeof result === "string" ? result : JSON.stringify(result, null, 2) }));
+  } else if (result && typeof result === "object") {
+    const previews = el("div", { class: "previews" });
+    const values = {};
+    for (const [k, v] of Object.entries(result)) {
+      if (files.has(k) && typeof v === "string") {
+        previews.append(el("div", {}, el("a", { href: v, target: "_blank", rel: "noopener", text: k })));
+        const p = preview(v);
+        if (p) previews.append(p);
+      } else values[k] = v;
+    }
+    if (Object.keys(values).length) parts.push(el("pre", { class: "values", text: JSON.stringify(values, null, 2) }));
+    parts.push(previews);
+  }
+  if (s.usage) {
+    const u = s.usage;
+    parts.push(el("p", { class: "hint usage",
+      text: `${u.wall_ms} ms wall · ${u.cpu_ms} ms CPU · ${(u.peak_memory_bytes / 1048576).toFixed(1)} MiB · ${u.bytes_in} B in · ${u.bytes_out} B out` }));
+  }
+  // Keep playing media elements: replace only when something changed.
+  const signature = JSON.stringify([s.status, s.progress, s.result, s.usage]);
+  if (c.dataset.sig !== signature) {
+    c.dataset.sig = signature;
+    c.replaceChildren(...parts);
+  }
+}
+
+// Read NDJSON lines: the first is a list, then one status per line.
+async function follow(resp, names) {
+  const reader = resp.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let nl;
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, nl).trim();
+      buffer = buffer.slice(nl + 1);
+      if (!line) continue;
+      const msg = JSON.parse(line);
+      if (Array.isArray(msg)) msg.forEach((s, i) => renderStatus(s, names && names[i]));
+      else renderStatus(msg);
+    }
+  }
+  loadRecent();
+}
+
+async function submit(event) {
+  event.preventDefault();
+  showError("");
+  let def;
+  try { def = collect(); } catch (e) { showError(e.message); return; }
+  sessionStorage.setItem("drake-secret", $("secret").value);
+  $("submit").disabled = true;
+  try {
+    const resp = await fetch("/v1/create_stream", { method: "POST", headers: headers(), body: JSON.stringify({ tasks: [def] }) });
+    if (!resp.ok) { showError(await describeFailure(resp)); return; }
+    $("submit").disabled = false;
+    await follow(resp, [def.task_name]);
+  } catch (e) {
+    showError(String(e));
+  } finally {
+    $("submit").disabled = false;
+  }
+}
+
+async function watch(key, taskName) {
+  const resp = await fetch("/v1/status_stream?tasks=" + encodeURIComponent(key), { headers: headers() });
+  if (!resp.ok) { showError(await describeFailure(resp)); return; }
+  await follow(resp, [taskName]);
+}
+
+async function loadRecent() {
+  if (!$("secret").value.trim()) return;
+  const resp = await fetch("/v1/recent?limit=30", { headers: headers() });
+  if (!resp.ok) { showError(await describeFailure(resp)); return; }
+  const list = await resp.json();
+  $("recent").replaceChildren(...list.map((s) => {
+    const when = (s.events && s.events.queued || "").replace("T", " ").slice(0, 19);
+    const li = el("li", { "data-key": s.key },
+      el("span", { class: "badge " + s.status, text: s.status }),
+      el("span", { class: "name", text: s.task_name }),
+      el("span", { class: "key", text: when }));
+    li.addEventListener("click", () => {
+      renderStatus(s, s.task_name);
+      if (s.status === "queued" || s.status === "executing") watch(s.key, s.task_name);
+    });
+    return li;
+  }));
+}
+
+async function init() {
+  $("secret").value = sessionStorage.getItem("drake-secret") || "";
+  $("secret").addEventListener("change", () => {
+    sessionStorage.setItem("drake-secret", $("secret").value);
+    loadRecent();
+  });
+  const resp = await fetch("/v1/tasks");
+  const tasks = await resp.json();
+  for (const t of tasks) {
+    state.tasks.set(t.name, t);
+    $("task").append(el("option", { value: t.name, text: t.name }));
+  }
+  const wanted = new URLSearchParams(location.search).get("task");
+  if (wanted && state.tasks.has(wanted)) $("task").value = wanted;
+  $("task").addEventListener("change", renderFields);
+  $("form").addEventListener("submit", submit);
+  $("refresh").addEventListener("click", loadRecent);
+  renderFields();
+  loadRecent();
+  document.body.dataset.ready = "true";
+}
+
+init().catch((e) => showError(String(e)));

@@ -1,0 +1,376 @@
+//! What each operation of [`super::routes`] does, for `/openapi.json`
+//! (api.md §5 in short).
+
+use axum::http::Method;
+
+use super::openapi::{Body, Operation, Payload, Query};
+
+const BAD_REQUEST: (u16, &str, Payload) = (
+    400,
+    "Invalid request: every problem at once.",
+    Payload::Envelope,
+);
+const UNAUTHORIZED: (u16, &str, Payload) = (
+    401,
+    "Missing or invalid credentials, referrer not whitelisted, or account limits reached.",
+    Payload::Envelope,
+);
+const TOO_LARGE: (u16, &str, Payload) = (413, "Body over the size limit.", Payload::Text);
+const UNKNOWN_KEY: (u16, &str, Payload) = (
+    404,
+    "An unknown or expired task key (each is named).",
+    Payload::Envelope,
+);
+
+const STATUS_QUERY: &[Query] = &[
+    Query {
+        name: "tasks",
+        about: "Task keys.",
+        ty: "string",
+        repeated: true,
+    },
+    Query {
+        name: "block",
+        about: "Answer once every task is final (capped).",
+        ty: "boolean",
+        repeated: false,
+    },
+];
+
+const CREATE_FILE_QUERY: &[Query] = &[
+    Query {
+        name: "task_name",
+        about: "The task to create.",
+        ty: "string",
+        repeated: false,
+    },
+    Query {
+        name: "*",
+        about: "The task's parameters, values coerced to their declared types (lists from \
+                repeated keys or a JSON array); auth parameters (`secret`, `api_key`, \
+                `expires`, `signature`) are removed.",
+        ty: "object",
+        repeated: false,
+    },
+];
+
+const CREATE_FILE_RESPONSES: &[(u16, &str, Payload)] = &[
+    (
+        302,
+        "The output file, as soon as it exists (even while the task still runs).",
+        Payload::Redirect,
+    ),
+    (400, "The task failed: its error status.", Payload::Status),
+    UNAUTHORIZED,
+    (
+        404,
+        "Not a file name of this task (the valid ones are listed).",
+        Payload::Message,
+    ),
+];
+
+const CREATE_FILE_ABOUT: &str = "Creates one task (or reuses an identical earlier one that \
+    succeeded), waits, then redirects to the output file `{filename}`: usable as an \
+    `<img src>`.";
+
+pub const CREATE: Operation = Operation {
+    method: Method::POST,
+    id: "create",
+    summary: "Create tasks",
+    about: "Creates every task of `tasks` and answers their statuses in request order (a list \
+            even for one). Parameter problems of a known task do not fail the request: that \
+            task ends at once in an error status naming the parameter.",
+    auth: true,
+    body: Some(Body::Create),
+    query: &[],
+    responses: &[
+        (200, "The statuses, in request order.", Payload::Statuses),
+        BAD_REQUEST,
+        UNAUTHORIZED,
+        TOO_LARGE,
+    ],
+};
+
+pub const CREATE_FILE_GET: Operation = Operation {
+    method: Method::GET,
+    id: "createFileGet",
+    summary: "Create a task from the query and redirect to its only output file",
+    about: CREATE_FILE_ABOUT,
+    auth: true,
+    body: None,
+    query: CREATE_FILE_QUERY,
+    responses: CREATE_FILE_RESPONSES,
+};
+
+pub const CREATE_FILE_POST: Operation = Operation {
+    method: Method::POST,
+    id: "createFilePost",
+    summary: "Create a task and redirect to its only output file",
+    about: CREATE_FILE_ABOUT,
+    auth: true,
+    body: Some(Body::CreateFile),
+    query: &[],
+    responses: CREATE_FILE_RESPONSES,
+};
+
+pub const CREATE_FILE_GET_NAMED: Operation = Operation {
+    method: Method::GET,
+    id: "createFileGetNamed",
+    summary: "Create a task from the query and redirect to an output file",
+    about: CREATE_FILE_ABOUT,
+    auth: true,
+    body: None,
+    query: CREATE_FILE_QUERY,
+    responses: CREATE_FILE_RESPONSES,
+};
+
+pub const CREATE_FILE_POST_NAMED: Operation = Operation {
+    method: Method::POST,
+    id: "createFilePostNamed",
+    summary: "Create a task and redirect to an output file",
+    about: CREATE_FILE_ABOUT,
+    auth: true,
+    body: Some(Body::CreateFile),
+    query: &[],
+    responses: CREATE_FILE_RESPONSES,
+};
+
+pub const CREATE_STREAM: Operation = Operation {
+    method: Method::POST,
+    id: "createStream",
+    summary: "Create tasks and stream their statuses",
+    about: "NDJSON: the first line is the list of initial statuses, then one status per \
+            change; ends after the last final status. Keep-alive: the current status of an \
+            unfinished task every 15 s of silence. `Accept: text/event-stream` sends the same \
+            lines as SSE events.",
+    auth: true,
+    body: Some(Body::Create),
+    query: &[],
+    responses: &[
+        (200, "Status lines.", Payload::Stream),
+        BAD_REQUEST,
+        UNAUTHORIZED,
+        TOO_LARGE,
+    ],
+};
+
+const STATUS_RESPONSES: &[(u16, &str, Payload)] = &[
+    (200, "The statuses, in request order.", Payload::Statuses),
+    BAD_REQUEST,
+    UNKNOWN_KEY,
+];
+
+pub const STATUS_GET: Operation = Operation {
+    method: Method::GET,
+    id: "statusGet",
+    summary: "Statuses of tasks",
+    about: "The task key is the capability: no auth.",
+    auth: false,
+    body: None,
+    query: STATUS_QUERY,
+    responses: STATUS_RESPONSES,
+};
+
+pub const STATUS_POST: Operation = Operation {
+    method: Method::POST,
+    id: "statusPost",
+    summary: "Statuses of tasks",
+    about: "The task key is the capability: no auth.",
+    auth: false,
+    body: Some(Body::Status),
+    query: &[],
+    responses: STATUS_RESPONSES,
+};
+
+const STREAM_RESPONSES: &[(u16, &str, Payload)] = &[
+    (
+        200,
+        "Status lines (closes at once if every task is final).",
+        Payload::Stream,
+    ),
+    BAD_REQUEST,
+    UNKNOWN_KEY,
+];
+
+const STREAM_ABOUT: &str = "The current statuses, then one line per change, as for \
+    create_stream.";
+
+pub const STATUS_STREAM_GET: Operation = Operation {
+    method: Method::GET,
+    id: "statusStreamGet",
+    summary: "Stream the statuses of tasks",
+    about: STREAM_ABOUT,
+    auth: false,
+    body: None,
+    query: STATUS_QUERY,
+    responses: STREAM_RESPONSES,
+};
+
+pub const STATUS_STREAM_POST: Operation = Operation {
+    method: Method::POST,
+    id: "statusStreamPost",
+    summary: "Stream the statuses of tasks",
+    about: STREAM_ABOUT,
+    auth: false,
+    body: Some(Body::Status),
+    query: &[],
+    responses: STREAM_RESPONSES,
+};
+
+pub const STREAM_GET: Operation = Operation {
+    id: "streamGet",
+    summary: "Stream the statuses of tasks (alias of status_stream)",
+    ..STATUS_STREAM_GET
+};
+
+pub const STREAM_POST: Operation = Operation {
+    id: "streamPost",
+    summary: "Stream the statuses of tasks (alias of status_stream)",
+    ..STATUS_STREAM_POST
+};
+
+pub const FILE: Operation = Operation {
+    method: Method::GET,
+    id: "file",
+    summary: "Redirect to an output file of a task",
+    about: "Waits for the task, then answers as create_file.",
+    auth: false,
+    body: None,
+    query: &[Query {
+        name: "task",
+        about: "Task key.",
+        ty: "string",
+        repeated: false,
+    }],
+    responses: &[
+        (302, "The output file.", Payload::Redirect),
+        (400, "The task failed: its error status.", Payload::Status),
+        (
+            404,
+            "Unknown task, or not a file name of this task.",
+            Payload::Message,
+        ),
+    ],
+};
+
+pub const STORAGE: Operation = Operation {
+    method: Method::GET,
+    id: "storage",
+    summary: "An output file",
+    about: "With its content type, length, ETag (If-None-Match → 304), single byte ranges \
+            (206/416) and `Cache-Control: public, max-age=<time left>, immutable`.",
+    auth: false,
+    body: None,
+    query: &[],
+    responses: &[
+        (200, "The file.", Payload::File),
+        (206, "A byte range of the file.", Payload::File),
+        (304, "Not modified (If-None-Match).", Payload::Text),
+        (404, "Unknown or expired.", Payload::Text),
+        (416, "Range not satisfiable.", Payload::Text),
+    ],
+};
+
+pub const TASKS: Operation = Operation {
+    method: Method::GET,
+    id: "tasks",
+    summary: "The tasks this server runs",
+    about: "Names, summaries, parameter schemas (JSON Schema 2020-12) and outputs, from the \
+            components themselves.",
+    auth: false,
+    body: None,
+    query: &[],
+    responses: &[(200, "Every task.", Payload::Tasks)],
+};
+
+pub const HEALTHZ: Operation = Operation {
+    method: Method::GET,
+    id: "healthz",
+    summary: "Liveness",
+    about: "The process is up.",
+    auth: false,
+    body: None,
+    query: &[],
+    responses: &[(200, "`ok`", Payload::Text)],
+};
+
+pub const READYZ: Operation = Operation {
+    method: Method::GET,
+    id: "readyz",
+    summary: "Readiness",
+    about: "The store answers.",
+    auth: false,
+    body: None,
+    query: &[],
+    responses: &[
+        (200, "`ready`", Payload::Text),
+        (503, "The store does not answer.", Payload::Text),
+    ],
+};
+
+pub const METRICS: Operation = Operation {
+    method: Method::GET,
+    id: "metrics",
+    summary: "Prometheus metrics",
+    about: "Tasks by name and state, queue depth, run counts and durations, instance-pool \
+            use, fetched bytes, ffmpeg seconds.",
+    auth: false,
+    body: None,
+    query: &[],
+    responses: &[(200, "Text exposition format 0.0.4.", Payload::Text)],
+};
+
+pub const OPENAPI: Operation = Operation {
+    method: Method::GET,
+    id: "openapi",
+    summary: "This document",
+    about: "OpenAPI 3.1, generated from the routes and the components' schemas.",
+    auth: false,
+    body: None,
+    query: &[],
+    responses: &[(200, "The document.", Payload::Document)],
+};
+
+pub const RECENT: Operation = Operation {
+    method: Method::GET,
+    id: "recent",
+    summary: "The account's recent tasks",
+    about: "The caller's newest unexpired tasks, newest first, each status with its \
+            `task_name`.",
+    auth: true,
+    body: None,
+    query: &[Query {
+        name: "limit",
+        about: "How many (1–200, default 50).",
+        ty: "integer",
+        repeated: false,
+    }],
+    responses: &[
+        (200, "Statuses with their task names.", Payload::Statuses),
+        BAD_REQUEST,
+        UNAUTHORIZED,
+    ],
+};
+
+pub const DASHBOARD: Operation = Operation {
+    method: Method::GET,
+    id: "dashboard",
+    summary: "The dashboard",
+    about: "A page to submit tasks (forms from the parameter schemas), follow their statuses \
+            live, preview their outputs and list the account's recent tasks.",
+    auth: false,
+    body: None,
+    query: &[],
+    responses: &[(200, "The page.", Payload::Html)],
+};
+
+pub const DASHBOARD_SCRIPT: Operation = Operation {
+    method: Method::GET,
+    id: "dashboardScript",
+    summary: "The dashboard's script",
+    about: "Served from this origin so the page's Content-Security-Policy allows only it.",
+    auth: false,
+    body: None,
+    query: &[],
+    responses: &[(200, "The script.", Payload::Script)],
+};

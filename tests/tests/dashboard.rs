@@ -1,0 +1,350 @@
+//! The dashboard at `/`, end to end in headless Chromium (Debian's
+//! `chromium` + `chromium-driver`, installed by `make test`): a person
+//! fills the generated form, submits, watches the task finish and sees its
+//! preview. The browser is driven over the W3C WebDriver protocol (plain
+//! JSON over HTTP to chromedriver).
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Drake, Fixtures, SECRET};
+use serde_json::{Value, json};
+
+/// The W3C element reference key.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A chromedriver process and one headless browser session.
+struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    http: reqwest::Client,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        for bin in ["/usr/bin/chromedriver", "/usr/bin/chromium"] {
+            assert!(
+                Path::new(bin).exists(),
+                "{bin} is missing: `make test` installs Debian's chromium and chromium-driver"
+            );
+        }
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let driver = Command::new("/usr/bin/chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let started = Instant::now();
+        loop {
+            if let Ok(r) = http.get(format!("{base}/status")).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "chromedriver did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--window-size=1280,1000",
+                         "--autoplay-policy=no-user-gesture-required",
+                         format!("--user-data-dir={}", profile.path().display())],
+            },
+        }}});
+        let r: Value = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = r["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {r}"))
+            .to_owned();
+        Browser {
+            driver,
+            base,
+            session,
+            http,
+            _profile: profile,
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let r: Value = self
+            .http
+            .request(method, url)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if r["value"].get("error").is_some() {
+            panic!("webdriver {path}: {r}");
+        }
+        r["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", json!({"url": url}))
+            .await;
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/element",
+                json!({"using": "css selector", "value": css}),
+            )
+            .await;
+        v[ELEMENT].as_str().unwrap().to_owned()
+    }
+
+    async fn click(&self, css: &str) {
+        let id = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            json!({}),
+        )
+        .await;
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/clear"),
+            json!({}),
+        )
+        .await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            json!({"text": text}),
+        )
+        .await;
+    }
+
+    /// Choose an option of a `<select>` the way a person does.
+    async fn choose(&self, select: &str, value: &str) {
+        self.click(select).await;
+        self.click(&format!("{select} option[value=\"{value}\"]"))
+            .await;
+    }
+
+    async fn eval(&self, script: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            json!({"script": script, "args": []}),
+        )
+        .await
+    }
+
+    /// Poll `script` until it returns something truthy.
+    async fn wait_for(&self, what: &str, script: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let v = self.eval(script).await;
+            let truthy = match &v {
+                Value::Null | Value::Bool(false) => false,
+                Value::String(s) => !s.is_empty(),
+                Value::Number(n) => n.as_f64() != Some(0.0),
+                _ => true,
+            };
+            if truthy {
+                return v;
+            }
+            if started.elapsed() > Duration::from_secs(90) {
+                let page = self.eval("return document.body.innerText").await;
+                panic!(
+                    "waited 90 s for {what}; page:\n{}",
+                    page.as_str().unwrap_or("")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// The status badge of the card of the task whose preview or values
+/// match, once final.
+const CARD_STATUSES: &str = "return [...document.querySelectorAll('#statuses .card')]\
+     .map(c => c.dataset.task + ':' + c.querySelector('.badge').textContent)";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_a_task_see_it_complete_and_preview_it() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let image = fx.add("photo.png", "image/png", common::png(640, 480));
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/", drake.url)).await;
+    browser
+        .wait_for(
+            "the task list",
+            "return document.body.dataset.ready === 'true' && \
+             document.querySelectorAll('#task option').length",
+        )
+        .await;
+    // The form is generated from the schemas: every task is offered, and
+    // image.thumb's fields are its parameters.
+    let options = browser
+        .eval("return [...document.querySelectorAll('#task option')].map(o => o.value)")
+        .await;
+    for task in [
+        "image.thumb",
+        "image.info",
+        "audio.convert",
+        "video.convert",
+    ] {
+        assert!(
+            options.as_array().unwrap().contains(&json!(task)),
+            "{options}"
+        );
+    }
+    browser.type_into("#secret", SECRET).await;
+    browser.choose("#task", "image.thumb").await;
+    let fields = browser
+        .eval("return [...document.querySelectorAll('#fields [name]')].map(f => f.name + ':' + f.tagName + ':' + (f.dataset.kind || ''))")
+        .await;
+    for field in [
+        "url:INPUT:string",
+        "width:INPUT:integer",
+        "crop:SELECT:boolean",
+        "format:SELECT:enum",
+        "rotation:SELECT:enum",
+    ] {
+        assert!(
+            fields.as_array().unwrap().contains(&json!(field)),
+            "{field} in {fields}"
+        );
+    }
+
+    // Submit a thumbnail: the card goes to success and shows the image.
+    browser.type_into("#f-url", &image).await;
+    browser.type_into("#f-width", "100").await;
+    browser.choose("#f-format", "\\\"png\\\"").await;
+    browser.click("#submit").await;
+    browser
+        .wait_for(
+            "the thumbnail",
+            "const img = document.querySelector('.card[data-task=\"image.thumb\"] .previews img');\
+             return img && img.complete && img.naturalWidth",
+        )
+        .await;
+    let size = browser
+        .eval("const img = document.querySelector('.card .previews img'); return [img.naturalWidth, img.naturalHeight, img.src]")
+        .await;
+    assert_eq!(size[0], 100, "{size}");
+    assert_eq!(size[1], 75, "{size}");
+    assert!(size[2].as_str().unwrap().ends_with("/output.png"), "{size}");
+    let statuses = browser.eval(CARD_STATUSES).await;
+    assert_eq!(statuses, json!(["image.thumb:success"]));
+    let usage = browser
+        .eval("return document.querySelector('.card .usage').textContent")
+        .await;
+    assert!(usage.as_str().unwrap().contains("ms CPU"), "{usage}");
+
+    // JSON values are shown as such.
+    browser.choose("#task", "image.info").await;
+    browser.type_into("#f-url", &image).await;
+    browser.click("#submit").await;
+    let values = browser
+        .wait_for(
+            "image.info's values",
+            "const pre = document.querySelector('.card[data-task=\"image.info\"] pre.values');\
+             return pre && pre.textContent",
+        )
+        .await;
+    let values: Value = serde_json::from_str(values.as_str().unwrap()).unwrap();
+    assert_eq!(values["width"], 640);
+    assert_eq!(values["height"], 480);
+
+    // Audio gets a player that can play it.
+    let tone: Vec<i16> = (0..44_100)
+        .map(|i| ((i as f32 * 440.0 * std::f32::consts::TAU / 44_100.0).sin() * 12_000.0) as i16)
+        .collect();
+    let wav = drake_audio::tests_support::pcm16_wav(44_100, 1, &tone);
+    let audio = fx.add("tone.wav", "audio/wav", wav);
+    browser.choose("#task", "audio.convert").await;
+    browser.type_into("#f-url", &audio).await;
+    browser.click("#submit").await;
+    let duration = browser
+        .wait_for(
+            "the audio player",
+            "const a = document.querySelector('.card[data-task=\"audio.convert\"] audio');\
+             return a && a.readyState >= 1 && a.duration",
+        )
+        .await;
+    let duration = duration.as_f64().unwrap();
+    assert!((duration - 1.0).abs() < 0.1, "{duration}");
+
+    // A failing task shows its error (a parameter named).
+    browser.choose("#task", "image.thumb").await;
+    browser.type_into("#f-url", &fx.url("/f/missing.png")).await;
+    browser.click("#submit").await;
+    browser
+        .wait_for(
+            "the error",
+            "return [...document.querySelectorAll('.card .badge')].some(b => b.textContent === 'error')",
+        )
+        .await;
+
+    // The recent tasks of the account list all four, newest first.
+    browser.click("#refresh").await;
+    let recent = browser
+        .wait_for(
+            "the recent tasks",
+            "const items = [...document.querySelectorAll('#recent li .name')].map(n => n.textContent);\
+             return items.length >= 4 && items",
+        )
+        .await;
+    assert_eq!(
+        recent,
+        json!(["image.thumb", "audio.convert", "image.info", "image.thumb"])
+    );
+
+    // A wrong secret is refused with the API's message.
+    browser.type_into("#secret", "not-the-secret").await;
+    browser.click("#submit").await;
+    let error = browser
+        .wait_for(
+            "the auth error",
+            "return document.getElementById('error').textContent",
+        )
+        .await;
+    assert!(error.as_str().unwrap().contains("secret"), "{error}");
+}
