@@ -79,6 +79,7 @@ pub async fn engine(config: &Config) -> anyhow::Result<Arc<Engine>> {
         time_limits: config.engine.time_limits.clone(),
         time_limit: config.engine.time_limit,
         test_tasks: config.test_tasks,
+        guest_env: config.upload.env(),
     };
     let started = std::time::Instant::now();
     let engine = Engine::load(settings, fetcher(config)?, ffmpeg(config).await?).await?;

@@ -60,6 +60,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// Leases, retries and maintenance.
     pub scheduler: SchedulerConfig,
+    /// Video platforms' API endpoints.
+    pub upload: UploadConfig,
     /// Accounts allowed to create tasks.
     pub accounts: Vec<Account>,
 }
@@ -92,6 +94,7 @@ impl Default for Config {
             ffmpeg: FfmpegConfig::default(),
             store: StoreConfig::default(),
             scheduler: SchedulerConfig::default(),
+            upload: UploadConfig::default(),
             accounts: Vec::new(),
         }
     }
@@ -217,6 +220,46 @@ impl Default for FfmpegConfig {
             max_concurrent: cores,
             scratch_dir: None,
         }
+    }
+}
+
+/// `[upload]`: where the upload tasks find each platform's API (a local
+/// fake in tests, a proxy or a regional endpoint in production). The
+/// components read them as the WASI environment variables
+/// `DRAKE_UPLOAD_YOUTUBE_BASE_URL`, `…_VIMEO_…`, `…_FACEBOOK_…`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadConfig {
+    /// YouTube Data API v3 (`/upload/youtube/v3/videos`).
+    pub youtube_base_url: String,
+    /// Vimeo's API (`/api/rest/v2`).
+    pub vimeo_base_url: String,
+    /// Facebook's Graph API for videos (`/<version>/me/videos`).
+    pub facebook_base_url: String,
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        UploadConfig {
+            youtube_base_url: "https://www.googleapis.com".into(),
+            vimeo_base_url: "https://vimeo.com".into(),
+            // Graph API video uploads go to the graph-video host.
+            facebook_base_url: "https://graph-video.facebook.com".into(),
+        }
+    }
+}
+
+impl UploadConfig {
+    /// The guest environment: (variable, base URL without a trailing `/`).
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("DRAKE_UPLOAD_YOUTUBE_BASE_URL", &self.youtube_base_url),
+            ("DRAKE_UPLOAD_VIMEO_BASE_URL", &self.vimeo_base_url),
+            ("DRAKE_UPLOAD_FACEBOOK_BASE_URL", &self.facebook_base_url),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.trim_end_matches('/').to_owned()))
+        .collect()
     }
 }
 

@@ -26,6 +26,7 @@ pub const TASKS: &[&str] = &[
     "audio.tts",
     "audio.beats",
     "html.scrape",
+    "video.upload.youtube",
 ];
 
 /// Test-only tasks, loaded with `test_tasks = true` (hostile guests for
@@ -85,6 +86,11 @@ pub fn default_time_limit(task: &str) -> Option<Duration> {
         "audio.beats" => Some(Duration::from_secs(300)),
         // One page (≤ 10 MiB) fetched and parsed.
         "html.scrape" => Some(Duration::from_secs(120)),
+        // A download, a probe and an upload of up to 512 MiB (~35 Mbit/s
+        // each way), with retries.
+        "video.upload.youtube" | "video.upload.vimeo" | "video.upload.fb" => {
+            Some(Duration::from_secs(900))
+        }
         _ => None,
     }
 }

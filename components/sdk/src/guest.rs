@@ -253,6 +253,13 @@ impl Ctx for HostCtx {
         Ok(Box::new(HostBlob(blob)))
     }
 
+    fn http(
+        &mut self,
+        request: &crate::http::Request<'_>,
+    ) -> Result<crate::http::Response, crate::http::Error> {
+        crate::http::guest::send(request)
+    }
+
     fn progress(&mut self, percent: u8) {
         progress::report(percent.min(100));
     }

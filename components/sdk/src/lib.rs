@@ -46,6 +46,7 @@ use std::fmt;
 
 pub use serde_json::{Map, Value};
 
+pub mod http;
 pub mod media;
 pub mod validate;
 
@@ -259,6 +260,9 @@ pub trait Ctx {
     /// Speak English `text` with a flite voice (`slt`, `rms`, …): a
     /// 16 kHz mono WAV held by the host.
     fn speak(&mut self, text: &str, voice: &str) -> Result<Box<dyn Input>, FfmpegError>;
+    /// Send one HTTP request (`wasi:http` under the host's network policy;
+    /// redirects are answered, not followed).
+    fn http(&mut self, request: &http::Request<'_>) -> Result<http::Response, http::Error>;
 }
 
 /// Validate `params` (JSON text) against `T`'s schema, decode them and run
@@ -389,6 +393,26 @@ pub struct FakeCtx {
     pub spoken: Vec<(String, String)>,
     /// What `speak` returns (WAV bytes); an error when `None`.
     pub speech: Option<Vec<u8>>,
+    /// Every HTTP request sent.
+    pub requests: Vec<RecordedRequest>,
+    /// Answers HTTP requests (a network error when `None`).
+    pub http_handler: Option<HttpHandler>,
+}
+
+/// A [`FakeCtx`] HTTP server: request in, response (or error) out.
+pub type HttpHandler = Box<dyn FnMut(&RecordedRequest) -> Result<http::Response, http::Error>>;
+
+/// An HTTP request as [`FakeCtx`] saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// Method.
+    pub method: String,
+    /// URL.
+    pub url: String,
+    /// Headers as given.
+    pub headers: Vec<(String, String)>,
+    /// The whole body.
+    pub body: Vec<u8>,
 }
 
 /// An ffmpeg job as [`FakeCtx`] saw it.
@@ -535,6 +559,34 @@ impl Ctx for FakeCtx {
             .clone()
             .ok_or_else(|| FfmpegError::Failed("no speech queued (FakeCtx)".into()))?;
         Ok(Box::new(MemInput::new("audio/wav", bytes)))
+    }
+
+    fn http(&mut self, request: &http::Request<'_>) -> Result<http::Response, http::Error> {
+        let body = match &request.body {
+            http::Body::Empty => Vec::new(),
+            http::Body::Bytes(b) => b.to_vec(),
+            http::Body::Media { media, offset, len } => {
+                let all = media.read_all();
+                let start = usize::try_from(*offset)
+                    .unwrap_or(usize::MAX)
+                    .min(all.len());
+                let end = start
+                    .saturating_add(usize::try_from(*len).unwrap_or(usize::MAX))
+                    .min(all.len());
+                all[start..end].to_vec()
+            }
+        };
+        let recorded = RecordedRequest {
+            method: request.method.to_owned(),
+            url: request.url.to_owned(),
+            headers: request.headers.clone(),
+            body,
+        };
+        self.requests.push(recorded.clone());
+        match &mut self.http_handler {
+            Some(handler) => handler(&recorded),
+            None => Err(http::Error::Network("no network in FakeCtx".into())),
+        }
     }
 
     fn ffmpeg_run(&mut self, job: Job<'_>) -> Result<JobResult, FfmpegError> {

@@ -12,6 +12,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 pub mod blobs;
 pub mod fetch;
 pub mod ffmpeg;
+pub mod http;
 pub mod progress;
 
 /// The data of one run's `Store`: a plain struct of contexts.
@@ -30,6 +31,10 @@ pub struct HostState {
     pub progress: progress::ProgressCtx,
     /// Sandboxed ffmpeg jobs.
     pub ffmpeg: ffmpeg::FfmpegCtx,
+    /// `wasi:http` (uploads, APIs) under the network policy.
+    pub http: wasmtime_wasi_http::WasiHttpCtx,
+    /// Sends `wasi:http` requests through the fetcher.
+    pub http_hooks: http::PolicyHooks,
     /// The guest's stderr (panic messages), for failure details.
     pub stderr: MemoryOutputPipe,
 }
@@ -39,6 +44,16 @@ impl WasiView for HostState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl wasmtime_wasi_http::WasiHttpView for HostState {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_hooks,
         }
     }
 }

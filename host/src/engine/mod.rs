@@ -69,6 +69,8 @@ pub struct EngineSettings {
     pub time_limit: Duration,
     /// Load `test.*` components too.
     pub test_tasks: bool,
+    /// Environment variables every guest sees (the upload endpoints).
+    pub guest_env: Vec<(String, String)>,
 }
 
 /// A loaded task kind.
@@ -139,6 +141,8 @@ impl Engine {
         let engine = new_wasmtime_engine(&settings)?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).context("linking WASI")?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .context("linking wasi:http")?;
         bindings::Task::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .context("linking the drake:task imports")?;
 
@@ -246,9 +250,13 @@ impl Engine {
     fn new_store(&self, task: &LoadedTask, env: RunEnv) -> wasmtime::Store<HostState> {
         let deadline = Instant::now() + task.time_limit;
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
-        // No args, env, preopened dirs or sockets: a task reaches the
-        // outside only through the drake:task imports.
-        let wasi = WasiCtxBuilder::new().stderr(stderr.clone()).build();
+        // No args, preopened dirs or sockets, and only the configured
+        // variables: a task reaches the outside only through the drake:task
+        // imports and wasi:http, both under the host's policies.
+        let wasi = WasiCtxBuilder::new()
+            .stderr(stderr.clone())
+            .envs(&self.settings.guest_env)
+            .build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
         let state = HostState {
@@ -263,6 +271,8 @@ impl Engine {
             ),
             progress: ProgressCtx::new(env.events),
             ffmpeg: FfmpegCtx::new(self.ffmpeg.clone(), deadline.into()),
+            http: wasmtime_wasi_http::WasiHttpCtx::new(),
+            http_hooks: crate::capabilities::http::PolicyHooks::new(self.fetcher.clone()),
             stderr,
         };
         let mut store = wasmtime::Store::new(&self.engine, state);
@@ -379,7 +389,10 @@ fn usage(state: &HostState, wall: Duration, guest_cpu_micros: u64) -> Usage {
             .limiter
             .committed()
             .saturating_add(meter.max_rss.load(Relaxed)),
-        bytes_in: state.fetch.bytes_in,
+        bytes_in: state
+            .fetch
+            .bytes_in
+            .saturating_add(state.http_hooks.bytes_in.load(Relaxed)),
         bytes_out: state.blobs.published(),
     }
 }

@@ -229,6 +229,10 @@ impl Resolve for PolicyResolver {
 #[derive(Debug)]
 pub struct Fetcher {
     client: reqwest::Client,
+    /// The same guards but no redirects followed and no overall deadline:
+    /// components' own HTTP (`wasi:http`), which sees each 3xx and whose
+    /// uploads are bounded by the task's deadline instead.
+    raw: reqwest::Client,
     policy: Arc<NetworkPolicy>,
     limits: FetchLimits,
 }
@@ -250,20 +254,29 @@ impl Fetcher {
                 }
             })
         };
-        let client = reqwest::Client::builder()
-            .dns_resolver(Arc::new(PolicyResolver {
-                policy: Arc::clone(&policy),
-            }))
-            .redirect(redirect_policy)
-            .no_proxy()
-            .referer(false)
-            .user_agent(USER_AGENT)
-            .connect_timeout(limits.connect_timeout)
-            .timeout(limits.total_timeout)
-            .build()
-            .map_err(|e| Error::Network(format!("building HTTP client: {}", error_chain(&e))))?;
+        let guarded = || {
+            reqwest::Client::builder()
+                .dns_resolver(Arc::new(PolicyResolver {
+                    policy: Arc::clone(&policy),
+                }))
+                .no_proxy()
+                .referer(false)
+                .user_agent(USER_AGENT)
+                .connect_timeout(limits.connect_timeout)
+        };
+        let built = |b: reqwest::ClientBuilder| {
+            b.build()
+                .map_err(|e| Error::Network(format!("building HTTP client: {}", error_chain(&e))))
+        };
+        let client = built(
+            guarded()
+                .redirect(redirect_policy)
+                .timeout(limits.total_timeout),
+        )?;
+        let raw = built(guarded().redirect(reqwest::redirect::Policy::none()))?;
         Ok(Self {
             client,
+            raw,
             policy,
             limits,
         })
@@ -346,6 +359,20 @@ impl Fetcher {
         })
     }
 
+    /// Sends `request` as it is (any method, headers and body; redirects
+    /// are answered, not followed) under the policy: its URL is checked
+    /// first, and the resolver vets every address it connects to.
+    pub async fn send(&self, request: reqwest::Request) -> Result<reqwest::Response, Error> {
+        let url = request.url().clone();
+        self.policy
+            .check_url(&url)
+            .map_err(|denied| blocked(&url, &denied))?;
+        self.raw
+            .execute(request)
+            .await
+            .map_err(|e| request_failed(&url, e))
+    }
+
     /// POSTs a JSON body (e.g. a task callback) under the same policy and
     /// returns the response status; the response body is not read. `url` is
     /// user-controlled (the task's callback URL).
@@ -382,10 +409,21 @@ fn request_failed(url: &Url, err: reqwest::Error) -> Error {
 fn blocked(url: &Url, denied: &Denied) -> Error {
     tracing::warn!(
         error.type = denied.reason().as_str(),
-        %url,
+        url = %loggable(url),
         "fetch blocked: {denied}"
     );
     Error::Blocked(denied.message().to_owned())
+}
+
+/// A URL fit for logs: no query, fragment or userinfo, which may carry
+/// credentials (an API key, a pre-signed URL's signature).
+pub fn loggable(url: &Url) -> String {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.to_string()
 }
 
 /// The policy denial raised inside reqwest (resolver or redirect policy), if any.

@@ -248,8 +248,12 @@ pub fn build(job: &PlannedJob<'_>) -> Result<Vec<String>, String> {
         "-nostdin",
         "-hide_banner",
         "-nostats",
+        // Levels on every line: errors are kept for messages, and the
+        // info-level `bench: maxrss=` line is the process's own peak
+        // memory (see `sandbox::parse_stderr`).
         "-loglevel",
-        "error",
+        "level+info",
+        "-benchmark",
         "-progress",
         "pipe:1",
         "-filter_complex_threads",

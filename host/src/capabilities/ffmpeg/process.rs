@@ -26,7 +26,9 @@ pub struct Exit {
     pub code: i32,
     /// User + system CPU time of the process and its reaped descendants.
     pub cpu: Duration,
-    /// The largest resident set among them, in bytes.
+    /// The largest resident set among them, in bytes. Beware: for a
+    /// process exec'd from a large parent this includes the parent's
+    /// high-water mark (exec records the old address space's).
     pub max_rss: u64,
 }
 

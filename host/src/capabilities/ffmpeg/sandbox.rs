@@ -24,8 +24,9 @@ use tokio::time::Instant;
 
 use super::process::Process;
 
-/// stderr kept for error messages: the tail says what went wrong.
-const STDERR_TAIL: usize = 4 << 10;
+/// stderr kept: the tail says what went wrong (and holds the `bench:`
+/// lines); info lines before it (x264's summary) can take a few KiB.
+const STDERR_TAIL: usize = 16 << 10;
 /// stdout kept when captured (ffprobe JSON of a file with many streams).
 const STDOUT_CAP: usize = 4 << 20;
 
@@ -94,17 +95,21 @@ pub struct ProcessMeter {
     pub wall_micros: AtomicU64,
     /// User + system CPU time, in microseconds.
     pub cpu_micros: AtomicU64,
-    /// The largest resident set of any one process, in bytes.
+    /// The largest peak memory any one ffmpeg reported, in bytes.
     pub max_rss: AtomicU64,
 }
 
 impl ProcessMeter {
-    fn record(&self, exit: &super::process::Exit, wall: Duration) {
+    /// Add one reaped process: its CPU from rusage, its peak memory as
+    /// ffmpeg reported it (`max_rss`, when known).
+    fn record(&self, exit: &super::process::Exit, max_rss: Option<u64>, wall: Duration) {
         let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         self.wall_micros.fetch_add(micros(wall), Ordering::Relaxed);
         self.cpu_micros
             .fetch_add(micros(exit.cpu), Ordering::Relaxed);
-        self.max_rss.fetch_max(exit.max_rss, Ordering::Relaxed);
+        if let Some(rss) = max_rss {
+            self.max_rss.fetch_max(rss, Ordering::Relaxed);
+        }
     }
 }
 
@@ -273,15 +278,15 @@ pub async fn run(inv: Invocation<'_>, mut on_line: impl FnMut(&str)) -> Result<F
         Err(_) => {
             // Kill now and count what it used up to here.
             if let Ok(exit) = process.kill().await {
-                meter.record(&exit, started.elapsed());
+                meter.record(&exit, None, started.elapsed());
             }
             return Err(RunError::Timeout(started.elapsed()));
         }
     };
     let exit = exit.map_err(RunError::Spawn)?;
-    meter.record(&exit, started.elapsed());
     let tail = stderr_task.await.unwrap_or_default();
-    let stderr = tail_text(&tail);
+    let (stderr, max_rss) = parse_stderr(&tail);
+    meter.record(&exit, max_rss, started.elapsed());
     if exit.code == 0 {
         return Ok(Finished { stdout: captured });
     }
@@ -300,12 +305,51 @@ pub async fn run(inv: Invocation<'_>, mut on_line: impl FnMut(&str)) -> Result<F
     })
 }
 
-fn tail_text(bytes: &[u8]) -> String {
+/// The error lines of a stderr tail (the last five, as `; `-joined
+/// text) and the `bench: maxrss=<n>kB` figure in bytes.
+///
+/// ffmpeg runs with `-loglevel level+info -benchmark`: every line carries
+/// its level (`[error] …`, `[h264 @ 0x…] [error] …`); info lines are
+/// dropped from messages, errors lose their level tag so they read as at
+/// `-loglevel error`. Lines without a level (ffprobe's) are kept.
+///
+/// The memory figure is ffmpeg's own `getrusage`: the rusage seen when
+/// reaping is no use for memory, since a process exec'd from drake
+/// inherits drake's high-water mark in its `maxrss`.
+pub fn parse_stderr(bytes: &[u8]) -> (String, Option<u64>) {
     let start = bytes.len().saturating_sub(STDERR_TAIL);
     let text = String::from_utf8_lossy(&bytes[start..]);
-    // Paths inside the sandbox mean nothing to a client; keep it short.
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(5)..].join("; ")
+    let mut max_rss = None;
+    let mut lines = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let level = [
+            "info", "verbose", "debug", "trace", "warning", "error", "fatal", "panic",
+        ]
+        .into_iter()
+        .find_map(|lvl| {
+            let tag = format!("[{lvl}] ");
+            line.find(&tag).map(|at| (lvl, at, tag.len()))
+        });
+        match level {
+            Some(("info", at, len)) => {
+                let rest = &line[at + len..];
+                if let Some(kb) = rest
+                    .strip_prefix("bench: maxrss=")
+                    .and_then(|v| v.trim().strip_suffix("kB"))
+                    .and_then(|v| v.parse::<u64>().ok())
+                {
+                    max_rss = Some(kb * 1024);
+                }
+            }
+            Some(("error" | "fatal" | "panic", at, len)) => {
+                lines.push(format!("{}{}", &line[..at], &line[at + len..]));
+            }
+            Some(_) => {}
+            None => lines.push(line.to_owned()),
+        }
+    }
+    let kept = lines[lines.len().saturating_sub(5)..].join("; ");
+    (kept, max_rss)
 }
 
 /// Whether `sandbox` can run here (a start-up check).
@@ -324,4 +368,29 @@ pub async fn self_test(sandbox: &Sandbox, limits: &Limits, program: &Path) -> Re
         meter: &ProcessMeter::default(),
     };
     run(inv, |_| {}).await.map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_kept_info_dropped_and_maxrss_read() {
+        let stderr = b"[info] Input #0, lavfi, from 'testsrc':\n\
+            [libx264 @ 0x55] [info] using SAR=1/1\n\
+            [mov,mp4 @ 0x56] [warning] low score\n\
+            [mov,mp4 @ 0x56] [error] moov atom not found\n\
+            [error] in0: Invalid data found when processing input\n\
+            [info] bench: utime=0.034s stime=0.010s rtime=0.052s\n\
+            [info] bench: maxrss=49056kB\n";
+        let (errors, rss) = parse_stderr(stderr);
+        assert_eq!(
+            errors,
+            "[mov,mp4 @ 0x56] moov atom not found; in0: Invalid data found when processing input"
+        );
+        assert_eq!(rss, Some(49_056 * 1024));
+        // ffprobe's plain lines stay as they are.
+        let (errors, rss) = parse_stderr(b"in0: Invalid data\n\n");
+        assert_eq!((errors.as_str(), rss), ("in0: Invalid data", None));
+    }
 }
