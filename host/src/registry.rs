@@ -27,6 +27,8 @@ pub const TASKS: &[&str] = &[
     "audio.beats",
     "html.scrape",
     "video.upload.youtube",
+    "video.upload.vimeo",
+    "video.upload.fb",
 ];
 
 /// Test-only tasks, loaded with `test_tasks = true` (hostile guests for

@@ -10,6 +10,8 @@
 //!   a 5xx, ask `Content-Range: bytes */N`, read the `Range` of a 308 and
 //!   send the rest).
 
+pub mod sign;
+
 use drake_sdk::http::{Body, Error as HttpError, Request, Response};
 use drake_sdk::media::{centis, duration_of, fetch_and_probe, video_stream};
 use drake_sdk::{Ctx, Input, TaskError};
@@ -118,18 +120,21 @@ impl Platform {
     pub fn refusal(&self, what: &str, response: &Response, auth_param: &str) -> TaskError {
         let message = platform_message(response);
         let status = response.status;
-        match status {
-            401 | 403 => TaskError::parameter(
+        // The Graph API answers a bad token with 400 and an OAuthException.
+        let oauth = response.json()["error"]["type"] == "OAuthException";
+        if oauth || status == 401 || status == 403 {
+            TaskError::parameter(
                 auth_param,
                 format!(
                     "{} refused the credentials (HTTP {status}){message}",
                     self.name
                 ),
-            ),
-            _ => TaskError::Failed(format!(
+            )
+        } else {
+            TaskError::Failed(format!(
                 "{}: {what} failed (HTTP {status}){message}",
                 self.name
-            )),
+            ))
         }
     }
 

@@ -103,9 +103,20 @@ pub fn task_def(state: &AppState, value: Value, at: &str) -> Result<TaskDef, Err
             ),
         ));
     }
-    // Credentials never become parameters, even inside a definition.
-    params.remove("secret");
-    params.remove("api_key");
+    // Account credentials never become parameters, even inside a
+    // definition — unless the task declares a parameter of that name
+    // (video.upload.fb's `api_key` is the Facebook app's, not ours).
+    let declared = |name: &str| {
+        state
+            .engine
+            .task(&task_name)
+            .is_some_and(|t| t.schema["properties"].get(name).is_some())
+    };
+    for credential in ["secret", "api_key"] {
+        if !declared(credential) {
+            params.remove(credential);
+        }
+    }
     let task_metas = params.remove("task_metas").filter(|v| !v.is_null());
     let mut options = Map::new();
     for name in HOST_OPTIONS {
