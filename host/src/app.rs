@@ -140,6 +140,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         storage,
         public_base: config.public_base().into(),
         config: Arc::new(config),
+        openapi: Arc::default(),
     };
     Ok(App {
         state,

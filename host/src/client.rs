@@ -10,7 +10,7 @@ use anyhow::{Context as _, bail};
 use futures::StreamExt as _;
 use serde_json::{Map, Value, json};
 
-use crate::api::request::{coerce, declared_type};
+use crate::api::request::{coerce, declared_type, group};
 
 /// A server and the credential to create tasks on it.
 pub struct Client {
@@ -32,6 +32,17 @@ impl Client {
         })
     }
 
+    /// A request to `path`, with the secret (`Authorization: Secret`) when
+    /// there is one: creating needs it, and so do reads on servers that
+    /// require auth for them.
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.base));
+        match &self.secret {
+            Some(secret) => request.header("Authorization", format!("Secret {secret}")),
+            None => request,
+        }
+    }
+
     async fn json(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
         let response = request.send().await.context("connecting to the server")?;
         let status = response.status();
@@ -49,7 +60,7 @@ impl Client {
     /// pairs, typed with the server's schema for `task`.
     pub async fn definition(&self, task: &str, pairs: &[String]) -> anyhow::Result<Value> {
         let tasks = self
-            .json(self.http.get(format!("{}/v1/tasks", self.base)))
+            .json(self.request(reqwest::Method::GET, "/v1/tasks"))
             .await?;
         let Some(schema) = tasks
             .as_array()
@@ -65,16 +76,14 @@ impl Client {
                 names.join(", ")
             );
         };
-        let mut grouped: Vec<(&str, Vec<&str>)> = Vec::new();
+        let mut split = Vec::with_capacity(pairs.len());
         for pair in pairs {
-            let Some((k, v)) = pair.split_once('=') else {
+            let Some(kv) = pair.split_once('=') else {
                 bail!("parameter {pair:?} is not key=value");
             };
-            match grouped.iter_mut().find(|(name, _)| *name == k) {
-                Some((_, values)) => values.push(v),
-                None => grouped.push((k, vec![v])),
-            }
+            split.push(kv);
         }
+        let grouped = group(split);
         let mut def = Map::new();
         def.insert("task_name".into(), Value::from(task));
         for (k, values) in grouped {
@@ -86,14 +95,13 @@ impl Client {
 
     /// Create one task: its first status.
     pub async fn create(&self, definition: Value) -> anyhow::Result<Value> {
-        let Some(secret) = &self.secret else {
+        if self.secret.is_none() {
             bail!("creating a task needs the account secret (--secret or DRAKE_SECRET)");
-        };
-        let body = json!({"secret": secret, "tasks": [definition]});
+        }
+        let body = json!({ "tasks": [definition] });
         let statuses = self
             .json(
-                self.http
-                    .post(format!("{}/v1/create", self.base))
+                self.request(reqwest::Method::POST, "/v1/create")
                     .json(&body),
             )
             .await?;
@@ -106,8 +114,7 @@ impl Client {
     /// The statuses of `keys`, in order.
     pub async fn status(&self, keys: &[String]) -> anyhow::Result<Value> {
         self.json(
-            self.http
-                .post(format!("{}/v1/status", self.base))
+            self.request(reqwest::Method::POST, "/v1/status")
                 .json(&json!({ "tasks": keys })),
         )
         .await
@@ -121,8 +128,7 @@ impl Client {
         mut each: impl FnMut(&Value),
     ) -> anyhow::Result<()> {
         let response = self
-            .http
-            .post(format!("{}/v1/status_stream", self.base))
+            .request(reqwest::Method::POST, "/v1/status_stream")
             .json(&json!({ "tasks": keys }))
             .send()
             .await
@@ -170,7 +176,15 @@ impl Client {
                 .filter(|n| !n.is_empty())
                 .unwrap_or("output");
             let path = dir.join(name);
-            let response = self.http.get(&url).send().await?.error_for_status()?;
+            // The secret goes only to this server, not to an object store.
+            let request = match url
+                .strip_prefix(&self.base)
+                .filter(|path| path.starts_with('/'))
+            {
+                Some(path) => self.request(reqwest::Method::GET, path),
+                None => self.http.get(&url),
+            };
+            let response = request.send().await?.error_for_status()?;
             let bytes = response.bytes().await?;
             std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
             written.push(path);

@@ -103,6 +103,9 @@ enum Command {
         /// The server.
         #[arg(long, env = "DRAKE_URL", default_value = "http://127.0.0.1:8080")]
         url: String,
+        /// The account secret, for servers that require auth on reads.
+        #[arg(long, env = "DRAKE_SECRET", hide_env_values = true)]
+        secret: Option<String>,
     },
     /// Print the statuses of tasks as they change (one JSON object per
     /// line) until all are final.
@@ -113,6 +116,9 @@ enum Command {
         /// The server.
         #[arg(long, env = "DRAKE_URL", default_value = "http://127.0.0.1:8080")]
         url: String,
+        /// The account secret, for servers that require auth on reads.
+        #[arg(long, env = "DRAKE_SECRET", hide_env_values = true)]
+        secret: Option<String>,
     },
     /// List the tasks and their parameters.
     Tasks {
@@ -223,16 +229,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
             url,
             secret,
         } => create_task(&url, secret, &task, &params, wait || out.is_some(), out).await,
-        Command::Status { keys, url } => {
-            let client = Client::new(&url, None)?;
+        Command::Status { keys, url, secret } => {
+            let client = Client::new(&url, secret)?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&client.status(&keys).await?)?
             );
             Ok(())
         }
-        Command::Stream { keys, url } => {
-            let client = Client::new(&url, None)?;
+        Command::Stream { keys, url, secret } => {
+            let client = Client::new(&url, secret)?;
             client.stream(&keys, |status| println!("{status}")).await
         }
         Command::Tasks { config } => {

@@ -1041,7 +1041,13 @@ async fn metrics_in_prometheus_text() {
 /// while this runtime serves its fixtures.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_cli() {
-    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    // Reads need the owner's credentials here: the CLI sends its secret.
+    let drake = Drake::start_with(Options {
+        top: "require_auth_for_reads = true".into(),
+        ..Options::default()
+    })
+    .await;
+    let fx = Fixtures::start().await;
     let image = fx.add("c.jpg", "image/jpeg", common::jpeg(300, 200));
     let out = tempfile::tempdir().unwrap();
     let cli = |args: &[&str]| {
@@ -1079,6 +1085,13 @@ async fn the_client_cli() {
     assert!(ok);
     let list: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(list[0]["key"], key);
+    let anonymous = std::process::Command::new(common::drake_bin())
+        .args(["status", key, "--url", &drake.url])
+        .env_remove("DRAKE_SECRET")
+        .output()
+        .unwrap();
+    assert!(!anonymous.status.success());
+    assert!(String::from_utf8_lossy(&anonymous.stderr).contains("401"));
     let (ok, stdout, _) = cli(&["stream", key]);
     assert!(ok);
     let line: Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();

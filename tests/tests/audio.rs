@@ -13,19 +13,11 @@ use serde_json::{Value, json};
 
 /// Encode a 2.5 s tone with ffmpeg into `name`.
 fn tone(dir: &Path, name: &str, rate: u32, channels: u32, codec: &[&str]) -> Vec<u8> {
-    let path = dir.join(name);
-    let status = Command::new("ffmpeg")
-        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!(
-            "sine=frequency=440:sample_rate={rate}:duration=2.5"
-        ))
-        .args(["-ac", &channels.to_string()])
-        .args(codec)
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(status.success(), "{name}");
-    std::fs::read(path).unwrap()
+    let source = format!("sine=frequency=440:sample_rate={rate}:duration=2.5");
+    let channels = channels.to_string();
+    let mut args = vec!["-f", "lavfi", "-i", &source, "-ac", &channels];
+    args.extend_from_slice(codec);
+    common::ffmpeg_make(dir, name, &args)
 }
 
 /// Seconds of audio ffmpeg decodes from `path`.
@@ -118,18 +110,24 @@ async fn bad_audio_ends_in_readable_errors() {
     let random = fx.add("random.mp3", "audio/mpeg", common::noise(30_000));
     let image = fx.add("x.png", "image/png", common::png(20, 20));
     // A long silent file within the caps: 20 minutes of 8 kHz mono.
-    let long = fx.add("long.wav", "audio/wav", {
-        let path = dir.path().join("long.wav");
-        let status = Command::new("ffmpeg")
-            .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
-            .arg("anullsrc=r=8000:cl=mono")
-            .args(["-t", "1200", "-c:a", "pcm_u8"])
-            .arg(&path)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        std::fs::read(path).unwrap()
-    });
+    let long = fx.add(
+        "long.wav",
+        "audio/wav",
+        common::ffmpeg_make(
+            dir.path(),
+            "long.wav",
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "anullsrc=r=8000:cl=mono",
+                "-t",
+                "1200",
+                "-c:a",
+                "pcm_u8",
+            ],
+        ),
+    );
     let statuses = drake
         .create(
             json!([
@@ -169,19 +167,17 @@ async fn audio_waveform_draws_the_peaks() {
     let dir = tempfile::tempdir().unwrap();
     // 1 s of silence, then 1 s of a full-scale tone, in several codecs.
     let make = |name: &str, codec: &[&str]| {
-        let path = dir.path().join(name);
-        let status = Command::new("ffmpeg")
-            .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
-            .arg("aevalsrc='if(gte(t,1),0.9*sin(2*PI*440*t),0)|if(gte(t,1),0.9*sin(2*PI*440*t),0)':s=48000:d=2")
-            .args(codec)
-            .arg(&path)
-            .status()
-            .unwrap();
-        assert!(status.success(), "{name}");
+        let mut args = vec![
+            "-f",
+            "lavfi",
+            "-i",
+            "aevalsrc='if(gte(t,1),0.9*sin(2*PI*440*t),0)|if(gte(t,1),0.9*sin(2*PI*440*t),0)':s=48000:d=2",
+        ];
+        args.extend_from_slice(codec);
         fx.add(
             name,
             "application/octet-stream",
-            std::fs::read(path).unwrap(),
+            common::ffmpeg_make(dir.path(), name, &args),
         )
     };
     let files = [
@@ -616,19 +612,13 @@ async fn audio_beats_finds_the_beat_in_every_format() {
     ];
     let mut urls = vec![fx.add("loop.wav", "audio/wav", std::fs::read(&wav).unwrap())];
     for (name, codec) in cases {
-        let path = dir.path().join(name);
-        let status = Command::new("ffmpeg")
-            .args(["-loglevel", "error", "-y", "-i"])
-            .arg(&wav)
-            .args(*codec)
-            .arg(&path)
-            .status()
-            .unwrap();
-        assert!(status.success(), "{name}");
+        let source = wav.to_str().unwrap();
+        let mut args = vec!["-i", source];
+        args.extend_from_slice(codec);
         urls.push(fx.add(
             name,
             "application/octet-stream",
-            std::fs::read(&path).unwrap(),
+            common::ffmpeg_make(dir.path(), name, &args),
         ));
     }
     let fixture = |name: &str| {
@@ -722,18 +712,20 @@ async fn every_audio_task_on_awkward_input() {
     let (drake, fx) = (Drake::start().await, Fixtures::start().await);
     let dir = tempfile::tempdir().unwrap();
     let mp3 = tone(dir.path(), "t.mp3", 44_100, 2, &["-c:a", "libmp3lame"]);
-    let long_silence = {
-        let path = dir.path().join("long.flac");
-        let status = Command::new("ffmpeg")
-            .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
-            .arg("anullsrc=r=8000:cl=mono")
-            .args(["-t", "3600", "-c:a", "flac"])
-            .arg(&path)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        std::fs::read(path).unwrap()
-    };
+    let long_silence = common::ffmpeg_make(
+        dir.path(),
+        "long.flac",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "anullsrc=r=8000:cl=mono",
+            "-t",
+            "3600",
+            "-c:a",
+            "flac",
+        ],
+    );
     // (name, bytes, is valid audio)
     let inputs: Vec<(&str, Vec<u8>, bool)> = vec![
         ("truncated.mp3", mp3[..mp3.len() / 3].to_vec(), true),

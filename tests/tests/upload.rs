@@ -7,7 +7,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
@@ -23,19 +22,28 @@ const DEV_KEY: &str = "AIza-secret-developer-key";
 /// A small real video (H.264 + AAC in MP4, ~120 KB).
 fn video() -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v.mp4");
-    let status = Command::new("ffmpeg")
-        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
-        .arg("testsrc=size=320x240:rate=25:duration=4")
-        .args(["-f", "lavfi", "-i", "sine=frequency=330:duration=4"])
-        .args([
-            "-c:v", "libx264", "-b:v", "500k", "-pix_fmt", "yuv420p", "-c:a", "aac",
-        ])
-        .arg(&path)
-        .status()
-        .expect("ffmpeg is installed by `make test`");
-    assert!(status.success());
-    std::fs::read(path).unwrap()
+    common::ffmpeg_make(
+        dir.path(),
+        "v.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25:duration=4",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=330:duration=4",
+            "-c:v",
+            "libx264",
+            "-b:v",
+            "500k",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+        ],
+    )
 }
 
 /// Start an axum app on loopback; its base URL.
@@ -179,8 +187,9 @@ async fn youtube_put(
     };
     // A status query.
     if range == format!("bytes */{total}") {
-        if !body.is_empty() {
-            yt.violations.push("status query with a body".into());
+        if !body.is_empty() || header_str(&headers, "content-length") != "0" {
+            yt.violations
+                .push("status query without Content-Length: 0".into());
         }
         // YouTube answers a complete upload with the video; Vimeo's
         // streaming endpoints keep answering 308 with the whole range.
@@ -863,4 +872,56 @@ async fn a_platform_cannot_send_the_upload_to_a_private_address() {
         "YouTube: uploading: blocked by the network policy"
     );
     assert_no_secrets(&drake, &statuses, &[TOKEN, DEV_KEY]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn platform_answers_get_the_fetch_policy_redirects_and_cap() {
+    // wasi:http answers a redirect to the component (which must not
+    // follow it by itself) and caps bodies like fetch (1 MB here).
+    let followed = Arc::new(Mutex::new(false));
+    let flag = followed.clone();
+    let app = axum::Router::new()
+        .route(
+            "/upload/youtube/v3/videos",
+            axum::routing::post(|body: Bytes| async move {
+                let metadata: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                match metadata["snippet"]["title"].as_str() {
+                    Some("redirect") => {
+                        (StatusCode::FOUND, [(header::LOCATION, "/elsewhere")]).into_response()
+                    }
+                    _ => vec![b'x'; 2_000_000].into_response(),
+                }
+            }),
+        )
+        .route(
+            "/elsewhere",
+            axum::routing::any(move || async move {
+                *flag.lock().unwrap() = true;
+                (StatusCode::OK, [(header::LOCATION, "/upload/session/s1")])
+            }),
+        );
+    let base = serve(app).await;
+    let drake = Drake::start_with(Options {
+        fetch: "max_bytes = 1000000".into(),
+        ..drake_options(&format!("[upload]\nyoutube_base_url = \"{base}\"\n"))
+    })
+    .await;
+    let fx = Fixtures::start().await;
+    let clip = fx.add("clip.mp4", "video/mp4", video());
+    let def = |title: &str| {
+        json!({"task_name": "video.upload.youtube", "url": clip, "access_token": TOKEN,
+               "developer_key": DEV_KEY, "title": title})
+    };
+    let statuses = drake
+        .create(json!([def("redirect"), def("huge")]), true)
+        .await;
+    assert_eq!(
+        statuses[0]["result"],
+        "YouTube: starting the upload failed (HTTP 302)"
+    );
+    assert!(!*followed.lock().unwrap(), "the redirect was followed");
+    assert_eq!(
+        statuses[1]["result"],
+        "YouTube: starting the upload: the response is larger than the limit"
+    );
 }

@@ -11,19 +11,6 @@ use std::process::Command;
 use common::{Drake, Fixtures, Options};
 use serde_json::{Value, json};
 
-/// Make a test video with ffmpeg's own generators.
-fn make_video(dir: &Path, name: &str, args: &[&str]) -> Vec<u8> {
-    let path = dir.join(name);
-    let status = Command::new("ffmpeg")
-        .args(["-loglevel", "error", "-y"])
-        .args(args)
-        .arg(&path)
-        .status()
-        .expect("ffmpeg is installed by `make test`");
-    assert!(status.success(), "ffmpeg {args:?}");
-    std::fs::read(path).unwrap()
-}
-
 fn rational(s: &str) -> f64 {
     let (a, b) = s.split_once('/').unwrap();
     a.parse::<f64>().unwrap() / b.parse::<f64>().unwrap()
@@ -37,7 +24,7 @@ struct Videos {
 
 fn videos(fx: &Fixtures) -> Videos {
     let dir = tempfile::tempdir().unwrap();
-    let plain = make_video(
+    let plain = common::ffmpeg_make(
         dir.path(),
         "plain.mp4",
         &[
@@ -60,7 +47,7 @@ fn videos(fx: &Fixtures) -> Videos {
         ],
     );
     let plain_path = dir.path().join("plain.mp4");
-    let rotated = make_video(
+    let rotated = common::ffmpeg_make(
         dir.path(),
         "rotated.mp4",
         &[
@@ -160,7 +147,7 @@ async fn video_thumb_equals_ffmpegs_frame_at_t() {
     let ours = common::download(s["result"]["output"].as_str().unwrap()).await;
     let ours = image::load_from_memory(&ours).unwrap().to_rgb8();
     let reference = v.dir.path().join("ref.png");
-    make_video(
+    common::ffmpeg_make(
         v.dir.path(),
         "ref.png",
         &[
@@ -404,7 +391,7 @@ async fn video_convert_honours_every_parameter() {
     let silent = fx.add(
         "silent.mp4",
         "video/mp4",
-        make_video(
+        common::ffmpeg_make(
             v.dir.path(),
             "silent.mp4",
             &[
@@ -622,7 +609,7 @@ async fn video_reverse_plays_backwards_across_segments() {
     let dir = tempfile::tempdir().unwrap();
     // 1080p60 (1.4 s segments, so three joins in 3 s): the picture fades
     // from black to white, the tone grows from silence.
-    let ramp = make_video(
+    let ramp = common::ffmpeg_make(
         dir.path(),
         "ramp.mp4",
         &[
@@ -716,7 +703,7 @@ async fn bad_videos_end_in_readable_errors_for_every_task() {
     let audio_only = fx.add(
         "tone.m4a",
         "audio/mp4",
-        make_video(
+        common::ffmpeg_make(
             dir.path(),
             "tone.m4a",
             &["-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac"],
@@ -733,7 +720,7 @@ async fn bad_videos_end_in_readable_errors_for_every_task() {
     y4m.extend([16u8; 4096]);
     let huge = fx.add("huge.y4m", "video/x-yuv4mpeg", y4m);
     // Variable frame rate: frame times jitter around 25 fps.
-    let vfr_bytes = make_video(
+    let vfr_bytes = common::ffmpeg_make(
         dir.path(),
         "vfr.mkv",
         &[
@@ -816,7 +803,7 @@ async fn real_videos_match_ffprobe_and_ffmpeg() {
     .collect();
     // A phone held upright: the iPhone clip with a 90° display matrix.
     let upright = dir.path().join("iphone5_rot90.mov");
-    make_video(
+    common::ffmpeg_make(
         dir.path(),
         "iphone5_rot90.mov",
         &[
@@ -938,7 +925,7 @@ async fn real_videos_match_ffprobe_and_ffmpeg() {
 async fn long_jobs_report_ffmpegs_progress() {
     let (drake, fx) = (Drake::start().await, Fixtures::start().await);
     let dir = tempfile::tempdir().unwrap();
-    let long = make_video(
+    let long = common::ffmpeg_make(
         dir.path(),
         "long.mp4",
         &[

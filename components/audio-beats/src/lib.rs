@@ -39,13 +39,7 @@ impl Task for AudioBeats {
     type Params = Params;
 
     fn run(ctx: &mut dyn Ctx, p: Params) -> Result<Values, TaskError> {
-        let media = ctx
-            .fetch(&p.url, None)
-            .map_err(|e| e.into_task_error("url"))?;
-        let bytes = media.read_all();
-        if bytes.is_empty() {
-            return Err(TaskError::InvalidInput("url: the file is empty".into()));
-        }
+        let (media, bytes) = drake_audio::fetch(ctx, &p.url)?;
         let (_, duration) = describe(bytes.clone())?;
         if duration > MAX_SECONDS {
             return Err(TaskError::Limit(format!(

@@ -30,14 +30,7 @@ impl Task for AudioInfo {
     type Params = Params;
 
     fn run(ctx: &mut dyn Ctx, p: Params) -> Result<Values, TaskError> {
-        let media = ctx
-            .fetch(&p.url, None)
-            .map_err(|e| e.into_task_error("url"))?;
-        let bytes = media.read_all();
-        drop(media);
-        if bytes.is_empty() {
-            return Err(TaskError::InvalidInput("url: the file is empty".into()));
-        }
+        let (_, bytes) = drake_audio::fetch(ctx, &p.url)?;
         let content_type = content_type(&bytes);
         let (codec, duration) = describe(bytes)?;
         Ok(drake_sdk::values([

@@ -88,13 +88,7 @@ impl Task for AudioWaveform {
                 ),
             ));
         }
-        let media = ctx
-            .fetch(&p.url, None)
-            .map_err(|e| e.into_task_error("url"))?;
-        let bytes = media.read_all();
-        if bytes.is_empty() {
-            return Err(TaskError::InvalidInput("url: the file is empty".into()));
-        }
+        let (media, bytes) = drake_audio::fetch(ctx, &p.url)?;
         let (_, duration) = describe(bytes.clone())?;
         let end = p.end.map_or(duration, |e| e.min(duration));
         if p.start >= duration {

@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&out)?;
     for file in args {
         let path = std::path::Path::new(&file);
-        let bytes = std::fs::read(path)?;
+        let bytes: drake_audio::Bytes = std::fs::read(path)?.into();
         // As the task does: each decoded block straight into the tracker.
         let started = Instant::now();
         let mut opened = drake_audio::open(bytes.clone())?;

@@ -2,6 +2,7 @@
 //! symphonia's demuxers and decoders, and what they say about a file.
 
 use std::io::Cursor;
+use std::sync::Arc;
 
 use drake_sdk::media::{Job, JobInput, opts};
 use drake_sdk::{Ctx, FfmpegError, Input, TaskError};
@@ -16,6 +17,30 @@ pub use symphonia;
 
 pub mod beats;
 pub mod encode;
+
+/// A file's bytes, shared: describing then decoding it reads the same
+/// buffer (no copy of a file that may be hundreds of MiB).
+pub type Bytes = Arc<Vec<u8>>;
+
+/// [`Bytes`] as symphonia's source (a cursor wants `AsRef<[u8]>`).
+struct Shared(Bytes);
+
+impl AsRef<[u8]> for Shared {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Fetch `url` (parameter `url`) and read it whole: the input (for an
+/// ffmpeg fallback) and its bytes; an empty file is an input error.
+pub fn fetch(ctx: &mut dyn Ctx, url: &str) -> Result<(Box<dyn Input>, Bytes), TaskError> {
+    let media = ctx.fetch(url, None).map_err(|e| e.into_task_error("url"))?;
+    let bytes = media.read_all();
+    if bytes.is_empty() {
+        return Err(TaskError::InvalidInput("url: the file is empty".into()));
+    }
+    Ok((media, Arc::new(bytes)))
+}
 
 /// An opened file: its demuxer and first audio track.
 pub struct Opened {
@@ -62,8 +87,8 @@ pub fn unreadable(e: impl std::fmt::Display) -> TaskError {
 }
 
 /// Open `bytes` as audio.
-pub fn open(bytes: Vec<u8>) -> Result<Opened, TaskError> {
-    let source = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
+pub fn open(bytes: Bytes) -> Result<Opened, TaskError> {
+    let source = MediaSourceStream::new(Box::new(Cursor::new(Shared(bytes))), Default::default());
     let probed = symphonia::default::get_probe()
         .format(
             &Hint::new(),
@@ -93,7 +118,7 @@ pub fn open(bytes: Vec<u8>) -> Result<Opened, TaskError> {
 
 /// The first audio track's codec name and the duration in seconds
 /// (headers, else the sum of the packet durations: nothing decoded).
-pub fn describe(bytes: Vec<u8>) -> Result<(String, f64), TaskError> {
+pub fn describe(bytes: Bytes) -> Result<(String, f64), TaskError> {
     let opus = ogg_opus_duration(&bytes);
     let Opened {
         mut format,
@@ -283,7 +308,7 @@ pub const FALLBACK_RATE: u32 = 16_000;
 pub fn decode_media(
     ctx: &mut dyn Ctx,
     media: &dyn Input,
-    bytes: Vec<u8>,
+    bytes: Bytes,
     duration: f64,
     span: (u8, u8),
     mut f: impl FnMut(&[f32], usize, u32),
@@ -343,17 +368,17 @@ mod tests {
 
     #[test]
     fn wav_duration_and_codec() {
-        let (codec, d) = describe(wav(8000, 1, 2.5)).unwrap();
+        let (codec, d) = describe(wav(8000, 1, 2.5).into()).unwrap();
         assert_eq!(codec, "pcm_s16le");
         assert!((d - 2.5).abs() < 1e-6, "{d}");
-        let (_, d) = describe(wav(96_000, 6, 0.25)).unwrap();
+        let (_, d) = describe(wav(96_000, 6, 0.25).into()).unwrap();
         assert!((d - 0.25).abs() < 1e-6, "{d}");
         assert_eq!(content_type(&wav(8000, 1, 0.1)), "audio/wav");
     }
 
     #[test]
     fn decoding_gives_every_sample() {
-        let mut opened = open(wav(8000, 2, 1.5)).unwrap();
+        let mut opened = open(wav(8000, 2, 1.5).into()).unwrap();
         let (mut frames, mut channels) = (0usize, 0usize);
         let decoded = decode(&mut opened, |samples, c| {
             channels = c;
@@ -369,7 +394,7 @@ mod tests {
         let noise: Vec<u8> = (0..5000u32)
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 9) as u8)
             .collect();
-        let e = describe(noise).unwrap_err();
+        let e = describe(noise.into()).unwrap_err();
         assert!(
             matches!(e, TaskError::InvalidInput(ref m) if m.contains("not readable audio")),
             "{e:?}"

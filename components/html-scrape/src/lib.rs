@@ -43,7 +43,8 @@ drake_sdk::task!(HtmlScrape);
 pub const MAX_PAGE_BYTES: u64 = 10 << 20;
 
 /// Most hits reported: a gallery of 2 000 images is already more than a
-/// client shows; the rest of the page is not read for media.
+/// client shows; later media are dropped (the walk goes on only for the
+/// title and the last card's size).
 pub const MAX_HITS: usize = 2_000;
 
 /// Parameters.

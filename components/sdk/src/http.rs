@@ -250,7 +250,11 @@ pub(crate) mod guest {
             .iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), v.as_bytes().to_vec()))
             .collect();
-        if !request.body.is_empty() {
+        // Every body gets its length, an empty one too: a PUT or POST
+        // without it would go out chunked (resumable status queries must
+        // say `Content-Length: 0`).
+        let bodiless = matches!(request.method.to_ascii_uppercase().as_str(), "GET" | "HEAD");
+        if !bodiless || !request.body.is_empty() {
             headers.push((
                 "content-length".into(),
                 request.body.len().to_string().into_bytes(),

@@ -101,17 +101,21 @@ pub struct Platform {
 }
 
 impl Platform {
-    /// The platform whose base URL the host passes in `variable` (the
-    /// `[upload]` configuration), else `default`.
-    pub fn new(name: &'static str, variable: &str, default: &str) -> Platform {
+    /// The platform whose API base URL the host passes in `variable`
+    /// (its `[upload]` configuration, with the real endpoints as defaults).
+    pub fn new(name: &'static str, variable: &str) -> Result<Platform, TaskError> {
         let base = std::env::var(variable)
             .ok()
             .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| default.to_owned());
-        Platform {
+            .ok_or_else(|| {
+                TaskError::Failed(format!(
+                    "{name}: the host gives no API address ({variable})"
+                ))
+            })?;
+        Ok(Platform {
             name,
             base: base.trim_end_matches('/').to_owned(),
-        }
+        })
     }
 
     /// The task error for a refused or failed call. `auth_param` names the
@@ -120,9 +124,14 @@ impl Platform {
     pub fn refusal(&self, what: &str, response: &Response, auth_param: &str) -> TaskError {
         let message = platform_message(response);
         let status = response.status;
-        // The Graph API answers a bad token with 400 and an OAuthException.
-        let oauth = response.json()["error"]["type"] == "OAuthException";
-        if oauth || status == 401 || status == 403 {
+        // The Graph API answers a bad token with 400 and an OAuthException;
+        // Vimeo's v2 API with `"stat": "fail"` and error code 401.
+        let json = response.json();
+        let refused = status == 401
+            || status == 403
+            || json["error"]["type"] == "OAuthException"
+            || json["err"]["code"] == "401";
+        if refused {
             TaskError::parameter(
                 auth_param,
                 format!(
@@ -190,6 +199,13 @@ impl Backoff {
     }
 }
 
+/// Whether a request that got no answer is worth sending again: a
+/// network failure is; a refusal by the policy or an oversized answer
+/// would fail the same way.
+pub fn retryable(e: &HttpError) -> bool {
+    matches!(e, HttpError::Network(_))
+}
+
 /// Whether an answer is worth retrying (server-side trouble).
 pub fn transient(status: u16) -> bool {
     matches!(status, 500 | 502 | 503 | 504 | 429)
@@ -208,7 +224,7 @@ pub fn with_retries<'a>(
         last = ctx.http(&request());
         match &last {
             Ok(r) if !transient(r.status) => return last,
-            Err(HttpError::Blocked | HttpError::InvalidUrl(_)) => return last,
+            Err(e) if !retryable(e) => return last,
             _ => {}
         }
     }
@@ -263,7 +279,7 @@ pub fn resumable_put(
                 return Ok(Resumed::Done(r));
             }
             Ok(r) if r.status != 308 && !transient(r.status) => return Ok(Resumed::Refused(r)),
-            Err(e @ (HttpError::Blocked | HttpError::InvalidUrl(_))) => return Err(e),
+            Err(e) if !retryable(&e) => return Err(e),
             // A drop, a 5xx or a 308 mid-way: ask what arrived.
             _ => {}
         }
@@ -292,17 +308,22 @@ pub fn resumable_put(
             }
             Ok(r) if transient(r.status) => {}
             Ok(r) => return Ok(Resumed::Refused(r)),
-            Err(e @ (HttpError::Blocked | HttpError::InvalidUrl(_))) => return Err(e),
+            Err(e) if !retryable(&e) => return Err(e),
             Err(_) => {}
         }
     }
 }
 
 /// The last byte received from a `Range: bytes=0-<last>` header.
-fn received_end(range: &str) -> Option<u64> {
+pub fn received_end(range: &str) -> Option<u64> {
     let (start, end) = range.trim().strip_prefix("bytes=")?.split_once('-')?;
     (start.trim() == "0").then_some(())?;
     end.trim().parse().ok()
+}
+
+/// A number in a platform's JSON, which may come as a string (`"1048576"`).
+pub fn number(v: &serde_json::Value) -> Option<u64> {
+    v.as_u64().or_else(|| v.as_str()?.parse().ok())
 }
 
 /// `application/x-www-form-urlencoded` encoding of `pairs`.

@@ -51,11 +51,6 @@ pub struct Params {
 /// The task.
 pub struct UploadFacebook;
 
-/// A Graph answer's number or numeric string.
-fn offset(v: &serde_json::Value) -> Option<u64> {
-    v.as_u64().or_else(|| v.as_str()?.parse().ok())
-}
-
 impl Task for UploadFacebook {
     const NAME: &'static str = "video.upload.fb";
     const SUMMARY: &'static str =
@@ -68,11 +63,7 @@ impl Task for UploadFacebook {
         if p.api_key.trim().is_empty() {
             return Err(TaskError::parameter("api_key", "this field is required"));
         }
-        let fb = Platform::new(
-            "Facebook",
-            "DRAKE_UPLOAD_FACEBOOK_BASE_URL",
-            "https://graph-video.facebook.com",
-        );
+        let fb = Platform::new("Facebook", "DRAKE_UPLOAD_FACEBOOK_BASE_URL")?;
         let source = drake_upload::source(ctx, &p.url)?;
         ctx.progress(5);
         let endpoint = format!("{}/{GRAPH_VERSION}/me/videos", fb.base);
@@ -110,8 +101,8 @@ impl Task for UploadFacebook {
             ));
         };
         let mut range = (
-            offset(&started["start_offset"]),
-            offset(&started["end_offset"]),
+            drake_upload::number(&started["start_offset"]),
+            drake_upload::number(&started["end_offset"]),
         );
         let mut failures = 0;
         loop {
@@ -153,35 +144,43 @@ impl Task for UploadFacebook {
                     .header("Content-Type", content_type)
                     .body(Body::Bytes(&body)),
             );
+            let realigned = match &answer {
+                Ok(r) if r.status != 200 => realign(r),
+                _ => None,
+            };
             match answer {
                 Ok(r) if r.status == 200 => {
                     let json = r.json();
-                    range = (offset(&json["start_offset"]), offset(&json["end_offset"]));
+                    range = (
+                        drake_upload::number(&json["start_offset"]),
+                        drake_upload::number(&json["end_offset"]),
+                    );
                     failures = 0;
                     let done = start * 90 / source.size.max(1);
                     ctx.progress(5 + done as u8);
+                    continue;
                 }
-                // Facebook names the offsets it wants after a bad chunk.
-                Ok(r) if realign(&r).is_some() => range = realign(&r).unwrap_or(range),
-                Ok(r) if !drake_upload::transient(r.status) => {
+                Ok(r) if realigned.is_none() && !drake_upload::transient(r.status) => {
                     return Err(fb.refusal("uploading", &r, "access_token"));
                 }
-                Err(
-                    e @ (drake_sdk::http::Error::Blocked | drake_sdk::http::Error::InvalidUrl(_)),
-                ) => {
+                Err(e) if !drake_upload::retryable(&e) => {
                     return Err(fb.unreachable("uploading", &e));
                 }
-                // A drop or a 5xx: send the same chunk again.
-                _ => {
-                    failures += 1;
-                    if failures >= BACKOFF.tries {
-                        return Err(TaskError::Failed(format!(
-                            "Facebook: the chunk at {start} failed {failures} times"
-                        )));
-                    }
-                    std::thread::sleep(BACKOFF.wait(failures));
-                }
+                // A drop or a 5xx (send the same chunk again), or offsets
+                // Facebook names after a bad chunk (send those): either way
+                // a failure, so a server that never settles ends the task.
+                _ => {}
             }
+            if let Some(named) = realigned {
+                range = named;
+            }
+            failures += 1;
+            if failures >= BACKOFF.tries {
+                return Err(TaskError::Failed(format!(
+                    "Facebook: the chunk at {start} failed {failures} times"
+                )));
+            }
+            std::thread::sleep(BACKOFF.wait(failures));
         }
         let finished = call(
             ctx,
@@ -212,6 +211,9 @@ impl Task for UploadFacebook {
 /// from elsewhere).
 fn realign(r: &Response) -> Option<(Option<u64>, Option<u64>)> {
     let data = &r.json()["error"]["error_data"];
-    let range = (offset(&data["start_offset"]), offset(&data["end_offset"]));
+    let range = (
+        drake_upload::number(&data["start_offset"]),
+        drake_upload::number(&data["end_offset"]),
+    );
     (r.status == 400 && range.0.is_some() && range.1.is_some()).then_some(range)
 }

@@ -50,11 +50,6 @@ pub struct Params {
 /// The task.
 pub struct UploadVimeo;
 
-/// A Vimeo number (numbers come as strings).
-fn number(v: &Value) -> Option<u64> {
-    v.as_u64().or_else(|| v.as_str()?.parse().ok())
-}
-
 struct Api<'a> {
     vimeo: Platform,
     endpoint: String,
@@ -92,14 +87,6 @@ impl Api<'_> {
         })
         .map_err(|e| self.vimeo.unreachable(method, &e))?;
         let json = answer.json();
-        let refused = answer.status == 401
-            || answer.status == 403
-            || json["err"]["code"].as_str().is_some_and(|c| c == "401");
-        if refused {
-            let mut shown = answer.clone();
-            shown.status = 401;
-            return Err(self.vimeo.refusal(method, &shown, "access_token_key"));
-        }
         if answer.status != 200 || json["stat"] != "ok" {
             return Err(self.vimeo.refusal(method, &answer, "access_token_key"));
         }
@@ -115,7 +102,7 @@ impl Task for UploadVimeo {
     type Params = Params;
 
     fn run(ctx: &mut dyn Ctx, p: Params) -> Result<Values, TaskError> {
-        let vimeo = Platform::new("Vimeo", "DRAKE_UPLOAD_VIMEO_BASE_URL", "https://vimeo.com");
+        let vimeo = Platform::new("Vimeo", "DRAKE_UPLOAD_VIMEO_BASE_URL")?;
         let endpoint = format!("{}/api/rest/v2", vimeo.base);
         let mut api = Api {
             vimeo,
@@ -132,9 +119,10 @@ impl Task for UploadVimeo {
         ctx.progress(5);
 
         let quota = api.call(ctx, "vimeo.videos.upload.getQuota", &[])?;
-        let free = number(&quota["user"]["upload_space"]["free"]).ok_or_else(|| {
-            TaskError::Failed("Vimeo: the quota answer has no upload_space.free".into())
-        })?;
+        let free =
+            drake_upload::number(&quota["user"]["upload_space"]["free"]).ok_or_else(|| {
+                TaskError::Failed("Vimeo: the quota answer has no upload_space.free".into())
+            })?;
         if source.size > free {
             return Err(TaskError::Limit(format!(
                 "Vimeo: the video ({} bytes) is larger than the account's free upload space ({free} bytes)",
@@ -173,8 +161,7 @@ impl Task for UploadVimeo {
             .map_err(|e| api.vimeo.unreachable("verifying the upload", &e))?;
         let uploaded = check
             .header("range")
-            .and_then(|r| r.trim().strip_prefix("bytes=0-"))
-            .and_then(|last| last.trim().parse::<u64>().ok())
+            .and_then(drake_upload::received_end)
             .map(|last| last + 1);
         let Some(uploaded) = uploaded.filter(|n| *n == source.size) else {
             return Err(TaskError::Failed(format!(
@@ -192,7 +179,9 @@ impl Task for UploadVimeo {
         let Some(video_id) = completed["ticket"]["video_id"]
             .as_str()
             .map(str::to_owned)
-            .or_else(|| number(&completed["ticket"]["video_id"]).map(|n| n.to_string()))
+            .or_else(|| {
+                drake_upload::number(&completed["ticket"]["video_id"]).map(|n| n.to_string())
+            })
         else {
             return Err(TaskError::Failed(
                 "Vimeo: the completed ticket has no video_id".into(),

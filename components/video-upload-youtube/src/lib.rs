@@ -92,11 +92,7 @@ impl Task for UploadYoutube {
                 "longer than YouTube's 5000 bytes",
             ));
         }
-        let youtube = Platform::new(
-            "YouTube",
-            "DRAKE_UPLOAD_YOUTUBE_BASE_URL",
-            "https://www.googleapis.com",
-        );
+        let youtube = Platform::new("YouTube", "DRAKE_UPLOAD_YOUTUBE_BASE_URL")?;
         let source = drake_upload::source(ctx, &p.url)?;
         ctx.progress(5);
 

@@ -3,7 +3,7 @@
 
 use axum::http::Method;
 
-use super::openapi::{Body, Operation, Payload, Query};
+use super::openapi::{Auth, Body, Operation, Payload, Query};
 
 const BAD_REQUEST: (u16, &str, Payload) = (
     400,
@@ -80,7 +80,7 @@ pub const CREATE: Operation = Operation {
     about: "Creates every task of `tasks` and answers their statuses in request order (a list \
             even for one). Parameter problems of a known task do not fail the request: that \
             task ends at once in an error status naming the parameter.",
-    auth: true,
+    auth: Auth::Account,
     body: Some(Body::Create),
     query: &[],
     responses: &[
@@ -96,7 +96,7 @@ pub const CREATE_FILE_GET: Operation = Operation {
     id: "createFileGet",
     summary: "Create a task from the query and redirect to its only output file",
     about: CREATE_FILE_ABOUT,
-    auth: true,
+    auth: Auth::AccountOrSigned,
     body: None,
     query: CREATE_FILE_QUERY,
     responses: CREATE_FILE_RESPONSES,
@@ -107,7 +107,7 @@ pub const CREATE_FILE_POST: Operation = Operation {
     id: "createFilePost",
     summary: "Create a task and redirect to its only output file",
     about: CREATE_FILE_ABOUT,
-    auth: true,
+    auth: Auth::Account,
     body: Some(Body::CreateFile),
     query: &[],
     responses: CREATE_FILE_RESPONSES,
@@ -118,7 +118,7 @@ pub const CREATE_FILE_GET_NAMED: Operation = Operation {
     id: "createFileGetNamed",
     summary: "Create a task from the query and redirect to an output file",
     about: CREATE_FILE_ABOUT,
-    auth: true,
+    auth: Auth::AccountOrSigned,
     body: None,
     query: CREATE_FILE_QUERY,
     responses: CREATE_FILE_RESPONSES,
@@ -129,7 +129,7 @@ pub const CREATE_FILE_POST_NAMED: Operation = Operation {
     id: "createFilePostNamed",
     summary: "Create a task and redirect to an output file",
     about: CREATE_FILE_ABOUT,
-    auth: true,
+    auth: Auth::Account,
     body: Some(Body::CreateFile),
     query: &[],
     responses: CREATE_FILE_RESPONSES,
@@ -143,7 +143,7 @@ pub const CREATE_STREAM: Operation = Operation {
             change; ends after the last final status. Keep-alive: the current status of an \
             unfinished task every 15 s of silence. `Accept: text/event-stream` sends the same \
             lines as SSE events.",
-    auth: true,
+    auth: Auth::Account,
     body: Some(Body::Create),
     query: &[],
     responses: &[
@@ -165,7 +165,7 @@ pub const STATUS_GET: Operation = Operation {
     id: "statusGet",
     summary: "Statuses of tasks",
     about: "The task key is the capability: no auth.",
-    auth: false,
+    auth: Auth::None,
     body: None,
     query: STATUS_QUERY,
     responses: STATUS_RESPONSES,
@@ -176,7 +176,7 @@ pub const STATUS_POST: Operation = Operation {
     id: "statusPost",
     summary: "Statuses of tasks",
     about: "The task key is the capability: no auth.",
-    auth: false,
+    auth: Auth::None,
     body: Some(Body::Status),
     query: &[],
     responses: STATUS_RESPONSES,
@@ -200,7 +200,7 @@ pub const STATUS_STREAM_GET: Operation = Operation {
     id: "statusStreamGet",
     summary: "Stream the statuses of tasks",
     about: STREAM_ABOUT,
-    auth: false,
+    auth: Auth::None,
     body: None,
     query: STATUS_QUERY,
     responses: STREAM_RESPONSES,
@@ -211,7 +211,7 @@ pub const STATUS_STREAM_POST: Operation = Operation {
     id: "statusStreamPost",
     summary: "Stream the statuses of tasks",
     about: STREAM_ABOUT,
-    auth: false,
+    auth: Auth::None,
     body: Some(Body::Status),
     query: &[],
     responses: STREAM_RESPONSES,
@@ -234,7 +234,7 @@ pub const FILE: Operation = Operation {
     id: "file",
     summary: "Redirect to an output file of a task",
     about: "Waits for the task, then answers as create_file.",
-    auth: false,
+    auth: Auth::None,
     body: None,
     query: &[Query {
         name: "task",
@@ -259,7 +259,7 @@ pub const STORAGE: Operation = Operation {
     summary: "An output file",
     about: "With its content type, length, ETag (If-None-Match → 304), single byte ranges \
             (206/416) and `Cache-Control: public, max-age=<time left>, immutable`.",
-    auth: false,
+    auth: Auth::None,
     body: None,
     query: &[],
     responses: &[
@@ -277,7 +277,7 @@ pub const TASKS: Operation = Operation {
     summary: "The tasks this server runs",
     about: "Names, summaries, parameter schemas (JSON Schema 2020-12) and outputs, from the \
             components themselves.",
-    auth: false,
+    auth: Auth::None,
     body: None,
     query: &[],
     responses: &[(200, "Every task.", Payload::Tasks)],
@@ -288,7 +288,7 @@ pub const HEALTHZ: Operation = Operation {
     id: "healthz",
     summary: "Liveness",
     about: "The process is up.",
-    auth: false,
+    auth: Auth::None,
     body: None,
     query: &[],
     responses: &[(200, "`ok`", Payload::Text)],
@@ -299,7 +299,7 @@ pub const READYZ: Operation = Operation {
     id: "readyz",
     summary: "Readiness",
     about: "The store answers.",
-    auth: false,
+    auth: Auth::None,
     body: None,
     query: &[],
     responses: &[
@@ -314,7 +314,7 @@ pub const METRICS: Operation = Operation {
     summary: "Prometheus metrics",
     about: "Tasks by name and state, queue depth, run counts and durations, instance-pool \
             use, fetched bytes, ffmpeg seconds.",
-    auth: false,
+    auth: Auth::None,
     body: None,
     query: &[],
     responses: &[(200, "Text exposition format 0.0.4.", Payload::Text)],
@@ -325,7 +325,7 @@ pub const OPENAPI: Operation = Operation {
     id: "openapi",
     summary: "This document",
     about: "OpenAPI 3.1, generated from the routes and the components' schemas.",
-    auth: false,
+    auth: Auth::None,
     body: None,
     query: &[],
     responses: &[(200, "The document.", Payload::Document)],
@@ -337,7 +337,7 @@ pub const RECENT: Operation = Operation {
     summary: "The account's recent tasks",
     about: "The caller's newest unexpired tasks, newest first, each status with its \
             `task_name`.",
-    auth: true,
+    auth: Auth::Account,
     body: None,
     query: &[Query {
         name: "limit",
@@ -358,7 +358,7 @@ pub const DASHBOARD: Operation = Operation {
     summary: "The dashboard",
     about: "A page to submit tasks (forms from the parameter schemas), follow their statuses \
             live, preview their outputs and list the account's recent tasks.",
-    auth: false,
+    auth: Auth::None,
     body: None,
     query: &[],
     responses: &[(200, "The page.", Payload::Html)],
@@ -369,7 +369,7 @@ pub const DASHBOARD_SCRIPT: Operation = Operation {
     id: "dashboardScript",
     summary: "The dashboard's script",
     about: "Served from this origin so the page's Content-Security-Policy allows only it.",
-    auth: false,
+    auth: Auth::None,
     body: None,
     query: &[],
     responses: &[(200, "The script.", Payload::Script)],

@@ -46,6 +46,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Base of output URLs.
     pub public_base: Arc<str>,
+    /// `/openapi.json`, built once.
+    pub openapi: Arc<std::sync::OnceLock<serde_json::Value>>,
 }
 
 /// One path: its handlers and their documentation. The router and

@@ -68,6 +68,17 @@ pub struct Query {
     pub repeated: bool,
 }
 
+/// Who may call an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Anyone (the task key is the capability).
+    None,
+    /// An account: secret or API key.
+    Account,
+    /// An account, or a signed, expiring query (GET create_file).
+    AccountOrSigned,
+}
+
 /// One documented operation of a route.
 #[derive(Debug, Clone)]
 pub struct Operation {
@@ -79,8 +90,8 @@ pub struct Operation {
     pub summary: &'static str,
     /// Longer text (CommonMark).
     pub about: &'static str,
-    /// Needs account credentials.
-    pub auth: bool,
+    /// Credentials it needs.
+    pub auth: Auth,
     /// Request body.
     pub body: Option<Body>,
     /// Query parameters.
@@ -100,9 +111,10 @@ const PATH_PARAMS: &[(&str, &str)] = &[
     ("name", "Output file name with extension (`output.jpg`)."),
 ];
 
-/// `/openapi.json`.
+/// `/openapi.json`: built on the first request (the routes and the loaded
+/// components do not change while the process runs), then served as is.
 pub async fn document(State(state): State<AppState>) -> Json<Value> {
-    Json(build(&state))
+    Json(state.openapi.get_or_init(|| build(&state)).clone())
 }
 
 /// The whole document for this server.
@@ -214,9 +226,10 @@ fn operation(op: &Operation, path_params: &[Value]) -> Value {
             (code.to_string(), response(about, *payload))
         }).collect::<Map<String, Value>>(),
     });
-    if op.auth {
-        out["security"] = json!([{"secret": []}, {"apiKey": []}]);
-        if op.method == Method::GET && op.id.starts_with("createFile") {
+    match op.auth {
+        Auth::None => {}
+        Auth::Account => out["security"] = json!([{"secret": []}, {"apiKey": []}]),
+        Auth::AccountOrSigned => {
             out["security"] = json!([{"secret": []}, {"apiKey": []}, {"signed": []}]);
         }
     }

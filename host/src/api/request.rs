@@ -178,24 +178,36 @@ pub fn task_defs(
     }
 }
 
+/// `key=value` pairs with a repeated key gathered into one list, in
+/// first-seen order (a list parameter given as `tags=a&tags=b`).
+pub fn group<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<(&'a str, Vec<&'a str>)> {
+    let mut grouped: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (k, v) in pairs {
+        match grouped.iter_mut().find(|(name, _)| *name == k) {
+            Some((_, values)) => values.push(v),
+            None => grouped.push((k, vec![v])),
+        }
+    }
+    grouped
+}
+
 /// A definition from a query string (GET create_file): `task_name` plus
 /// every other pair, coerced to the parameter's declared type.
 pub fn task_def_from_query(
     state: &AppState,
     pairs: &[(String, String)],
 ) -> Result<TaskDef, ApiError> {
-    let mut raw: Vec<(&str, Vec<&str>)> = Vec::new();
     let signed = pairs.iter().any(|(k, _)| k == "signature");
-    for (k, v) in pairs {
-        if k == "secret" || k == "api_key" || (signed && auth::SIGNED_PARAMS.contains(&k.as_str()))
-        {
-            continue;
-        }
-        match raw.iter_mut().find(|(name, _)| *name == k) {
-            Some((_, values)) => values.push(v),
-            None => raw.push((k, vec![v])),
-        }
-    }
+    let raw = group(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .filter(|(k, _)| {
+                !(*k == "secret" || *k == "api_key" || (signed && auth::SIGNED_PARAMS.contains(k)))
+            }),
+    );
     let task_name = raw
         .iter()
         .find(|(k, _)| *k == "task_name")

@@ -69,6 +69,8 @@ pub struct Options {
     /// Info-level JSON logs into `<data>/drake.log` (rather than warnings
     /// on the test's stderr).
     pub json_logs: bool,
+    /// Raw TOML keys added to the `[fetch]` table.
+    pub fetch: String,
 }
 
 impl Drake {
@@ -98,6 +100,7 @@ time_limits = {{ "test.hostile" = "3s" }}
 
 [fetch]
 allow = ["127.0.0.0/8"]
+{fetch}
 
 [scheduler]
 lease = "3s"
@@ -122,6 +125,7 @@ max_tasks_per_hour = 2
             cache = cache.display(),
             top = opts.top,
             tables = opts.tables,
+            fetch = opts.fetch,
         );
         let config_path = data.join("drake.toml");
         std::fs::write(&config_path, config).unwrap();
@@ -395,6 +399,20 @@ fn crc32(data: &[u8]) -> u32 {
         }
     }
     !crc
+}
+
+/// Make `dir/name` with `ffmpeg -loglevel error -y ARGS dir/name` and
+/// return its bytes (test media from lavfi sources or other files).
+pub fn ffmpeg_make(dir: &Path, name: &str, args: &[&str]) -> Vec<u8> {
+    let path = dir.join(name);
+    let status = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y"])
+        .args(args)
+        .arg(&path)
+        .status()
+        .expect("ffmpeg is installed by `make test`");
+    assert!(status.success(), "ffmpeg {args:?}");
+    std::fs::read(path).unwrap()
 }
 
 /// ffprobe's JSON (format and streams) for a file.

@@ -131,7 +131,9 @@ impl Error {
         if err.is_timeout() {
             return Self::Timeout;
         }
-        Self::Network(error_chain(&err))
+        // reqwest's message names the URL, query and all: it reaches task
+        // statuses, and a query may hold a credential (an API key).
+        Self::Network(error_chain(&err.without_url()))
     }
 }
 
@@ -600,6 +602,23 @@ mod tests {
             port_open.get(&url, None).await,
             "127.0.0.1 is a loopback address",
         );
+    }
+
+    #[tokio::test]
+    async fn network_errors_do_not_repeat_the_url() {
+        // A closed port: the connection is refused; the message must not
+        // carry the query (it may hold a credential).
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = closed.local_addr().expect("addr").port();
+        drop(closed);
+        let url = format!("http://127.0.0.1:{port}/v?key=top-secret-key");
+        match loopback_allowed().get(&url, None).await {
+            Err(Error::Network(message)) => {
+                assert!(!message.contains("top-secret-key"), "{message}");
+                assert!(!message.is_empty());
+            }
+            other => panic!("expected a network error, got {other:?}"),
+        }
     }
 
     #[tokio::test]

@@ -25,11 +25,9 @@ pub struct Exit {
     /// convention, which bwrap also uses for its child).
     pub code: i32,
     /// User + system CPU time of the process and its reaped descendants.
+    /// (Not memory: its `ru_maxrss` would include drake's own high-water
+    /// mark, which exec records from the old address space.)
     pub cpu: Duration,
-    /// The largest resident set among them, in bytes. Beware: for a
-    /// process exec'd from a large parent this includes the parent's
-    /// high-water mark (exec records the old address space's).
-    pub max_rss: u64,
 }
 
 /// A spawned child, owned through its pidfd.
@@ -156,8 +154,6 @@ fn waitid(fd: &OwnedFd, flags: libc::c_int) -> io::Result<Option<Exit>> {
     Ok(Some(Exit {
         code,
         cpu: Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime)),
-        // Linux reports kibibytes.
-        max_rss: u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024,
     }))
 }
 
@@ -186,7 +182,6 @@ mod tests {
             .unwrap();
         assert_eq!(exit.code, 0);
         assert!(exit.cpu > Duration::from_millis(20), "{exit:?}");
-        assert!(exit.max_rss > 100 << 10, "{exit:?}");
     }
 
     #[tokio::test]

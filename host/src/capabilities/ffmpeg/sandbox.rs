@@ -322,14 +322,17 @@ pub fn parse_stderr(bytes: &[u8]) -> (String, Option<u64>) {
     let mut max_rss = None;
     let mut lines = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        // The first tag on the line is ffmpeg's; a later one is text (a
+        // file's metadata can say anything).
         let level = [
             "info", "verbose", "debug", "trace", "warning", "error", "fatal", "panic",
         ]
         .into_iter()
-        .find_map(|lvl| {
+        .filter_map(|lvl| {
             let tag = format!("[{lvl}] ");
             line.find(&tag).map(|at| (lvl, at, tag.len()))
-        });
+        })
+        .min_by_key(|&(_, at, _)| at);
         match level {
             Some(("info", at, len)) => {
                 let rest = &line[at + len..];
@@ -389,6 +392,9 @@ mod tests {
             "[mov,mp4 @ 0x56] moov atom not found; in0: Invalid data found when processing input"
         );
         assert_eq!(rss, Some(49_056 * 1024));
+        // The level is the first tag: text quoting `[info] ` stays an error.
+        let (errors, _) = parse_stderr(b"[error] bad title \"[info] x\"\n");
+        assert_eq!(errors, "bad title \"[info] x\"");
         // ffprobe's plain lines stay as they are.
         let (errors, rss) = parse_stderr(b"in0: Invalid data\n\n");
         assert_eq!((errors.as_str(), rss), ("in0: Invalid data", None));
