@@ -3,9 +3,14 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 GUESTS := drake-task-image-info drake-task-image-thumb drake-task-image-face drake-task-image-saliency drake-task-image-smartcrop drake-task-image-gif drake-task-video-info drake-task-video-thumb drake-task-video-convert drake-task-video-strip drake-task-video-reverse drake-task-audio-info drake-task-audio-waveform drake-task-audio-convert drake-task-audio-tts drake-task-audio-beats drake-task-html-scrape drake-task-video-upload-youtube drake-task-video-upload-vimeo drake-task-video-upload-fb drake-task-test-hostile
+# The ffmpeg-free tasks, also built as Spin HTTP components (registry::SPIN_TASKS).
+SPIN_GUESTS := drake-task-image-info drake-task-image-thumb drake-task-image-face drake-task-image-saliency drake-task-image-smartcrop drake-task-image-gif drake-task-audio-info drake-task-audio-waveform drake-task-audio-beats drake-task-html-scrape
+# `wasmtime serve` runs the Spin components in the tests: the project's
+# wasmtime major, with the async component model of newer handlers.
+WASMTIME_CLI := 48
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: build components host test run deps test-deps check bench clean
+.PHONY: build components spin host test run deps test-deps check bench clean
 
 ## deps: install the toolchain target and system packages when missing.
 deps:
@@ -18,8 +23,12 @@ deps:
 	  echo "warning: could not install$$missing (needed only by later tasks)"; \
 	fi
 
-## test-deps: deps, plus the headless browser of the dashboard test.
+## test-deps: deps, plus the headless browser of the dashboard test and
+## wasmtime-cli (`wasmtime serve` for the Spin components; ~7 min to build once).
 test-deps: deps
+	@wasmtime --version 2>/dev/null | grep -q '^wasmtime $(WASMTIME_CLI)\.' || { \
+	  echo "installing: wasmtime-cli $(WASMTIME_CLI) (cargo install)"; \
+	  $(CARGO) install wasmtime-cli --version '^$(WASMTIME_CLI)' --locked --features component-model-async; }
 	@missing=""; \
 	for p in chromium chromium-driver; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -31,6 +40,11 @@ test-deps: deps
 components: deps
 	$(CARGO) build --release --target wasm32-wasip2 $(addprefix -p ,$(GUESTS))
 
+## spin: the ffmpeg-free tasks as Spin HTTP components, same crates with
+## the SDK's `spin` feature, into target/wasm32-wasip2/spin (spin.toml).
+spin: deps
+	$(CARGO) build --profile spin --target wasm32-wasip2 --features drake-sdk/spin $(addprefix -p ,$(SPIN_GUESTS))
+
 ## host: the drake binary (release).
 host:
 	$(CARGO) build --release -p drake-host
@@ -41,7 +55,7 @@ build: components host
 # One native build of every target with the features `cargo test` uses, so
 # the test run reuses it (building -p drake-host alone unifies features
 # differently and would rebuild wasmtime).
-test: test-deps components
+test: test-deps components spin
 	$(CARGO) fmt --all -- --check
 	$(CARGO) build --release --workspace --all-targets
 	$(CARGO) test --release --workspace

@@ -81,6 +81,7 @@ pub async fn engine(config: &Config) -> anyhow::Result<Arc<Engine>> {
         test_tasks: config.test_tasks,
         guest_env: config.upload.env(),
     };
+    check_spin(&settings.components_dir)?;
     let started = std::time::Instant::now();
     let engine = Engine::load(settings, fetcher(config)?, ffmpeg(config).await?).await?;
     tracing::info!(
@@ -89,6 +90,36 @@ pub async fn engine(config: &Config) -> anyhow::Result<Arc<Engine>> {
         "components loaded"
     );
     Ok(Arc::new(engine))
+}
+
+/// In a build tree (components in `<root>/target/wasm32-wasip2/release`,
+/// `<root>/spin.toml` beside), check that the Spin deployment agrees with
+/// the task registry: a drifted manifest stops start-up; Spin components
+/// not built yet are only reported.
+fn check_spin(components_dir: &std::path::Path) -> anyhow::Result<()> {
+    if !components_dir.ends_with("wasm32-wasip2/release") {
+        return Ok(());
+    }
+    let Some(root) = components_dir.ancestors().nth(3) else {
+        return Ok(());
+    };
+    let Ok(manifest) = std::fs::read_to_string(root.join("spin.toml")) else {
+        return Ok(());
+    };
+    let check = crate::registry::check_spin(&manifest, root);
+    if !check.problems.is_empty() {
+        anyhow::bail!(
+            "spin.toml, the task registry and the Spin builds disagree:\n  {}",
+            check.problems.join("\n  ")
+        );
+    }
+    if !check.missing.is_empty() {
+        tracing::info!(
+            missing = check.missing.len(),
+            "Spin components not built (`make spin`)"
+        );
+    }
+    Ok(())
 }
 
 /// A built server, not yet listening.

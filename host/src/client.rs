@@ -10,8 +10,6 @@ use anyhow::{Context as _, bail};
 use futures::StreamExt as _;
 use serde_json::{Map, Value, json};
 
-use crate::api::request::{coerce, declared_type, group};
-
 /// A server and the credential to create tasks on it.
 pub struct Client {
     http: reqwest::Client,
@@ -76,20 +74,9 @@ impl Client {
                 names.join(", ")
             );
         };
-        let mut split = Vec::with_capacity(pairs.len());
-        for pair in pairs {
-            let Some(kv) = pair.split_once('=') else {
-                bail!("parameter {pair:?} is not key=value");
-            };
-            split.push(kv);
-        }
-        let grouped = group(split);
         let mut def = Map::new();
         def.insert("task_name".into(), Value::from(task));
-        for (k, values) in grouped {
-            let declared = declared_type(&schema, k).unwrap_or_default();
-            def.insert(k.to_owned(), coerce(k, &values, &declared));
-        }
+        def.extend(drake_sdk::query::params(&schema, split_pairs(pairs)?));
         Ok(Value::Object(def))
     }
 
@@ -211,6 +198,17 @@ pub fn output_urls(status: &Value) -> Vec<String> {
 /// Whether a status is final (`success` or `error`).
 pub fn is_final(status: &Value) -> bool {
     matches!(status["status"].as_str(), Some("success" | "error"))
+}
+
+/// Command-line `key=value` parameters as pairs (the value may hold `=`).
+pub fn split_pairs(pairs: &[String]) -> anyhow::Result<Vec<(&str, &str)>> {
+    pairs
+        .iter()
+        .map(|pair| {
+            pair.split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("parameter {pair:?} is not key=value"))
+        })
+        .collect()
 }
 
 #[cfg(test)]

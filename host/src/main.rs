@@ -392,26 +392,7 @@ async fn run_task(
         let names: Vec<&str> = engine.tasks().keys().map(String::as_str).collect();
         bail!("unknown task {task:?}; choose one of: {}", names.join(", "));
     };
-    let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
-    for pair in pairs {
-        let Some((k, v)) = pair.split_once('=') else {
-            bail!("parameter {pair:?} is not key=value");
-        };
-        match grouped.iter_mut().find(|(name, _)| name == k) {
-            Some((_, values)) => values.push(v.to_owned()),
-            None => grouped.push((k.to_owned(), vec![v.to_owned()])),
-        }
-    }
-    let mut params = Map::new();
-    for (k, values) in &grouped {
-        let declared =
-            drake_host::api::request::declared_type(&loaded.schema, k).unwrap_or_default();
-        let refs: Vec<&str> = values.iter().map(String::as_str).collect();
-        params.insert(
-            k.clone(),
-            drake_host::api::request::coerce(k, &refs, &declared),
-        );
-    }
+    let params = drake_sdk::query::params(&loaded.schema, drake_host::client::split_pairs(pairs)?);
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let (events, mut rx) = tokio::sync::mpsc::channel(16);
     // Progress is not shown; published files are listed in the result.

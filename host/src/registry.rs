@@ -35,6 +35,23 @@ pub const TASKS: &[&str] = &[
 /// the sandbox tests).
 pub const TEST_TASKS: &[&str] = &["test.hostile"];
 
+/// The tasks that also deploy on Spin (`spin.toml`, `make spin`): they need
+/// only the network and their own code. The video tasks, audio.convert,
+/// audio.tts and the uploads (which probe their source) need the ffmpeg
+/// capability, which Spin cannot load.
+pub const SPIN_TASKS: &[&str] = &[
+    "image.info",
+    "image.thumb",
+    "image.face",
+    "image.saliency",
+    "image.smartcrop",
+    "image.gif",
+    "audio.info",
+    "audio.waveform",
+    "audio.beats",
+    "html.scrape",
+];
+
 /// Component id: every `.` becomes `-` (`video.upload.vimeo` →
 /// `video-upload-vimeo`), the Spin component id and the crate directory.
 pub fn component_id(task: &str) -> String {
@@ -44,6 +61,138 @@ pub fn component_id(task: &str) -> String {
 /// The built artefact: `drake_task_<id with _>.wasm`.
 pub fn component_file(task: &str) -> String {
     format!("drake_task_{}.wasm", task.replace(['.', '-'], "_"))
+}
+
+/// Where `make spin` puts a task's Spin component, relative to the
+/// workspace (the `spin` profile keeps it apart from drake's component).
+pub fn spin_artifact(task: &str) -> String {
+    format!("target/wasm32-wasip2/spin/{}", component_file(task))
+}
+
+/// How `spin.toml`, [`SPIN_TASKS`] and the built Spin components compare.
+#[derive(Debug, Default)]
+pub struct SpinCheck {
+    /// Disagreements between the manifest, the registry and the artefacts.
+    pub problems: Vec<String>,
+    /// Artefacts not built yet (`make spin`).
+    pub missing: Vec<std::path::PathBuf>,
+}
+
+/// Check `manifest` (the text of `spin.toml`) against the registry, and the
+/// artefacts it names under `root` (the workspace): one component and one
+/// route `/v1/run/<task>` per Spin task, sources where `make spin` writes
+/// them, built with the SDK's `spin` feature, outbound hosts from a
+/// variable; each built artefact exports `wasi:http/incoming-handler` and
+/// none of drake's task world.
+pub fn check_spin(manifest: &str, root: &std::path::Path) -> SpinCheck {
+    let mut check = SpinCheck::default();
+    let doc: toml::Table = match toml::from_str(manifest) {
+        Ok(doc) => doc,
+        Err(e) => {
+            check.problems.push(format!("spin.toml is not TOML: {e}"));
+            return check;
+        }
+    };
+    let problems = &mut check.problems;
+    if doc
+        .get("spin_manifest_version")
+        .and_then(toml::Value::as_integer)
+        != Some(2)
+    {
+        problems.push("spin.toml: spin_manifest_version must be 2".into());
+    }
+    let empty = toml::Table::new();
+    let components = doc
+        .get("component")
+        .and_then(toml::Value::as_table)
+        .unwrap_or(&empty);
+    for id in components.keys() {
+        if !SPIN_TASKS.iter().any(|t| component_id(t) == *id) {
+            problems.push(format!("spin.toml: component {id} is not a Spin task"));
+        }
+    }
+    let routes: Vec<(&str, &str)> = doc
+        .get("trigger")
+        .and_then(|t| t.get("http"))
+        .and_then(toml::Value::as_array)
+        .map(|routes| {
+            routes
+                .iter()
+                .map(|r| {
+                    let field = |k: &str| r.get(k).and_then(toml::Value::as_str).unwrap_or("");
+                    (field("route"), field("component"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for (route, id) in &routes {
+        let task = route.strip_prefix("/v1/run/").unwrap_or(route);
+        if component_id(task) != *id || !SPIN_TASKS.contains(&task) {
+            problems.push(format!("spin.toml: route {route} goes to component {id}"));
+        }
+    }
+    for task in SPIN_TASKS {
+        let id = component_id(task);
+        let route = format!("/v1/run/{task}");
+        if routes.iter().filter(|(r, _)| *r == route).count() != 1 {
+            problems.push(format!("spin.toml: {task} needs exactly one route {route}"));
+        }
+        let Some(component) = components.get(&id) else {
+            problems.push(format!("spin.toml: no component {id} for {task}"));
+            continue;
+        };
+        let field = |path: &[&str]| {
+            path.iter()
+                .try_fold(component, |v, k| v.get(*k))
+                .and_then(toml::Value::as_str)
+                .unwrap_or("")
+        };
+        let source = field(&["source"]);
+        if source != spin_artifact(task) {
+            problems.push(format!(
+                "spin.toml: {id} source is {source:?}, `make spin` writes {:?}",
+                spin_artifact(task)
+            ));
+        }
+        let build = format!("{} ", field(&["build", "command"]));
+        for part in [
+            format!("-p drake-task-{id} "),
+            "--profile spin ".into(),
+            "--features drake-sdk/spin ".into(),
+        ] {
+            if !build.contains(&part) {
+                problems.push(format!(
+                    "spin.toml: {id} build command lacks `{}`",
+                    part.trim()
+                ));
+            }
+        }
+        let hosts = component
+            .get("allowed_outbound_hosts")
+            .and_then(toml::Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let templated = |h: &toml::Value| h.as_str().is_some_and(|h| h.contains("{{"));
+        if hosts.is_empty() || !hosts.iter().all(templated) {
+            problems.push(format!(
+                "spin.toml: {id} allowed_outbound_hosts must come from a variable"
+            ));
+        }
+        let path = root.join(source);
+        match std::fs::read(&path) {
+            Err(_) => check.missing.push(path),
+            Ok(bytes) => {
+                let has = |needle: &[u8]| memchr::memmem::find(&bytes, needle).is_some();
+                if !has(b"wasi:http/incoming-handler@") || has(b"drake:task/") {
+                    problems.push(format!(
+                        "{} is not a Spin build of {task} (run `make spin`)",
+                        path.display()
+                    ));
+                }
+            }
+        }
+    }
+    check
 }
 
 /// A task kind's own time limit, when it differs from the configured
@@ -120,25 +269,29 @@ mod tests {
 
     #[test]
     fn spin_manifest_agrees_with_the_registry() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../spin.toml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        let manifest: toml::Value = toml::from_str(&text).unwrap();
-        let components = manifest["component"].as_table().unwrap();
-        for (id, component) in components {
-            let task = TASKS
-                .iter()
-                .find(|t| component_id(t) == *id)
-                .unwrap_or_else(|| panic!("spin.toml component {id} is not a registered task"));
-            let source = component["source"].as_str().unwrap();
-            assert!(source.ends_with(&component_file(task)), "{id}: {source}");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let text = std::fs::read_to_string(root.join("spin.toml")).unwrap();
+        let check = check_spin(&text, &root);
+        assert!(check.problems.is_empty(), "{:#?}", check.problems);
+        for task in SPIN_TASKS {
+            assert!(TASKS.contains(task), "{task}");
         }
-        for route in manifest["trigger"]["http"].as_array().unwrap() {
-            let id = route["component"].as_str().unwrap();
-            let task = route["route"]
-                .as_str()
-                .unwrap()
-                .trim_start_matches("/v1/run/");
-            assert_eq!(component_id(task), id);
+        // A drifted manifest is caught.
+        let drifted = text
+            .replace("/v1/run/image.gif", "/v1/run/image.giff")
+            .replace(" --features drake-sdk/spin\"\n", "\"\n")
+            .replace("[component.html-scrape]", "[component.html-scraper]");
+        let problems = check_spin(&drifted, &root).problems;
+        for expected in [
+            "image.gif needs exactly one route",
+            "lacks `--features drake-sdk/spin`",
+            "html-scrape source is \"\"",
+            "component html-scraper is not a Spin task",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.contains(expected)),
+                "{expected}: {problems:#?}"
+            );
         }
     }
 }

@@ -172,6 +172,14 @@ pub(crate) mod guest {
 
     use super::{Body, Error, Request, Response};
 
+    /// The declared `content-length`, if any.
+    fn headers_len(headers: &[(String, String)]) -> Option<u64> {
+        headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.trim().parse().ok())
+    }
+
     /// Body bytes copied per write (the host buffers up to 1 MiB).
     const CHUNK: u64 = 1 << 20;
     /// Response bytes read per call.
@@ -203,7 +211,8 @@ pub(crate) mod guest {
         }
     }
 
-    fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), Error> {
+    /// Write every byte (the stream says how much it takes at a time).
+    pub(crate) fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), Error> {
         while !bytes.is_empty() {
             let room = stream.check_write().map_err(network)?;
             if room == 0 {
@@ -218,6 +227,11 @@ pub(crate) mod guest {
     }
 
     fn send_body(body: &OutgoingBody, source: &Body<'_>) -> Result<(), Error> {
+        // Nothing to write: the stream is left alone (once a bodiless
+        // request is on its way the runtime may already have closed it).
+        if source.is_empty() {
+            return Ok(());
+        }
         let stream = body.write().map_err(network)?;
         match source {
             Body::Empty => {}
@@ -243,7 +257,17 @@ pub(crate) mod guest {
     }
 
     /// Send `request` and read its response.
+    #[cfg_attr(
+        feature = "spin",
+        expect(dead_code, reason = "Spin builds only send with a limit")
+    )]
     pub fn send(request: &Request<'_>) -> Result<Response, Error> {
+        send_limited(request, u64::MAX)
+    }
+
+    /// Send `request` and read its response, refusing a body over `limit`
+    /// bytes as soon as it says or reaches so.
+    pub fn send_limited(request: &Request<'_>, limit: u64) -> Result<Response, Error> {
         let (scheme, authority, path) = super::split_url(request.url)?;
         let mut headers: Vec<(String, Vec<u8>)> = request
             .headers
@@ -292,7 +316,7 @@ pub(crate) mod guest {
             Some(Err(())) | None => return Err(network("no response")),
         };
         let status = response.status();
-        let headers = response
+        let headers: Vec<(String, String)> = response
             .headers()
             .entries()
             .into_iter()
@@ -303,6 +327,10 @@ pub(crate) mod guest {
                 )
             })
             .collect();
+        let declared = headers_len(&headers);
+        if declared.is_some_and(|n| n > limit) {
+            return Err(Error::TooLarge);
+        }
         let incoming = response
             .consume()
             .map_err(|()| network("no response body"))?;
@@ -311,7 +339,12 @@ pub(crate) mod guest {
             let stream = incoming.stream().map_err(|()| network("no body stream"))?;
             loop {
                 match stream.blocking_read(READ) {
-                    Ok(chunk) => body.extend_from_slice(&chunk),
+                    Ok(chunk) => {
+                        if (body.len() + chunk.len()) as u64 > limit {
+                            return Err(Error::TooLarge);
+                        }
+                        body.extend_from_slice(&chunk);
+                    }
                     Err(StreamError::Closed) => break,
                     Err(StreamError::LastOperationFailed(e)) => {
                         return Err(network(e.to_debug_string()));

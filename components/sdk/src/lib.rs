@@ -8,7 +8,10 @@
 //!   the wasm implementation in [`guest`] and a native [`FakeCtx`] so task
 //!   logic is unit-tested with plain `cargo test`;
 //! - [`validate`] turns the parameters JSON into the dragon error shape
-//!   `{"url": ["this field is required"]}` before serde sees it.
+//!   `{"url": ["this field is required"]}` before serde sees it;
+//! - with the `spin` feature, [`task!`] exports the task as a Spin HTTP
+//!   component instead (`spin`: `GET|POST /v1/run/<task_name>`), from the
+//!   same task code.
 //!
 //! ```
 //! use drake_sdk::{Ctx, Task, TaskError, Values};
@@ -48,11 +51,14 @@ pub use serde_json::{Map, Value};
 
 pub mod http;
 pub mod media;
+pub mod query;
 pub mod validate;
 
 pub use media::{FfmpegError, Job, JobInput, JobResult, MediaInfo, StreamInfo};
 
-/// The generated bindings of the `drake:task` world (one copy for every task).
+/// The generated bindings of the `drake:task` world (one copy for every task;
+/// absent from Spin builds, which export `wasi:http` instead).
+#[cfg(not(all(target_arch = "wasm32", feature = "spin")))]
 #[allow(missing_docs, reason = "generated code")]
 pub mod bindings {
     wit_bindgen::generate!({
@@ -64,8 +70,10 @@ pub mod bindings {
     });
 }
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(feature = "spin")))]
 pub mod guest;
+#[cfg(any(feature = "spin", test))]
+pub mod spin;
 
 /// Output values of a task: a JSON object, merged into the status `result`.
 pub type Values = Map<String, Value>;
@@ -237,14 +245,18 @@ pub trait Ctx {
     /// Publish output values before the end.
     fn partial(&mut self, values: &Values);
     /// Publish output file `name` from host-held media (an ffmpeg output
-    /// or a fetched input) without copying it through the guest.
+    /// or a fetched input) without copying it through the guest (an
+    /// in-memory context copies).
     fn publish_input(
         &mut self,
         name: &str,
         media: &dyn Input,
         content_type: &str,
         extension: &str,
-    ) -> Result<(), TaskError>;
+    ) -> Result<(), TaskError> {
+        let bytes = media.read_all();
+        self.publish(name, &bytes, content_type, extension)
+    }
     /// Probe media with ffprobe.
     fn probe(&mut self, media: &dyn Input) -> Result<MediaInfo, FfmpegError>;
     /// Run an ffmpeg job: its outputs and what it wrote.
@@ -255,8 +267,11 @@ pub trait Ctx {
     }
     /// One host-held media made of `parts` end to end (byte-concatenable
     /// streams: MPEG-TS segments, raw PCM), copied through the guest a
-    /// chunk at a time.
-    fn concat(&mut self, parts: &[&dyn Input]) -> Result<Box<dyn Input>, TaskError>;
+    /// chunk at a time (an in-memory context joins them in memory).
+    fn concat(&mut self, parts: &[&dyn Input]) -> Result<Box<dyn Input>, TaskError> {
+        let bytes = parts.iter().flat_map(|p| p.read_all()).collect();
+        Ok(Box::new(MemInput::new("", bytes)))
+    }
     /// Speak English `text` with a flite voice (`slt`, `rms`, …): a
     /// 16 kHz mono WAV held by the host.
     fn speak(&mut self, text: &str, voice: &str) -> Result<Box<dyn Input>, FfmpegError>;
@@ -278,6 +293,11 @@ pub fn run_json<T: Task>(ctx: &mut dyn Ctx, params: &str) -> Result<Values, Task
 pub fn decode_params<T: Task>(params: &str) -> Result<T::Params, TaskError> {
     let value: Value = serde_json::from_str(params)
         .map_err(|e| TaskError::Failed(format!("parameters are not valid JSON: {e}")))?;
+    decode_params_value::<T>(value)
+}
+
+/// [`decode_params`] of parsed JSON.
+pub fn decode_params_value<T: Task>(value: Value) -> Result<T::Params, TaskError> {
     let schema = schemars::schema_for!(T::Params);
     let problems = validate::check_params(&value, schema.as_value());
     if !problems.is_empty() {
@@ -328,6 +348,7 @@ pub struct TaskInfo {
 /// ```ignore
 /// drake_sdk::task!(ImageThumb);
 /// ```
+#[cfg(not(feature = "spin"))]
 #[macro_export]
 macro_rules! task {
     ($task:ty) => {
@@ -351,6 +372,30 @@ macro_rules! task {
 
         #[cfg(target_arch = "wasm32")]
         $crate::bindings::export!(__DrakeGuest);
+    };
+}
+
+/// Export `T` as this component's task: with the `spin` feature, as a
+/// `wasi:http` handler serving `/v1/run/<task_name>` (see [`spin`]).
+#[cfg(feature = "spin")]
+#[macro_export]
+macro_rules! task {
+    ($task:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        struct __DrakeSpin;
+
+        #[cfg(target_arch = "wasm32")]
+        impl $crate::spin::wasip2::exports::http::incoming_handler::Guest for __DrakeSpin {
+            fn handle(
+                request: $crate::spin::wasip2::http::types::IncomingRequest,
+                out: $crate::spin::wasip2::http::types::ResponseOutparam,
+            ) {
+                $crate::spin::wasm::handle::<$task>(request, out)
+            }
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        $crate::spin::wasip2::http::proxy::export!(__DrakeSpin);
     };
 }
 
@@ -452,6 +497,12 @@ impl MemInput {
             url: String::new(),
         }
     }
+
+    /// Say where the bytes came from (after redirects).
+    pub fn with_url(mut self, url: &str) -> Self {
+        self.url = url.to_owned();
+        self
+    }
 }
 
 impl Input for MemInput {
@@ -527,17 +578,6 @@ impl Ctx for FakeCtx {
         self.partials.push(values.clone());
     }
 
-    fn publish_input(
-        &mut self,
-        name: &str,
-        media: &dyn Input,
-        content_type: &str,
-        extension: &str,
-    ) -> Result<(), TaskError> {
-        let bytes = media.read_all();
-        self.publish(name, &bytes, content_type, extension)
-    }
-
     fn probe(&mut self, _media: &dyn Input) -> Result<MediaInfo, FfmpegError> {
         if let Some(info) = self.probe_queue.pop_front() {
             return Ok(info);
@@ -545,11 +585,6 @@ impl Ctx for FakeCtx {
         self.probe_result
             .clone()
             .ok_or_else(|| FfmpegError::InvalidInput("not media (FakeCtx)".into()))
-    }
-
-    fn concat(&mut self, parts: &[&dyn Input]) -> Result<Box<dyn Input>, TaskError> {
-        let bytes = parts.iter().flat_map(|p| p.read_all()).collect();
-        Ok(Box::new(MemInput::new("", bytes)))
     }
 
     fn speak(&mut self, text: &str, voice: &str) -> Result<Box<dyn Input>, FfmpegError> {

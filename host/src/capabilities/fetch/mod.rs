@@ -10,7 +10,7 @@ use crate::capabilities::blobs::Blob;
 use crate::engine::bindings::fetch::{self, FetchError};
 
 pub mod client;
-pub mod policy;
+pub use drake_netpolicy as policy;
 
 /// Per-run fetch state.
 pub struct FetchCtx {

@@ -1,9 +1,12 @@
-//! The network policy every host-side fetch runs under (api.md §8).
+//! drake's network policy (api.md §8): which URLs and addresses a fetch may
+//! reach. One implementation for both runtimes of a task: drake's host
+//! (every fetch and `wasi:http` request of a component) and the Spin entry
+//! point of the SDK (where only IP-literal hosts can be judged; names are
+//! Spin's `allowed_outbound_hosts`).
 //!
-//! [`NetworkPolicy`] is process-wide and immutable: `config.rs` builds it once
-//! from the allow-list and port list, and it is `Arc`-shared with the
-//! [`Fetcher`](super::client::Fetcher) in the sibling `client` module. The
-//! policy only *decides*; it never does I/O. The fetcher asks it twice per hop:
+//! [`NetworkPolicy`] is immutable: built once from the allow-list and port
+//! list, then shared. It only *decides*; it never does I/O. A fetcher asks it
+//! twice per hop:
 //!
 //! - [`NetworkPolicy::check_url`] before anything touches the network (scheme,
 //!   port, and the address itself when the host is an IP literal), and again

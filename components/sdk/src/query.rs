@@ -1,0 +1,140 @@
+//! GET query strings as task parameters: values coerced to the types the
+//! parameter schema declares. drake's `create_file`, its CLI and the Spin
+//! entry point (`GET /v1/run/<task>?…`) all read queries this way.
+
+use serde_json::{Map, Value};
+
+/// Parameters from query pairs: repeated keys grouped, each value coerced
+/// to what `schema` declares for it (a `Null` schema declares nothing).
+pub fn params<'a>(
+    schema: &Value,
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Map<String, Value> {
+    group(pairs)
+        .into_iter()
+        .map(|(k, values)| {
+            let declared = declared_type(schema, k).unwrap_or_default();
+            (k.to_owned(), coerce(k, &values, &declared))
+        })
+        .collect()
+}
+
+/// `key=value` pairs with a repeated key gathered into one list, in
+/// first-seen order (a list parameter given as `tags=a&tags=b`).
+pub fn group<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<(&'a str, Vec<&'a str>)> {
+    let mut grouped: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (k, v) in pairs {
+        match grouped.iter_mut().find(|(name, _)| *name == k) {
+            Some((_, values)) => values.push(v),
+            None => grouped.push((k, vec![v])),
+        }
+    }
+    grouped
+}
+
+/// The JSON types a parameter's schema allows (`["integer", "null"]`).
+pub fn declared_type(schema: &Value, param: &str) -> Option<Vec<String>> {
+    let prop = schema.get("properties")?.get(param)?;
+    let prop = match prop.get("$ref").and_then(Value::as_str) {
+        Some(r) => schema.pointer(r.strip_prefix('#')?)?,
+        None => prop,
+    };
+    let mut types = Vec::new();
+    let mut collect = |t: &Value| match t {
+        Value::String(s) => types.push(s.clone()),
+        Value::Array(a) => types.extend(a.iter().filter_map(Value::as_str).map(str::to_owned)),
+        _ => {}
+    };
+    if let Some(t) = prop.get("type") {
+        collect(t);
+    }
+    for alt in prop
+        .get("anyOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(t) = alt.get("type") {
+            collect(t);
+        }
+    }
+    if let Some(choices) = prop.get("enum").and_then(Value::as_array)
+        && choices.iter().all(Value::is_number)
+    {
+        types.push("number".into());
+    }
+    Some(types)
+}
+
+/// Coerce query strings to the declared type; values that do not coerce
+/// stay strings so validation names the parameter.
+pub fn coerce(name: &str, values: &[&str], declared: &[String]) -> Value {
+    let has = |t: &str| declared.iter().any(|d| d == t);
+    if name == "task_metas" || has("array") || has("object") {
+        if values.len() == 1
+            && let Ok(v @ (Value::Array(_) | Value::Object(_))) =
+                serde_json::from_str::<Value>(values[0])
+        {
+            return v;
+        }
+        if has("array") {
+            return Value::Array(values.iter().map(|v| Value::from(*v)).collect());
+        }
+    }
+    let one = values.last().copied().unwrap_or("");
+    if has("boolean") {
+        match one {
+            "true" | "1" => return Value::Bool(true),
+            "false" | "0" => return Value::Bool(false),
+            _ => {}
+        }
+    }
+    if has("integer")
+        && let Ok(n) = one.parse::<i64>()
+    {
+        return Value::from(n);
+    }
+    if has("number")
+        && let Ok(n) = one.parse::<f64>()
+    {
+        return serde_json::Number::from_f64(n).map_or(Value::from(one), Value::Number);
+    }
+    Value::from(one)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn params_group_and_coerce() {
+        let schema = json!({"properties": {"w": {"type": "integer"}, "tags": {"type": "array"}}});
+        let got = params(
+            &schema,
+            [("w", "5"), ("tags", "a"), ("x", "1"), ("tags", "b")],
+        );
+        assert_eq!(
+            Value::Object(got),
+            json!({"w": 5, "tags": ["a", "b"], "x": "1"})
+        );
+    }
+
+    #[test]
+    fn query_values_follow_the_schema() {
+        let s = |t: &[&str]| t.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(coerce("w", &["200"], &s(&["integer", "null"])), json!(200));
+        assert_eq!(coerce("w", &["2x"], &s(&["integer"])), json!("2x"));
+        assert_eq!(coerce("c", &["true"], &s(&["boolean"])), json!(true));
+        assert_eq!(coerce("r", &["1.5"], &s(&["number"])), json!(1.5));
+        assert_eq!(coerce("i", &["a", "b"], &s(&["array"])), json!(["a", "b"]));
+        assert_eq!(coerce("i", &["[\"a\"]"], &s(&["array"])), json!(["a"]));
+        assert_eq!(coerce("task_metas", &["{\"a\":1}"], &[]), json!({"a": 1}));
+        assert_eq!(
+            coerce("url", &["http://x/?a=1"], &s(&["string"])),
+            json!("http://x/?a=1")
+        );
+    }
+}
