@@ -23,14 +23,15 @@ deps:
 	  echo "warning: could not install$$missing (needed only by later tasks)"; \
 	fi
 
-## test-deps: deps, plus the headless browser of the dashboard test and
+## test-deps: deps, plus the headless browser of the dashboard test, the
+## Postgres server the store tests start themselves (never a running one), and
 ## wasmtime-cli (`wasmtime serve` for the Spin components; ~7 min to build once).
 test-deps: deps
 	@wasmtime --version 2>/dev/null | grep -q '^wasmtime $(WASMTIME_CLI)\.' || { \
 	  echo "installing: wasmtime-cli $(WASMTIME_CLI) (cargo install)"; \
 	  $(CARGO) install wasmtime-cli --version '^$(WASMTIME_CLI)' --locked --features component-model-async; }
 	@missing=""; \
-	for p in chromium chromium-driver; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for p in chromium chromium-driver postgresql; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

@@ -12,7 +12,7 @@ use super::{
 
 const SEC: i64 = 1_000_000;
 
-fn new_task(key: &str, created_at: i64) -> NewTask {
+pub(crate) fn new_task(key: &str, created_at: i64) -> NewTask {
     NewTask {
         key: key.to_owned(),
         account: "acct".to_owned(),

@@ -1,5 +1,5 @@
 //! The task store: task rows, their state machine, and the [`TaskStore`]
-//! trait that every backend (SQLite now, Postgres for scale-out) implements
+//! trait that every backend (SQLite for one box, Postgres for many) implements
 //! and that [`conformance`] exercises.
 //!
 //! # States
@@ -31,6 +31,8 @@ use serde_json::Value;
 
 #[cfg(test)]
 pub mod conformance;
+pub mod postgres;
+mod rows;
 pub mod sqlite;
 
 /// Microseconds since the Unix epoch (UTC). Every timestamp in the store.
@@ -293,7 +295,7 @@ pub enum Error {
     #[error("corrupt row: {0}")]
     Corrupt(String),
     /// An unsupported store URL.
-    #[error("unsupported store URL {0:?} (expected sqlite://PATH)")]
+    #[error("unsupported store URL {0:?} (expected sqlite://PATH or postgres://…)")]
     UnsupportedUrl(String),
 }
 
@@ -369,6 +371,10 @@ pub trait TaskStore: Send + Sync + 'static {
 pub async fn open(url: &str) -> Result<std::sync::Arc<dyn TaskStore>> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         Ok(std::sync::Arc::new(sqlite::SqliteStore::open(path).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(
+            postgres::PostgresStore::open(url).await?,
+        ))
     } else {
         Err(Error::UnsupportedUrl(url.to_owned()))
     }

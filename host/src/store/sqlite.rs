@@ -6,18 +6,17 @@
 //! notifications are an in-process broadcast: one SQLite file serves one
 //! node.
 
-use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection as _, Row, SqlitePool};
+use sqlx::{Connection as _, SqlitePool};
 use tokio::sync::broadcast;
 
+use super::rows::{row_to_task, to_json};
 use super::{
-    ClaimParams, CompleteParams, Error, Micros, NewTask, OutputFile, ProgressParams, RescueOutcome,
-    Result, TaskFailure, TaskRow, TaskState, TaskStore, Usage,
+    ClaimParams, CompleteParams, Error, Micros, NewTask, ProgressParams, RescueOutcome, Result,
+    TaskFailure, TaskRow, TaskState, TaskStore, Usage,
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
@@ -136,53 +135,6 @@ async fn migrate(conn: &mut sqlx::SqliteConnection) -> Result<()> {
 const COLUMNS: &str = "key, account, task_name, params, task_metas, options, dedup_hash, state, \
      progress, result, files, failure, attempt, max_attempts, lease_owner, lease_expires_at, \
      created_at, started_at, finalized_at, expires_at, usage";
-
-fn json_opt(v: Option<String>) -> Result<Option<Value>> {
-    v.map(|s| serde_json::from_str(&s).map_err(|e| Error::Corrupt(e.to_string())))
-        .transpose()
-}
-
-fn row_to_task(row: &sqlx::sqlite::SqliteRow) -> Result<TaskRow> {
-    let state: String = row.try_get("state")?;
-    let params: String = row.try_get("params")?;
-    let files: String = row.try_get("files")?;
-    let failure: Option<String> = row.try_get("failure")?;
-    let progress: Option<i64> = row.try_get("progress")?;
-    Ok(TaskRow {
-        key: row.try_get("key")?,
-        account: row.try_get("account")?,
-        task_name: row.try_get("task_name")?,
-        params: serde_json::from_str(&params).map_err(|e| Error::Corrupt(e.to_string()))?,
-        task_metas: json_opt(row.try_get("task_metas")?)?,
-        options: json_opt(row.try_get("options")?)?,
-        dedup_hash: row.try_get("dedup_hash")?,
-        state: TaskState::from_str(&state)?,
-        progress: progress.and_then(|p| u8::try_from(p).ok()),
-        result: json_opt(row.try_get("result")?)?,
-        files: serde_json::from_str::<BTreeMap<String, OutputFile>>(&files)
-            .map_err(|e| Error::Corrupt(e.to_string()))?,
-        failure: failure
-            .map(|f| serde_json::from_str::<TaskFailure>(&f))
-            .transpose()
-            .map_err(|e| Error::Corrupt(e.to_string()))?,
-        attempt: u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(0),
-        max_attempts: u32::try_from(row.try_get::<i64, _>("max_attempts")?).unwrap_or(1),
-        lease_owner: row.try_get("lease_owner")?,
-        lease_expires_at: row.try_get("lease_expires_at")?,
-        created_at: row.try_get("created_at")?,
-        started_at: row.try_get("started_at")?,
-        finalized_at: row.try_get("finalized_at")?,
-        expires_at: row.try_get("expires_at")?,
-        usage: json_opt(row.try_get("usage")?)?
-            .map(serde_json::from_value::<Usage>)
-            .transpose()
-            .map_err(|e| Error::Corrupt(e.to_string()))?,
-    })
-}
-
-fn to_json(v: &impl serde::Serialize) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| Error::Corrupt(e.to_string()))
-}
 
 #[async_trait::async_trait]
 impl TaskStore for SqliteStore {
@@ -397,11 +349,7 @@ impl TaskStore for SqliteStore {
     }
 
     async fn task_rescue_stuck(&self, now: Micros) -> Result<RescueOutcome> {
-        let failure = to_json(&TaskFailure {
-            kind: super::FailureKind::Internal,
-            public: Value::from("the task was interrupted too many times"),
-            detail: Some("lease expired on the last attempt".to_owned()),
-        })?;
+        let failure = to_json(&super::rows::interrupted_too_often())?;
         let mut tx = self.pool.begin().await?;
         let failed: Vec<String> = sqlx::query_scalar(
             "UPDATE tasks SET state = 'failed', failure = ?, progress = NULL, finalized_at = ?, \
@@ -454,10 +402,7 @@ impl TaskStore for SqliteStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(task, state, n)| (task, state, u64::try_from(n).unwrap_or(0)))
-            .collect())
+        Ok(super::rows::counts(rows))
     }
 }
 

@@ -71,6 +71,8 @@ pub struct Options {
     pub json_logs: bool,
     /// Raw TOML keys added to the `[fetch]` table.
     pub fetch: String,
+    /// A data directory shared with other nodes (default: a fresh one).
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Drake {
@@ -83,11 +85,12 @@ impl Drake {
     pub async fn start_with(opts: Options) -> Drake {
         let tmp = tempfile::tempdir().unwrap();
         let data = tmp.path().to_path_buf();
+        let data_dir = opts.data_dir.clone().unwrap_or_else(|| data.clone());
         let cache = target_dir().join("drake-test-cache");
         let config = format!(
             r#"
 listen = "127.0.0.1:0"
-data_dir = "{data}"
+data_dir = "{data_dir}"
 components_dir = "{components}"
 test_tasks = true
 workers = 2
@@ -120,7 +123,7 @@ max_tasks_per_hour = 2
 
 {tables}
 "#,
-            data = data.display(),
+            data_dir = data_dir.display(),
             components = components_dir().display(),
             cache = cache.display(),
             top = opts.top,

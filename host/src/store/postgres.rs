@@ -1,0 +1,583 @@
+//! Postgres [`TaskStore`]: many stateless nodes on one database.
+//!
+//! The SQLite store's twin, statement for statement, with what a shared
+//! database needs:
+//!
+//! - claims lock their rows with `FOR UPDATE SKIP LOCKED`, so claimers on
+//!   every node take disjoint tasks without waiting for each other;
+//! - a trigger announces every created or visibly changed row with
+//!   `pg_notify('drake_tasks', key)` at commit, and each node `LISTEN`s, so
+//!   `block` and the streams on any node see changes made by every node;
+//! - migrations run under an advisory lock, so nodes starting together
+//!   migrate once.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use tokio::sync::broadcast;
+
+use super::rows::{row_to_task, to_json};
+use super::{
+    ClaimParams, CompleteParams, Micros, NewTask, ProgressParams, RescueOutcome, Result,
+    TaskFailure, TaskRow, TaskState, TaskStore, Usage,
+};
+
+/// Schema migrations, applied in order; `drake_migrations` records them.
+const MIGRATIONS: &[&str] = &[include_str!("sql/postgres_0001_init.sql")];
+
+/// The channel every node listens on.
+const CHANNEL: &str = "drake_tasks";
+
+/// Any constant: the advisory lock that serialises migrations.
+const MIGRATION_LOCK: i64 = 0x6472_616b_6531;
+
+/// Notification fan-out buffer, as SQLite's.
+const NOTIFY_CAPACITY: usize = 4096;
+
+/// JSONB columns come back as text, so rows decode as SQLite's do.
+const COLUMNS: &str = "key, account, task_name, params::text AS params, \
+     task_metas::text AS task_metas, options::text AS options, dedup_hash, state, progress, \
+     result::text AS result, files::text AS files, failure::text AS failure, attempt, \
+     max_attempts, lease_owner, lease_expires_at, created_at, started_at, finalized_at, \
+     expires_at, usage::text AS usage";
+
+/// The Postgres task store.
+pub struct PostgresStore {
+    pool: PgPool,
+    changes: broadcast::Sender<String>,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+impl PostgresStore {
+    /// Connect to `url` (`postgres://user:pass@host:port/db`), migrate, and
+    /// start listening for changes.
+    pub async fn open(url: &str) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            // A node's claims, heartbeats and reads; Postgres' default
+            // max_connections (100) serves a dozen nodes.
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(url)
+            .await?;
+        migrate(&pool).await?;
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.listen(CHANNEL).await?;
+        let changes = broadcast::channel(NOTIFY_CAPACITY).0;
+        let sender = changes.clone();
+        let listener = tokio::spawn(async move {
+            loop {
+                match listener.recv().await {
+                    // No subscriber is fine.
+                    Ok(n) => drop(sender.send(n.payload().to_owned())),
+                    // recv reconnects on its next call; changes made
+                    // meanwhile reach waiters at their next poll.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "postgres LISTEN connection lost; reconnecting");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Ok(PostgresStore {
+            pool,
+            changes,
+            listener,
+        })
+    }
+}
+
+/// Apply the migrations `drake_migrations` lacks, one node at a time.
+async fn migrate(pool: &PgPool) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::raw_sql("CREATE TABLE IF NOT EXISTS drake_migrations (version BIGINT PRIMARY KEY)")
+        .execute(&mut *tx)
+        .await?;
+    let applied: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM drake_migrations")
+        .fetch_one(&mut *tx)
+        .await?;
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(applied).unwrap_or(0))
+    {
+        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO drake_migrations (version) VALUES ($1)")
+            .bind(i64::try_from(i + 1).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl TaskStore for PostgresStore {
+    async fn task_insert(&self, task: NewTask) -> Result<()> {
+        let (state, finalized_at, failure) = match &task.failure {
+            Some(f) => (TaskState::Failed, Some(task.created_at), Some(to_json(f)?)),
+            None => (TaskState::Queued, None, None),
+        };
+        sqlx::query(
+            "INSERT INTO tasks (key, account, task_name, params, task_metas, options, dedup_hash, \
+             state, failure, max_attempts, created_at, finalized_at, expires_at) \
+             VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8, $9::jsonb, $10, $11, \
+             $12, $13)",
+        )
+        .bind(&task.key)
+        .bind(&task.account)
+        .bind(&task.task_name)
+        .bind(to_json(&task.params)?)
+        .bind(task.task_metas.as_ref().map(to_json).transpose()?)
+        .bind(task.options.as_ref().map(to_json).transpose()?)
+        .bind(&task.dedup_hash)
+        .bind(state.as_str())
+        .bind(failure)
+        .bind(i64::from(task.max_attempts))
+        .bind(task.created_at)
+        .bind(finalized_at)
+        .bind(task.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn task_get(&self, key: &str, now: Micros) -> Result<Option<TaskRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM tasks WHERE key = $1 AND expires_at > $2"
+        ))
+        .bind(key)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(row_to_task).transpose()
+    }
+
+    async fn task_find_dedup(
+        &self,
+        account: &str,
+        hash: &str,
+        now: Micros,
+    ) -> Result<Option<TaskRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM tasks WHERE account = $1 AND dedup_hash = $2 \
+             AND state <> 'failed' AND expires_at > $3 ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(account)
+        .bind(hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(row_to_task).transpose()
+    }
+
+    async fn task_list_recent(
+        &self,
+        account: &str,
+        now: Micros,
+        limit: u32,
+    ) -> Result<Vec<TaskRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM tasks WHERE account = $1 AND expires_at > $2 \
+             ORDER BY created_at DESC, id DESC LIMIT $3"
+        ))
+        .bind(account)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row_to_task).collect()
+    }
+
+    async fn task_count_created_since(&self, account: &str, since: Micros) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tasks WHERE account = $1 AND created_at >= $2",
+        )
+        .bind(account)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn task_claim(&self, params: ClaimParams) -> Result<Vec<TaskRow>> {
+        // SKIP LOCKED: rows another node is claiming right now are passed
+        // over, not waited for.
+        let rows = sqlx::query(&format!(
+            "UPDATE tasks SET state = 'running', lease_owner = $1, lease_expires_at = $2, \
+             attempt = attempt + 1, started_at = COALESCE(started_at, $3) \
+             WHERE id IN (SELECT id FROM tasks WHERE state = 'queued' ORDER BY id LIMIT $4 \
+             FOR UPDATE SKIP LOCKED) \
+             RETURNING {COLUMNS}"
+        ))
+        .bind(&params.owner)
+        .bind(params.lease_expires_at)
+        .bind(params.now)
+        .bind(i64::from(params.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut tasks = rows.iter().map(row_to_task).collect::<Result<Vec<_>>>()?;
+        // RETURNING order is unspecified: restore claim order.
+        tasks.sort_by_key(|t| t.created_at);
+        Ok(tasks)
+    }
+
+    async fn task_heartbeat_if_running(
+        &self,
+        key: &str,
+        owner: &str,
+        lease_expires_at: Micros,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE tasks SET lease_expires_at = $1 \
+             WHERE key = $2 AND state = 'running' AND lease_owner = $3",
+        )
+        .bind(lease_expires_at)
+        .bind(key)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn task_progress_if_running(&self, p: ProgressParams) -> Result<bool> {
+        let values = p
+            .values
+            .filter(|v| !v.is_empty())
+            .map(|v| to_json(&v))
+            .transpose()?;
+        let (file_name, file) = match &p.file {
+            Some((name, file)) => (Some(name.clone()), Some(to_json(file)?)),
+            None => (None, None),
+        };
+        // Values merge key by key (`||`), files are set by name.
+        let done = sqlx::query(
+            "UPDATE tasks SET progress = COALESCE($1, progress), \
+             result = CASE WHEN $2::jsonb IS NULL THEN result \
+                      ELSE COALESCE(result, '{}'::jsonb) || $2::jsonb END, \
+             files = CASE WHEN $3::text IS NULL THEN files \
+                     ELSE jsonb_set(files, ARRAY[$3::text], $4::jsonb) END \
+             WHERE key = $5 AND state = 'running' AND lease_owner = $6",
+        )
+        .bind(p.progress.map(i64::from))
+        .bind(values)
+        .bind(file_name)
+        .bind(file)
+        .bind(&p.key)
+        .bind(&p.owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn task_complete_if_running(&self, p: CompleteParams) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE tasks SET state = 'succeeded', result = $1::jsonb, usage = $2::jsonb, \
+             progress = NULL, finalized_at = $3, lease_owner = NULL, lease_expires_at = NULL \
+             WHERE key = $4 AND state = 'running' AND lease_owner = $5",
+        )
+        .bind(to_json(&p.values)?)
+        .bind(to_json(&p.usage)?)
+        .bind(p.now)
+        .bind(&p.key)
+        .bind(&p.owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn task_fail_if_running(
+        &self,
+        key: &str,
+        owner: &str,
+        failure: &TaskFailure,
+        usage: Option<&Usage>,
+        now: Micros,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE tasks SET state = 'failed', failure = $1::jsonb, usage = $2::jsonb, \
+             progress = NULL, finalized_at = $3, lease_owner = NULL, lease_expires_at = NULL \
+             WHERE key = $4 AND state = 'running' AND lease_owner = $5",
+        )
+        .bind(to_json(failure)?)
+        .bind(usage.map(to_json).transpose()?)
+        .bind(now)
+        .bind(key)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn task_rescue_stuck(&self, now: Micros) -> Result<RescueOutcome> {
+        let failure = to_json(&super::rows::interrupted_too_often())?;
+        let mut tx = self.pool.begin().await?;
+        let failed: Vec<String> = sqlx::query_scalar(
+            "UPDATE tasks SET state = 'failed', failure = $1::jsonb, progress = NULL, \
+             finalized_at = $2, lease_owner = NULL, lease_expires_at = NULL \
+             WHERE state = 'running' AND lease_expires_at < $2 AND attempt >= max_attempts \
+             RETURNING key",
+        )
+        .bind(&failure)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let requeued: Vec<String> = sqlx::query_scalar(
+            "UPDATE tasks SET state = 'queued', progress = NULL, lease_owner = NULL, \
+             lease_expires_at = NULL \
+             WHERE state = 'running' AND lease_expires_at < $1 RETURNING key",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(RescueOutcome { requeued, failed })
+    }
+
+    async fn task_delete_expired(&self, now: Micros) -> Result<Vec<String>> {
+        let keys: Vec<String> =
+            sqlx::query_scalar("DELETE FROM tasks WHERE expires_at <= $1 RETURNING key")
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(keys)
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.changes.subscribe()
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn task_counts(&self) -> Result<Vec<(String, String, u64)>> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT task_name, state, COUNT(*) FROM tasks GROUP BY task_name, state \
+             ORDER BY task_name, state",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(super::rows::counts(rows))
+    }
+}
+
+/// A throwaway Postgres for tests: the server at `DATABASE_URL` with a
+/// fresh database, or one started here (`initdb` + `pg_ctl` on a temporary
+/// directory and a free port, as the `postgres` user when running as root)
+/// and stopped on drop. Never skipped: no server is a failure. For the test
+/// suites (here and in `tests/`), not for serving.
+#[doc(hidden)]
+pub mod testing {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    /// A database for one test.
+    pub struct TestDb {
+        /// Its URL.
+        pub url: String,
+        server: Option<(PathBuf, tempfile::TempDir)>,
+    }
+
+    impl Drop for TestDb {
+        fn drop(&mut self) {
+            if let Some((bin, dir)) = &self.server {
+                let _ = as_postgres(&bin.join("pg_ctl"))
+                    .args(["stop", "-m", "immediate", "-D"])
+                    .arg(dir.path().join("data"))
+                    .output();
+            }
+        }
+    }
+
+    /// Debian's server binaries (`postgresql` package).
+    fn bin_dir() -> PathBuf {
+        let root = Path::new("/usr/lib/postgresql");
+        let mut versions: Vec<PathBuf> = std::fs::read_dir(root)
+            .map(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        versions.sort();
+        versions
+            .pop()
+            .filter(|b| b.join("initdb").is_file())
+            .unwrap_or_else(|| {
+                panic!(
+                    "no Postgres server in {}: `make test` installs postgresql",
+                    root.display()
+                )
+            })
+    }
+
+    fn as_postgres(program: &Path) -> Command {
+        // initdb refuses to run as root.
+        if is_root() {
+            let mut cmd = Command::new("runuser");
+            cmd.args(["-u", "postgres", "--"]).arg(program);
+            cmd
+        } else {
+            Command::new(program)
+        }
+    }
+
+    fn is_root() -> bool {
+        Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| o.stdout.starts_with(b"0\n"))
+            .unwrap_or(false)
+    }
+
+    fn run(mut cmd: Command) {
+        let out = cmd.output().expect("running a Postgres tool");
+        assert!(
+            out.status.success(),
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A fresh, empty database.
+    pub async fn database() -> TestDb {
+        use sqlx::Connection as _;
+        let name = format!(
+            "drake_test_{}",
+            crate::api::request::new_key().to_lowercase()
+        );
+        if let Ok(base) = std::env::var("DATABASE_URL") {
+            let mut conn = sqlx::PgConnection::connect(&base)
+                .await
+                .expect("DATABASE_URL");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .expect("CREATE DATABASE");
+            let url = match base.rsplit_once('/') {
+                Some((server, _)) => format!("{server}/{name}"),
+                None => base,
+            };
+            return TestDb { url, server: None };
+        }
+        let bin = bin_dir();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        if is_root() {
+            run({
+                let mut c = Command::new("chown");
+                c.args(["postgres:postgres"]).arg(dir.path());
+                c
+            });
+        }
+        run({
+            let mut c = as_postgres(&bin.join("initdb"));
+            c.args(["-A", "trust", "-U", "drake", "-D"]).arg(&data);
+            c
+        });
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        run({
+            let mut c = as_postgres(&bin.join("pg_ctl"));
+            c.args(["-w", "-l"])
+                .arg(dir.path().join("log"))
+                .arg("-D")
+                .arg(&data)
+                .arg("-o")
+                // Loopback only, its socket in the temporary directory; no
+                // fsync (a test server's data dies with it anyway).
+                .arg(format!(
+                    "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off",
+                    dir.path().display()
+                ))
+                .arg("start");
+            c
+        });
+        let server = format!("postgres://drake@127.0.0.1:{port}");
+        let mut conn = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+            .await
+            .expect("connect to the test server");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("CREATE DATABASE");
+        TestDb {
+            url: format!("{server}/{name}"),
+            server: Some((bin, dir)),
+        }
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn conformance_with_concurrent_claims() {
+        let db = testing::database().await;
+        let store = PostgresStore::open(&db.url).await.unwrap();
+        super::super::conformance::exercise(&store).await;
+        super::super::conformance::concurrent_claims(&store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn nodes_see_each_others_changes_and_migrate_once() {
+        let db = testing::database().await;
+        let (a, b) = tokio::join!(PostgresStore::open(&db.url), PostgresStore::open(&db.url));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let mut on_b = b.subscribe();
+        a.task_insert(super::super::conformance::new_task("N1", 1_000_000))
+            .await
+            .unwrap();
+        let seen = tokio::time::timeout(Duration::from_secs(10), on_b.recv()).await;
+        assert_eq!(seen.unwrap().unwrap(), "N1");
+        // A heartbeat is not news.
+        let claimed = b
+            .task_claim(ClaimParams {
+                owner: "w".into(),
+                now: 1_000_001,
+                lease_expires_at: 2_000_000,
+                limit: 1,
+            })
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(on_b.recv().await.unwrap(), "N1");
+        assert!(
+            a.task_heartbeat_if_running("N1", "w", 3_000_000)
+                .await
+                .unwrap()
+        );
+        let quiet = tokio::time::timeout(Duration::from_millis(300), on_b.recv()).await;
+        assert!(quiet.is_err(), "a heartbeat notified: {quiet:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_schema_refuses_impossible_rows() {
+        let db = testing::database().await;
+        let store = PostgresStore::open(&db.url).await.unwrap();
+        let bad = sqlx::query(
+            "INSERT INTO tasks (key, account, task_name, params, state, max_attempts, \
+             created_at, expires_at) VALUES ('k', 'a', 't', '{}', 'succeeded', 1, 0, 1)",
+        )
+        .execute(&store.pool)
+        .await;
+        assert!(
+            bad.is_err(),
+            "a succeeded row needs finalized_at and result"
+        );
+    }
+}
