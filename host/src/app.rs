@@ -181,7 +181,38 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
 }
 
 /// Serve until Ctrl-C / SIGTERM.
-pub async fn serve(mut config: Config) -> anyhow::Result<()> {
+/// What a node does: everything, or one half of a scaled-out deployment
+/// (`drake serve --api-only` / `--worker-only`, on a shared Postgres store).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Role {
+    /// The API and the workers.
+    #[default]
+    Both,
+    /// The API only: tasks run on worker nodes.
+    Api,
+    /// Workers only: the HTTP listener answers probes and metrics.
+    Worker,
+}
+
+impl Role {
+    fn label(self) -> &'static str {
+        match self {
+            Role::Both => "api and workers",
+            Role::Api => "api only",
+            Role::Worker => "workers only: /healthz, /readyz, /metrics",
+        }
+    }
+}
+
+/// Serve on `config.listen` until SIGINT/SIGTERM. Every role runs the
+/// rescuer and the reaper (both are safe on many nodes at once).
+pub async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
+    if role != Role::Both && config.store_url().starts_with("sqlite://") {
+        tracing::warn!(
+            role = role.label(),
+            "an SQLite store serves one node: split roles need a shared [store] url = \"postgres://…\""
+        );
+    }
     let listen = config.listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -192,7 +223,9 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let app = build(config).await?;
     let state = app.state.clone();
     let maintenance = state.config.scheduler.maintenance_interval;
-    tokio::spawn(app.scheduler.clone().run());
+    if role != Role::Api {
+        tokio::spawn(app.scheduler.clone().run());
+    }
     tokio::spawn(scheduler::rescuer::run(
         state.store.clone(),
         maintenance,
@@ -205,10 +238,15 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     ));
     // The line tests and scripts wait for.
     println!(
-        "drake listening on http://{local} (outputs under {})",
-        state.public_base
+        "drake listening on http://{local} (outputs under {}; {})",
+        state.public_base,
+        role.label()
     );
-    let router = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let router = match role {
+        Role::Worker => api::ops_router(state),
+        Role::Both | Role::Api => api::router(state),
+    }
+    .into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await

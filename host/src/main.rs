@@ -35,6 +35,14 @@ enum Command {
         /// Data directory (overrides `data_dir`).
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Serve the API without running tasks (workers run on other nodes
+        /// sharing a Postgres store).
+        #[arg(long, conflicts_with = "worker_only")]
+        api_only: bool,
+        /// Run tasks without serving the API (only /healthz, /readyz,
+        /// /metrics answer).
+        #[arg(long)]
+        worker_only: bool,
     },
     /// Run one task locally, without a server: output files go into
     /// `--out`, the result JSON to stdout.
@@ -170,6 +178,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             config,
             listen,
             data,
+            api_only,
+            worker_only,
         } => {
             let mut config = Config::load(config.as_deref())?;
             if let Some(listen) = listen {
@@ -181,7 +191,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             if config.accounts.is_empty() {
                 config.accounts.push(demo_account(&config)?);
             }
-            drake_host::app::serve(config).await
+            let role = match (api_only, worker_only) {
+                (true, _) => drake_host::app::Role::Api,
+                (_, true) => drake_host::app::Role::Worker,
+                _ => drake_host::app::Role::Both,
+            };
+            drake_host::app::serve(config, role).await
         }
         Command::Run {
             task,

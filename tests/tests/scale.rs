@@ -15,10 +15,11 @@ use serde_json::{Value, json};
 
 use common::{Drake, Fixtures, Options};
 
-async fn node(db: &testing::TestDb, data: &std::path::Path) -> Drake {
+async fn node(db: &testing::TestDb, data: &std::path::Path, args: &[&str]) -> Drake {
     Drake::start_with(Options {
         tables: format!("[store]\nurl = \"{}\"\n", db.url),
         data_dir: Some(data.to_path_buf()),
+        args: args.iter().map(|a| (*a).to_owned()).collect(),
         ..Options::default()
     })
     .await
@@ -30,8 +31,8 @@ async fn nodes_on_one_postgres_share_the_work_and_survive_a_kill() {
     let shared = tempfile::tempdir().unwrap();
     let fixtures = Fixtures::start().await;
     let photo = fixtures.add("p.jpg", "image/jpeg", common::jpeg(800, 600));
-    let mut a = node(&db, shared.path()).await;
-    let b = node(&db, shared.path()).await;
+    let mut a = node(&db, shared.path(), &[]).await;
+    let b = node(&db, shared.path(), &[]).await;
 
     // A task created on A, awaited with `block` on B.
     let created = a
@@ -100,4 +101,43 @@ async fn nodes_on_one_postgres_share_the_work_and_survive_a_kill() {
         };
         assert!((1..=2).contains(&attempts), "{key}: {attempts} attempts");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_only_and_worker_only_nodes_split_the_work() {
+    let db = testing::database().await;
+    let shared = tempfile::tempdir().unwrap();
+    let fixtures = Fixtures::start().await;
+    let photo = fixtures.add("p.jpg", "image/jpeg", common::jpeg(400, 300));
+    let api = node(&db, shared.path(), &["--api-only"]).await;
+    let created = api
+        .create(
+            json!([{"task_name": "image.thumb", "url": photo, "width": 40}]),
+            false,
+        )
+        .await;
+    let key = created[0]["key"].as_str().unwrap().to_owned();
+    // Nothing runs tasks yet.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (_, queued) = api.post("/v1/status", json!({"tasks": key})).await;
+    assert_eq!(queued[0]["status"], "queued", "{queued}");
+
+    let worker = node(&db, shared.path(), &["--worker-only"]).await;
+    let done = api.wait(&key).await;
+    assert_eq!(done["status"], "success", "{done}");
+    // The worker answers probes, not the API.
+    let http = common::client();
+    let health = http
+        .get(format!("{}/readyz", worker.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(health.status().is_success());
+    let create = http
+        .post(format!("{}/v1/create", worker.url))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(create.status(), reqwest::StatusCode::NOT_FOUND);
 }

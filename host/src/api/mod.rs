@@ -120,6 +120,17 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
+/// The probes and metrics only: what a `--worker-only` node serves.
+pub fn ops_router(state: AppState) -> Router {
+    routes()
+        .into_iter()
+        .filter(|route| matches!(route.path, "/healthz" | "/readyz" | "/metrics"))
+        .fold(Router::new(), |router, route| {
+            router.route(route.path, route.handlers)
+        })
+        .with_state(state)
+}
+
 /// The router of every route.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;

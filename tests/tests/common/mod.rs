@@ -55,6 +55,7 @@ pub struct Drake {
     pub data: PathBuf,
     config_path: PathBuf,
     json_logs: bool,
+    args: Vec<String>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -73,6 +74,8 @@ pub struct Options {
     pub fetch: String,
     /// A data directory shared with other nodes (default: a fresh one).
     pub data_dir: Option<PathBuf>,
+    /// Extra `drake serve` arguments (`--api-only`).
+    pub args: Vec<String>,
 }
 
 impl Drake {
@@ -138,6 +141,7 @@ max_tasks_per_hour = 2
             data,
             config_path,
             json_logs: opts.json_logs,
+            args: opts.args.clone(),
             _tmp: Some(tmp),
         };
         drake.spawn().await;
@@ -150,6 +154,7 @@ max_tasks_per_hour = 2
         command
             .args(["serve", "--config"])
             .arg(&self.config_path)
+            .args(&self.args)
             .env("DRAKE_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
