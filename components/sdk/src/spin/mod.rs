@@ -529,6 +529,10 @@ mod tests {
                     vec![("content-type".into(), "image/png".into())],
                     b"PNGDATA".to_vec(),
                 )
+            } else if request.url.ends_with("/huge") {
+                // A body of MAX_FETCH_BYTES + 1, refused by the limit given.
+                assert_eq!(limit, MAX_FETCH_BYTES);
+                return Err(http::Error::TooLarge);
             } else if request.url.ends_with("/private") {
                 (
                     302,
@@ -736,6 +740,28 @@ mod tests {
             Settings::from_env(|k| (k == "DRAKE_FETCH_ALLOW").then(|| "*.10.0.0.1".into()))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn downloads_and_bodies_are_capped() {
+        let s = settings(None, "");
+        let r = serve::<Pic>(
+            &get("/v1/run/test.pic", "url=http://media.example/huge"),
+            &s,
+            &mut FakeNet(vec![]),
+        );
+        assert_eq!(r.status, 400);
+        assert_eq!(
+            body(&r)["result"],
+            format!("url: the download is larger than the limit of {MAX_FETCH_BYTES} bytes")
+        );
+        let big = Request {
+            method: "POST".into(),
+            path: "/v1/run/test.echo".into(),
+            body: vec![b' '; MAX_BODY + 1],
+            ..Request::default()
+        };
+        assert_eq!(serve::<Echo>(&big, &s, &mut FakeNet(vec![])).status, 413);
     }
 
     #[test]
