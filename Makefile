@@ -9,6 +9,10 @@ SPIN_GUESTS := drake-task-image-info drake-task-image-thumb drake-task-image-fac
 # wasmtime major, with the async component model of newer handlers.
 WASMTIME_CLI := 48
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+# Python test tools from PyPI: moto's S3 server (the S3 blob tests start
+# it). One virtualenv outside the clone, so fresh clones reuse it.
+VENV := $(HOME)/.cache/drake/venv
+PY_TOOLS := moto[server]==5.2.5
 
 .PHONY: build components spin host test run deps test-deps check bench clean
 
@@ -24,8 +28,9 @@ deps:
 	fi
 
 ## test-deps: deps, plus the headless browser of the dashboard test, the
-## Postgres server the store tests start themselves (never a running one), and
-## wasmtime-cli (`wasmtime serve` for the Spin components; ~7 min to build once).
+## Postgres server the store tests start themselves (never a running one),
+## moto (an S3 server, likewise), and wasmtime-cli (`wasmtime serve` for the
+## Spin components; ~7 min to build once).
 test-deps: deps
 	@wasmtime --version 2>/dev/null | grep -q '^wasmtime $(WASMTIME_CLI)\.' || { \
 	  echo "installing: wasmtime-cli $(WASMTIME_CLI) (cargo install)"; \
@@ -36,6 +41,9 @@ test-deps: deps
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+	@test -x $(VENV)/bin/moto_server || { \
+	  echo "installing: $(PY_TOOLS) (PyPI) into $(VENV)"; \
+	  python3 -m venv $(VENV) && $(VENV)/bin/pip install -q '$(PY_TOOLS)'; }
 
 ## components: every task component, one wasm32-wasip2 release invocation.
 components: deps

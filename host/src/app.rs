@@ -139,8 +139,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let store = crate::store::open(&config.store_url())
         .await
         .with_context(|| format!("opening the store {}", config.store_url()))?;
-    let storage =
-        Storage::local(&config.data_dir.join("blobs")).context("opening the blob directory")?;
+    let (storage, urls) = Storage::open(&config)?;
+    let urls = Arc::new(urls);
     let engine = engine(&config).await?;
     let node_id = format!("{}-{}", std::process::id(), crate::api::request::new_key());
     let callbacks = Callbacks::new(
@@ -149,7 +149,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             .accounts
             .iter()
             .map(|a| (a.name.clone(), a.secret.clone())),
-        config.public_base(),
+        urls.clone(),
         config.callback_backoff,
         config.callback_tries,
     );
@@ -170,6 +170,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         engine,
         storage,
         public_base: config.public_base().into(),
+        urls,
         config: Arc::new(config),
         openapi: Arc::default(),
     };
@@ -223,9 +224,20 @@ pub async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
     let app = build(config).await?;
     let state = app.state.clone();
     let maintenance = state.config.scheduler.maintenance_interval;
-    if role != Role::Api {
-        tokio::spawn(app.scheduler.clone().run());
-    }
+    let drain = state.config.scheduler.drain_timeout;
+    // SIGTERM/SIGINT: stop accepting connections and claims, let running
+    // requests and tasks finish (api.md's graceful shutdown; deploy.md).
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: draining requests and running tasks");
+        let _ = stop_tx.send(true);
+    });
+    let drained = if role == Role::Api {
+        None
+    } else {
+        Some(tokio::spawn(app.scheduler.clone().run(stop.clone(), drain)))
+    };
     tokio::spawn(scheduler::rescuer::run(
         state.store.clone(),
         maintenance,
@@ -247,10 +259,29 @@ pub async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
         Role::Both | Role::Api => api::router(state),
     }
     .into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving")?;
+    let mut http_stop = stop.clone();
+    let server = axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            let _ = http_stop.wait_for(|stopped| *stopped).await;
+        })
+        .into_future();
+    // Open streams and `block` waits get the drain time too, not more.
+    let mut cut_stop = stop;
+    let cut = async move {
+        let _ = cut_stop.wait_for(|stopped| *stopped).await;
+        tokio::time::sleep(drain).await;
+    };
+    tokio::select! {
+        served = server => served.context("serving")?,
+        () = cut => tracing::warn!("connections still open at the drain deadline: closed"),
+    }
+    if let Some(drained) = drained {
+        let left = drained.await.context("the scheduler panicked")?;
+        if left > 0 {
+            tracing::warn!(left, "exiting with tasks still running");
+        }
+    }
+    tracing::info!("stopped");
     Ok(())
 }
 

@@ -20,6 +20,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::capabilities::fetch::client::{Error as FetchError, Fetcher};
+use crate::storage::FileUrls;
 use crate::store::{TaskRow, TaskState, TaskStore};
 
 /// The signature header.
@@ -30,7 +31,7 @@ pub struct Callbacks {
     fetcher: Arc<Fetcher>,
     /// Account name → secret (accounts with only API keys sign nothing).
     secrets: HashMap<String, Option<String>>,
-    public_base: String,
+    urls: Arc<FileUrls>,
     backoff: Duration,
     tries: u32,
 }
@@ -59,18 +60,18 @@ fn target(row: &TaskRow) -> Option<String> {
 
 impl Callbacks {
     /// Delivery with these accounts (name, secret), statuses rendered with
-    /// `public_base`, retries every `backoff` × 3ⁿ, `tries` in all.
+    /// `urls`, retries every `backoff` × 3ⁿ, `tries` in all.
     pub fn new(
         fetcher: Arc<Fetcher>,
         accounts: impl IntoIterator<Item = (String, Option<String>)>,
-        public_base: String,
+        urls: Arc<FileUrls>,
         backoff: Duration,
         tries: u32,
     ) -> Arc<Callbacks> {
         Arc::new(Callbacks {
             fetcher,
             secrets: accounts.into_iter().collect(),
-            public_base,
+            urls,
             backoff,
             tries: tries.max(1),
         })
@@ -79,7 +80,7 @@ impl Callbacks {
     /// Start delivering `row`'s final status, if it asked for a callback.
     pub fn dispatch(self: &Arc<Self>, row: &TaskRow) {
         let Some(url) = target(row) else { return };
-        let status = crate::api::wire::status(row, &self.public_base);
+        let status = crate::api::wire::status(row, &self.urls);
         let body = match serde_json::to_vec(&status) {
             Ok(b) => b,
             Err(e) => {

@@ -58,6 +58,8 @@ pub struct Config {
     pub ffmpeg: FfmpegConfig,
     /// Task store.
     pub store: StoreConfig,
+    /// Output file store.
+    pub blobs: BlobsConfig,
     /// Leases, retries and maintenance.
     pub scheduler: SchedulerConfig,
     /// Video platforms' API endpoints.
@@ -93,6 +95,7 @@ impl Default for Config {
             engine: EngineConfig::default(),
             ffmpeg: FfmpegConfig::default(),
             store: StoreConfig::default(),
+            blobs: BlobsConfig::default(),
             scheduler: SchedulerConfig::default(),
             upload: UploadConfig::default(),
             accounts: Vec::new(),
@@ -271,6 +274,114 @@ pub struct StoreConfig {
     pub url: Option<String>,
 }
 
+/// `[blobs]`
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlobsConfig {
+    /// `file:///path` (default `<data_dir>/blobs`) or `s3://bucket/prefix`.
+    pub url: Option<String>,
+    /// How output URLs reach the files.
+    pub output_urls: OutputUrls,
+    /// Base of `output_urls = "public"` links: `<base>/<KEY>/<name>`.
+    pub public_base_url: Option<String>,
+    /// The S3-compatible service of an `s3://` url.
+    pub s3: S3Config,
+}
+
+/// `[blobs] output_urls`
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputUrls {
+    /// `<public_url>/v1/storage/<KEY>/<name>`, served by drake from any
+    /// backend (ranges, ETags, expiry checked on every read).
+    #[default]
+    Drake,
+    /// S3 pre-signed GETs, valid until the task expires (at most 7 days).
+    Presigned,
+    /// `public_base_url` + the object path: a public bucket or a CDN.
+    Public,
+}
+
+/// `[blobs.s3]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Config {
+    /// Service URL of a non-AWS store (MinIO, R2, Ceph, …); path-style
+    /// requests. Default: AWS, virtual-hosted style.
+    pub endpoint: Option<String>,
+    /// Signing region.
+    pub region: String,
+    /// Access key (default: the `AWS_*` environment and instance roles).
+    pub access_key_id: Option<String>,
+    /// Secret key.
+    pub secret_access_key: Option<String>,
+    /// Allow an `http://` endpoint (a store on a private network).
+    pub allow_http: bool,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            endpoint: None,
+            // AWS's default region; other stores mostly ignore it.
+            region: "us-east-1".to_owned(),
+            access_key_id: None,
+            secret_access_key: None,
+            allow_http: false,
+        }
+    }
+}
+
+/// Where `[blobs] url` points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobsLocation {
+    /// A local directory.
+    Dir(PathBuf),
+    /// An S3 bucket and a key prefix (no slashes at either end).
+    S3 {
+        /// Bucket name.
+        bucket: String,
+        /// Key prefix, maybe empty.
+        prefix: String,
+    },
+}
+
+impl BlobsConfig {
+    /// Parse `url` (default: `<data_dir>/blobs`).
+    pub fn location(&self, data_dir: &Path) -> Result<BlobsLocation, String> {
+        let Some(url) = &self.url else {
+            return Ok(BlobsLocation::Dir(data_dir.join("blobs")));
+        };
+        if let Some(path) = url.strip_prefix("file://") {
+            if path.is_empty() {
+                return Err(format!("blobs.url: {url:?} has no path"));
+            }
+            return Ok(BlobsLocation::Dir(PathBuf::from(path)));
+        }
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(format!("blobs.url: {url:?} names no bucket"));
+            }
+            return Ok(BlobsLocation::S3 {
+                bucket: bucket.to_owned(),
+                prefix: prefix.trim_matches('/').to_owned(),
+            });
+        }
+        Err(format!(
+            "blobs.url: {url:?} is not file:///path or s3://bucket/prefix"
+        ))
+    }
+
+    /// `public_base_url` without a trailing slash.
+    pub fn public_base(&self) -> Result<String, String> {
+        match &self.public_base_url {
+            Some(base) => Ok(base.trim_end_matches('/').to_owned()),
+            None => Err("blobs.output_urls = \"public\" needs blobs.public_base_url".to_owned()),
+        }
+    }
+}
+
 /// `[scheduler]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -287,6 +398,11 @@ pub struct SchedulerConfig {
     /// How often expired tasks and stuck leases are swept.
     #[serde(with = "duration")]
     pub maintenance_interval: Duration,
+    /// On SIGTERM/SIGINT: how long running tasks may take to finish
+    /// before the node exits anyway (their leases then expire and another
+    /// node re-runs them).
+    #[serde(with = "duration")]
+    pub drain_timeout: Duration,
 }
 
 impl Default for SchedulerConfig {
@@ -299,6 +415,9 @@ impl Default for SchedulerConfig {
             // Wake-ups are pushed; polling only covers other nodes.
             poll_interval: Duration::from_secs(1),
             maintenance_interval: Duration::from_secs(30),
+            // 120 s finishes most runs; orchestrators' grace periods
+            // (Kubernetes: 30 s by default) must be set above it.
+            drain_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -378,6 +497,15 @@ impl Config {
                     Err(_) => bad("not a number"),
                 },
                 "DRAKE_STORE_URL" => self.store.url = Some(value.clone()),
+                "DRAKE_BLOBS_URL" => self.blobs.url = Some(value.clone()),
+                "DRAKE_BLOBS_S3_ENDPOINT" => self.blobs.s3.endpoint = Some(value.clone()),
+                "DRAKE_BLOBS_S3_REGION" => self.blobs.s3.region = value.clone(),
+                "DRAKE_BLOBS_S3_ACCESS_KEY_ID" => {
+                    self.blobs.s3.access_key_id = Some(value.clone());
+                }
+                "DRAKE_BLOBS_S3_SECRET_ACCESS_KEY" => {
+                    self.blobs.s3.secret_access_key = Some(value.clone());
+                }
                 "DRAKE_FETCH_ALLOW" => {
                     self.fetch.allow = value
                         .split(',')
@@ -424,6 +552,39 @@ impl Config {
             && url::Url::parse(url).is_err()
         {
             problems.push(format!("public_url: {url:?} is not an absolute URL"));
+        }
+        match self.blobs.location(&self.data_dir) {
+            Err(e) => problems.push(e),
+            Ok(location) => {
+                let s3 = matches!(location, BlobsLocation::S3 { .. });
+                match self.blobs.output_urls {
+                    OutputUrls::Drake => {}
+                    OutputUrls::Public => {
+                        if let Err(e) = self.blobs.public_base() {
+                            problems.push(e);
+                        }
+                    }
+                    OutputUrls::Presigned if !s3 => problems.push(
+                        "blobs.output_urls: \"presigned\" needs an s3:// blobs.url".to_owned(),
+                    ),
+                    OutputUrls::Presigned => {
+                        if let BlobsLocation::S3 { bucket, prefix } = &location
+                            && let Err(e) =
+                                crate::storage::Presigner::for_s3(&self.blobs.s3, bucket, prefix)
+                        {
+                            problems.push(e);
+                        }
+                    }
+                }
+                if s3
+                    && self.blobs.s3.access_key_id.is_some()
+                        != self.blobs.s3.secret_access_key.is_some()
+                {
+                    problems.push(
+                        "blobs.s3: access_key_id and secret_access_key go together".to_owned(),
+                    );
+                }
+            }
         }
         let mut names = std::collections::HashSet::new();
         for account in &self.accounts {
@@ -549,6 +710,52 @@ mod tests {
         assert_eq!(config.accounts[0].max_tasks_per_hour, Some(1000));
         assert_eq!(config.fetch.allow, vec!["127.0.0.0/8"]);
         config.validate().unwrap();
+    }
+
+    #[test]
+    fn blobs_on_s3() {
+        let config = Config::from_toml(
+            r#"
+            [blobs]
+            url = "s3://media/drake/outputs/"
+            output_urls = "presigned"
+            [blobs.s3]
+            endpoint = "http://127.0.0.1:9000"
+            region = "eu-west-3"
+            access_key_id = "id"
+            secret_access_key = "secret"
+            allow_http = true
+            "#,
+        )
+        .unwrap();
+        config.validate().unwrap();
+        assert_eq!(
+            config.blobs.location(Path::new("d")).unwrap(),
+            BlobsLocation::S3 {
+                bucket: "media".into(),
+                prefix: "drake/outputs".into()
+            }
+        );
+        let local = Config::default();
+        assert_eq!(
+            local.blobs.location(Path::new("d")).unwrap(),
+            BlobsLocation::Dir(PathBuf::from("d/blobs"))
+        );
+        let problems = |toml: &str| Config::from_toml(toml).unwrap().validate().unwrap_err().0;
+        // Pre-signing needs a bucket and keys; public links need a base.
+        assert_eq!(problems("[blobs]\noutput_urls = \"presigned\"").len(), 1);
+        assert_eq!(
+            problems("[blobs]\nurl = \"s3://b\"\noutput_urls = \"presigned\"").len(),
+            1
+        );
+        assert_eq!(problems("[blobs]\noutput_urls = \"public\"").len(), 1);
+        assert!(problems("[blobs]\nurl = \"gs://b\"")[0].contains("blobs.url"));
+        assert!(problems("[blobs]\nurl = \"s3://\"")[0].contains("no bucket"));
+        assert!(
+            problems("[blobs]\nurl = \"s3://b\"\n[blobs.s3]\naccess_key_id = \"a\"")[0]
+                .contains("go together")
+        );
+        assert!(Config::from_toml("[blobs]\noutput_urls = \"cdn\"").is_err());
     }
 
     #[test]

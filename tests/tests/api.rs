@@ -742,19 +742,36 @@ async fn a_task_of_a_killed_server_completes_after_restart() {
         .await;
     let key = created[0]["key"].as_str().unwrap().to_owned();
     // Wait until it runs, then kill -9 mid-task.
-    for _ in 0..100 {
-        let (_, s) = drake.post("/v1/status", json!({"tasks": key})).await;
-        if s[0]["status"] == "executing" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    drake.wait_until_executing(&key).await;
     drake.kill9();
     drake.spawn().await;
     // The lease (3 s) expires, the rescuer re-queues, a worker reruns it.
     let s = drake.wait(&key).await;
     assert_eq!(s["status"], "success", "{s}");
     assert_eq!(s["result"]["ms"], 2000);
+}
+
+/// SIGTERM drains: the listener closes at once, the running task ends
+/// normally, then the process exits 0 — after a restart the task is
+/// already done (a killed run would still be re-running).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_running_tasks_finish_before_exiting() {
+    let mut drake = Drake::start().await;
+    let created = drake
+        .create(
+            json!({"task_name": "test.hostile", "mode": "sleep", "ms": 2000}),
+            false,
+        )
+        .await;
+    let key = created[0]["key"].as_str().unwrap().to_owned();
+    drake.wait_until_executing(&key).await;
+    let url = drake.url.clone();
+    let exit = drake.terminate(std::time::Duration::from_secs(60)).await;
+    assert!(exit.success(), "{exit:?}");
+    assert!(common::client().get(&url).send().await.is_err(), "closed");
+    drake.spawn().await;
+    let (_, s) = drake.post("/v1/status", json!({"tasks": key})).await;
+    assert_eq!(s[0]["status"], "success", "{s}");
 }
 
 /// One request a callback receiver saw.

@@ -1,8 +1,10 @@
 //! Several `drake serve` nodes on one Postgres (started by the harness, or
-//! the server at `DATABASE_URL`) and one shared data directory: tasks
+//! the server at `DATABASE_URL`) and one shared output store (a data
+//! directory, or an S3 bucket on a moto server the harness starts): tasks
 //! created on any node run exactly once, `block` and the status streams on
-//! one node see work done by another, and a node killed mid-run loses
-//! nothing — its leases expire and another node runs its tasks.
+//! one node see work done by another, a node killed mid-run loses nothing
+//! (its leases expire and another node runs its tasks), and expired tasks
+//! are deleted once, with their files, and 404 on every node.
 #![allow(clippy::unwrap_used, reason = "tests: a failure is a panic")]
 
 mod common;
@@ -13,7 +15,50 @@ use std::time::Duration;
 use drake_host::store::postgres::testing;
 use serde_json::{Value, json};
 
+use common::s3::S3Server;
 use common::{Drake, Fixtures, Options};
+
+/// A stateless node: its own fresh data directory, tasks in `db`, files
+/// in `bucket`/out on `s3` (`blobs`: more `[blobs]` keys), JSON logs.
+async fn s3_node(
+    db: &testing::TestDb,
+    s3: &S3Server,
+    bucket: &str,
+    blobs: &str,
+    top: &str,
+) -> Drake {
+    Drake::start_with(Options {
+        top: top.to_owned(),
+        tables: format!(
+            "[store]\nurl = \"{}\"\n{}",
+            db.url,
+            s3.blobs_table(bucket, "out", blobs)
+        ),
+        json_logs: true,
+        ..Options::default()
+    })
+    .await
+}
+
+async fn attempts(db: &testing::TestDb, key: &str) -> i64 {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query_scalar("SELECT attempt FROM tasks WHERE key = $1")
+        .bind(key)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+}
+
+async fn count_in_state(db: &testing::TestDb, state: &str) -> i64 {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query_scalar("SELECT count(*) FROM tasks WHERE state = $1")
+        .bind(state)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+}
 
 async fn node(db: &testing::TestDb, data: &std::path::Path, args: &[&str]) -> Drake {
     Drake::start_with(Options {
@@ -90,15 +135,7 @@ async fn nodes_on_one_postgres_share_the_work_and_survive_a_kill() {
     // Exactly once: no task ran more often than its lease expiries allow
     // (a task A held when it died ran again on B: attempt 2 at most).
     for key in &keys {
-        let attempts: i64 = {
-            use sqlx::Connection as _;
-            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
-            sqlx::query_scalar("SELECT attempt FROM tasks WHERE key = $1")
-                .bind(key)
-                .fetch_one(&mut conn)
-                .await
-                .unwrap()
-        };
+        let attempts = attempts(&db, key).await;
         assert!((1..=2).contains(&attempts), "{key}: {attempts} attempts");
     }
 }
@@ -140,4 +177,164 @@ async fn api_only_and_worker_only_nodes_split_the_work() {
         .await
         .unwrap();
     assert_eq!(create.status(), reqwest::StatusCode::NOT_FOUND);
+}
+
+/// Three stateless nodes (own data directories) on one Postgres and one
+/// S3 bucket; 500 tasks created round-robin through all three; one node
+/// SIGKILLed mid-run. Every task succeeds once, with its one output file
+/// in the bucket, which any live node serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_on_postgres_and_s3_complete_500_tasks_through_a_kill() {
+    const TASKS: usize = 500;
+    let db = testing::database().await;
+    let s3 = S3Server::start("drake-scale").await;
+    let fixtures = Fixtures::start().await;
+    let photo = fixtures.add("p.jpg", "image/jpeg", common::jpeg(160, 120));
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(s3_node(&db, &s3, "drake-scale", "", "").await);
+    }
+
+    let mut keys = Vec::new();
+    for (i, batch) in (0..TASKS).collect::<Vec<_>>().chunks(25).enumerate() {
+        let tasks: Vec<Value> = batch
+            .iter()
+            .map(|n| json!({"task_name": "image.thumb", "url": photo, "width": 32 + n % 8}))
+            .collect();
+        let statuses = nodes[i % 3].create(Value::Array(tasks), false).await;
+        keys.extend(
+            statuses
+                .iter()
+                .map(|s| s["key"].as_str().unwrap().to_owned()),
+        );
+    }
+    assert_eq!(keys.iter().collect::<HashSet<_>>().len(), TASKS);
+
+    // Kill the third node once the work is well under way.
+    let started = std::time::Instant::now();
+    while count_in_state(&db, "succeeded").await < 100 {
+        assert!(started.elapsed() < Duration::from_secs(120), "no progress");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    nodes[2].kill9();
+
+    for (n, key) in keys.iter().enumerate() {
+        let node = &nodes[n % 2];
+        let status = node.wait(key).await;
+        assert_eq!(status["status"], "success", "{key}: {status}");
+        let url = status["result"]["output"].as_str().unwrap();
+        assert_eq!(url, format!("{}/v1/storage/{key}/output.jpg", node.url));
+        let attempts = attempts(&db, key).await;
+        assert!((1..=2).contains(&attempts), "{key}: {attempts} attempts");
+        if n % 10 == 0 {
+            let thumb = common::download(url).await;
+            let width = image::load_from_memory(&thumb).unwrap().width() as usize;
+            assert_eq!(width, 32 + n % 8, "{key}");
+        }
+    }
+    // One output per task, nothing else in the bucket.
+    let mut stored = s3.keys("drake-scale", "out/").await;
+    stored.sort();
+    let mut expected: Vec<String> = keys.iter().map(|k| format!("out/{k}/output.jpg")).collect();
+    expected.sort();
+    assert_eq!(stored, expected);
+}
+
+/// S3 outputs linked by pre-signed URLs; drake's own `/v1/storage` route
+/// serves the same objects (ranges, ETag); once expired, every node
+/// answers 404 and the files are gone from the bucket, deleted by exactly
+/// one node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_outputs_are_presigned_and_reaped_once_across_nodes() {
+    let db = testing::database().await;
+    let s3 = S3Server::start("drake-ret").await;
+    let fixtures = Fixtures::start().await;
+    let photo = fixtures.add("p.jpg", "image/jpeg", common::jpeg(320, 240));
+    let top = "retention = \"8s\"";
+    let a = s3_node(&db, &s3, "drake-ret", "output_urls = \"presigned\"", top).await;
+    let b = s3_node(&db, &s3, "drake-ret", "output_urls = \"presigned\"", top).await;
+
+    let mut keys = Vec::new();
+    for (i, on) in [&a, &b, &a, &b, &a, &b].into_iter().enumerate() {
+        let task = json!({"task_name": "image.thumb", "url": photo, "width": 40 + i});
+        let status = &on.create(task, true).await[0];
+        assert_eq!(status["status"], "success", "{status}");
+        let key = status["key"].as_str().unwrap().to_owned();
+        let url = status["result"]["output"].as_str().unwrap();
+        let object = format!("{}/drake-ret/out/{key}/output.jpg?", s3.endpoint);
+        assert!(url.starts_with(&object), "{url}");
+        for part in [
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256",
+            "X-Amz-Expires=",
+            "X-Amz-Signature=",
+        ] {
+            assert!(url.contains(part), "{url}");
+        }
+        let thumb = common::download(url).await;
+        assert_eq!(
+            image::load_from_memory(&thumb).unwrap().width() as usize,
+            40 + i
+        );
+
+        // drake serves the same S3 object itself, with ranges and ETags.
+        let route = format!("/v1/storage/{key}/output.jpg");
+        let other = if i % 2 == 0 { &b } else { &a };
+        let whole = other.get(&route).await;
+        assert_eq!(whole.status(), 200);
+        let etag = whole.headers()["etag"].to_str().unwrap().to_owned();
+        assert!(etag.starts_with('"') && !etag.starts_with("\"\""), "{etag}");
+        assert_eq!(whole.bytes().await.unwrap(), thumb);
+        let http = common::client();
+        let part = http
+            .get(format!("{}{route}", other.url))
+            .header("range", "bytes=0-1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(part.status(), 206);
+        assert_eq!(part.bytes().await.unwrap().as_ref(), &thumb[..2]);
+        let cached = http
+            .get(format!("{}{route}", other.url))
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(cached.status(), 304);
+        keys.push(key);
+    }
+    assert_eq!(s3.keys("drake-ret", "out/").await.len(), keys.len());
+
+    // Expiry: 404 everywhere, then the bucket empties.
+    let started = std::time::Instant::now();
+    loop {
+        let mut gone = s3.keys("drake-ret", "out/").await.is_empty();
+        for key in &keys {
+            for node in [&a, &b] {
+                let status = node.get(&format!("/v1/status?tasks={key}")).await.status();
+                let file = node
+                    .get(&format!("/v1/storage/{key}/output.jpg"))
+                    .await
+                    .status();
+                gone &= status == 404 && file == 404;
+            }
+        }
+        if gone {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not reaped in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Each expired task was deleted by exactly one node.
+    let mut reaped = 0;
+    for node in [&a, &b] {
+        let log = std::fs::read_to_string(node.data.join("drake.log")).unwrap();
+        for line in log.lines().filter(|l| l.contains("reaped expired tasks")) {
+            let entry: Value = serde_json::from_str(line).unwrap();
+            reaped += entry["deleted"].as_u64().unwrap_or(0);
+        }
+    }
+    assert_eq!(reaped, keys.len() as u64);
 }

@@ -50,10 +50,7 @@ pub async fn create(
         let keys: Vec<String> = rows.iter().map(|r| r.key.clone()).collect();
         rows = wait::wait_until(&state, &keys, state.config.block_timeout, wait::all_final).await?;
     }
-    let statuses: Vec<Value> = rows
-        .iter()
-        .map(|r| wire::status(r, &state.public_base))
-        .collect();
+    let statuses: Vec<Value> = rows.iter().map(|r| wire::status(r, &state.urls)).collect();
     Ok(Json(statuses).into_response())
 }
 

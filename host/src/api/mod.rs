@@ -14,7 +14,7 @@ use axum::routing::MethodRouter;
 
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::storage::Storage;
+use crate::storage::{FileUrls, Storage};
 use crate::store::TaskStore;
 use openapi::Operation;
 
@@ -44,8 +44,10 @@ pub struct AppState {
     pub storage: Storage,
     /// Configuration.
     pub config: Arc<Config>,
-    /// Base of output URLs.
+    /// drake's public base URL.
     pub public_base: Arc<str>,
+    /// How output files are linked.
+    pub urls: Arc<FileUrls>,
     /// `/openapi.json`, built once.
     pub openapi: Arc<std::sync::OnceLock<serde_json::Value>>,
 }

@@ -152,10 +152,7 @@ async fn statuses(
     } else {
         rows
     };
-    let out: Vec<Value> = rows
-        .iter()
-        .map(|r| wire::status(r, &state.public_base))
-        .collect();
+    let out: Vec<Value> = rows.iter().map(|r| wire::status(r, &state.urls)).collect();
     Ok(Json(out).into_response())
 }
 
@@ -297,14 +294,16 @@ pub async fn file_when_ready(
         return Err(ApiError::internal("a waited task vanished"));
     };
     if let Some(file) = row.files.get(&name) {
-        let url = wire::file_url(&state.public_base, &file.path);
+        let url = state
+            .urls
+            .url(&file.path, row.expires_at, crate::store::now_micros());
         let mut response = StatusCode::FOUND.into_response();
         if let Ok(v) = HeaderValue::from_str(&url) {
             response.headers_mut().insert(header::LOCATION, v);
         }
         return Ok(response);
     }
-    let status = wire::status(&row, &state.public_base);
+    let status = wire::status(&row, &state.urls);
     Ok(match row.state {
         TaskState::Failed => (StatusCode::BAD_REQUEST, Json(status)).into_response(),
         TaskState::Succeeded => {
@@ -364,7 +363,7 @@ pub async fn recent(
     let list: Vec<Value> = rows
         .iter()
         .map(|row| {
-            let mut status = wire::status(row, &state.public_base);
+            let mut status = wire::status(row, &state.urls);
             status["task_name"] = Value::from(row.task_name.clone());
             status
         })

@@ -73,13 +73,13 @@ async fn produce(
     tx: mpsc::Sender<Result<Bytes, Infallible>>,
     mut changes: tokio::sync::broadcast::Receiver<String>,
 ) {
-    let base = state.public_base.clone();
+    let urls = state.urls.clone();
     let keys: Vec<String> = rows.iter().map(|r| r.key.clone()).collect();
     let mut last: HashMap<String, (Value, bool)> = HashMap::new();
     let first: Vec<Value> = rows
         .iter()
         .map(|r| {
-            let s = wire::status(r, &base);
+            let s = wire::status(r, &urls);
             last.insert(r.key.clone(), (s.clone(), r.state.is_final()));
             s
         })
@@ -114,7 +114,7 @@ async fn produce(
                     continue;
                 }
             };
-            let status = wire::status(&row, &base);
+            let status = wire::status(&row, &urls);
             let done = row.state.is_final();
             if last.get(&key).is_some_and(|(prev, _)| *prev == status) {
                 continue;

@@ -3,7 +3,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::store::{Micros, TaskRow, TaskState};
+use crate::storage::FileUrls;
+use crate::store::{Micros, TaskRow, TaskState, now_micros};
 
 /// The wire `status` of a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,25 +65,21 @@ pub fn iso8601(t: Micros) -> String {
     }
 }
 
-/// URL of a stored output file.
-pub fn file_url(base: &str, path: &str) -> String {
-    format!("{base}/v1/storage/{path}")
-}
-
 /// The result object: values plus every file as an absolute URL.
-fn result_object(row: &TaskRow, base: &str) -> Map<String, Value> {
+fn result_object(row: &TaskRow, urls: &FileUrls) -> Map<String, Value> {
     let mut result = match &row.result {
         Some(Value::Object(m)) => m.clone(),
         _ => Map::new(),
     };
     for (name, file) in &row.files {
-        result.insert(name.clone(), Value::from(file_url(base, &file.path)));
+        let url = urls.url(&file.path, row.expires_at, now_micros());
+        result.insert(name.clone(), Value::from(url));
     }
     result
 }
 
 /// The status JSON of a task.
-pub fn status(row: &TaskRow, base: &str) -> Value {
+pub fn status(row: &TaskRow, urls: &FileUrls) -> Value {
     let status = Status::from(row.state);
     let mut events = Map::new();
     events.insert("queued".into(), iso8601(row.created_at).into());
@@ -99,14 +96,14 @@ pub fn status(row: &TaskRow, base: &str) -> Value {
         Status::Queued => {}
         Status::Executing => {
             out.insert("progress".into(), json!(row.progress.unwrap_or(0)));
-            let partial = result_object(row, base);
+            let partial = result_object(row, urls);
             if !partial.is_empty() {
                 out.insert("result".into(), Value::Object(partial));
             }
         }
         Status::Success => {
             out.insert("progress".into(), Value::Null);
-            out.insert("result".into(), Value::Object(result_object(row, base)));
+            out.insert("result".into(), Value::Object(result_object(row, urls)));
         }
         Status::Error => {
             out.insert("progress".into(), Value::Null);

@@ -3,7 +3,8 @@
 //! - [`Scheduler::run`] is the dispatcher: it holds one permit per worker
 //!   slot, claims a queued task when a slot is free, and runs it on its own
 //!   tokio task. It wakes on the store's change notifications and polls as
-//!   a baseline (other nodes' tasks, lost notifications).
+//!   a baseline (other nodes' tasks, lost notifications). On shutdown it
+//!   stops claiming and waits for the running tasks (the drain).
 //! - [`Scheduler::execute`] runs one claimed task: heartbeats renew the
 //!   lease, progress events are written as they come, and the final
 //!   transition is conditional on still holding the lease.
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::Instrument as _;
 
 use crate::callbacks::{self, Callbacks};
@@ -77,9 +78,33 @@ impl Scheduler {
         })
     }
 
-    /// Dispatch forever.
-    pub async fn run(self: Arc<Self>) {
-        let slots = Arc::new(Semaphore::new(self.settings.workers));
+    /// Dispatch until `stop` turns true, then drain: claim nothing more
+    /// and wait up to `drain` for the running tasks to end. Returns how
+    /// many were still running at the deadline (their leases expire and
+    /// another node re-runs them).
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>, drain: Duration) -> usize {
+        let workers = self.settings.workers;
+        let slots = Arc::new(Semaphore::new(workers));
+        let dispatch = self.dispatch(slots.clone());
+        tokio::select! {
+            () = dispatch => {}
+            _ = stop.wait_for(|stopped| *stopped) => {}
+        }
+        let running = workers - slots.available_permits();
+        tracing::info!(running, "draining: no new claims");
+        let all = u32::try_from(workers).unwrap_or(u32::MAX);
+        match tokio::time::timeout(drain, slots.acquire_many(all)).await {
+            Ok(_) => 0,
+            Err(_) => {
+                let left = workers - slots.available_permits();
+                tracing::warn!(left, "drain timeout: leaving tasks to other nodes");
+                left
+            }
+        }
+    }
+
+    /// Claim and start tasks while worker slots are free, forever.
+    async fn dispatch(self: Arc<Self>, slots: Arc<Semaphore>) {
         let mut changes = self.store.subscribe();
         loop {
             let Ok(permit) = slots.clone().acquire_owned().await else {

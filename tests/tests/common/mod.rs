@@ -19,6 +19,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+pub mod s3;
+
 pub const SECRET: &str = "test-secret";
 pub const API_KEY: &str = "test-api-key";
 
@@ -204,6 +206,27 @@ max_tasks_per_hour = 2
         }
     }
 
+    /// SIGTERM the process and wait (up to `limit`) for it to exit; its
+    /// exit status.
+    pub async fn terminate(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("drake is running");
+        let pid = child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let waited = tokio::time::timeout(
+            limit,
+            tokio::task::spawn_blocking(move || {
+                let status = child.wait();
+                (child, status)
+            }),
+        )
+        .await;
+        match waited {
+            Ok(Ok((_, status))) => status.unwrap(),
+            _ => panic!("drake did not exit within {limit:?} of SIGTERM"),
+        }
+    }
+
     /// POST JSON to `path`.
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         let r = client()
@@ -239,6 +262,17 @@ max_tasks_per_hour = 2
             .await;
         assert_eq!(code, StatusCode::OK, "{body}");
         body.as_array().unwrap().clone()
+    }
+
+    /// Poll (up to 5 s) until a task is executing.
+    pub async fn wait_until_executing(&self, key: &str) {
+        for _ in 0..100 {
+            let (_, s) = self.post("/v1/status", json!({"tasks": key})).await;
+            if s[0]["status"] == "executing" {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Wait for a task to be final.

@@ -1,21 +1,29 @@
 //! Output file storage through `object_store`: a local directory by
-//! default (S3-compatible stores plug in behind the same type).
+//! default, or an S3-compatible bucket shared by every node (`[blobs]`).
 //!
-//! Objects live at `<TASK KEY>/<name>.<ext>`, so deleting a task's files is
-//! deleting one prefix.
+//! Objects live at `<TASK KEY>/<name>.<ext>` (under the bucket's prefix),
+//! so deleting a task's files is deleting one prefix.
+
+mod urls;
+
+pub use urls::{FileUrls, Presigner};
 
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use bytes::Bytes;
 use futures::TryStreamExt as _;
 use futures::stream::BoxStream;
+use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
+use object_store::prefix::PrefixStore;
 use object_store::{GetOptions, GetRange, ObjectStore, PutPayload};
 
 use crate::capabilities::blobs::OutputSink;
 use crate::capabilities::progress::RunEvent;
+use crate::config::{BlobsLocation, Config, OutputUrls};
 use crate::store::OutputFile;
 
 /// The output store.
@@ -44,6 +52,61 @@ impl Storage {
         })
     }
 
+    /// The store `[blobs]` configures, and how its files are linked.
+    pub fn open(config: &Config) -> anyhow::Result<(Storage, FileUrls)> {
+        let blobs = &config.blobs;
+        let drake_urls = || FileUrls::drake(&config.public_base());
+        let public = || blobs.public_base().map_err(anyhow::Error::msg);
+        match blobs
+            .location(&config.data_dir)
+            .map_err(anyhow::Error::msg)?
+        {
+            BlobsLocation::Dir(dir) => {
+                let urls = match blobs.output_urls {
+                    OutputUrls::Drake => drake_urls(),
+                    OutputUrls::Public => FileUrls::Public { base: public()? },
+                    OutputUrls::Presigned => {
+                        anyhow::bail!("blobs.output_urls: \"presigned\" needs an s3:// blobs.url")
+                    }
+                };
+                let storage = Storage::local(&dir)
+                    .with_context(|| format!("opening the blob directory {}", dir.display()))?;
+                Ok((storage, urls))
+            }
+            BlobsLocation::S3 { bucket, prefix } => {
+                let s3 = &blobs.s3;
+                let mut builder = AmazonS3Builder::from_env()
+                    .with_bucket_name(&bucket)
+                    .with_region(&s3.region)
+                    .with_allow_http(s3.allow_http);
+                if let Some(endpoint) = &s3.endpoint {
+                    builder = builder.with_endpoint(endpoint.trim_end_matches('/'));
+                }
+                if let (Some(id), Some(secret)) = (&s3.access_key_id, &s3.secret_access_key) {
+                    builder = builder
+                        .with_access_key_id(id)
+                        .with_secret_access_key(secret);
+                }
+                let bucket_store = builder
+                    .build()
+                    .with_context(|| format!("blobs.url: the S3 bucket {bucket:?}"))?;
+                let inner: Arc<dyn ObjectStore> = if prefix.is_empty() {
+                    Arc::new(bucket_store)
+                } else {
+                    Arc::new(PrefixStore::new(bucket_store, prefix.as_str()))
+                };
+                let urls = match blobs.output_urls {
+                    OutputUrls::Drake => drake_urls(),
+                    OutputUrls::Public => FileUrls::Public { base: public()? },
+                    OutputUrls::Presigned => FileUrls::Presigned(
+                        Presigner::for_s3(s3, &bucket, &prefix).map_err(anyhow::Error::msg)?,
+                    ),
+                };
+                Ok((Storage { inner }, urls))
+            }
+        }
+    }
+
     /// Store `bytes` at `path`.
     pub async fn put(&self, path: &str, bytes: Bytes) -> object_store::Result<()> {
         self.inner
@@ -65,9 +128,7 @@ impl Storage {
         let meta = result.meta.clone();
         Ok(Object {
             size: meta.size,
-            etag: meta
-                .e_tag
-                .unwrap_or_else(|| format!("{:x}-{:x}", meta.size, meta.last_modified.timestamp())),
+            etag: etag(&meta),
             body: result.into_stream(),
         })
     }
@@ -75,10 +136,7 @@ impl Storage {
     /// Size and ETag of `path`.
     pub async fn head(&self, path: &str) -> object_store::Result<(u64, String)> {
         let meta = self.inner.head(&ObjectPath::from(path)).await?;
-        let etag = meta
-            .e_tag
-            .unwrap_or_else(|| format!("{:x}-{:x}", meta.size, meta.last_modified.timestamp()));
-        Ok((meta.size, etag))
+        Ok((meta.size, etag(&meta)))
     }
 
     /// Delete every object of task `key`.
@@ -97,6 +155,15 @@ impl Storage {
             }
         }
         Ok(())
+    }
+}
+
+/// An object's entity tag, unquoted (S3 sends it quoted, the local
+/// store not at all); size and time when the backend has none.
+fn etag(meta: &object_store::ObjectMeta) -> String {
+    match &meta.e_tag {
+        Some(tag) => tag.trim_matches('"').to_owned(),
+        None => format!("{:x}-{:x}", meta.size, meta.last_modified.timestamp()),
     }
 }
 
