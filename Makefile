@@ -10,9 +10,10 @@ SPIN_GUESTS := drake-task-image-info drake-task-image-thumb drake-task-image-fac
 WASMTIME_CLI := 48
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 # Python test tools from PyPI: moto's S3 server (the S3 blob tests start
-# it). One virtualenv outside the clone, so fresh clones reuse it.
+# it) and schemathesis (the OpenAPI contract test). One virtualenv outside
+# the clone, so fresh clones reuse it.
 VENV := $(HOME)/.cache/drake/venv
-PY_TOOLS := moto[server]==5.2.5
+PY_TOOLS := moto[server]==5.2.5 schemathesis==4.32.5
 
 .PHONY: build components spin host test run deps test-deps check bench clean
 
@@ -41,9 +42,9 @@ test-deps: deps
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
-	@test -x $(VENV)/bin/moto_server || { \
+	@test -x $(VENV)/bin/moto_server -a -x $(VENV)/bin/st || { \
 	  echo "installing: $(PY_TOOLS) (PyPI) into $(VENV)"; \
-	  python3 -m venv $(VENV) && $(VENV)/bin/pip install -q '$(PY_TOOLS)'; }
+	  python3 -m venv $(VENV) && $(VENV)/bin/pip install -q $(foreach t,$(PY_TOOLS),'$(t)'); }
 
 ## components: every task component, one wasm32-wasip2 release invocation.
 components: deps

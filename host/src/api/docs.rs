@@ -25,12 +25,14 @@ const UNKNOWN_KEY: (u16, &str, Payload) = (
 const STATUS_QUERY: &[Query] = &[
     Query {
         name: "tasks",
+        required: true,
         about: "Task keys.",
         ty: "string",
         repeated: true,
     },
     Query {
         name: "block",
+        required: false,
         about: "Answer once every task is final (capped).",
         ty: "boolean",
         repeated: false,
@@ -40,12 +42,14 @@ const STATUS_QUERY: &[Query] = &[
 const CREATE_FILE_QUERY: &[Query] = &[
     Query {
         name: "task_name",
+        required: true,
         about: "The task to create.",
         ty: "string",
         repeated: false,
     },
     Query {
         name: "*",
+        required: false,
         about: "The task's parameters, values coerced to their declared types (lists from \
                 repeated keys or a JSON array); auth parameters (`secret`, `api_key`, \
                 `expires`, `signature`) are removed.",
@@ -60,7 +64,11 @@ const CREATE_FILE_RESPONSES: &[(u16, &str, Payload)] = &[
         "The output file, as soon as it exists (even while the task still runs).",
         Payload::Redirect,
     ),
-    (400, "The task failed: its error status.", Payload::Status),
+    (
+        400,
+        "The task failed (its error status), or the request is invalid (the envelope).",
+        Payload::OneOf(&["Status", "ErrorEnvelope"]),
+    ),
     UNAUTHORIZED,
     (
         404,
@@ -238,17 +246,22 @@ pub const FILE: Operation = Operation {
     body: None,
     query: &[Query {
         name: "task",
+        required: true,
         about: "Task key.",
         ty: "string",
         repeated: false,
     }],
     responses: &[
         (302, "The output file.", Payload::Redirect),
-        (400, "The task failed: its error status.", Payload::Status),
+        (
+            400,
+            "The task failed (its error status), or the request is invalid (the envelope).",
+            Payload::OneOf(&["Status", "ErrorEnvelope"]),
+        ),
         (
             404,
-            "Unknown task, or not a file name of this task.",
-            Payload::Message,
+            "Unknown task (the envelope), or not a file name of this task.",
+            Payload::OneOf(&["ErrorEnvelope", "ErrorMessage"]),
         ),
     ],
 };
@@ -265,9 +278,13 @@ pub const STORAGE: Operation = Operation {
     responses: &[
         (200, "The file.", Payload::File),
         (206, "A byte range of the file.", Payload::File),
-        (304, "Not modified (If-None-Match).", Payload::Text),
-        (404, "Unknown or expired.", Payload::Text),
-        (416, "Range not satisfiable.", Payload::Text),
+        (304, "Not modified (If-None-Match).", Payload::Empty),
+        (404, "Unknown or expired.", Payload::Envelope),
+        (
+            416,
+            "Range not satisfiable (Content-Range: bytes */size).",
+            Payload::Empty,
+        ),
     ],
 };
 
@@ -341,6 +358,7 @@ pub const RECENT: Operation = Operation {
     body: None,
     query: &[Query {
         name: "limit",
+        required: false,
         about: "How many (1–200, default 50).",
         ty: "integer",
         repeated: false,

@@ -45,8 +45,13 @@ pub enum Payload {
     File,
     /// `/v1/tasks`.
     Tasks,
+    /// Any of several JSON shapes (component schema names): a 400 that is
+    /// a failed task's status or the request's error envelope.
+    OneOf(&'static [&'static str]),
     /// `text/plain`.
     Text,
+    /// No body (304, 416).
+    Empty,
     /// This document.
     Document,
     /// An HTML page.
@@ -66,6 +71,8 @@ pub struct Query {
     pub ty: &'static str,
     /// May repeat (`tasks=K1&tasks=K2`).
     pub repeated: bool,
+    /// Must be present (and, for strings, not empty).
+    pub required: bool,
 }
 
 /// Who may call an operation.
@@ -208,13 +215,19 @@ fn operation(op: &Operation, path_params: &[Value]) -> Value {
             json!({"name": "parameters", "in": "query", "description": q.about,
                    "style": "form", "explode": true,
                    "schema": {"type": "object", "additionalProperties": true}})
-        } else if q.repeated {
-            json!({"name": q.name, "in": "query", "description": q.about,
-                   "style": "form", "explode": true,
-                   "schema": {"type": "array", "items": {"type": q.ty}}})
         } else {
-            json!({"name": q.name, "in": "query", "description": q.about,
-                   "schema": {"type": q.ty}})
+            let mut value = json!({"type": q.ty});
+            if q.required && q.ty == "string" {
+                value["minLength"] = json!(1);
+            }
+            let mut p = json!({"name": q.name, "in": "query", "description": q.about,
+                               "required": q.required, "schema": value});
+            if q.repeated {
+                p["style"] = json!("form");
+                p["explode"] = json!(true);
+                p["schema"] = json!({"type": "array", "items": p["schema"].take(), "minItems": 1});
+            }
+            p
         });
     }
     let mut out = json!({
@@ -269,8 +282,17 @@ fn response(about: &str, payload: Payload) -> Value {
         }}),
         Payload::File => json!({"description": about, "content": {
             "*/*": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}}),
+        Payload::OneOf(names) => {
+            let refs: Vec<Value> = names
+                .iter()
+                .map(|n| json!({"$ref": format!("#/components/schemas/{n}")}))
+                .collect();
+            json!({"description": about, "content": {"application/json": {
+                "schema": {"anyOf": refs}}}})
+        }
         Payload::Text => json!({"description": about, "content": {
             "text/plain": {"schema": {"type": "string"}}}}),
+        Payload::Empty => json!({"description": about}),
         Payload::Html => json!({"description": about, "content": {
             "text/html": {"schema": {"type": "string"}}}}),
         Payload::Script => json!({"description": about, "content": {
@@ -336,6 +358,7 @@ fn base_schemas() -> Map<String, Value> {
         },
         "ErrorMessage": {
             "type": "object",
+            "required": ["status", "message"],
             "properties": {"status": {"const": "error"}, "message": {"type": "string"}},
         },
         "Auth": {
@@ -352,7 +375,7 @@ fn base_schemas() -> Map<String, Value> {
                 "properties": {
                     "tasks": {"oneOf": [
                         {"$ref": "#/components/schemas/TaskDefinition"},
-                        {"type": "array", "maxItems": 100,
+                        {"type": "array", "minItems": 1, "maxItems": 100,
                          "items": {"$ref": "#/components/schemas/TaskDefinition"}}]},
                     "block": {"type": "boolean", "description": "Answer once every task is final (capped)."},
                     "dedup": {"type": "boolean", "description": "Answer from an identical earlier task."},
@@ -370,7 +393,9 @@ fn base_schemas() -> Map<String, Value> {
             "type": "object",
             "required": ["tasks"],
             "properties": {
-                "tasks": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+                "tasks": {"oneOf": [{"type": "string", "minLength": 1},
+                                    {"type": "array", "minItems": 1,
+                                     "items": {"type": "string", "minLength": 1}}]},
                 "block": {"type": "boolean"},
             },
         },

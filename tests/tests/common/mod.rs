@@ -198,6 +198,11 @@ max_tasks_per_hour = 2
         self.child = Some(child);
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// SIGKILL the process (no cleanup, like a crash).
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -14,13 +14,18 @@ pub struct S3Server {
     pub endpoint: String,
 }
 
-/// `$DRAKE_MOTO_SERVER`, else the venv `make test-deps` fills.
-fn program() -> PathBuf {
-    if let Some(path) = std::env::var_os("DRAKE_MOTO_SERVER") {
-        return PathBuf::from(path);
-    }
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
-    home.join(".cache/drake/venv/bin/moto_server")
+/// A program of the Python virtualenv `make test-deps` fills
+/// (`$DRAKE_VENV`, default `~/.cache/drake/venv`).
+pub fn venv_bin(name: &str) -> PathBuf {
+    let venv = std::env::var_os("DRAKE_VENV").map_or_else(
+        || {
+            let home =
+                std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
+            home.join(".cache/drake/venv")
+        },
+        PathBuf::from,
+    );
+    venv.join("bin").join(name)
 }
 
 impl S3Server {
@@ -31,7 +36,7 @@ impl S3Server {
             .local_addr()
             .unwrap()
             .port();
-        let program = program();
+        let program = venv_bin("moto_server");
         let child = Command::new(&program)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -39,8 +44,8 @@ impl S3Server {
             .spawn()
             .unwrap_or_else(|e| {
                 panic!(
-                    "cannot start {} ({e}): `make test-deps` installs moto[server] there, \
-                     or set DRAKE_MOTO_SERVER",
+                    "cannot start {} ({e}): `make test-deps` installs moto[server] there \
+                     (or set DRAKE_VENV)",
                     program.display()
                 )
             });
