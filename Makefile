@@ -15,7 +15,12 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 VENV := $(HOME)/.cache/drake/venv
 PY_TOOLS := moto[server]==5.2.5 schemathesis==4.32.5
 
-.PHONY: build components spin host test run deps test-deps check bench clean
+# cargo fuzz targets (tests/fuzz) and how long each runs: a short run in
+# `make test`; the long form (tests/reliability.sh) gives each 10 minutes.
+FUZZ_TARGETS := request query
+FUZZ_SECONDS ?= 30
+
+.PHONY: build components spin host test run deps test-deps check bench clean fuzz
 
 ## deps: install the toolchain target and system packages when missing.
 deps:
@@ -30,8 +35,8 @@ deps:
 
 ## test-deps: deps, plus the headless browser of the dashboard test, the
 ## Postgres server the store tests start themselves (never a running one),
-## moto (an S3 server, likewise), and wasmtime-cli (`wasmtime serve` for the
-## Spin components; ~7 min to build once).
+## moto (an S3 server, likewise), schemathesis, wasmtime-cli (`wasmtime serve`
+## for the Spin components; ~7 min to build once), and cargo-fuzz on nightly.
 test-deps: deps
 	@wasmtime --version 2>/dev/null | grep -q '^wasmtime $(WASMTIME_CLI)\.' || { \
 	  echo "installing: wasmtime-cli $(WASMTIME_CLI) (cargo install)"; \
@@ -45,6 +50,9 @@ test-deps: deps
 	@test -x $(VENV)/bin/moto_server -a -x $(VENV)/bin/st || { \
 	  echo "installing: $(PY_TOOLS) (PyPI) into $(VENV)"; \
 	  python3 -m venv $(VENV) && $(VENV)/bin/pip install -q $(foreach t,$(PY_TOOLS),'$(t)'); }
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@cargo fuzz --version >/dev/null 2>&1 || { \
+	  echo "installing: cargo-fuzz (cargo install)"; $(CARGO) install cargo-fuzz --locked; }
 
 ## components: every task component, one wasm32-wasip2 release invocation.
 components: deps
@@ -70,6 +78,16 @@ test: test-deps components spin
 	$(CARGO) build --release --workspace --all-targets
 	$(CARGO) test --release --workspace
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+	$(MAKE) --no-print-directory fuzz
+
+## fuzz: every cargo fuzz target for FUZZ_SECONDS (nightly, libFuzzer + ASan).
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz $$t: $(FUZZ_SECONDS) s"; \
+	  $(CARGO) +nightly fuzz run --fuzz-dir tests/fuzz --target-dir $(TARGET_DIR)/fuzz $$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1 | grep -E '^(Done|stat::number_of_executed_units)|ERROR|panicked|SUMMARY' ; \
+	  [ $${PIPESTATUS[0]} -eq 0 ] || exit 1; \
+	done
 
 ## run: build and serve on SQLite + ./data with a demo account.
 run: build
