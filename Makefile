@@ -15,9 +15,10 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 VENV := $(HOME)/.cache/drake/venv
 PY_TOOLS := moto[server]==5.2.5 schemathesis==4.32.5
 
-# cargo fuzz targets (tests/fuzz) and how long each runs: a short run in
+# cargo fuzz targets (tests/fuzz; sxml starts from sxml.md's examples) and
+# how long each runs: a short run in
 # `make test`; the long form (tests/reliability.sh) gives each 10 minutes.
-FUZZ_TARGETS := request query
+FUZZ_TARGETS := request query sxml
 FUZZ_SECONDS ?= 30
 
 .PHONY: build components spin host test run deps test-deps check bench clean fuzz
@@ -84,7 +85,9 @@ test: test-deps components spin
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 	  echo "fuzz $$t: $(FUZZ_SECONDS) s"; \
-	  $(CARGO) +nightly fuzz run --fuzz-dir tests/fuzz --target-dir $(TARGET_DIR)/fuzz $$t -- \
+	  mkdir -p tests/fuzz/corpus/$$t; \
+	  $(CARGO) +nightly fuzz run --fuzz-dir tests/fuzz --target-dir $(TARGET_DIR)/fuzz $$t \
+	    tests/fuzz/corpus/$$t $$([ $$t = sxml ] && echo components/sxml/tests/examples) -- \
 	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1 | grep -E '^(Done|stat::number_of_executed_units)|ERROR|panicked|SUMMARY' ; \
 	  [ $${PIPESTATUS[0]} -eq 0 ] || exit 1; \
 	done
