@@ -268,8 +268,12 @@ async fn the_openapi_contract_holds_under_schemathesis() {
     let program = common::s3::venv_bin("st");
     let examples = if long_form() { "200" } else { "8" };
     let url = drake.url.clone();
+    // schemathesis keeps a cache in its working directory: not the repo's.
+    let scratch = tempfile::tempdir().unwrap();
+    let cwd = scratch.path().to_path_buf();
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(&program)
+            .current_dir(cwd)
             .args(["run", &format!("{url}/openapi.json")])
             .args(["-H", &format!("Authorization: Secret {SECRET}")])
             .args(["--checks", "all"])
