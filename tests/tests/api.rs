@@ -774,6 +774,53 @@ async fn sigterm_lets_running_tasks_finish_before_exiting() {
     assert_eq!(s[0]["status"], "success", "{s}");
 }
 
+/// `require_auth_for_reads`: statuses and output files answer only the
+/// task's account (401 without credentials or with another account's).
+#[tokio::test]
+async fn reads_need_the_owners_credentials_when_configured() {
+    let drake = Drake::start_with(Options {
+        top: "require_auth_for_reads = true".into(),
+        ..Options::default()
+    })
+    .await;
+    let fx = Fixtures::start().await;
+    let url = fx.add("a.jpg", "image/jpeg", common::jpeg(64, 48));
+    let s = &drake
+        .create(json!({"task_name": "image.thumb", "url": url}), true)
+        .await[0];
+    assert_eq!(s["status"], "success", "{s}");
+    let key = s["key"].as_str().unwrap();
+    let file = s["result"]["output"].as_str().unwrap().to_owned();
+    let http = common::client();
+    let status_url = format!("{}/v1/status?tasks={key}", drake.url);
+    for target in [&status_url, &file] {
+        let anonymous = http.get(target).send().await.unwrap();
+        assert_eq!(anonymous.status(), 401, "{target}");
+        let other = http
+            .get(target)
+            .header("authorization", "Secret limited-secret")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(other.status(), 401, "{target}");
+        let owner = http
+            .get(target)
+            .header("authorization", format!("Secret {SECRET}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(owner.status(), 200, "{target}");
+        if target == &file {
+            let cache = owner.headers()["cache-control"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            assert!(cache.starts_with("private"), "{cache}");
+            assert_eq!(owner.bytes().await.unwrap()[..2], [0xFF, 0xD8]);
+        }
+    }
+}
+
 /// One request a callback receiver saw.
 #[derive(Debug, Clone)]
 struct Received {

@@ -1,12 +1,12 @@
-//! `GET /v1/storage/{KEY}/{name}`: output files from the local blob store
-//! with content type, length, ETag (and `If-None-Match`), single byte
-//! ranges, and cache headers bounded by the task's expiry.
+//! `GET /v1/storage/{KEY}/{name}`: output files from the blob store with
+//! content type, length, ETag (and `If-None-Match`), single byte ranges,
+//! and cache headers bounded by the task's expiry.
 
 use std::ops::Range;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
@@ -57,16 +57,21 @@ fn parse_range(value: &str, size: u64) -> Result<Option<Range<u64>>, ()> {
     Ok(Some(range))
 }
 
-/// Serve an output file.
+/// Serve an output file (with `require_auth_for_reads`, to the task's
+/// account only, as its status).
 pub async fn storage(
     State(state): State<AppState>,
     Path((key, name)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
+    ext: Extensions,
 ) -> Result<Response, ApiError> {
     let now = now_micros();
     let Some(row) = state.store.task_get(&key, now).await? else {
         return Err(not_found("task"));
     };
+    let pairs = super::request::query_pairs(query.as_deref());
+    super::status::authorize_reads(&state, &headers, &pairs, &ext, std::slice::from_ref(&row))?;
     let path = format!("{key}/{name}");
     let Some(file) = row.files.values().find(|f| f.path == path) else {
         return Err(not_found("file"));
@@ -90,7 +95,15 @@ pub async fn storage(
     set(
         &mut out,
         header::CACHE_CONTROL,
-        &format!("public, max-age={max_age}, immutable"),
+        // Owner-only files must not sit in shared caches.
+        &format!(
+            "{}, max-age={max_age}, immutable",
+            if state.config.require_auth_for_reads {
+                "private"
+            } else {
+                "public"
+            }
+        ),
     );
 
     if headers

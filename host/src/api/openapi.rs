@@ -78,7 +78,8 @@ pub struct Query {
 /// Who may call an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Auth {
-    /// Anyone (the task key is the capability).
+    /// Anyone (the task key is the capability), unless the server sets
+    /// `require_auth_for_reads`: then the task's account.
     None,
     /// An account: secret or API key.
     Account,

@@ -110,7 +110,7 @@ fn check_keys(keys: Vec<String>, location: Location) -> Result<Vec<String>, ApiE
 }
 
 /// With `require_auth_for_reads`, the caller must own every task.
-fn authorize_reads(
+pub(crate) fn authorize_reads(
     state: &AppState,
     headers: &HeaderMap,
     query: &[(String, String)],
