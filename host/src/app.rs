@@ -152,6 +152,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         urls.clone(),
         config.callback_backoff,
         config.callback_tries,
+        // One POST takes at most the fetch timeout.
+        config.fetch.timeout + std::time::Duration::from_secs(30),
     );
     let scheduler = Scheduler::new(
         store.clone(),
@@ -163,7 +165,6 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             lease: config.scheduler.lease,
             poll_interval: config.scheduler.poll_interval,
         },
-        Some(callbacks.clone()),
     );
     let state = AppState {
         store,
@@ -206,7 +207,8 @@ impl Role {
 }
 
 /// Serve on `config.listen` until SIGINT/SIGTERM. Every role runs the
-/// rescuer and the reaper (both are safe on many nodes at once).
+/// rescuer, the reaper and callback delivery (all safe on many nodes at
+/// once).
 pub async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
     if role != Role::Both && config.store_url().starts_with("sqlite://") {
         tracing::warn!(
@@ -238,11 +240,13 @@ pub async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
     } else {
         Some(tokio::spawn(app.scheduler.clone().run(stop.clone(), drain)))
     };
-    tokio::spawn(scheduler::rescuer::run(
-        state.store.clone(),
-        maintenance,
-        Some(app.callbacks.clone()),
-    ));
+    tokio::spawn(scheduler::rescuer::run(state.store.clone(), maintenance));
+    // Every role delivers due callbacks (claimed, so once across nodes).
+    tokio::spawn(
+        app.callbacks
+            .clone()
+            .run(state.store.clone(), state.config.scheduler.poll_interval),
+    );
     tokio::spawn(scheduler::reaper::run(
         state.store.clone(),
         state.storage.clone(),

@@ -9,22 +9,37 @@
 //! Through the same network policy as every fetch. Network errors and 5xx
 //! answers are retried with exponential backoff (`callback_backoff`, ×3 per
 //! try, `callback_tries` in all: 90 s gives tries at 0, 1.5, 6, 19.5 and
-//! 60 min); any other answer ends the delivery. Deliveries live in this
-//! process: a node that stops drops its pending retries (logged), the task
-//! itself is safe in the store.
+//! 60 min); any other answer ends the delivery.
+//!
+//! Deliveries are durable: a task that asks for a callback is stored with
+//! `callback_due` set, and every node runs [`Callbacks::run`], which claims
+//! due deliveries from the store (leased, so a node that dies mid-delivery
+//! leaves them to another), makes one attempt each and records the next
+//! due time. A restart or a crash loses no callback; one interrupted
+//! between the POST and its record is sent again (at least once — the
+//! body's `key` and the signature's `t` let receivers deduplicate).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use tokio::sync::Semaphore;
 
 use crate::capabilities::fetch::client::{Error as FetchError, Fetcher};
 use crate::storage::FileUrls;
-use crate::store::{TaskRow, TaskState, TaskStore};
+use crate::store::{DueCallback, Micros, TaskRow, TaskState, TaskStore, now_micros};
 
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "x-drake-signature";
+
+/// Deliveries claimed per sweep (more are claimed at once when a sweep
+/// fills up).
+const BATCH: u32 = 32;
+
+/// Deliveries in flight on one node: callbacks are small POSTs, but a slow
+/// receiver should not take every connection.
+const CONCURRENT: usize = 16;
 
 /// Callback delivery for the whole process.
 pub struct Callbacks {
@@ -34,6 +49,9 @@ pub struct Callbacks {
     urls: Arc<FileUrls>,
     backoff: Duration,
     tries: u32,
+    /// How long a claimed delivery is this node's: longer than one POST
+    /// can take (the fetch timeout).
+    lease: Duration,
 }
 
 /// `t=<t>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
@@ -58,15 +76,29 @@ fn target(row: &TaskRow) -> Option<String> {
     }
 }
 
+fn micros(d: Duration) -> Micros {
+    Micros::try_from(d.as_micros()).unwrap_or(Micros::MAX)
+}
+
+/// What one attempt came to.
+enum Outcome {
+    /// Delivered, refused for good, or nothing to deliver.
+    Done,
+    /// Worth another try.
+    Retry(String),
+}
+
 impl Callbacks {
     /// Delivery with these accounts (name, secret), statuses rendered with
-    /// `urls`, retries every `backoff` × 3ⁿ, `tries` in all.
+    /// `urls`, retries every `backoff` × 3ⁿ, `tries` in all, each POST
+    /// within `lease`.
     pub fn new(
         fetcher: Arc<Fetcher>,
         accounts: impl IntoIterator<Item = (String, Option<String>)>,
         urls: Arc<FileUrls>,
         backoff: Duration,
         tries: u32,
+        lease: Duration,
     ) -> Arc<Callbacks> {
         Arc::new(Callbacks {
             fetcher,
@@ -74,69 +106,107 @@ impl Callbacks {
             urls,
             backoff,
             tries: tries.max(1),
+            lease,
         })
     }
 
-    /// Start delivering `row`'s final status, if it asked for a callback.
-    pub fn dispatch(self: &Arc<Self>, row: &TaskRow) {
-        let Some(url) = target(row) else { return };
+    /// Deliver due callbacks forever: woken by the store's change
+    /// notifications (a task just ended), polling every `poll` for retries
+    /// and other nodes' work.
+    pub async fn run(self: Arc<Self>, store: Arc<dyn TaskStore>, poll: Duration) {
+        let slots = Arc::new(Semaphore::new(CONCURRENT));
+        let mut changes = store.subscribe();
+        loop {
+            let now = now_micros();
+            let claimed = store
+                .callbacks_claim(now, now + micros(self.lease), BATCH)
+                .await;
+            let full = match claimed {
+                Ok(due) => {
+                    let full = due.len() == BATCH as usize;
+                    for d in due {
+                        let Ok(permit) = slots.clone().acquire_owned().await else {
+                            return;
+                        };
+                        let (this, store) = (self.clone(), store.clone());
+                        tokio::spawn(async move {
+                            this.attempt(store.as_ref(), d).await;
+                            drop(permit);
+                        });
+                    }
+                    full
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "claiming callbacks failed");
+                    false
+                }
+            };
+            if !full {
+                let _ = tokio::time::timeout(poll, changes.recv()).await;
+            }
+        }
+    }
+
+    /// One delivery attempt of a claimed callback, and its record.
+    async fn attempt(&self, store: &dyn TaskStore, due: DueCallback) {
+        let key = due.task.key.clone();
+        let attempt = due.attempts + 1;
+        let outcome = match target(&due.task) {
+            Some(url) => self.post(&due.task, &url, attempt).await,
+            None => Outcome::Done,
+        };
+        let next = match outcome {
+            Outcome::Done => None,
+            Outcome::Retry(error) if attempt >= self.tries => {
+                tracing::warn!(task = key, attempt, error, "callback given up");
+                None
+            }
+            Outcome::Retry(error) => {
+                let delay = self
+                    .backoff
+                    .saturating_mul(3_u32.saturating_pow(attempt - 1));
+                tracing::info!(task = key, attempt, error, retry_in = ?delay, "callback failed");
+                Some(now_micros().saturating_add(micros(delay)))
+            }
+        };
+        if let Err(e) = store.callback_record(&key, next, attempt).await {
+            // The lease runs out and the delivery is claimed again.
+            tracing::error!(task = key, error = %e, "recording a callback attempt failed");
+        }
+    }
+
+    async fn post(&self, row: &TaskRow, url: &str, attempt: u32) -> Outcome {
+        let key = row.key.as_str();
         let status = crate::api::wire::status(row, &self.urls);
         let body = match serde_json::to_vec(&status) {
             Ok(b) => b,
             Err(e) => {
-                tracing::error!(error = %e, "serialising a callback body");
-                return;
+                tracing::error!(task = key, error = %e, "serialising a callback body");
+                return Outcome::Done;
             }
         };
-        let secret = self.secrets.get(&row.account).cloned().flatten();
-        let key = row.key.clone();
-        let this = self.clone();
-        tokio::spawn(async move { this.deliver(&key, &url, body, secret.as_deref()).await });
-    }
-
-    async fn deliver(&self, key: &str, url: &str, body: Vec<u8>, secret: Option<&str>) {
-        let mut delay = self.backoff;
-        for attempt in 1..=self.tries {
-            let mut headers = HeaderMap::new();
-            if let Some(secret) = secret {
-                let t = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                if let Ok(v) = HeaderValue::from_str(&signature(secret, t, &body)) {
-                    headers.insert(HeaderName::from_static(SIGNATURE_HEADER), v);
-                }
+        let mut headers = HeaderMap::new();
+        if let Some(secret) = self.secrets.get(&row.account).and_then(Option::as_deref) {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            if let Ok(v) = HeaderValue::from_str(&signature(secret, t, &body)) {
+                headers.insert(HeaderName::from_static(SIGNATURE_HEADER), v);
             }
-            let outcome = self.fetcher.post_json(url, body.clone(), headers).await;
-            let retry = match &outcome {
-                Ok(code) if *code < 500 => {
-                    tracing::info!(task = key, code, attempt, "callback delivered");
-                    return;
-                }
-                Ok(code) => format!("HTTP {code}"),
-                // The policy or the URL will not change: no retry.
-                Err(e @ (FetchError::Blocked(_) | FetchError::InvalidUrl(_))) => {
-                    tracing::warn!(task = key, error = %e, "callback refused");
-                    return;
-                }
-                Err(e) => e.to_string(),
-            };
-            if attempt == self.tries {
-                tracing::warn!(task = key, attempt, error = retry, "callback given up");
-                return;
-            }
-            tracing::info!(task = key, attempt, error = retry, retry_in = ?delay, "callback failed");
-            tokio::time::sleep(delay).await;
-            delay = delay.saturating_mul(3);
         }
-    }
-}
-
-/// Read `key` and dispatch its callback (a task that just ended).
-pub async fn dispatch_key(callbacks: &Arc<Callbacks>, store: &dyn TaskStore, key: &str) {
-    match store.task_get(key, crate::store::now_micros()).await {
-        Ok(Some(row)) => callbacks.dispatch(&row),
-        Ok(None) => {}
-        Err(e) => tracing::error!(task = key, error = %e, "reading a task for its callback"),
+        match self.fetcher.post_json(url, body, headers).await {
+            Ok(code) if code < 500 => {
+                tracing::info!(task = key, code, attempt, "callback delivered");
+                Outcome::Done
+            }
+            Ok(code) => Outcome::Retry(format!("HTTP {code}")),
+            // The policy or the URL will not change: no retry.
+            Err(e @ (FetchError::Blocked(_) | FetchError::InvalidUrl(_))) => {
+                tracing::warn!(task = key, error = %e, "callback refused");
+                Outcome::Done
+            }
+            Err(e) => Outcome::Retry(e.to_string()),
+        }
     }
 }
 

@@ -774,6 +774,51 @@ async fn sigterm_lets_running_tasks_finish_before_exiting() {
     assert_eq!(s[0]["status"], "success", "{s}");
 }
 
+/// Callbacks are durable: the node is SIGKILLed while a delivery waits for
+/// its retry; after a restart the retry still comes, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_callback_retry_survives_a_crash() {
+    let (receiver, seen) = callback_receiver().await;
+    let mut drake = Drake::start_with(Options {
+        top: "callback_backoff = \"3s\"".into(),
+        ..Options::default()
+    })
+    .await;
+    let fx = Fixtures::start().await;
+    let png = fx.add("cb.png", "image/png", common::png(30, 20));
+    let task =
+        json!({"task_name": "image.info", "url": png, "url_callback": format!("{receiver}/cb")});
+    let status = &drake.create(task, true).await[0];
+    assert_eq!(status["status"], "success", "{status}");
+    let count = || {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path == "cb")
+            .count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while count() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no first delivery");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The 503 is recorded in the store; the retry is 3 s away. Crash.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    drake.kill9();
+    assert_eq!(count(), 1);
+    drake.spawn().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while count() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the retry never came");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Delivered (200): nothing more.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    assert_eq!(count(), 2);
+    let body: Value = serde_json::from_slice(&seen.lock().unwrap()[1].body).unwrap();
+    assert_eq!(body["key"], status["key"]);
+}
+
 /// `require_auth_for_reads`: statuses and output files answer only the
 /// task's account (401 without credentials or with another account's).
 #[tokio::test]
@@ -829,11 +874,11 @@ struct Received {
     body: Vec<u8>,
 }
 
-#[tokio::test]
-async fn callbacks_are_signed_and_retried() {
+/// A callback receiver on loopback that records every request and fails
+/// the first delivery to `/cb` with a 503: its base URL and the record.
+async fn callback_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Received>>>) {
     use axum::extract::{Path, State};
     use axum::http::{HeaderMap, StatusCode};
-    use hmac::{Hmac, Mac};
     use std::sync::{Arc, Mutex};
 
     // A receiver that fails the first delivery to /cb with a 503.
@@ -869,6 +914,14 @@ async fn callbacks_are_signed_and_retried() {
         )
         .with_state(seen.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
+    (receiver, seen)
+}
+
+#[tokio::test]
+async fn callbacks_are_signed_and_retried() {
+    use hmac::{Hmac, Mac};
+
+    let (receiver, seen) = callback_receiver().await;
 
     let drake = Drake::start_with(Options {
         top: "callback_backoff = \"100ms\"".into(),

@@ -72,10 +72,13 @@ pub fn declared_type(schema: &Value, param: &str) -> Option<Vec<String>> {
 /// stay strings so validation names the parameter.
 pub fn coerce(name: &str, values: &[&str], declared: &[String]) -> Value {
     let has = |t: &str| declared.iter().any(|d| d == t);
-    if name == "task_metas" || has("array") || has("object") {
+    let object = name == "task_metas" || has("object");
+    if object || has("array") {
+        // A JSON value of a declared shape (`tags=["a","b"]`); anything
+        // else is a list of the raw values (`tags=a&tags=b`).
         if values.len() == 1
-            && let Ok(v @ (Value::Array(_) | Value::Object(_))) =
-                serde_json::from_str::<Value>(values[0])
+            && let Ok(v) = serde_json::from_str::<Value>(values[0])
+            && (v.is_array() && has("array") || v.is_object() && object)
         {
             return v;
         }
@@ -132,6 +135,14 @@ mod tests {
         assert_eq!(coerce("i", &["a", "b"], &s(&["array"])), json!(["a", "b"]));
         assert_eq!(coerce("i", &["[\"a\"]"], &s(&["array"])), json!(["a"]));
         assert_eq!(coerce("task_metas", &["{\"a\":1}"], &[]), json!({"a": 1}));
+        // JSON only of the declared shape (found by the query fuzz target:
+        // an object came back for a list parameter).
+        assert_eq!(coerce("i", &[" {} "], &s(&["array"])), json!([" {} "]));
+        assert_eq!(
+            coerce("o", &["{\"a\":1}"], &s(&["object"])),
+            json!({"a": 1})
+        );
+        assert_eq!(coerce("o", &["[1]"], &s(&["object"])), json!("[1]"));
         assert_eq!(
             coerce("url", &["http://x/?a=1"], &s(&["string"])),
             json!("http://x/?a=1")

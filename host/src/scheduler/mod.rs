@@ -18,7 +18,6 @@ use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::Instrument as _;
 
-use crate::callbacks::{self, Callbacks};
 use crate::capabilities::progress::RunEvent;
 use crate::engine::{Engine, RunEnv, RunOutcome};
 use crate::storage::{Storage, TaskSink};
@@ -53,7 +52,6 @@ pub struct Scheduler {
     engine: Arc<Engine>,
     storage: Storage,
     settings: SchedulerSettings,
-    callbacks: Option<Arc<Callbacks>>,
 }
 
 fn micros(d: Duration) -> i64 {
@@ -67,14 +65,12 @@ impl Scheduler {
         engine: Arc<Engine>,
         storage: Storage,
         settings: SchedulerSettings,
-        callbacks: Option<Arc<Callbacks>>,
     ) -> Arc<Self> {
         Arc::new(Scheduler {
             store,
             engine,
             storage,
             settings,
-            callbacks,
         })
     }
 
@@ -229,11 +225,8 @@ impl Scheduler {
             }
         };
         match recorded {
-            Ok(true) => {
-                if let Some(callbacks) = &self.callbacks {
-                    callbacks::dispatch_key(callbacks, self.store.as_ref(), &key).await;
-                }
-            }
+            // Its callback, if any, is due now: callbacks::Callbacks::run.
+            Ok(true) => {}
             Ok(false) => tracing::warn!("task finished after its lease was lost; result dropped"),
             Err(e) => {
                 tracing::error!(error = %e, "recording the outcome failed");

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::callbacks::Callbacks;
 use crate::store::{Micros, RescueOutcome, TaskStore};
 
 /// Sweep once at `now`.
@@ -21,21 +20,14 @@ pub async fn run_once(store: &dyn TaskStore, now: Micros) -> crate::store::Resul
     Ok(outcome)
 }
 
-/// Sweep every `interval`, forever; tasks failed for good get their
-/// callbacks.
-pub async fn run(store: Arc<dyn TaskStore>, interval: Duration, callbacks: Option<Arc<Callbacks>>) {
+/// Sweep every `interval`, forever (tasks failed for good get their
+/// callbacks from the store, like every final task).
+pub async fn run(store: Arc<dyn TaskStore>, interval: Duration) {
     let mut tick = tokio::time::interval(interval);
     loop {
         tick.tick().await;
-        match run_once(store.as_ref(), crate::store::now_micros()).await {
-            Ok(outcome) => {
-                if let Some(callbacks) = &callbacks {
-                    for key in &outcome.failed {
-                        crate::callbacks::dispatch_key(callbacks, store.as_ref(), key).await;
-                    }
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "rescuer sweep failed"),
+        if let Err(e) = run_once(store.as_ref(), crate::store::now_micros()).await {
+            tracing::error!(error = %e, "rescuer sweep failed");
         }
     }
 }

@@ -40,6 +40,7 @@ fn claim(owner: &str, now: i64, limit: u32) -> ClaimParams {
 /// Run every single-connection case against `store` (it must be empty).
 pub async fn exercise(store: &dyn TaskStore) {
     insert_and_read(store).await;
+    durable_callbacks(store).await;
     claim_order_and_exclusivity(store).await;
     lease_guards_transitions(store).await;
     progress_and_partial_results(store).await;
@@ -108,6 +109,70 @@ async fn complete(store: &dyn TaskStore, key: &str, owner: &str, now: i64) -> bo
         })
         .await
         .unwrap()
+}
+
+/// Callbacks are due once a task is final, claimed by one caller at a
+/// time (leased), rescheduled or ended by their record, never for
+/// expired tasks.
+async fn durable_callbacks(store: &dyn TaskStore) {
+    let t0 = 3_000 * SEC;
+    let lease = |now: i64| now + 20 * SEC;
+    let due = |now: i64| async move { store.callbacks_claim(now, lease(now), 10).await.unwrap() };
+    let mut task = new_task("CB1", t0);
+    task.options = Some(json!({"url_callback": "http://example.com/cb"}));
+    store.task_insert(task).await.unwrap();
+    assert!(due(t0).await.is_empty(), "not final yet");
+    assert_eq!(
+        store
+            .task_claim(claim("w", t0 + SEC, 10))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(complete(store, "CB1", "w", t0 + 2 * SEC).await);
+    let first = due(t0 + 3 * SEC).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].task.key, "CB1");
+    assert_eq!(first[0].task.state, TaskState::Succeeded);
+    assert_eq!(first[0].attempts, 0);
+    assert!(
+        due(t0 + 4 * SEC).await.is_empty(),
+        "leased to the first claimer"
+    );
+    // The claimer died: the lease lapses and another node claims it.
+    assert_eq!(due(t0 + 23 * SEC).await.len(), 1);
+    // A failed attempt schedules the next one.
+    store
+        .callback_record("CB1", Some(t0 + 40 * SEC), 1)
+        .await
+        .unwrap();
+    assert!(due(t0 + 39 * SEC).await.is_empty());
+    let retry = due(t0 + 40 * SEC).await;
+    assert_eq!(retry[0].attempts, 1);
+    // Delivered: never again.
+    store.callback_record("CB1", None, 2).await.unwrap();
+    assert!(due(t0 + 80 * SEC).await.is_empty());
+
+    // Failed at creation, with an errback: due at once. Tasks without
+    // callbacks are never due.
+    let mut failed = new_task("CB2", t0);
+    failed.options = Some(json!({"url_errback": "http://example.com/eb"}));
+    failed.failure = Some(TaskFailure {
+        kind: FailureKind::InvalidParameters,
+        public: json!({"parameters": {}}),
+        detail: None,
+    });
+    store.task_insert(failed).await.unwrap();
+    let failed_due = due(t0 + SEC).await;
+    assert_eq!(failed_due.len(), 1);
+    assert_eq!(failed_due[0].task.key, "CB2");
+    // Expired tasks call back no more.
+    store
+        .callback_record("CB2", Some(t0 + 2 * SEC), 1)
+        .await
+        .unwrap();
+    assert!(due(t0 + 100 * SEC).await.is_empty(), "expired");
 }
 
 async fn claim_order_and_exclusivity(store: &dyn TaskStore) {

@@ -365,6 +365,32 @@ pub trait TaskStore: Send + Sync + 'static {
     /// Rows by task name and state, `(task_name, state, count)` sorted
     /// (`/metrics`).
     async fn task_counts(&self) -> Result<Vec<(String, String, u64)>>;
+    /// Claim up to `limit` unexpired final tasks whose callback is due at
+    /// `now`, moving their due time to `lease_until`: a node that dies
+    /// mid-delivery leaves them to whichever node claims them next.
+    async fn callbacks_claim(
+        &self,
+        now: Micros,
+        lease_until: Micros,
+        limit: u32,
+    ) -> Result<Vec<DueCallback>>;
+    /// After a delivery attempt: when the next is due (`None`: delivered,
+    /// refused or given up) and how many were made.
+    async fn callback_record(
+        &self,
+        key: &str,
+        next_due: Option<Micros>,
+        attempts: u32,
+    ) -> Result<()>;
+}
+
+/// A final task whose callback delivery was claimed.
+#[derive(Debug, Clone)]
+pub struct DueCallback {
+    /// The task.
+    pub task: TaskRow,
+    /// Attempts already made.
+    pub attempts: u32,
 }
 
 /// Open the store named by `url`.

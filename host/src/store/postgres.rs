@@ -13,17 +13,21 @@
 
 use std::time::Duration;
 
+use sqlx::Row as _;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use tokio::sync::broadcast;
 
-use super::rows::{row_to_task, to_json};
+use super::rows::{self, row_to_task, to_json};
 use super::{
-    ClaimParams, CompleteParams, Micros, NewTask, ProgressParams, RescueOutcome, Result,
-    TaskFailure, TaskRow, TaskState, TaskStore, Usage,
+    ClaimParams, CompleteParams, DueCallback, Micros, NewTask, ProgressParams, RescueOutcome,
+    Result, TaskFailure, TaskRow, TaskState, TaskStore, Usage,
 };
 
 /// Schema migrations, applied in order; `drake_migrations` records them.
-const MIGRATIONS: &[&str] = &[include_str!("sql/postgres_0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("sql/postgres_0001_init.sql"),
+    include_str!("sql/postgres_0002_callbacks.sql"),
+];
 
 /// The channel every node listens on.
 const CHANNEL: &str = "drake_tasks";
@@ -129,9 +133,9 @@ impl TaskStore for PostgresStore {
         };
         sqlx::query(
             "INSERT INTO tasks (key, account, task_name, params, task_metas, options, dedup_hash, \
-             state, failure, max_attempts, created_at, finalized_at, expires_at) \
+             state, failure, max_attempts, created_at, finalized_at, expires_at, callback_due) \
              VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8, $9::jsonb, $10, $11, \
-             $12, $13)",
+             $12, $13, $14)",
         )
         .bind(&task.key)
         .bind(&task.account)
@@ -146,6 +150,7 @@ impl TaskStore for PostgresStore {
         .bind(task.created_at)
         .bind(finalized_at)
         .bind(task.expires_at)
+        .bind(rows::initial_callback_due(task.options.as_ref()))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -350,6 +355,50 @@ impl TaskStore for PostgresStore {
                 .fetch_all(&self.pool)
                 .await?;
         Ok(keys)
+    }
+
+    async fn callbacks_claim(
+        &self,
+        now: Micros,
+        lease_until: Micros,
+        limit: u32,
+    ) -> Result<Vec<DueCallback>> {
+        let rows = sqlx::query(&format!(
+            "UPDATE tasks SET callback_due = $1 \
+             WHERE id IN (SELECT id FROM tasks WHERE callback_due IS NOT NULL \
+             AND callback_due <= $2 AND state IN ('succeeded', 'failed') AND expires_at > $2 \
+             ORDER BY callback_due LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING {COLUMNS}, callback_attempts"
+        ))
+        .bind(lease_until)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let attempts: i32 = row.try_get("callback_attempts")?;
+                Ok(DueCallback {
+                    task: row_to_task(row)?,
+                    attempts: u32::try_from(attempts).unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    async fn callback_record(
+        &self,
+        key: &str,
+        next_due: Option<Micros>,
+        attempts: u32,
+    ) -> Result<()> {
+        sqlx::query("UPDATE tasks SET callback_due = $1, callback_attempts = $2 WHERE key = $3")
+            .bind(next_due)
+            .bind(i32::try_from(attempts).unwrap_or(i32::MAX))
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     fn subscribe(&self) -> broadcast::Receiver<String> {

@@ -7,6 +7,17 @@ use serde_json::Value;
 
 use super::{Error, OutputFile, Result, TaskFailure, TaskRow, TaskState, Usage};
 
+/// `callback_due` of a new task: due as soon as it is final when it asked
+/// for a callback or errback (`callbacks::target` picks which), else none.
+pub(crate) fn initial_callback_due(options: Option<&Value>) -> Option<i64> {
+    let asks = options.is_some_and(|o| {
+        ["url_callback", "url_errback"]
+            .iter()
+            .any(|k| o.get(k).is_some_and(Value::is_string))
+    });
+    asks.then_some(0)
+}
+
 fn json_opt(v: Option<String>) -> Result<Option<Value>> {
     v.map(|s| serde_json::from_str(&s).map_err(|e| Error::Corrupt(e.to_string())))
         .transpose()

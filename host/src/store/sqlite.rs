@@ -9,14 +9,15 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::Row as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection as _, SqlitePool};
 use tokio::sync::broadcast;
 
-use super::rows::{row_to_task, to_json};
+use super::rows::{self, row_to_task, to_json};
 use super::{
-    ClaimParams, CompleteParams, Error, Micros, NewTask, ProgressParams, RescueOutcome, Result,
-    TaskFailure, TaskRow, TaskState, TaskStore, Usage,
+    ClaimParams, CompleteParams, DueCallback, Error, Micros, NewTask, ProgressParams,
+    RescueOutcome, Result, TaskFailure, TaskRow, TaskState, TaskStore, Usage,
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
@@ -24,6 +25,7 @@ use super::{
 const MIGRATIONS: &[&str] = &[
     include_str!("sql/sqlite_0001_init.sql"),
     include_str!("sql/sqlite_0002_usage.sql"),
+    include_str!("sql/sqlite_0003_callbacks.sql"),
 ];
 
 /// Notification fan-out buffer: a slow subscriber that falls this far
@@ -145,8 +147,8 @@ impl TaskStore for SqliteStore {
         };
         sqlx::query(
             "INSERT INTO tasks (key, account, task_name, params, task_metas, options, dedup_hash, \
-             state, failure, max_attempts, created_at, finalized_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             state, failure, max_attempts, created_at, finalized_at, expires_at, callback_due) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&task.key)
         .bind(&task.account)
@@ -161,6 +163,7 @@ impl TaskStore for SqliteStore {
         .bind(task.created_at)
         .bind(finalized_at)
         .bind(task.expires_at)
+        .bind(rows::initial_callback_due(task.options.as_ref()))
         .execute(&self.durable)
         .await?;
         self.notify(&task.key);
@@ -384,6 +387,51 @@ impl TaskStore for SqliteStore {
                 .fetch_all(&self.pool)
                 .await?;
         Ok(keys)
+    }
+
+    async fn callbacks_claim(
+        &self,
+        now: Micros,
+        lease_until: Micros,
+        limit: u32,
+    ) -> Result<Vec<DueCallback>> {
+        let rows = sqlx::query(&format!(
+            "UPDATE tasks SET callback_due = ? \
+             WHERE id IN (SELECT id FROM tasks WHERE callback_due IS NOT NULL \
+             AND callback_due <= ? AND state IN ('succeeded', 'failed') AND expires_at > ? \
+             ORDER BY callback_due LIMIT ?) \
+             RETURNING {COLUMNS}, callback_attempts"
+        ))
+        .bind(lease_until)
+        .bind(now)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let attempts: i64 = row.try_get("callback_attempts")?;
+                Ok(DueCallback {
+                    task: row_to_task(row)?,
+                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                })
+            })
+            .collect()
+    }
+
+    async fn callback_record(
+        &self,
+        key: &str,
+        next_due: Option<Micros>,
+        attempts: u32,
+    ) -> Result<()> {
+        sqlx::query("UPDATE tasks SET callback_due = ?, callback_attempts = ? WHERE key = ?")
+            .bind(next_due)
+            .bind(i64::from(attempts))
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     fn subscribe(&self) -> broadcast::Receiver<String> {
