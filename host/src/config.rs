@@ -306,8 +306,8 @@ pub enum OutputUrls {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct S3Config {
-    /// Service URL of a non-AWS store (MinIO, R2, Ceph, …); path-style
-    /// requests. Default: AWS, virtual-hosted style.
+    /// Service URL of a non-AWS store (MinIO, R2, Ceph, …), addressed
+    /// path-style. Default: AWS.
     pub endpoint: Option<String>,
     /// Signing region.
     pub region: String,

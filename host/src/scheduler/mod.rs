@@ -81,11 +81,7 @@ impl Scheduler {
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>, drain: Duration) -> usize {
         let workers = self.settings.workers;
         let slots = Arc::new(Semaphore::new(workers));
-        let dispatch = self.dispatch(slots.clone());
-        tokio::select! {
-            () = dispatch => {}
-            _ = stop.wait_for(|stopped| *stopped) => {}
-        }
+        self.dispatch(slots.clone(), &mut stop).await;
         let running = workers - slots.available_permits();
         tracing::info!(running, "draining: no new claims");
         let all = u32::try_from(workers).unwrap_or(u32::MAX);
@@ -99,12 +95,18 @@ impl Scheduler {
         }
     }
 
-    /// Claim and start tasks while worker slots are free, forever.
-    async fn dispatch(self: Arc<Self>, slots: Arc<Semaphore>) {
+    /// Claim and start tasks while worker slots are free, until `stop`.
+    /// Stopping interrupts only waits, never a claim in flight (a task
+    /// claimed and then dropped would sit out its lease).
+    async fn dispatch(self: Arc<Self>, slots: Arc<Semaphore>, stop: &mut watch::Receiver<bool>) {
         let mut changes = self.store.subscribe();
         loop {
-            let Ok(permit) = slots.clone().acquire_owned().await else {
-                return;
+            let permit = tokio::select! {
+                permit = slots.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => return,
+                },
+                _ = stop.wait_for(|stopped| *stopped) => return,
             };
             let now = now_micros();
             let claimed = self
@@ -128,12 +130,19 @@ impl Scheduler {
                 Ok(_) => {
                     drop(permit);
                     // Sleep until something changes or the poll interval.
-                    let _ = tokio::time::timeout(self.settings.poll_interval, changes.recv()).await;
+                    let poll = self.settings.poll_interval;
+                    tokio::select! {
+                        _ = tokio::time::timeout(poll, changes.recv()) => {}
+                        _ = stop.wait_for(|stopped| *stopped) => return,
+                    }
                 }
                 Err(e) => {
                     drop(permit);
                     tracing::error!(error = %e, "claiming tasks failed");
-                    tokio::time::sleep(self.settings.poll_interval).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(self.settings.poll_interval) => {}
+                        _ = stop.wait_for(|stopped| *stopped) => return,
+                    }
                 }
             }
         }

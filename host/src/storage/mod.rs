@@ -55,24 +55,24 @@ impl Storage {
     /// The store `[blobs]` configures, and how its files are linked.
     pub fn open(config: &Config) -> anyhow::Result<(Storage, FileUrls)> {
         let blobs = &config.blobs;
-        let drake_urls = || FileUrls::drake(&config.public_base());
-        let public = || blobs.public_base().map_err(anyhow::Error::msg);
-        match blobs
+        let location = blobs
             .location(&config.data_dir)
-            .map_err(anyhow::Error::msg)?
-        {
-            BlobsLocation::Dir(dir) => {
-                let urls = match blobs.output_urls {
-                    OutputUrls::Drake => drake_urls(),
-                    OutputUrls::Public => FileUrls::Public { base: public()? },
-                    OutputUrls::Presigned => {
-                        anyhow::bail!("blobs.output_urls: \"presigned\" needs an s3:// blobs.url")
-                    }
-                };
-                let storage = Storage::local(&dir)
-                    .with_context(|| format!("opening the blob directory {}", dir.display()))?;
-                Ok((storage, urls))
+            .map_err(anyhow::Error::msg)?;
+        let urls = match (blobs.output_urls, &location) {
+            (OutputUrls::Drake, _) => FileUrls::drake(&config.public_base()),
+            (OutputUrls::Public, _) => FileUrls::Public {
+                base: blobs.public_base().map_err(anyhow::Error::msg)?,
+            },
+            (OutputUrls::Presigned, BlobsLocation::S3 { bucket, prefix }) => FileUrls::Presigned(
+                Presigner::for_s3(&blobs.s3, bucket, prefix).map_err(anyhow::Error::msg)?,
+            ),
+            (OutputUrls::Presigned, BlobsLocation::Dir(_)) => {
+                anyhow::bail!("blobs.output_urls: \"presigned\" needs an s3:// blobs.url")
             }
+        };
+        let storage = match location {
+            BlobsLocation::Dir(dir) => Storage::local(&dir)
+                .with_context(|| format!("opening the blob directory {}", dir.display()))?,
             BlobsLocation::S3 { bucket, prefix } => {
                 let s3 = &blobs.s3;
                 let mut builder = AmazonS3Builder::from_env()
@@ -95,16 +95,10 @@ impl Storage {
                 } else {
                     Arc::new(PrefixStore::new(bucket_store, prefix.as_str()))
                 };
-                let urls = match blobs.output_urls {
-                    OutputUrls::Drake => drake_urls(),
-                    OutputUrls::Public => FileUrls::Public { base: public()? },
-                    OutputUrls::Presigned => FileUrls::Presigned(
-                        Presigner::for_s3(s3, &bucket, &prefix).map_err(anyhow::Error::msg)?,
-                    ),
-                };
-                Ok((Storage { inner }, urls))
+                Storage { inner }
             }
-        }
+        };
+        Ok((storage, urls))
     }
 
     /// Store `bytes` at `path`.

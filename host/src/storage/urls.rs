@@ -101,8 +101,8 @@ fn encode(segment: &str) -> String {
 
 impl Presigner {
     /// The pre-signer of objects under `bucket`/`prefix` of `s3`: path
-    /// style on a configured endpoint, virtual-hosted style on AWS (as
-    /// the object store itself addresses them).
+    /// style on a configured endpoint (what MinIO and the like expect),
+    /// virtual-hosted style on AWS (its recommended form for links).
     pub fn for_s3(s3: &S3Config, bucket: &str, prefix: &str) -> Result<Presigner, String> {
         let (Some(access_key_id), Some(secret_access_key)) =
             (&s3.access_key_id, &s3.secret_access_key)
