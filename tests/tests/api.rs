@@ -262,6 +262,18 @@ async fn unknown_keys_are_404() {
     assert_eq!(r.status(), 404);
 }
 
+/// A thumbnail of a small JPEG, blocked on: its key and output URL.
+async fn one_thumbnail(drake: &Drake) -> (String, String) {
+    let fx = Fixtures::start().await;
+    let url = fx.add("a.jpg", "image/jpeg", common::jpeg(64, 64));
+    let s = &drake
+        .create(json!({"task_name": "image.thumb", "url": url}), true)
+        .await[0];
+    assert_eq!(s["status"], "success", "{s}");
+    let key = s["key"].as_str().unwrap().to_owned();
+    (key, s["result"]["output"].as_str().unwrap().to_owned())
+}
+
 #[tokio::test]
 async fn expired_tasks_and_files_are_404() {
     let drake = Drake::start_with(Options {
@@ -269,14 +281,8 @@ async fn expired_tasks_and_files_are_404() {
         ..Options::default()
     })
     .await;
-    let fx = Fixtures::start().await;
-    let url = fx.add("a.jpg", "image/jpeg", common::jpeg(64, 64));
-    let s = &drake
-        .create(json!({"task_name": "image.thumb", "url": url}), true)
-        .await[0];
-    assert_eq!(s["status"], "success", "{s}");
-    let key = s["key"].as_str().unwrap();
-    let file = s["result"]["output"].as_str().unwrap().to_owned();
+    let (key, file) = one_thumbnail(&drake).await;
+    let key = key.as_str();
     assert_eq!(
         common::client().get(&file).send().await.unwrap().status(),
         200
@@ -828,14 +834,8 @@ async fn reads_need_the_owners_credentials_when_configured() {
         ..Options::default()
     })
     .await;
-    let fx = Fixtures::start().await;
-    let url = fx.add("a.jpg", "image/jpeg", common::jpeg(64, 48));
-    let s = &drake
-        .create(json!({"task_name": "image.thumb", "url": url}), true)
-        .await[0];
-    assert_eq!(s["status"], "success", "{s}");
-    let key = s["key"].as_str().unwrap();
-    let file = s["result"]["output"].as_str().unwrap().to_owned();
+    let (key, file) = one_thumbnail(&drake).await;
+    let key = key.as_str();
     let http = common::client();
     let status_url = format!("{}/v1/status?tasks={key}", drake.url);
     for target in [&status_url, &file] {

@@ -226,10 +226,6 @@ struct Grammar {
     text: bool,
 }
 
-const ATOMS_AND_MODIFIERS: &[&str] = &[
-    "sequence", "stack", "effect", "text", "overlay", "audio", "widget", "filter", "animator",
-];
-
 fn grammar(name: &str) -> Option<Grammar> {
     const MEDIA_AND_ATOMS: &[&str] = &[
         "image", "video", "sequence", "stack", "effect", "text", "overlay", "audio", "widget",
@@ -874,7 +870,7 @@ fn convert(
         let child_name = child.tag_name().name();
         if grammar.children.contains(&child_name) {
             node.children.push(convert(doc, child, depth + 1, count)?);
-        } else if refused(child_name).is_some() || grammar_known(child_name) {
+        } else if refused(child_name).is_some() || grammar(child_name).is_some() {
             // A known element in the wrong place, or a refused one.
             let converted = convert(doc, child, depth + 1, count)?;
             return Err(Error::on(
@@ -893,10 +889,6 @@ fn convert(
     node.text = node.text.trim().to_owned();
     check_children(&node)?;
     Ok(node)
-}
-
-fn grammar_known(name: &str) -> bool {
-    grammar(name).is_some() || ATOMS_AND_MODIFIERS.contains(&name)
 }
 
 fn short(text: &str) -> String {
