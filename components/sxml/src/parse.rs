@@ -870,7 +870,7 @@ fn convert(
         let child_name = child.tag_name().name();
         if grammar.children.contains(&child_name) {
             node.children.push(convert(doc, child, depth + 1, count)?);
-        } else if refused(child_name).is_some() || grammar(child_name).is_some() {
+        } else if refused(child_name).is_some() || self::grammar(child_name).is_some() {
             // A known element in the wrong place, or a refused one.
             let converted = convert(doc, child, depth + 1, count)?;
             return Err(Error::on(
