@@ -2,7 +2,7 @@
 # fresh Debian machine lacks (the wasm32-wasip2 target, ffmpeg, fonts).
 SHELL := /bin/bash
 CARGO ?= cargo
-GUESTS := drake-task-image-info drake-task-image-thumb drake-task-image-face drake-task-image-saliency drake-task-image-smartcrop drake-task-image-gif drake-task-video-info drake-task-video-thumb drake-task-video-convert drake-task-video-strip drake-task-video-reverse drake-task-audio-info drake-task-audio-waveform drake-task-audio-convert drake-task-audio-tts drake-task-audio-beats drake-task-html-scrape drake-task-video-upload-youtube drake-task-video-upload-vimeo drake-task-video-upload-fb drake-task-test-hostile
+GUESTS := drake-task-image-info drake-task-image-thumb drake-task-image-face drake-task-image-saliency drake-task-image-smartcrop drake-task-image-gif drake-task-video-info drake-task-video-thumb drake-task-video-convert drake-task-video-strip drake-task-video-reverse drake-task-video-create drake-task-audio-info drake-task-audio-waveform drake-task-audio-convert drake-task-audio-tts drake-task-audio-beats drake-task-html-scrape drake-task-video-upload-youtube drake-task-video-upload-vimeo drake-task-video-upload-fb drake-task-test-hostile
 # The ffmpeg-free tasks, also built as Spin HTTP components (registry::SPIN_TASKS).
 SPIN_GUESTS := drake-task-image-info drake-task-image-thumb drake-task-image-face drake-task-image-saliency drake-task-image-smartcrop drake-task-image-gif drake-task-audio-info drake-task-audio-waveform drake-task-audio-beats drake-task-html-scrape
 # `wasmtime serve` runs the Spin components in the tests: the project's

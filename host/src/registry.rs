@@ -20,6 +20,7 @@ pub const TASKS: &[&str] = &[
     "video.convert",
     "video.strip",
     "video.reverse",
+    "video.create",
     "audio.info",
     "audio.waveform",
     "audio.convert",
@@ -224,6 +225,9 @@ pub fn default_time_limit(task: &str) -> Option<Duration> {
         // A decode and encode per segment plus a final mux: slower than a
         // convert by the re-decoded keyframe runs.
         "video.reverse" => Some(Duration::from_secs(1800)),
+        // Fetches, a preview, the export and a thumbnail: a one-hour movie
+        // (the task's cap) renders in about 15 min at 720p (≥ 4× real time).
+        "video.create" => Some(Duration::from_secs(3600)),
         // Headers, or one pass over the packets (no decoding).
         "audio.info" => Some(Duration::from_secs(120)),
         // One decode of the file (an hour of MP3 is ~20 s in wasm).

@@ -531,3 +531,49 @@ impl StillFormat {
 pub fn rate_value(fps: f64) -> f64 {
     (fps * 1000.0).round() / 1000.0
 }
+
+/// The flite voice for a dragon voice name.
+pub fn flite_voice(name: &str) -> Option<&'static str> {
+    let key: String = name
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect();
+    match key.as_str() {
+        "neospeech:julie" | "neospoken:julie" => Some("slt"),
+        "neospeech:paul" | "neospoken:paul" => Some("rms"),
+        _ => None,
+    }
+}
+
+/// The length of a PCM WAV from its first bytes and its size: the data
+/// chunk's bytes over the format's byte rate (no decoding, no copy of a
+/// long speech into the component).
+pub fn wav_seconds(head: &[u8], size: u64) -> Option<f64> {
+    let u32_at = |i: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(head.get(i..i + 4)?.try_into().ok()?))
+    };
+    if head.get(0..4)? != b"RIFF" || head.get(8..12)? != b"WAVE" {
+        return None;
+    }
+    let (mut at, mut byte_rate) = (12usize, None);
+    while at + 8 <= head.len() {
+        let (id, len) = (head.get(at..at + 4)?, u32_at(at + 4)?);
+        match id {
+            b"fmt " => byte_rate = u32_at(at + 16).filter(|&r| r > 0),
+            b"data" => {
+                // A streamed WAV may state 0 or ~0: the rest of the file.
+                let rest = size.saturating_sub(at as u64 + 8);
+                let bytes = if len == 0 || u64::from(len) > rest {
+                    rest
+                } else {
+                    u64::from(len)
+                };
+                return Some(bytes as f64 / f64::from(byte_rate?));
+            }
+            _ => {}
+        }
+        at = at.checked_add(8 + len as usize + (len as usize & 1))?;
+    }
+    None
+}

@@ -97,7 +97,7 @@ const OUTPUT_OPTIONS: &[(&str, ValueKind)] = &[
 const MUXERS: &[&str] = &[
     "mp4", "mov", "matroska", "webm", "avi", "asf", "ogg", "mp3", "adts", "ipod", "wav", "flac",
     "image2", "gif", "apng", "mjpeg", "mpegts", "null", "opus", "webp", "rawvideo", "s16le",
-    "f32le",
+    "f32le", "flv", "dvd", "mpeg",
 ];
 
 /// Encoders a job may use.
@@ -124,8 +124,12 @@ const ENCODERS: &[&str] = &[
     "pcm_f32le",
     "wmav1",
     "wmav2",
+    "wmv1",
     "wmv2",
     "msmpeg4",
+    "flv",
+    "mpeg1video",
+    "mpeg2video",
     "copy",
     "libwebp_anim",
 ];

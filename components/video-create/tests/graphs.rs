@@ -1,0 +1,212 @@
+//! Every construct compiles to a graph the installed ffmpeg runs, with
+//! the frame count the time model gives: native and fast (a 160×90
+//! canvas at 10 fps), beside the end-to-end tests in `tests/` that go
+//! through the host and the sandbox.
+
+#![expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use drake_sxml::Node;
+use drake_task_video_create::profile::Rate;
+use drake_task_video_create::render::{self, Asset, Canvas, asset_key};
+
+const CANVAS: Canvas = Canvas {
+    width: 160,
+    height: 90,
+    rate: Rate { num: 10, den: 1 },
+};
+
+fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The fixture directory and the assets by URL, with their files.
+type Fixtures = (PathBuf, BTreeMap<String, (PathBuf, Asset)>);
+
+/// Fixtures made once: a 320×240 PNG, a 3 s clip with sound, 4 s of sound.
+fn fixtures() -> &'static Fixtures {
+    static F: OnceLock<Fixtures> = OnceLock::new();
+    F.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("drake-graphs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = |n: &str| dir.join(n);
+        let s = |p: &Path| p.to_str().unwrap().to_owned();
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=s=320x240",
+            "-frames:v",
+            "1",
+            &s(&p("a.png")),
+        ]);
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=s=320x180:r=25:d=3",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=440:d=3",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            &s(&p("v.mp4")),
+        ]);
+        ffmpeg(&["-f", "lavfi", "-i", "sine=f=220:d=4", &s(&p("m.wav"))]);
+        let asset = |input, w, h, d: f64, video, audio, still| Asset {
+            input,
+            width: w,
+            height: h,
+            duration: d,
+            video,
+            audio,
+            still,
+            alpha: false,
+        };
+        let mut m = BTreeMap::new();
+        m.insert(
+            "http://x/a.png".into(),
+            (p("a.png"), asset(0, 320, 240, 0.0, true, false, true)),
+        );
+        m.insert(
+            "http://x/v.mp4".into(),
+            (p("v.mp4"), asset(1, 320, 180, 3.0, true, true, false)),
+        );
+        m.insert(
+            "http://x/m.wav".into(),
+            (p("m.wav"), asset(2, 0, 0, 4.0, false, true, false)),
+        );
+        (dir, m)
+    })
+}
+
+/// Render `body` (inside `<movie><body>`) and return (frames, has audio).
+fn render(body: &str) -> (u64, bool) {
+    let (dir, files) = fixtures();
+    let doc = format!("<movie service=\"craftsman-1.0\"><body>{body}</body></movie>");
+    let movie = drake_sxml::parse(&doc).unwrap();
+    let assets: BTreeMap<String, Asset> = files
+        .iter()
+        .map(|(k, (_, a))| (k.clone(), a.clone()))
+        .collect();
+    let lengths = |n: &Node| {
+        let a = assets.get(&asset_key(n)?)?;
+        (a.duration > 0.0).then_some(a.duration)
+    };
+    let span = drake_sxml::time::resolve(&movie, &lengths).unwrap();
+    let graph = render::compile(&span, CANVAS, &assets, "").unwrap();
+    let mut inputs: Vec<&(PathBuf, Asset)> = files.values().collect();
+    inputs.sort_by_key(|(_, a)| a.input);
+    let out = dir.join(format!("out-{:x}.mkv", hash(&doc)));
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-loglevel", "error", "-y"]);
+    for (path, _) in inputs {
+        cmd.arg("-i").arg(path);
+    }
+    cmd.args(["-filter_complex", &graph.text, "-map", "[vout]"]);
+    if graph.audio {
+        cmd.args(["-map", "[aout]", "-c:a", "pcm_s16le"]);
+    }
+    cmd.args(["-c:v", "rawvideo"]).arg(&out);
+    let run = cmd.output().unwrap();
+    assert!(
+        run.status.success(),
+        "{}\n--- graph ---\n{}",
+        String::from_utf8_lossy(&run.stderr),
+        graph.text
+    );
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let frames: u64 = String::from_utf8_lossy(&probe.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(frames as i64, graph.frames, "{}", graph.text);
+    let _ = std::fs::remove_file(&out);
+    (frames, graph.audio)
+}
+
+fn hash(s: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+const IMG: &str = r#"<image filename="http://x/a.png"/>"#;
+
+#[test]
+fn every_effect_type() {
+    for ty in drake_sxml::EFFECTS {
+        let (body, frames) = if matches!(*ty, "diving" | "rotator" | "sliding" | "square") {
+            (
+                format!(
+                    r#"<effect type="{ty}" duration="3">{IMG}{IMG}<video filename="http://x/v.mp4"/></effect>"#
+                ),
+                30,
+            )
+        } else {
+            (
+                format!(r#"<effect type="{ty}" duration="2.5">{IMG}</effect>"#),
+                25,
+            )
+        };
+        assert_eq!(render(&body).0, frames, "{ty}");
+    }
+}
+
+#[test]
+fn every_transition_type() {
+    for ty in drake_sxml::TRANSITIONS {
+        for dir in ["left", "up"] {
+            let body = format!(
+                r##"<effect type="none" duration="2">{IMG}</effect><transition type="{ty}" direction="{dir}" duration="1"/><effect type="none" duration="2"><image color="#ff0000"/></effect>"##
+            );
+            assert_eq!(render(&body).0, 30, "{ty} {dir}");
+        }
+    }
+}
+
+#[test]
+fn stacks_text_overlays_and_sound() {
+    let (frames, audio) = render(
+        r##"<stack duration="4">
+            <effect type="kenburns"><video filename="http://x/v.mp4" skip="1" speed="2"/></effect>
+            <overlay left="auto" right="auto" height="0.3" margin-start="1" duration="2">
+              <image filename="http://x/a.png"><filter type="frame" width="0.1" color="#ffffff"/></image>
+              <animator type="slide-in" direction="up" duration="0.5"/>
+              <filter type="alpha" alphaStart="0" alphaEnd="1" duration="0.5"/>
+            </overlay>
+            <text type="zone" align="left,top" fontcolor="#ffff00" backgroundcolor="#00000080">It's: 100% "ok"\ yes</text>
+            <text type="legend" direction="left">A legend</text>
+            <audio filename="http://x/m.wav" duration=".." fadein="1" fadeout="1" volume="0.5"/>
+          </stack>
+          <transition type="crossfade" duration="0.5"/>
+          <stack><effect type="none"><image color="#0000ff80"/></effect>
+            <audio filename="http://x/m.wav" duck-others="0.2"/></stack>"##,
+    );
+    assert!(audio);
+    assert_eq!(frames, 40 + 40 - 5);
+}

@@ -1,0 +1,584 @@
+//! `video.create` end to end: SXML documents rendered through the host and
+//! the ffmpeg sandbox, checked on the files made — duration to the frame,
+//! size, rate, codecs, sound present or absent and its level, pixels
+//! proving that overlays, text and transitions are where and when they
+//! should be — and bad definitions ending in readable errors.
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{Drake, Fixtures};
+use serde_json::{Value, json};
+
+/// The media the documents use, served on loopback under the names of
+/// sxml.md §14 (sounds are WAV whatever their name: an MP3's codec delay
+/// would blur the exact lengths the examples check).
+struct Media {
+    dir: tempfile::TempDir,
+    base: String,
+}
+
+fn media(fx: &Fixtures) -> Media {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let make = |name: &str, ct: &str, args: &[&str]| {
+        fx.add(name, ct, common::ffmpeg_make(d, name, args));
+    };
+    fn still(src: &str) -> Vec<&str> {
+        vec!["-f", "lavfi", "-i", src, "-frames:v", "1"]
+    }
+    for (name, src) in [
+        ("a.jpg", "testsrc2=s=640x480"),
+        ("b.jpg", "smptebars=s=640x360"),
+        ("c.jpg", "mandelbrot=s=480x480"),
+        ("1.jpg", "rgbtestsrc=s=800x450"),
+        ("2.jpg", "testsrc=s=450x800"),
+        ("p.jpg", "yuvtestsrc=s=640x480"),
+    ] {
+        make(name, "image/jpeg", &still(src));
+    }
+    make(
+        "logo.png",
+        "image/png",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=red@0.5:s=64x32,format=rgba",
+            "-frames:v",
+            "1",
+        ],
+    );
+    make("badge.gif", "image/gif", &still("testsrc=s=48x48"));
+    let sine = |f: u32, secs: u32| format!("sine=frequency={f}:duration={secs}");
+    for (name, f, secs) in [
+        ("music.mp3", 440, 12),
+        ("song1.mp3", 330, 16),
+        ("song2.mp3", 550, 16),
+        ("voice.wav", 3000, 4),
+    ] {
+        make(
+            name,
+            "audio/mpeg",
+            &["-f", "lavfi", "-i", &sine(f, secs), "-f", "wav"],
+        );
+    }
+    for (name, secs) in [("footage.mov", 6), ("postroll.mp4", 7), ("launch.mov", 12)] {
+        let s = secs.to_string();
+        make(
+            name,
+            "video/mp4",
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=s=320x240:r=25",
+                "-f",
+                "lavfi",
+                "-i",
+                &sine(660, secs),
+                "-t",
+                &s,
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                "-f",
+                "mp4",
+            ],
+        );
+    }
+    Media {
+        dir,
+        base: fx.url("/f/"),
+    }
+}
+
+fn example(n: usize, m: &Media) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../components/sxml/tests/examples/14.{n}.sxml"));
+    std::fs::read_to_string(path)
+        .unwrap()
+        .replace("http://example.com/", &m.base)
+}
+
+fn movie(body: &str) -> String {
+    format!(r#"<movie service="craftsman-1.0"><body>{body}</body></movie>"#)
+}
+
+async fn save(dir: &Path, name: &str, url: &Value) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, common::download(url.as_str().unwrap()).await).unwrap();
+    path
+}
+
+/// (frames, width, height, rate, video codec, audio codec) of a file.
+fn probe(path: &Path) -> (u64, u64, u64, f64, String, Option<String>) {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-print_format", "json"])
+        .args(["-show_streams", "-show_format"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let p: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let streams = p["streams"].as_array().unwrap();
+    let v = streams.iter().find(|s| s["codec_type"] == "video").unwrap();
+    let a = streams.iter().find(|s| s["codec_type"] == "audio");
+    let rate = v["r_frame_rate"].as_str().unwrap();
+    let (n, d) = rate.split_once('/').unwrap();
+    (
+        v["nb_read_frames"].as_str().unwrap().parse().unwrap(),
+        v["width"].as_u64().unwrap(),
+        v["height"].as_u64().unwrap(),
+        n.parse::<f64>().unwrap() / d.parse::<f64>().unwrap(),
+        v["codec_name"].as_str().unwrap().to_owned(),
+        a.map(|a| a["codec_name"].as_str().unwrap().to_owned()),
+    )
+}
+
+/// The RGB pixel at fractions `(fx, fy)` of the frame at `t`.
+fn pixel(path: &Path, t: f64, fx: f64, fy: f64) -> [u8; 3] {
+    let (w, h) = frame_size(path);
+    let px = frame(path, t);
+    let (x, y) = ((fx * w as f64) as usize, (fy * h as f64) as usize);
+    let i = (y * w + x) * 3;
+    [px[i], px[i + 1], px[i + 2]]
+}
+
+fn frame_size(path: &Path) -> (usize, usize) {
+    let (_, w, h, ..) = probe(path);
+    (w as usize, h as usize)
+}
+
+fn frame(path: &Path, t: f64) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-ss", &format!("{t:.3}"), "-i"])
+        .arg(path)
+        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .unwrap();
+    assert!(!out.stdout.is_empty(), "no frame at {t}");
+    out.stdout
+}
+
+fn near(got: [u8; 3], want: [u8; 3], what: &str) {
+    let ok = got
+        .iter()
+        .zip(want)
+        .all(|(g, w)| (i32::from(*g) - i32::from(w)).abs() <= 48);
+    assert!(ok, "{what}: got {got:?}, want {want:?}");
+}
+
+/// RMS (0–1) of the sound in `[from, from + len]`, mono, after `filter`.
+fn rms(path: &Path, from: f64, len: f64, filter: &str) -> f64 {
+    let out = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-ss", &format!("{from:.3}")])
+        .args(["-t", &format!("{len:.3}"), "-i"])
+        .arg(path)
+        .args([
+            "-af", filter, "-f", "s16le", "-ac", "1", "-ar", "16000", "-",
+        ])
+        .output()
+        .unwrap();
+    let s: Vec<f64> = out
+        .stdout
+        .chunks_exact(2)
+        .map(|b| f64::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+        .collect();
+    (s.iter().map(|v| v * v).sum::<f64>() / s.len().max(1) as f64).sqrt()
+}
+
+fn error_text(status: &Value) -> String {
+    assert_eq!(status["status"], "error", "{status}");
+    status["result"].to_string()
+}
+
+/// Length in seconds of flite's "Hello and welcome." (the host speaks
+/// with the same engine).
+fn speech_seconds(text: &str) -> f64 {
+    let out = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-f", "lavfi", "-i"])
+        .arg(format!("flite=text='{text}':voice=slt"))
+        .args(["-f", "s16le", "-"])
+        .output()
+        .unwrap();
+    out.stdout.len() as f64 / 2.0 / 16_000.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn section_14_examples_render_to_the_frame() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let m = media(&fx);
+    let voice = speech_seconds("Hello and welcome.");
+    // (example, seconds, has sound).
+    let cases = [
+        (1, 17.0, true),
+        (2, 23.0, true),
+        (3, voice + 2.0, true),
+        (4, 11.5, true),
+        (5, 10.0, false),
+        (6, 10.0, false),
+        (7, 10.0, true),
+        (8, 6.0, false),
+    ];
+    let tasks: Vec<Value> = cases
+        .iter()
+        .map(|(n, ..)| {
+            json!({"task_name": "video.create", "definition": example(*n, &m), "profile": "240p",
+                   "thumbnail_time": 2.0})
+        })
+        .collect();
+    let statuses = drake.create(Value::Array(tasks), false).await;
+    for ((n, seconds, sound), status) in cases.iter().zip(statuses) {
+        let s = drake.wait(status["key"].as_str().unwrap()).await;
+        assert_eq!(s["status"], "success", "14.{n}: {s}");
+        let r = &s["result"];
+        let frames = (seconds * 25.0).round();
+        assert!(
+            (r["duration"].as_f64().unwrap() - frames / 25.0).abs() < 0.006,
+            "14.{n}: {r}"
+        );
+        assert_eq!(
+            (r["width"].clone(), r["height"].clone()),
+            (426.into(), 240.into())
+        );
+        let export = save(m.dir.path(), &format!("14.{n}.mp4"), &r["export"]).await;
+        let (got, w, h, rate, vcodec, acodec) = probe(&export);
+        assert_eq!(got as f64, frames, "14.{n}: frames");
+        assert_eq!((w, h, rate), (426, 240, 25.0), "14.{n}");
+        assert_eq!(vcodec, "h264");
+        assert_eq!(acodec.is_some(), *sound, "14.{n}: sound");
+        let preview = save(m.dir.path(), &format!("14.{n}.p.mp4"), &r["preview"]).await;
+        let (pf, pw, ph, prate, ..) = probe(&preview);
+        assert_eq!((pw, ph, prate), (318, 180, 12.5), "14.{n}: preview");
+        assert!(
+            (pf as f64 - seconds * 12.5).abs() <= 1.0,
+            "14.{n}: preview frames {pf}"
+        );
+        let thumb = common::download(r["thumbnail"].as_str().unwrap()).await;
+        let img = image::load_from_memory(&thumb).unwrap();
+        assert_eq!((img.width(), img.height()), (426, 240));
+    }
+    // 14.1's part 2 is silent, its part 1 has the music.
+    let first = m.dir.path().join("14.1.mp4");
+    assert!(rms(&first, 3.0, 2.0, "anull") > 0.05);
+    assert!(rms(&first, 13.0, 3.0, "anull") < 0.01);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlays_text_and_transitions_land_where_and_when_they_should() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let m = media(&fx);
+    let doc = movie(
+        r##"<stack duration="4">
+          <effect type="none"><image color="#ff0000"/></effect>
+          <overlay left="0.5" width="0.25" top="0.5" height="0.25" margin-start="1" duration="1.5">
+            <image color="#0000ff"/></overlay>
+          <text type="zone" top="0" height="0.3" fontcolor="#ffffff" fontsize="40">WWWW</text>
+        </stack>
+        <transition type="crossfade" duration="1"/>
+        <effect type="none" duration="3"><image color="#00ff00"/></effect>
+        <transition type="scan" direction="left" duration="1"/>
+        <effect type="none" duration="2"><image color="#ffffff"/></effect>"##,
+    );
+    let s = &drake
+        .create(json!({"task_name": "video.create", "definition": doc, "profile": "360p", "preview": false}), true)
+        .await[0];
+    assert_eq!(s["status"], "success", "{s}");
+    assert_eq!(s["result"]["duration"], 7.0);
+    assert!(s["result"].get("preview").is_none());
+    let v = save(m.dir.path(), "probe.mp4", &s["result"]["export"]).await;
+    let (frames, ..) = probe(&v);
+    assert_eq!(frames, 175);
+    let (red, blue, green, white) = ([255, 0, 0], [0, 0, 255], [0, 255, 0], [255, 255, 255]);
+    near(pixel(&v, 0.5, 0.6, 0.6), red, "before the overlay");
+    near(pixel(&v, 2.0, 0.6, 0.6), blue, "inside the overlay");
+    near(pixel(&v, 2.0, 0.45, 0.6), red, "left of the overlay");
+    near(pixel(&v, 2.0, 0.6, 0.8), red, "below the overlay");
+    near(pixel(&v, 2.8, 0.6, 0.6), red, "after the overlay");
+    near(
+        pixel(&v, 3.5, 0.2, 0.9),
+        [128, 128, 0],
+        "halfway through the crossfade",
+    );
+    near(pixel(&v, 4.5, 0.2, 0.9), green, "after the crossfade");
+    near(
+        pixel(&v, 5.5, 0.1, 0.5),
+        green,
+        "the wipe's left, not reached yet",
+    );
+    near(
+        pixel(&v, 5.5, 0.9, 0.5),
+        white,
+        "the wipe's right, revealed",
+    );
+    near(pixel(&v, 6.5, 0.5, 0.5), white, "the last item");
+    // The text is white in the top band, centred; nothing white below.
+    let px = frame(&v, 1.0);
+    let (w, h) = frame_size(&v);
+    let white_rows: Vec<usize> = (0..h)
+        .filter(|y| (0..w).any(|x| px[(y * w + x) * 3 + 1] > 200))
+        .collect();
+    assert!(!white_rows.is_empty(), "no text drawn");
+    assert!(
+        white_rows.iter().all(|&y| y < h * 3 / 10),
+        "text outside its zone: rows {:?}",
+        (white_rows.first(), white_rows.last())
+    );
+    let cols: Vec<usize> = (0..w)
+        .filter(|x| white_rows.iter().any(|y| px[(y * w + x) * 3 + 1] > 200))
+        .collect();
+    let centre = (cols[0] + cols[cols.len() - 1]) as f64 / 2.0;
+    assert!(
+        (centre - w as f64 / 2.0).abs() < w as f64 * 0.03,
+        "text not centred: {centre}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sound_mixes_ducks_and_stays_out_when_asked() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let m = media(&fx);
+    let b = &m.base;
+    let ducked = movie(&format!(
+        r##"<stack duration="6">
+          <effect type="none"><image color="#000000"/></effect>
+          <audio filename="{b}music.mp3" duration=".."/>
+          <audio filename="{b}voice.wav" margin-start="2" duration="2" duck-others="0.2" duck-margin="0" duck-fade="0.1"/>
+        </stack>"##
+    ));
+    let muted = movie(&format!(
+        r#"<effect type="none"><video filename="{b}footage.mov" audio="false"/></effect>"#
+    ));
+    let silent = movie(r##"<effect type="none" duration="1"><image color="#000000"/></effect>"##);
+    let statuses = drake
+        .create(
+            json!([
+                {"task_name": "video.create", "definition": ducked, "preview": false},
+                {"task_name": "video.create", "definition": muted, "preview": false},
+                {"task_name": "video.create", "definition": silent, "preview": false},
+            ]),
+            true,
+        )
+        .await;
+    for s in &statuses {
+        assert_eq!(s["status"], "success", "{s}");
+    }
+    let v = save(m.dir.path(), "ducked.mp4", &statuses[0]["result"]["export"]).await;
+    // The music alone (below 1 kHz) before, during and after the voice.
+    let music = "lowpass=f=1000,lowpass=f=1000";
+    let (before, during, after) = (
+        rms(&v, 0.5, 1.0, music),
+        rms(&v, 2.5, 1.0, music),
+        rms(&v, 4.5, 1.0, music),
+    );
+    // lavfi sines peak at 1/8: an RMS of 0.088 before the low-pass.
+    assert!(before > 0.03, "music level {before}");
+    let ratio = during / before;
+    assert!((0.1..0.35).contains(&ratio), "ducked to {ratio} (want 0.2)");
+    assert!(
+        (after / before - 1.0).abs() < 0.15,
+        "music back after: {after}/{before}"
+    );
+    assert!(rms(&v, 2.5, 1.0, "highpass=f=2000") > 0.04, "the voice");
+    let (_, _, _, _, _, audio) = probe(&v);
+    assert_eq!(audio.as_deref(), Some("aac"));
+    // audio="false" and no sound at all: no audio stream.
+    for (i, s) in statuses.iter().enumerate().skip(1) {
+        let f = save(
+            m.dir.path(),
+            &format!("quiet{i}.mp4"),
+            &s["result"]["export"],
+        )
+        .await;
+        assert_eq!(probe(&f).5, None);
+    }
+    assert_eq!(statuses[1]["result"]["duration"], 6.0, "the clip's length");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_profile_writes_its_container_codecs_size_and_rate() {
+    let drake = Drake::start().await;
+    let doc = movie(r##"<effect type="none" duration="0.4"><image color="#336699"/></effect>"##);
+    let profiles = drake_task_video_create::profile::PROFILES;
+    let tasks: Vec<Value> = profiles
+        .iter()
+        .map(|p| {
+            json!({"task_name": "video.create", "definition": doc, "profile": p.name,
+                         "preview": false, "thumbnail_time": 0})
+        })
+        .collect();
+    let statuses = drake.create(Value::Array(tasks), true).await;
+    let dir = tempfile::tempdir().unwrap();
+    for (p, s) in profiles.iter().zip(&statuses) {
+        assert_eq!(s["status"], "success", "{}: {s}", p.name);
+        let r = &s["result"];
+        assert_eq!(
+            (r["width"].as_u64(), r["height"].as_u64()),
+            (Some(p.width.into()), Some(p.height.into()))
+        );
+        let url = r["export"].as_str().unwrap();
+        let ext = url.rsplit('.').next().unwrap();
+        let f = save(dir.path(), &format!("{}.{ext}", p.name), &r["export"]).await;
+        let (frames, w, h, rate, vcodec, _) = probe(&f);
+        use drake_task_video_create::profile::Format;
+        let (want_ext, want_codec) = match p.format {
+            Format::H264 => ("mp4", "h264"),
+            Format::Mpeg4 => ("mp4", "mpeg4"),
+            Format::Flv => ("flv", "flv1"),
+            Format::FlvH264 => ("flv", "h264"),
+            Format::Wmv1 => ("wmv", "wmv1"),
+            Format::Wmv2 => ("wmv", "wmv2"),
+            Format::Dvd | Format::Mpeg1 => (
+                "mpg",
+                if p.format == Format::Dvd {
+                    "mpeg2video"
+                } else {
+                    "mpeg1video"
+                },
+            ),
+        };
+        assert_eq!((ext, vcodec.as_str()), (want_ext, want_codec), "{}", p.name);
+        assert_eq!(
+            (w, h),
+            (u64::from(p.width), u64::from(p.height)),
+            "{}",
+            p.name
+        );
+        assert!(
+            (rate - p.rate.fps()).abs() < 0.01,
+            "{}: rate {rate}",
+            p.name
+        );
+        let want = (0.4 * p.rate.fps()).round() as u64;
+        assert!(
+            frames.abs_diff(want) <= 1,
+            "{}: {frames} frames, want {want}",
+            p.name
+        );
+        let thumb = common::download(r["thumbnail"].as_str().unwrap()).await;
+        let img = image::load_from_memory(&thumb).unwrap();
+        assert_eq!((img.width(), img.height()), p.drawn(), "{}", p.name);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_director_theme_lays_out_its_tracks() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let m = media(&fx);
+    let b = &m.base;
+    let doc = movie(&format!(
+        r#"<widget type="director.theme.tiles">
+          <track type="video">
+            <image filename="{b}a.jpg" duration="3"><track type="caption"><text>First</text></track></image>
+            <text duration="4">A title slide</text>
+            <image filename="{b}b.jpg"/>
+          </track>
+          <track type="audio"><audio filename="{b}music.mp3"/></track>
+        </widget>"#
+    ));
+    let s = &drake
+        .create(
+            json!({"task_name": "video.create", "definition": doc, "preview": false}),
+            true,
+        )
+        .await[0];
+    assert_eq!(s["status"], "success", "{s}");
+    // 3 + 4 + 5 s, two 1 s crossfades.
+    assert_eq!(s["result"]["duration"], 10.0);
+    let v = save(m.dir.path(), "theme.mp4", &s["result"]["export"]).await;
+    assert_eq!(probe(&v).5.as_deref(), Some("aac"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_definitions_end_in_readable_errors() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let missing = fx.url("/f/nothing-here.jpg");
+    let nested = format!(
+        "{}<effect type=\"none\"><image color=\"#000000\"/></effect>{}",
+        "<stack>".repeat(10_000),
+        "</stack>".repeat(10_000)
+    );
+    let laughs = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;"><!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]><movie service="craftsman-1.0"><body><text type="zone">&lol3;</text></body></movie>"#;
+    let cases: Vec<(String, &str)> = vec![
+        ("<movie service=\"craftsman-1.0\"><body>".into(), "line 1"),
+        (movie("<bogus/>"), "bogus"),
+        (
+            movie("<effect type=\"wobble\"><image color=\"#000000\"/></effect>"),
+            "wobble",
+        ),
+        (
+            movie("<effect type=\"none\" duration=\"0\"><image color=\"#000000\"/></effect>"),
+            "duration",
+        ),
+        (
+            movie("<effect type=\"none\" duration=\"-2\"><image color=\"#000000\"/></effect>"),
+            "duration",
+        ),
+        (movie(&nested), "deep"),
+        (
+            movie(&"<text type=\"zone\">x</text>".repeat(100_000 / 4)),
+            "elements",
+        ),
+        (
+            movie(&format!(
+                "<effect type=\"none\"><image filename=\"{missing}\"/></effect>"
+            )),
+            "nothing-here.jpg",
+        ),
+        (laughs.into(), "DOCTYPE"),
+        (
+            movie("<effect type=\"none\"><image type=\"map\" center=\"1,2\"/></effect>"),
+            "map",
+        ),
+        (
+            movie("<stack><audio voice=\"neospeech:bob\">hi</audio></stack>"),
+            "voice",
+        ),
+    ];
+    let tasks: Vec<Value> = cases
+        .iter()
+        .map(|(d, _)| json!({"task_name": "video.create", "definition": d}))
+        .collect();
+    let statuses = drake.create(Value::Array(tasks), true).await;
+    for ((doc, needle), s) in cases.iter().zip(&statuses) {
+        let s = drake
+            .wait(s["key"].as_str().unwrap_or_else(|| panic!("{s}")))
+            .await;
+        let text = error_text(&s);
+        assert!(
+            text.to_lowercase().contains(&needle.to_lowercase()),
+            "{needle:?} not in {text} (for {:.80})",
+            doc
+        );
+    }
+    // Errors of the definition name the parameter, line and column.
+    assert!(
+        statuses[1]["result"]["parameters"]["definition"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("line 1, column ")
+    );
+    // A definition over the size cap is refused by the API's body limit.
+    let huge = movie(&" ".repeat(1 << 20));
+    let (code, body) = drake
+        .post(
+            "/v1/create",
+            json!({"tasks": [{"task_name": "video.create", "definition": huge}]}),
+        )
+        .await;
+    assert_eq!(code.as_u16(), 413, "{body}");
+    assert!(body.as_str().is_some_and(|t| t.contains("limit")), "{body}");
+    // The server is still up.
+    let ok = &drake
+        .create(json!({"task_name": "video.create", "definition": movie("<effect type=\"none\" duration=\"0.2\"><image color=\"#000000\"/></effect>"), "preview": false}), true)
+        .await[0];
+    assert_eq!(ok["status"], "success", "{ok}");
+}
