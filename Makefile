@@ -100,6 +100,7 @@ run: build
 bench: build
 	$(CARGO) bench -p drake-tests --bench api
 	$(CARGO) bench -p drake-tests --bench video
+	$(CARGO) bench -p drake-tests --bench video_create
 
 clean:
 	$(CARGO) clean

@@ -484,6 +484,9 @@ pub fn place(node: &Node, cw: u32, ch: u32, aspect: Option<f64>) -> Rect {
     }
     let (x, w) = axis(node.attr("left"), width, node.attr("right"));
     let (y, h) = axis(node.attr("top"), height, node.attr("bottom"));
+    // A box up to 4 frames wide: room for slides and zooms, while a
+    // `width="1000"` cannot ask ffmpeg for a 640,000-pixel picture.
+    let (w, h) = (w.clamp(0.0, 4.0), h.clamp(0.0, 4.0));
     Rect {
         x: (x * fw).round(),
         y: (y * fh).round(),

@@ -99,23 +99,30 @@ pub fn compile(
     let frames = b.frames(body).max(1);
     let layer = b.visual(body, body.start)?;
     let movie = layer.map(|layer| b.full(layer, body));
-    let bg = b.label();
-    b.push(format!(
-        "color=c=black:s={}x{}:r={},trim=end_frame={frames},{}[{bg}]",
-        canvas.width,
-        canvas.height,
-        canvas.rate.ffmpeg(),
-        b.norm()
-    ));
+    // An opaque movie is the picture; one with transparency (or none at
+    // all) is drawn on black.
     let picture = match movie {
-        Some((label, _)) => {
-            let out = b.label();
+        Some((label, false)) => label,
+        movie => {
+            let bg = b.label();
             b.push(format!(
-                "[{bg}][{label}]overlay=eof_action=pass:format=auto[{out}]"
+                "color=c=black:s={}x{}:r={},trim=end_frame={frames},{}[{bg}]",
+                canvas.width,
+                canvas.height,
+                canvas.rate.ffmpeg(),
+                b.norm()
             ));
-            out
+            match movie {
+                Some((label, _)) => {
+                    let out = b.label();
+                    b.push(format!(
+                        "[{bg}][{label}]overlay=eof_action=pass:format=auto[{out}]"
+                    ));
+                    out
+                }
+                None => bg,
+            }
         }
-        None => bg,
     };
     let post = if post.is_empty() {
         String::new()
@@ -620,8 +627,11 @@ impl Builder<'_> {
             let _ = write!(chain, ",trim=end_frame={frames}");
         }
         let alpha = g.alpha || asset.alpha || !post.is_empty();
-        let fmt = if alpha { "yuva420p" } else { "yuv420p" };
-        self.push(format!("{chain},format={fmt},{}[{out}]", self.norm()));
+        // Opaque pictures keep their decoded format (a JPEG's full-range
+        // YUV): the filters that join streams negotiate one, converting
+        // once, not twice.
+        let format = if alpha { ",format=yuva420p" } else { "" };
+        self.push(format!("{chain}{format},{}[{out}]", self.norm()));
         Ok((out, alpha))
     }
 

@@ -168,10 +168,20 @@ pub fn check_graph(graph: &str) -> Result<Vec<String>, Refused> {
 }
 
 /// Options that name a file are refused, except a drawtext font from a
-/// system font directory.
+/// system font directory. Checked as the filter will see them: ffmpeg
+/// removes one level of quoting from the arguments (graph level) before
+/// the filter splits them into options, so a key quoted at the graph
+/// level is still a key. Positional options are refused for `drawtext`,
+/// whose first option is `fontfile`.
 fn check_args(filter: &str, args: &str) -> Result<(), Refused> {
-    for arg in split_top(args, &[':'])? {
+    let options = unquote(args);
+    for arg in split_top(&options, &[':'])? {
         let Some(i) = find_unquoted(arg, '=') else {
+            if filter == "drawtext" && !arg.trim().is_empty() {
+                return Err(Refused(
+                    "drawtext takes named options only (its first is fontfile)".into(),
+                ));
+            }
             continue;
         };
         let key = arg[..i].trim();
@@ -211,7 +221,9 @@ fn strip_labels(mut s: &str) -> Result<&str, Refused> {
     Ok(s)
 }
 
-/// Split at any of `seps` outside quotes and escapes.
+/// Split at any of `seps` outside quotes and escapes, with ffmpeg's
+/// `av_get_token` rules: `\\` escapes the next character outside quotes;
+/// inside `'…'` everything is literal up to the closing quote.
 fn split_top<'a>(s: &'a str, seps: &[char]) -> Result<Vec<&'a str>, Refused> {
     let mut parts = Vec::new();
     let mut start = 0;
@@ -219,7 +231,7 @@ fn split_top<'a>(s: &'a str, seps: &[char]) -> Result<Vec<&'a str>, Refused> {
     let mut chars = s.char_indices();
     while let Some((i, c)) = chars.next() {
         match c {
-            '\\' => {
+            '\\' if !quoted => {
                 chars.next();
             }
             '\'' => quoted = !quoted,
@@ -242,7 +254,7 @@ fn find_unquoted(s: &str, target: char) -> Option<usize> {
     let mut chars = s.char_indices();
     while let Some((i, c)) = chars.next() {
         match c {
-            '\\' => {
+            '\\' if !quoted => {
                 chars.next();
             }
             '\'' => quoted = !quoted,
@@ -253,14 +265,15 @@ fn find_unquoted(s: &str, target: char) -> Option<usize> {
     None
 }
 
-/// Drop one level of quotes and escapes.
+/// Drop one level of quotes and escapes (`av_get_token`).
 fn unquote(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
+    let mut quoted = false;
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
         match c {
-            '\\' => out.extend(chars.next()),
-            '\'' => {}
+            '\\' if !quoted => out.extend(chars.next()),
+            '\'' => quoted = !quoted,
             c => out.push(c),
         }
     }
@@ -308,6 +321,10 @@ mod tests {
             "scale=2:2[a];[a]Movie=/x",
             "[0:v]scale=2:2,movie@x=/etc/passwd",
             "drawtext=text='unbalanced",
+            // A key quoted at the graph level is a key to the filter.
+            "drawtext=text='a:fontfile=/etc/passwd'",
+            // drawtext's first positional option is fontfile.
+            "drawtext=/etc/passwd:text=x",
         ] {
             assert!(check_graph(g).is_err(), "{g} passed");
         }
@@ -319,5 +336,13 @@ mod tests {
         assert!(check_graph("drawtext=text='a;movie=/etc/passwd'").is_ok());
         // ...and an escaped one too; both are plain text for drawtext.
         assert!(check_graph("drawtext=text=a\\;movie").is_ok());
+    }
+
+    #[test]
+    fn backslashes_are_literal_inside_quotes() {
+        // video.create's quoting of `it's: ok` for drawtext's text.
+        let g = "drawtext=fontfile=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:text='it\\'\\''s\\: ok':x=1";
+        assert_eq!(check_graph(g).unwrap(), ["drawtext"]);
+        assert_eq!(unquote("'it\\'\\''s\\: ok'"), "it\\'s\\: ok");
     }
 }
