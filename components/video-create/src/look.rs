@@ -658,13 +658,15 @@ pub fn filter(
             let _ = write!(out, "gblur=sigma=0:sigmaV={sigma:.3}");
         }
         "frame" => {
-            let b = ((num("width", 0.05) * f64::from(w)).round() as u32).min(w / 2 - 1);
+            // The border leaves at least 2 pixels of picture each way.
+            let most = (w.min(h) / 2).saturating_sub(1);
+            let b = ((num("width", 0.05) * f64::from(w)).round().max(0.0) as u32).min(most);
             let (c, _) = color(f.attr("color").unwrap_or("#FFFFFFFF"));
             let _ = write!(
                 out,
                 "scale={}:{},pad={w}:{h}:{b}:{b}:color={c}",
-                (w - 2 * b).max(2),
-                (h - 2 * b).max(2)
+                w.saturating_sub(2 * b).max(2),
+                h.saturating_sub(2 * b).max(2)
             );
         }
         "borderBlur" => {
@@ -745,4 +747,81 @@ pub fn filter(
         return None;
     }
     Some(out)
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
+mod tests {
+    use super::*;
+    use crate::profile::Rate;
+
+    const C: Canvas = Canvas {
+        width: 640,
+        height: 360,
+        rate: Rate { num: 25, den: 1 },
+    };
+
+    fn node(xml: &str) -> drake_sxml::Movie {
+        drake_sxml::parse(&format!(
+            r#"<movie service="craftsman-1.0"><body>{xml}</body></movie>"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_frame_wider_than_the_picture_leaves_two_pixels() {
+        // Found by the sxml fuzz target: a border wider than half the
+        // height underflowed.
+        let m = node(
+            r##"<effect type="none"><image color="#000000"><filter type="frame" width="5.1"/></image></effect>"##,
+        );
+        let f = &m.body.children[0].children[0].children[0];
+        let text = filter(f, None, 640, 100, C).unwrap();
+        assert!(text.starts_with("scale=542:2,pad=640:100:49:49"), "{text}");
+    }
+
+    #[test]
+    fn placement_follows_css_auto_margins_and_media_aspect() {
+        let m = node(
+            r##"<overlay left="auto" right="auto" height="0.5"><image color="#000000"/></overlay>"##,
+        );
+        let r = place(&m.body.children[0], 640, 360, Some(2.0));
+        // 0.5 × 360 = 180 high, 2:1 → 360 wide, centred.
+        assert_eq!(
+            r,
+            Rect {
+                x: 140.0,
+                y: 0.0,
+                w: 360,
+                h: 180
+            }
+        );
+        let m = node(
+            r##"<overlay right="0.1" width="0.25" bottom="0" height="0.2"><image color="#000000"/></overlay>"##,
+        );
+        let r = place(&m.body.children[0], 640, 360, None);
+        assert_eq!(
+            r,
+            Rect {
+                x: 416.0,
+                y: 288.0,
+                w: 160,
+                h: 72
+            }
+        );
+    }
+
+    #[test]
+    fn every_transition_has_its_own_look() {
+        let mut seen = std::collections::BTreeSet::new();
+        for ty in drake_sxml::TRANSITIONS {
+            let m = node(&format!(
+                r##"<effect type="none" duration="2"><image color="#000000"/></effect><transition type="{ty}"/><effect type="none" duration="2"><image color="#000000"/></effect>"##
+            ));
+            assert!(
+                seen.insert(xfade(&m.body.children[1])),
+                "{ty} repeats a look"
+            );
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! SXML definitions (`drake_sxml`): parsing never panics or overflows the
 //! stack, whatever the text; a document that parses resolves to a timeline
-//! of finite, non-negative spans (or a clear error).
+//! of finite, non-negative spans (or a clear error), and that timeline
+//! compiles to a filter graph (video.create's renderer) without panicking.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -26,5 +27,32 @@ fuzz_target!(|data: &[u8]| {
             span.duration.is_finite() && span.duration >= 0.0,
             "{span:?}"
         );
+    }
+    // Every asset, with sizes and kinds that vary with the input.
+    use drake_task_video_create::render::{self, Asset, Canvas, asset_key};
+    let mut assets = std::collections::BTreeMap::new();
+    for node in movie.body.walk() {
+        let Some(key) = asset_key(node) else { continue };
+        let n = key.len() as u32;
+        let kind = node.kind;
+        let input = assets.len();
+        assets.entry(key).or_insert(Asset {
+            input,
+            width: 1 + n * 37 % 4000,
+            height: 1 + n * 53 % 3000,
+            duration: lengths(node).unwrap_or(0.0),
+            video: kind != drake_sxml::Kind::Audio,
+            audio: kind != drake_sxml::Kind::Image || n % 2 == 0,
+            still: kind == drake_sxml::Kind::Image,
+            alpha: n % 3 == 0,
+        });
+    }
+    let canvas = Canvas {
+        width: 64,
+        height: 36,
+        rate: drake_task_video_create::profile::Rate { num: 25, den: 2 },
+    };
+    if let Ok(graph) = render::compile(&root, canvas, &assets, "") {
+        assert!(graph.frames >= 1 && !graph.text.is_empty());
     }
 });
