@@ -195,6 +195,25 @@ fn rms(path: &Path, from: f64, len: f64, filter: &str) -> f64 {
     (s.iter().map(|v| v * v).sum::<f64>() / s.len().max(1) as f64).sqrt()
 }
 
+/// `jpeg` with an APP1 Exif segment saying `orientation` (little endian).
+fn with_orientation(orientation: u16, jpeg: &[u8]) -> Vec<u8> {
+    let mut tiff = b"II*\0".to_vec();
+    tiff.extend(8u32.to_le_bytes());
+    tiff.extend(1u16.to_le_bytes());
+    tiff.extend(0x0112u16.to_le_bytes());
+    tiff.extend(3u16.to_le_bytes());
+    tiff.extend(1u32.to_le_bytes());
+    tiff.extend(orientation.to_le_bytes());
+    tiff.extend([0, 0, 0, 0, 0, 0]);
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend(tiff);
+    let mut out = vec![0xFF, 0xD8, 0xFF, 0xE1];
+    out.extend(u16::try_from(app1.len() + 2).unwrap().to_be_bytes());
+    out.extend(app1);
+    out.extend(&jpeg[2..]);
+    out
+}
+
 fn error_text(status: &Value) -> String {
     assert_eq!(status["status"], "error", "{status}");
     status["result"].to_string()
@@ -331,6 +350,76 @@ async fn overlays_text_and_transitions_land_where_and_when_they_should() {
         white_rows.iter().all(|&y| y < h * 3 / 10),
         "text outside its zone: rows {:?}",
         (white_rows.first(), white_rows.last())
+    );
+    // A mask made of SXML: the left half of a full-frame blue box.
+    let masked = movie(
+        r##"<stack duration="2">
+          <effect type="none"><image color="#ff0000"/></effect>
+          <overlay><image color="#0000ff"/>
+            <filter type="mask"><stack><overlay left="0" width="0.5"><image color="#ffffff"/></overlay></stack></filter>
+          </overlay>
+        </stack>"##,
+    );
+    let s = &drake
+        .create(
+            json!({"task_name": "video.create", "definition": masked, "preview": false}),
+            true,
+        )
+        .await[0];
+    assert_eq!(s["status"], "success", "{s}");
+    let mv = save(m.dir.path(), "masked.mp4", &s["result"]["export"]).await;
+    near(pixel(&mv, 1.0, 0.25, 0.5), blue, "the mask's opaque half");
+    near(
+        pixel(&mv, 1.0, 0.75, 0.5),
+        red,
+        "the mask's transparent half",
+    );
+    // A phone photo stored sideways (EXIF orientation 6) shows upright:
+    // stored 64×32 with its left half white, it is seen 32×64, white on top.
+    let sideways = fx.add(
+        "sideways.jpg",
+        "image/jpeg",
+        with_orientation(
+            6,
+            &common::ffmpeg_make(
+                m.dir.path(),
+                "halves.jpg",
+                &[
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "color=white:s=32x32[a];color=black:s=32x32[b];[a][b]hstack",
+                    "-frames:v",
+                    "1",
+                ],
+            ),
+        ),
+    );
+    let upright = movie(&format!(
+        r#"<effect type="none" duration="1"><image filename="{sideways}"/></effect>"#
+    ));
+    let s = &drake
+        .create(
+            json!({"task_name": "video.create", "definition": upright, "preview": false}),
+            true,
+        )
+        .await[0];
+    assert_eq!(s["status"], "success", "{s}");
+    let uv = save(m.dir.path(), "upright.mp4", &s["result"]["export"]).await;
+    near(
+        pixel(&uv, 0.5, 0.5, 0.25),
+        white,
+        "the photo's left side, turned to the top",
+    );
+    near(
+        pixel(&uv, 0.5, 0.5, 0.75),
+        [0, 0, 0],
+        "the photo's right side, turned to the bottom",
+    );
+    near(
+        pixel(&uv, 0.5, 0.1, 0.5),
+        [0, 0, 0],
+        "the bars of a portrait picture",
     );
     let cols: Vec<usize> = (0..w)
         .filter(|x| white_rows.iter().any(|y| px[(y * w + x) * 3 + 1] > 200))

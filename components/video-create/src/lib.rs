@@ -9,6 +9,7 @@
 //! profile), `thumbnail` (a frame of the export at `thumbnail_time`).
 //! Frames never pass through the component.
 
+mod exif;
 /// Image headers (format, size) read in the component: a still needs no
 /// ffprobe process (~0.1 s each). The same file as drake-imaging's
 /// (which brings decoders this component does not need).
@@ -409,6 +410,7 @@ fn speak(
         audio: true,
         still: false,
         alpha: false,
+        orientation: 1,
     };
     Ok((speech, asset))
 }
@@ -483,10 +485,21 @@ fn still_header(node: &Node, media: &dyn Input, input: usize) -> Option<Asset> {
     let header = image_probe::probe(&head).ok()?;
     // PNG colour types 4 and 6 carry alpha (IHDR byte 25).
     let alpha = header.kind == image_probe::Kind::Png && matches!(head.get(25), Some(4 | 6));
+    let orientation = if header.kind == image_probe::Kind::Jpeg {
+        exif::orientation(&head)
+    } else {
+        1
+    };
+    let (width, height) = if exif::upright(orientation).1 {
+        (header.height, header.width)
+    } else {
+        (header.width, header.height)
+    };
     Some(Asset {
         input,
-        width: header.width,
-        height: header.height,
+        width,
+        height,
+        orientation,
         duration: 0.0,
         video: true,
         audio: false,
@@ -530,5 +543,6 @@ fn describe(info: &MediaInfo, input: usize) -> Asset {
         audio: audio.is_some(),
         still,
         alpha: video.is_some_and(|v| v.alpha),
+        orientation: 1,
     }
 }

@@ -301,7 +301,7 @@ pub fn color(value: &str) -> (String, bool) {
 }
 
 /// Channels of `#RRGGBB[AA]` as 0–1.
-fn channels(value: &str) -> [f64; 4] {
+pub fn channels(value: &str) -> [f64; 4] {
     let hex = value.trim().trim_start_matches('#');
     let at = |i: usize| {
         hex.get(i..i + 2)
@@ -556,6 +556,29 @@ pub fn motion_terms(
         }
     }
     (dx, dy)
+}
+
+/// `rot-in`/`rot-out` animators as a `rotate` angle (radians) of the
+/// node's own clock: turning from `angle` degrees (default 90) to
+/// upright at the start, or away to it at the end.
+pub fn rotation(span: &Span<'_>) -> Option<String> {
+    let terms: Vec<String> = span
+        .children
+        .iter()
+        .filter(|a| a.node.kind == Kind::Animator && matches!(a.node.ty(), "rot-in" | "rot-out"))
+        .map(|a| {
+            let angle = a.node.number("angle").unwrap_or(90.0);
+            let st = a.start - span.start;
+            let d = a.duration.max(1e-3);
+            let p = format!("clip((t-{st:.4})/{d:.4},0,1)");
+            if a.node.ty() == "rot-in" {
+                format!("{angle:.3}*(1-{p})")
+            } else {
+                format!("{angle:.3}*{p}")
+            }
+        })
+        .collect();
+    (!terms.is_empty()).then(|| format!("({})*PI/180", terms.join("+")))
 }
 
 /// `pos` keys of a custom animator as x/y offsets (GL units: the frame

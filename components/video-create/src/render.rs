@@ -52,6 +52,9 @@ pub struct Asset {
     pub still: bool,
     /// The picture has an alpha channel.
     pub alpha: bool,
+    /// EXIF orientation of a still (1–8; 1 = as stored): turned upright
+    /// before anything else. `width`/`height` are already upright.
+    pub orientation: u8,
 }
 
 /// The key of a node's asset: its `filename`, or its speech.
@@ -566,6 +569,19 @@ impl Builder<'_> {
         frames: i64,
         motion: &Motion,
     ) -> Result<(String, bool), String> {
+        let (label, alpha) = self.bare_picture(span, w, h, frames, motion)?;
+        self.masks(span, label, alpha, (w, h), frames)
+    }
+
+    /// [`Self::picture`] without its masks.
+    fn bare_picture(
+        &mut self,
+        span: &Span<'_>,
+        w: u32,
+        h: u32,
+        frames: i64,
+        motion: &Motion,
+    ) -> Result<(String, bool), String> {
         let node = span.node;
         let rate = self.c.rate.ffmpeg();
         let out = self.label();
@@ -591,9 +607,13 @@ impl Builder<'_> {
             return Err(format!("{}: the file has no picture", node.place()));
         }
         let src = self.picture_of(asset.input);
-        // A still delivers its first frame only (an animated GIF too).
+        // A still delivers its first frame only (an animated GIF too),
+        // turned upright.
         let mut chain = if asset.still {
-            format!("[{src}]trim=end_frame=1,")
+            format!(
+                "[{src}]trim=end_frame=1,{}",
+                crate::exif::upright(asset.orientation).0
+            )
         } else {
             format!("[{src}]")
         };
@@ -679,7 +699,14 @@ impl Builder<'_> {
                 (out, true)
             }
         };
-        let (label, _) = self.node_filters(span, label, true, (rect.w, rect.h))?;
+        let (mut label, _) = self.node_filters(span, label, true, (rect.w, rect.h))?;
+        if let Some(angle) = look::rotation(span) {
+            let out = self.label();
+            self.push(format!(
+                "[{label}]format=yuva420p,rotate=a='{angle}':c=none[{out}]"
+            ));
+            label = out;
+        }
         let (dx, dy) = look::motion_terms(span, origin, rect, cw, ch);
         let (x, y) = (format!("{:.1}{dx}", rect.x), format!("{:.1}{dy}", rect.y));
         Ok(Some(Layer::Placed { label, x, y }))
@@ -703,12 +730,85 @@ impl Builder<'_> {
                 chain.push(',');
             }
         }
+        let frames = self.frames(span);
         if chain.is_empty() {
-            return Ok((label, alpha));
+            return self.masks(span, label, alpha, (w, h), frames);
         }
         let out = self.label();
         self.push(format!("[{label}]{}[{out}]", chain.trim_end_matches(',')));
-        Ok((out, alpha))
+        self.masks(span, out, alpha, (w, h), frames)
+    }
+
+    /// `mask` filters (§9.2): the filter's child — media or any SXML
+    /// subtree, drawn over black at its own time — gives the alpha of the
+    /// `w`×`h` stream `label`: `opaqueColor` (white) opaque,
+    /// `transparentColor` (black) transparent, linear between.
+    fn masks(
+        &mut self,
+        span: &Span<'_>,
+        label: String,
+        alpha: bool,
+        (w, h): (u32, u32),
+        frames: i64,
+    ) -> Result<(String, bool), String> {
+        let mut label = label;
+        let mut alpha = alpha;
+        let r = self.c.rate;
+        for f in span.children.iter().filter(|c| c.node.kind == Kind::Filter) {
+            if f.node.ty() != "mask" {
+                continue;
+            }
+            let Some(src) = f.children.iter().find(|c| {
+                c.node.kind.is_atom() || matches!(c.node.kind, Kind::Image | Kind::Video)
+            }) else {
+                continue;
+            };
+            let source = if matches!(src.node.kind, Kind::Image | Kind::Video) {
+                let n = self.frames(src);
+                let motion = Motion::Static(Fit::Stretch);
+                Some(self.bare_picture(src, w, h, n, &motion)?.0)
+            } else {
+                match self.visual(src, src.start)? {
+                    Some(layer) => {
+                        let (l, _) = self.full(layer, src);
+                        let scaled = self.label();
+                        self.push(format!("[{l}]scale={w}:{h}[{scaled}]"));
+                        Some(scaled)
+                    }
+                    None => None,
+                }
+            };
+            let Some(source) = source else { continue };
+            let lead = (r.frames(src.start) - r.frames(span.start)).max(0);
+            let shifted = self.shift(source, lead);
+            let (black, gray, out, base) = (self.label(), self.label(), self.label(), self.label());
+            let luma = |c: &str| {
+                let [r, g, b, _] = look::channels(c);
+                (0.299 * r + 0.587 * g + 0.114 * b) * 255.0
+            };
+            let (t0, t1) = (
+                luma(f.node.attr("transparentColor").unwrap_or("#000000")),
+                luma(f.node.attr("opaqueColor").unwrap_or("#FFFFFF")),
+            );
+            let map = if t0 < 1.0 && t1 > 254.0 {
+                String::new()
+            } else {
+                format!(
+                    ",geq=lum='clip((lum(X,Y)-{t0:.1})*255/({:.1}),0,255)'",
+                    if (t1 - t0).abs() < 1.0 { 1.0 } else { t1 - t0 }
+                )
+            };
+            self.push(format!(
+                "color=c=black:s={w}x{h}:r={},trim=end_frame={frames},{}[{black}];[{black}][{shifted}]overlay=eof_action=pass:format=auto,format=gray{map}[{gray}]",
+                r.ffmpeg(),
+                self.norm()
+            ));
+            self.push(format!("[{label}]format=yuva420p[{base}]"));
+            self.push(format!("[{base}][{gray}]alphamerge[{out}]"));
+            label = out;
+            alpha = true;
+        }
+        Ok((label, alpha))
     }
 
     /// A director theme: video-track items crossfading, captions over

@@ -80,6 +80,7 @@ fn fixtures() -> &'static Fixtures {
             audio,
             still,
             alpha: false,
+            orientation: 1,
         };
         let mut m = BTreeMap::new();
         m.insert(
@@ -100,6 +101,13 @@ fn fixtures() -> &'static Fixtures {
 
 /// Render `body` (inside `<movie><body>`) and return (frames, has audio).
 fn render(body: &str) -> (u64, bool) {
+    let (frames, audio, out) = render_to(body);
+    let _ = std::fs::remove_file(&out);
+    (frames, audio)
+}
+
+/// Render `body`; (frames, has audio, the file).
+fn render_to(body: &str) -> (u64, bool, PathBuf) {
     let (dir, files) = fixtures();
     let doc = format!("<movie service=\"craftsman-1.0\"><body>{body}</body></movie>");
     let movie = drake_sxml::parse(&doc).unwrap();
@@ -144,8 +152,29 @@ fn render(body: &str) -> (u64, bool) {
         .parse()
         .unwrap();
     assert_eq!(frames as i64, graph.frames, "{}", graph.text);
-    let _ = std::fs::remove_file(&out);
-    (frames, graph.audio)
+    (frames, graph.audio, out)
+}
+
+/// Frame `n` of `path` in grey levels.
+fn gray(path: &Path, n: u32) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-i"])
+        .arg(path)
+        .args(["-vf", &format!("select=eq(n\\,{n})"), "-frames:v", "1"])
+        .args(["-f", "rawvideo", "-pix_fmt", "gray", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout.len(), 160 * 90, "frame {n}");
+    out.stdout
+}
+
+/// Mean absolute difference of two grey frames, 0–255.
+fn diff(a: &[u8], b: &[u8]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(x.abs_diff(*y)))
+        .sum::<f64>()
+        / a.len() as f64
 }
 
 fn hash(s: &str) -> u64 {
@@ -160,7 +189,8 @@ const IMG: &str = r#"<image filename="http://x/a.png"/>"#;
 #[test]
 fn every_effect_type() {
     for ty in drake_sxml::EFFECTS {
-        let (body, frames) = if matches!(*ty, "diving" | "rotator" | "sliding" | "square") {
+        let multi = matches!(*ty, "diving" | "rotator" | "sliding" | "square");
+        let (body, frames) = if multi {
             (
                 format!(
                     r#"<effect type="{ty}" duration="3">{IMG}{IMG}<video filename="http://x/v.mp4"/></effect>"#
@@ -173,7 +203,18 @@ fn every_effect_type() {
                 25,
             )
         };
-        assert_eq!(render(&body).0, frames, "{ty}");
+        let (got, _, out) = render_to(&body);
+        assert_eq!(got, frames, "{ty}");
+        // Every effect but `none` moves (or, multi-image, changes items):
+        // its first and last frames differ; `none` stands still.
+        let (first, last) = (gray(&out, 0), gray(&out, got as u32 - 1));
+        let d = diff(&first, &last);
+        if *ty == "none" {
+            assert!(d < 1.0, "none moved: {d}");
+        } else {
+            assert!(d > 3.0, "{ty} stands still: {d}");
+        }
+        let _ = std::fs::remove_file(out);
     }
 }
 
@@ -182,11 +223,40 @@ fn every_transition_type() {
     for ty in drake_sxml::TRANSITIONS {
         for dir in ["left", "up"] {
             let body = format!(
-                r##"<effect type="none" duration="2">{IMG}</effect><transition type="{ty}" direction="{dir}" duration="1"/><effect type="none" duration="2"><image color="#ff0000"/></effect>"##
+                r##"<effect type="none" duration="2"><image color="#d0d0d0"/></effect><transition type="{ty}" direction="{dir}" duration="1"/><effect type="none" duration="2"><image color="#000080"/></effect>"##
             );
-            assert_eq!(render(&body).0, 30, "{ty} {dir}");
+            let (got, _, out) = render_to(&body);
+            assert_eq!(got, 30, "{ty} {dir}");
+            // Halfway through, the frame is neither side: both show.
+            let (a, mid, b) = (gray(&out, 8), gray(&out, 15), gray(&out, 22));
+            assert!(diff(&a, &b) > 20.0);
+            let (da, db) = (diff(&mid, &a), diff(&mid, &b));
+            assert!(
+                da > 5.0 && db > 5.0,
+                "{ty} {dir}: halfway {da} from A, {db} from B"
+            );
+            let _ = std::fs::remove_file(out);
         }
     }
+}
+
+#[test]
+fn masks_and_turns() {
+    // sxml.md §14.7: a video masked by an SXML subtree; a turning box.
+    let (frames, _) = render(
+        r##"<stack duration="3">
+            <overlay top="0.1"><video filename="http://x/v.mp4">
+              <filter type="mask" opaqueColor="#ffffff" transparentColor="#000000">
+                <stack duration="3"><overlay left="0.1" width="0.45" top="0.1" height="0.45">
+                  <image color="#ffffff"/><animator type="slide-in" duration="1.0" direction="down"/>
+                </overlay></stack>
+              </filter></video></overlay>
+            <overlay left="0.6" width="0.3" height="0.3"><image filename="http://x/a.png">
+              <filter type="mask" opaqueColor="#000000" transparentColor="#ffffff"><image filename="http://x/a.png"/></filter>
+              </image><animator type="rot-in" angle="180" duration="1"/><animator type="rot-out" duration="1"/></overlay>
+          </stack>"##,
+    );
+    assert_eq!(frames, 30);
 }
 
 #[test]
