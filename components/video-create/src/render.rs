@@ -289,6 +289,10 @@ impl Builder<'_> {
     /// Compile a node that plays in time. `origin`: the absolute start of
     /// the container whose clock (`t`) positions are written in.
     fn visual(&mut self, span: &Span<'_>, origin: f64) -> Result<Option<Layer>, String> {
+        // Shorter than half a frame: nothing to see (its sound still plays).
+        if self.frames(span) == 0 && span.node.kind != Kind::Audio {
+            return Ok(None);
+        }
         let layer = match span.node.kind {
             Kind::Body | Kind::Sequence => Some(self.sequence(span)?),
             Kind::Stack => Some(self.stack(span)?),
@@ -344,7 +348,7 @@ impl Builder<'_> {
         let children = &span.children;
         let mut parts: Vec<(String, bool, i64, Option<&Node>)> = Vec::new();
         for (i, child) in children.iter().enumerate() {
-            if !child.node.kind.is_atom() {
+            if !child.node.kind.is_atom() || self.frames(child) == 0 {
                 continue;
             }
             // The transitions before and after this item, for its sound.
@@ -374,7 +378,10 @@ impl Builder<'_> {
         }
         let r = self.c.rate;
         // Overlaps in frames, from the items' absolute times.
-        let atoms: Vec<&Span<'_>> = children.iter().filter(|c| c.node.kind.is_atom()).collect();
+        let atoms: Vec<&Span<'_>> = children
+            .iter()
+            .filter(|c| c.node.kind.is_atom() && self.frames(c) > 0)
+            .collect();
         let overlaps: Vec<i64> = atoms
             .windows(2)
             .map(|w| (r.frames(w[0].end()) - r.frames(w[1].start)).max(0))
@@ -461,7 +468,7 @@ impl Builder<'_> {
         let media: Vec<&Span<'_>> = span
             .children
             .iter()
-            .filter(|c| matches!(c.node.kind, Kind::Image | Kind::Video))
+            .filter(|c| matches!(c.node.kind, Kind::Image | Kind::Video) && self.frames(c) > 0)
             .collect();
         let multi = matches!(ty, "diving" | "rotator" | "sliding" | "square");
         let (mut label, mut alpha) = if media.is_empty() {

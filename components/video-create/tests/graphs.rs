@@ -241,6 +241,17 @@ fn every_transition_type() {
 }
 
 #[test]
+fn items_shorter_than_a_frame_vanish_without_breaking_the_count() {
+    let (frames, _) = render(&format!(
+        r#"<effect type="none" duration="0.01">{IMG}</effect><effect type="kenburns" duration="1">{IMG}</effect>
+           <stack duration="1"><effect type="none">{IMG}</effect><overlay duration="0.02">{IMG}</overlay>
+           <text type="zone" duration="0.03">x</text></stack>
+           <effect type="diving" duration="0.5">{IMG}{IMG}{IMG}{IMG}{IMG}{IMG}{IMG}{IMG}</effect>"#
+    ));
+    assert_eq!(frames, 25);
+}
+
+#[test]
 fn masks_and_turns() {
     // sxml.md §14.7: a video masked by an SXML subtree; a turning box.
     let (frames, _) = render(
