@@ -135,6 +135,13 @@ pub fn drawtext(span: &Span<'_>, origin: f64, c: Canvas) -> Result<Vec<String>, 
     let placed = ["left", "right", "top", "bottom", "width", "height"]
         .iter()
         .any(|a| node.attr(a).is_some());
+    if node.ty() == "advanced"
+        && let Some(reference) = node.attr("reference")
+        && span.duration > 0.0
+        && !node.text.trim().is_empty()
+    {
+        return advanced(span, origin, c, reference);
+    }
     let rect = if legend && !placed {
         legend_rect(c)
     } else {
@@ -205,6 +212,62 @@ fn render(
             }
         }
     };
+    draw(span, origin, c, rect, (size, lines), defaults, legend)
+}
+
+/// `type="advanced"` with a `reference` (§6): the reference text's box,
+/// centred on the screen, holds the text; lines past the reference's
+/// count, or too long for its width, end with an ellipsis.
+fn advanced(
+    span: &Span<'_>,
+    origin: f64,
+    c: Canvas,
+    reference: &str,
+) -> Result<Vec<String>, String> {
+    let node = span.node;
+    let unit = f64::from(c.height) / 360.0;
+    let size = node
+        .number("fontsize")
+        .map_or(f64::from(c.height) * 0.06, |fs| (fs * unit).max(1.0));
+    let spacing = 1.25 * node.number("interlign").unwrap_or(1.0).clamp(0.5, 4.0);
+    let refs: Vec<&str> = reference.lines().collect();
+    let max_w = refs.iter().map(|l| width(l, size)).fold(1.0, f64::max);
+    let rows = refs.len().max(1);
+    let mut lines = wrap(&node.text, size, max_w, true);
+    let cut = lines.len() > rows;
+    lines.truncate(rows);
+    for (i, line) in lines.iter_mut().enumerate() {
+        if (cut && i + 1 == rows) || width(line, size) > max_w {
+            while !line.is_empty() && width(&format!("{line}…"), size) > max_w {
+                line.pop();
+            }
+            line.push('…');
+        }
+    }
+    let (w, h) = (max_w.min(f64::from(c.width)), size * spacing * rows as f64);
+    let rect = Rect {
+        x: ((f64::from(c.width) - w) / 2.0).round(),
+        y: ((f64::from(c.height) - h) / 2.0).round(),
+        w: (w as u32).max(2) & !1,
+        h: (h as u32).max(2) & !1,
+    };
+    draw(span, origin, c, rect, (size, lines), ("left", "top"), false)
+}
+
+/// `drawtext` filters for laid-out `lines` at `size` in `rect`.
+fn draw(
+    span: &Span<'_>,
+    origin: f64,
+    c: Canvas,
+    rect: Rect,
+    (size, lines): (f64, Vec<String>),
+    defaults: (&'static str, &'static str),
+    legend: bool,
+) -> Result<Vec<String>, String> {
+    let node = span.node;
+    let spacing = 1.25 * node.number("interlign").unwrap_or(1.0).clamp(0.5, 4.0);
+    let max_h = f64::from(rect.h);
+    let max_w = f64::from(rect.w);
     let style = style(node, size, legend);
     let (h_align, v_align) = align(node, defaults);
     let line_h = size * spacing;
@@ -325,6 +388,26 @@ mod tests {
         assert_eq!(quote("it's"), r"'it\'\''s'");
         assert_eq!(quote(r"a\b"), r"'a\\b'");
         assert_eq!(quote("a\tb"), "'a b'");
+    }
+
+    #[test]
+    fn an_advanced_text_keeps_to_its_reference_box_with_an_ellipsis() {
+        let doc = "<movie service=\"craftsman-1.0\"><body><stack duration=\"2\">\
+            <text type=\"advanced\" reference=\"WWWWW&#10;WWWWW\">one two three four five six seven</text>\
+            </stack></body></movie>";
+        let movie = drake_sxml::parse(doc).unwrap_or_else(|e| panic!("{e}"));
+        let none = |_: &Node| None;
+        let body = drake_sxml::time::resolve(&movie, &none).unwrap_or_else(|e| panic!("{e}"));
+        let text = &body.children[0].children[0];
+        let c = Canvas {
+            width: 640,
+            height: 360,
+            rate: crate::profile::Rate { num: 25, den: 1 },
+        };
+        let filters = drawtext(text, 0.0, c).unwrap_or_default();
+        assert_eq!(filters.len(), 2, "{filters:?}");
+        assert!(filters[1].contains('…'), "{}", filters[1]);
+        assert!(!filters[0].contains('…'), "{}", filters[0]);
     }
 
     #[test]
