@@ -581,6 +581,24 @@ pub fn rotation(span: &Span<'_>) -> Option<String> {
     (!terms.is_empty()).then(|| format!("({})*PI/180", terms.join("+")))
 }
 
+/// A `grow` animator (§10): a move along z towards the camera, as scale
+/// factors over the node's own clock. The camera sits 2 units away (the
+/// frame is 2 high), so z becomes a scale of 2 / (2 − z); returns
+/// `(start scale, end scale, window start, window length)`.
+pub fn grow(span: &Span<'_>) -> Option<(f64, f64, f64, f64)> {
+    let a = span
+        .children
+        .iter()
+        .find(|a| a.node.kind == Kind::Animator && a.node.ty() == "grow")?;
+    let scale = |z: f64| 2.0 / (2.0 - z.clamp(-8.0, 1.5));
+    Some((
+        scale(a.node.number("growStart").unwrap_or(0.0)),
+        scale(a.node.number("growEnd").unwrap_or(0.1)),
+        a.start - span.start,
+        a.duration.max(1e-3),
+    ))
+}
+
 /// `pos` keys of a custom animator as x/y offsets (GL units: the frame
 /// is 2 high, +y up), linear between keys, held outside.
 fn keyframes(a: &Span<'_>, origin: f64, fh: f64) -> (String, String) {

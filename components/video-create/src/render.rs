@@ -707,15 +707,50 @@ impl Builder<'_> {
             }
         };
         let (mut label, _) = self.node_filters(span, label, true, (rect.w, rect.h))?;
-        if let Some(angle) = look::rotation(span) {
+        // grow: the box drawn smaller or larger about its centre, in a
+        // transparent frame as large as its largest size.
+        let mut at = (rect.x, rect.y);
+        if let Some((s0, s1, start, d)) = look::grow(span) {
+            let (lo, hi) = (s0.min(s1), s0.max(s1));
+            let even = |v: f64| ((v.round() as u32) & !1).max(2);
+            let (sw, sh) = (even(f64::from(rect.w) * lo), even(f64::from(rect.h) * lo));
+            let (pw, ph) = (even(f64::from(rect.w) * hi), even(f64::from(rect.h) * hi));
+            let fps = self.c.rate.fps();
+            let z = format!(
+                "({s0:.4}+({:.4})*clip((on/{fps:.4}-{start:.4})/{d:.4},0,1))/{lo:.4}",
+                s1 - s0
+            );
             let out = self.label();
             self.push(format!(
-                "[{label}]format=yuva420p,rotate=a='{angle}':c=none[{out}]"
+                "[{label}]format=yuva420p,scale={sw}:{sh},pad={pw}:{ph}:(ow-iw)/2:(oh-ih)/2:color=black@0,zoompan=z='{z}':x='iw/2-iw/zoom/2':y='ih/2-ih/zoom/2':d=1:s={pw}x{ph}:fps={}[{out}]",
+                self.c.rate.ffmpeg()
             ));
             label = out;
+            at = (
+                rect.x - (f64::from(pw) - f64::from(rect.w)) / 2.0,
+                rect.y - (f64::from(ph) - f64::from(rect.h)) / 2.0,
+            );
+        }
+        // rot-in/rot-out: turned about the centre in a square as large as
+        // the box's diagonal, so no corner is cut.
+        if let Some(angle) = look::rotation(span) {
+            let (w, h) = (
+                f64::from(rect.w).max(2.0 * (rect.x - at.0) + f64::from(rect.w)),
+                f64::from(rect.h).max(2.0 * (rect.y - at.1) + f64::from(rect.h)),
+            );
+            let side = ((w.hypot(h).ceil() as u32) + 1) & !1;
+            let out = self.label();
+            self.push(format!(
+                "[{label}]format=yuva420p,rotate=a='{angle}':ow={side}:oh={side}:c=black@0[{out}]"
+            ));
+            label = out;
+            at = (
+                at.0 - (f64::from(side) - w) / 2.0,
+                at.1 - (f64::from(side) - h) / 2.0,
+            );
         }
         let (dx, dy) = look::motion_terms(span, origin, rect, cw, ch);
-        let (x, y) = (format!("{:.1}{dx}", rect.x), format!("{:.1}{dy}", rect.y));
+        let (x, y) = (format!("{:.1}{dx}", at.0), format!("{:.1}{dy}", at.1));
         Ok(Some(Layer::Placed { label, x, y }))
     }
 

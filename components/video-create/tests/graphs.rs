@@ -265,6 +265,7 @@ fn masks_and_turns() {
             <overlay left="0.6" width="0.3" height="0.3"><image filename="http://x/a.png">
               <filter type="mask" opaqueColor="#000000" transparentColor="#ffffff"><image filename="http://x/a.png"/></filter>
               </image><animator type="rot-in" angle="180" duration="1"/><animator type="rot-out" duration="1"/></overlay>
+            <overlay left="0.1" width="0.2" height="0.2"><image color="#00ff00"/><animator type="grow" growStart="-1" growEnd="1"/></overlay>
           </stack>"##,
     );
     assert_eq!(frames, 30);
