@@ -1,6 +1,8 @@
 //! The EXIF orientation of a JPEG, from its first bytes: phone photos are
-//! stored sideways with a tag saying how to turn them, which ffmpeg's
-//! image decoder does not apply.
+//! stored sideways with a tag saying how to turn them. ffmpeg turns them
+//! upright while decoding (its JPEG decoder exports the tag, the command
+//! line applies it), but ffprobe reports the stored size: layouts that
+//! depend on the aspect ratio need the size as seen.
 
 /// The orientation tag (1–8; 1 = as stored) of a JPEG whose headers are
 /// in `head`, or 1 when there is none or it cannot be read.
@@ -68,19 +70,9 @@ fn tiff_orientation(t: &[u8]) -> Option<u8> {
     })
 }
 
-/// Filters turning a picture of `orientation` upright, and whether its
-/// sides swap.
-pub fn upright(orientation: u8) -> (&'static str, bool) {
-    match orientation {
-        2 => ("hflip,", false),
-        3 => ("hflip,vflip,", false),
-        4 => ("vflip,", false),
-        5 => ("transpose=0,", true),
-        6 => ("transpose=1,", true),
-        7 => ("transpose=3,", true),
-        8 => ("transpose=2,", true),
-        _ => ("", false),
-    }
+/// Whether a picture of `orientation` is seen with its sides swapped.
+pub fn swaps_sides(orientation: u8) -> bool {
+    (5..=8).contains(&orientation)
 }
 
 #[cfg(test)]
@@ -132,6 +124,6 @@ mod tests {
         assert_eq!(orientation(b"\xFF\xD8\xFF\xDA"), 1);
         assert_eq!(orientation(b"not a jpeg"), 1);
         assert_eq!(orientation(&jpeg(6, true)[..20]), 1);
-        assert_eq!(upright(6), ("transpose=1,", true));
+        assert!(swaps_sides(6) && !swaps_sides(3));
     }
 }

@@ -413,7 +413,6 @@ fn speak(
         audio: true,
         still: false,
         alpha: false,
-        orientation: 1,
     };
     Ok((speech, asset))
 }
@@ -493,7 +492,8 @@ fn still_header(node: &Node, media: &dyn Input, input: usize) -> Option<Asset> {
     } else {
         1
     };
-    let (width, height) = if exif::upright(orientation).1 {
+    // ffmpeg decodes it upright; the layout needs the size as seen.
+    let (width, height) = if exif::swaps_sides(orientation) {
         (header.height, header.width)
     } else {
         (header.width, header.height)
@@ -502,7 +502,6 @@ fn still_header(node: &Node, media: &dyn Input, input: usize) -> Option<Asset> {
         input,
         width,
         height,
-        orientation,
         duration: 0.0,
         video: true,
         audio: false,
@@ -546,6 +545,5 @@ fn describe(info: &MediaInfo, input: usize) -> Asset {
         audio: audio.is_some(),
         still,
         alpha: video.is_some_and(|v| v.alpha),
-        orientation: 1,
     }
 }

@@ -52,9 +52,6 @@ pub struct Asset {
     pub still: bool,
     /// The picture has an alpha channel.
     pub alpha: bool,
-    /// EXIF orientation of a still (1–8; 1 = as stored): turned upright
-    /// before anything else. `width`/`height` are already upright.
-    pub orientation: u8,
 }
 
 /// The key of a node's asset: its `filename`, or its speech.
@@ -614,13 +611,9 @@ impl Builder<'_> {
             return Err(format!("{}: the file has no picture", node.place()));
         }
         let src = self.picture_of(asset.input);
-        // A still delivers its first frame only (an animated GIF too),
-        // turned upright.
+        // A still delivers its first frame only (an animated GIF too).
         let mut chain = if asset.still {
-            format!(
-                "[{src}]trim=end_frame=1,{}",
-                crate::exif::upright(asset.orientation).0
-            )
+            format!("[{src}]trim=end_frame=1,")
         } else {
             format!("[{src}]")
         };

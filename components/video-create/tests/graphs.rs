@@ -80,7 +80,6 @@ fn fixtures() -> &'static Fixtures {
             audio,
             still,
             alpha: false,
-            orientation: 1,
         };
         let mut m = BTreeMap::new();
         m.insert(

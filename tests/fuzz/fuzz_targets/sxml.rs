@@ -45,7 +45,6 @@ fuzz_target!(|data: &[u8]| {
             audio: kind != drake_sxml::Kind::Image || n % 2 == 0,
             still: kind == drake_sxml::Kind::Image,
             alpha: n % 3 == 0,
-            orientation: (n % 8 + 1) as u8,
         });
     }
     let canvas = Canvas {
