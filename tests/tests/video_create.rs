@@ -58,7 +58,6 @@ fn media(fx: &Fixtures) -> Media {
         ("music.mp3", 440, 12),
         ("song1.mp3", 330, 16),
         ("song2.mp3", 550, 16),
-        ("voice.wav", 3000, 4),
     ] {
         make(
             name,
@@ -66,6 +65,19 @@ fn media(fx: &Fixtures) -> Media {
             &["-f", "lavfi", "-i", &sine(f, secs), "-f", "wav"],
         );
     }
+    // A voice with a pause: sound in 0–0.6 s and 1.4–4 s.
+    make(
+        "voice.wav",
+        "audio/wav",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "aevalsrc='if(between(t,0.6,1.4),0,0.5*sin(2*PI*3000*t))':s=44100:d=4",
+            "-f",
+            "wav",
+        ],
+    );
     for (name, secs) in [("footage.mov", 6), ("postroll.mp4", 7), ("launch.mov", 12)] {
         let s = secs.to_string();
         make(
@@ -463,20 +475,27 @@ async fn sound_mixes_ducks_and_stays_out_when_asked() {
     let v = save(m.dir.path(), "ducked.mp4", &statuses[0]["result"]["export"]).await;
     // The music alone (below 1 kHz) before, during and after the voice.
     let music = "lowpass=f=1000,lowpass=f=1000";
-    let (before, during, after) = (
+    // The voice (margin-start 2, 2 s) sounds in 2–2.6 s and 3.4–4 s.
+    let (before, during, pause, after) = (
         rms(&v, 0.5, 1.0, music),
-        rms(&v, 2.5, 1.0, music),
+        rms(&v, 2.1, 0.4, music),
+        rms(&v, 2.8, 0.4, music),
         rms(&v, 4.5, 1.0, music),
     );
     // lavfi sines peak at 1/8: an RMS of 0.088 before the low-pass.
     assert!(before > 0.03, "music level {before}");
     let ratio = during / before;
     assert!((0.1..0.35).contains(&ratio), "ducked to {ratio} (want 0.2)");
+    // duck-margin 0, duck-fade 0.1: the music is back in the voice's pause.
+    assert!(
+        (pause / before - 1.0).abs() < 0.15,
+        "in the pause: {pause}/{before}"
+    );
     assert!(
         (after / before - 1.0).abs() < 0.15,
         "music back after: {after}/{before}"
     );
-    assert!(rms(&v, 2.5, 1.0, "highpass=f=2000") > 0.04, "the voice");
+    assert!(rms(&v, 2.1, 0.4, "highpass=f=2000") > 0.04, "the voice");
     let (_, _, _, _, _, audio) = probe(&v);
     assert_eq!(audio.as_deref(), Some("aac"));
     // audio="false" and no sound at all: no audio stream.

@@ -29,7 +29,7 @@ use drake_sxml::{Kind, Movie, Node};
 use serde::Deserialize;
 
 use crate::profile::{Profile, Rate};
-use crate::render::{Asset, Canvas, asset_key};
+use crate::render::{Asset, Canvas, Sounds, asset_key};
 
 drake_sdk::task!(VideoCreate);
 
@@ -141,6 +141,7 @@ impl Task for VideoCreate {
         let duration = profile
             .rate
             .seconds(profile.rate.frames(body.end()) - profile.rate.frames(body.start));
+        let sounds = measure_ducking(ctx, &body, &fetched)?;
         let mut values = drake_sdk::values([
             ("duration", centis(duration).into()),
             ("width", profile.width.into()),
@@ -149,7 +150,7 @@ impl Task for VideoCreate {
         let span_of = |from: u8, to: u8| (from, to);
         if p.preview {
             let preview = preview_canvas(profile);
-            let graph = compile(&body, preview, &assets, "")?;
+            let graph = compile(&body, preview, &assets, "", &sounds)?;
             let mut out = opts([("map", "[vout]")]);
             if graph.audio {
                 // MP3 in MP4 (browsers play it): LAME encodes in half
@@ -203,7 +204,7 @@ impl Task for VideoCreate {
             o
         };
         if p.export {
-            let graph = compile(&body, export_canvas, &assets, &post)?;
+            let graph = compile(&body, export_canvas, &assets, &post, &sounds)?;
             let encoding = profile.encoding(graph.audio);
             let mut out = opts([("map", "[vout]")]);
             if graph.audio {
@@ -247,7 +248,7 @@ impl Task for VideoCreate {
             })?;
             ctx.publish_input("thumbnail", thumb.as_ref(), "image/jpeg", "jpg")?;
         } else {
-            let graph = compile(&body, export_canvas, &assets, "")?;
+            let graph = compile(&body, export_canvas, &assets, "", &sounds)?;
             let out = thumb_options(Some(format!("{thumb_at:.3}")));
             let thumb = run_job(ctx, &inputs, &graph, out, thumb_at, span_of(90, 99))?;
             ctx.publish_input("thumbnail", thumb.as_ref(), "image/jpeg", "jpg")?;
@@ -281,8 +282,10 @@ fn compile(
     canvas: Canvas,
     assets: &BTreeMap<String, Asset>,
     post: &str,
+    sounds: &Sounds,
 ) -> Result<render::Graph, TaskError> {
-    let graph = render::compile(body, canvas, assets, post).map_err(TaskError::Failed)?;
+    let graph =
+        render::compile_with(body, canvas, assets, post, sounds).map_err(TaskError::Failed)?;
     if graph.text.len() > MAX_GRAPH_BYTES {
         return Err(TaskError::Limit(format!(
             "the timeline compiles to a filter graph of {} bytes; the limit is {MAX_GRAPH_BYTES}",
@@ -325,6 +328,95 @@ fn single(mut done: drake_sdk::media::JobResult) -> Result<Box<dyn Input>, TaskE
         Some(file) if file.size() > 0 => Ok(file),
         _ => Err(TaskError::Failed("ffmpeg wrote nothing".into())),
     }
+}
+
+/// Sample rate of the sound measured for ducking: 10 ms windows of 80
+/// samples are fine enough for a voice's pauses.
+const DUCK_RATE: u32 = 8000;
+const DUCK_WINDOW: usize = 80;
+
+/// Where each ducking `<audio>` has sound (sxml.md §8.3): its clip
+/// decoded once by ffmpeg to 8 kHz mono PCM, then the 10 ms windows whose
+/// peak reaches `duck-threshold` (0.05 of full scale by default).
+fn measure_ducking(
+    ctx: &mut dyn Ctx,
+    body: &Span<'_>,
+    fetched: &Fetched,
+) -> Result<Sounds, TaskError> {
+    let mut out = Sounds::new();
+    for span in body.walk() {
+        let node = span.node;
+        if node.kind != Kind::Audio || node.attr("duck-others").is_none() || span.duration <= 0.0 {
+            continue;
+        }
+        let Some((media, _)) = asset_key(node).and_then(|k| fetched.get(&k)) else {
+            continue;
+        };
+        let skip = node.number("skip").unwrap_or(0.0);
+        let speed = node.number("speed").unwrap_or(1.0);
+        let job = Job {
+            inputs: vec![JobInput {
+                media: media.as_ref(),
+                options: Vec::new(),
+            }],
+            filter_complex: Some(format!(
+                "[0:a:0]atrim=start={skip:.6}:duration={:.6},asetpts=PTS-STARTPTS,{}aformat=channel_layouts=mono,aresample={DUCK_RATE},aformat=sample_fmts=s16[a]",
+                span.duration * speed,
+                render::atempo(speed)
+            )),
+            outputs: vec![opts([("map", "[a]"), ("c:a", "pcm_s16le"), ("f", "s16le")])],
+            progress_duration: None,
+            progress_span: (0, 0),
+        };
+        let mut done = ctx.ffmpeg_run(job).map_err(FfmpegError::into_task_error)?;
+        let threshold = node
+            .number("duck-threshold")
+            .unwrap_or(0.05)
+            .clamp(0.0, 1.0);
+        let runs = match done.outputs.pop() {
+            Some(pcm) => sound_runs(pcm.as_ref(), threshold),
+            None => Vec::new(),
+        };
+        out.insert((node.line, node.column), runs);
+    }
+    Ok(out)
+}
+
+/// Stretches (seconds) of 16-bit mono PCM at [`DUCK_RATE`] whose 10 ms
+/// windows peak at `threshold` of full scale or more.
+fn sound_runs(pcm: &dyn Input, threshold: f64) -> Vec<(f64, f64)> {
+    let limit = (threshold * 32767.0).round().max(1.0) as i32;
+    let window_bytes = DUCK_WINDOW * 2;
+    // Whole windows per read (64,000 bytes).
+    let chunk = (window_bytes * 400) as u32;
+    let seconds = |w: usize| (w * DUCK_WINDOW) as f64 / f64::from(DUCK_RATE);
+    let (mut runs, mut open, mut w) = (Vec::new(), None::<usize>, 0usize);
+    let mut offset = 0u64;
+    while offset < pcm.size() {
+        let bytes = pcm.read(offset, chunk);
+        if bytes.is_empty() {
+            break;
+        }
+        offset += bytes.len() as u64;
+        for window in bytes.chunks(window_bytes) {
+            let loud = window
+                .chunks_exact(2)
+                .any(|b| i32::from(i16::from_le_bytes([b[0], b[1]])).abs() >= limit);
+            match (loud, open) {
+                (true, None) => open = Some(w),
+                (false, Some(start)) => {
+                    runs.push((seconds(start), seconds(w)));
+                    open = None;
+                }
+                _ => {}
+            }
+            w += 1;
+        }
+    }
+    if let Some(start) = open {
+        runs.push((seconds(start), seconds(w)));
+    }
+    runs
 }
 
 /// A definition error as the `definition` parameter's message.
@@ -545,5 +637,38 @@ fn describe(info: &MediaInfo, input: usize) -> Asset {
         audio: audio.is_some(),
         still,
         alpha: video.is_some_and(|v| v.alpha),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use drake_sdk::MemInput;
+
+    fn pcm(parts: &[(f64, i16)]) -> MemInput {
+        let mut bytes = Vec::new();
+        for &(seconds, level) in parts {
+            for i in 0..(seconds * f64::from(DUCK_RATE)) as usize {
+                let v = if i % 2 == 0 { level } else { -level };
+                bytes.extend(v.to_le_bytes());
+            }
+        }
+        MemInput::new("", bytes)
+    }
+
+    #[test]
+    fn sound_is_found_where_it_reaches_the_threshold() {
+        let p = pcm(&[(0.1, 100), (0.2, 10_000), (0.3, 0), (0.05, 2_000)]);
+        // 0.05 of full scale is 1638: the 2,000 tail counts, 100 does not.
+        let runs_at = |p: &MemInput, t: f64| -> Vec<(f64, f64)> {
+            let round = |v: f64| (v * 100.0).round() / 100.0;
+            sound_runs(p, t)
+                .into_iter()
+                .map(|(a, b)| (round(a), round(b)))
+                .collect()
+        };
+        assert_eq!(runs_at(&p, 0.05), [(0.1, 0.3), (0.6, 0.65)]);
+        assert_eq!(runs_at(&p, 0.25), [(0.1, 0.3)]);
+        assert!(sound_runs(&pcm(&[(1.0, 0)]), 0.05).is_empty());
     }
 }

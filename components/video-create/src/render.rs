@@ -86,9 +86,26 @@ pub fn compile(
     assets: &BTreeMap<String, Asset>,
     post: &str,
 ) -> Result<Graph, String> {
+    compile_with(body, canvas, assets, post, &Sounds::new())
+}
+
+/// Where the ducking clips have sound: `(line, column)` of the `<audio>`
+/// → intervals in seconds from the clip's start (measured by the task;
+/// a ducking clip missing here counts as sounding throughout).
+pub type Sounds = BTreeMap<(u32, u32), Vec<(f64, f64)>>;
+
+/// [`compile`] with the measured sound of the ducking clips.
+pub fn compile_with(
+    body: &Span<'_>,
+    canvas: Canvas,
+    assets: &BTreeMap<String, Asset>,
+    post: &str,
+    sounds: &Sounds,
+) -> Result<Graph, String> {
     let mut b = Builder {
         c: canvas,
         assets,
+        sounds,
         chains: Vec::new(),
         n: 0,
         video_uses: BTreeMap::new(),
@@ -154,8 +171,19 @@ struct Clip {
     fade_out: f64,
     /// Transition windows (absolute) to fade in over / out over.
     windows: Vec<(f64, f64, bool)>,
-    /// `duck-others` with margin and fade: this clip lowers the others.
-    duck: Option<(f64, f64, f64)>,
+    /// `duck-others`: this clip lowers the others while it sounds.
+    duck: Option<Duck>,
+}
+
+/// A ducking clip's effect on the others (§8.3).
+#[derive(Debug, Clone)]
+struct Duck {
+    /// The others' level while this one sounds.
+    level: f64,
+    margin: f64,
+    fade: f64,
+    /// Absolute intervals with sound.
+    sound: Vec<(f64, f64)>,
 }
 
 /// A compiled visual node.
@@ -171,6 +199,7 @@ enum Layer {
 struct Builder<'a> {
     c: Canvas,
     assets: &'a BTreeMap<String, Asset>,
+    sounds: &'a Sounds,
     chains: Vec<String>,
     n: usize,
     /// Input → labels its picture feeds (split at the end).
@@ -926,12 +955,18 @@ impl Builder<'_> {
         }
         let skip = node.number("skip").unwrap_or(0.0);
         let speed = node.number("speed").unwrap_or(1.0);
-        let duck = node.number("duck-others").map(|level| {
-            (
-                level,
-                node.number("duck-margin").unwrap_or(0.5),
-                node.number("duck-fade").unwrap_or(1.0),
-            )
+        let duck = node.number("duck-others").map(|level| Duck {
+            level,
+            margin: node.number("duck-margin").unwrap_or(0.5),
+            fade: node.number("duck-fade").unwrap_or(1.0),
+            sound: match self.sounds.get(&(node.line, node.column)) {
+                Some(parts) => parts
+                    .iter()
+                    .map(|&(a, b)| (span.start + a, span.start + b.min(span.duration)))
+                    .filter(|(a, b)| b > a)
+                    .collect(),
+                None => vec![(span.start, span.end())],
+            },
         });
         self.clip(span, &asset, skip, speed, duck)
     }
@@ -942,7 +977,7 @@ impl Builder<'_> {
         asset: &Asset,
         skip: f64,
         speed: f64,
-        duck: Option<(f64, f64, f64)>,
+        duck: Option<Duck>,
     ) -> Result<(), String> {
         if !asset.audio || span.duration <= 0.0 {
             return Ok(());
@@ -980,13 +1015,7 @@ impl Builder<'_> {
                 clip.skip,
                 d * clip.speed
             );
-            let mut speed = clip.speed;
-            while (speed - 1.0).abs() > 1e-6 {
-                // atempo takes 0.5–100 per instance.
-                let step = speed.clamp(0.5, 100.0);
-                let _ = write!(chain, "atempo={step:.6},");
-                speed /= step;
-            }
+            chain.push_str(&atempo(clip.speed));
             let _ = write!(
                 chain,
                 "aresample=48000,aformat=sample_fmts=fltp:channel_layouts=stereo,apad=whole_dur={d:.6},atrim=duration={d:.6},volume={:.4}",
@@ -1078,22 +1107,37 @@ fn mix_of(labels: &[String]) -> String {
 
 /// The gain of non-ducking tracks while ducking tracks sound: 1 outside,
 /// `duck-others` inside, ramps of `duck-fade` starting `duck-margin`
-/// before and ending after each ducking clip.
+/// before and ending after each stretch of sound.
 fn duck_envelope(clips: &[Clip]) -> String {
     let mut terms = Vec::new();
     let mut level: f64 = 1.0;
     for c in clips {
-        let Some((duck, margin, fade)) = c.duck else {
+        let Some(duck) = &c.duck else {
             continue;
         };
-        level = level.min(duck.clamp(0.0, 1.0));
-        let (a, b) = (c.start - margin, c.start + c.duration + margin);
-        let f = fade.max(0.001);
-        terms.push(format!(
-            "clip(min((t-{:.4})/{f:.4},({:.4}-t)/{f:.4}),0,1)",
-            a - f,
-            b + f
-        ));
+        level = level.min(duck.level.clamp(0.0, 1.0));
+        let f = duck.fade.max(0.001);
+        // Stretches closer than their margins stay ducked in between.
+        let mut merged: Vec<(f64, f64)> = Vec::new();
+        for &(a, b) in &duck.sound {
+            let (a, b) = (a - duck.margin, b + duck.margin);
+            match merged.last_mut() {
+                Some(last) if a <= last.1 + 2.0 * f => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        // A bounded expression: past 200 stretches, one covering all.
+        if merged.len() > MAX_DUCK_STRETCHES {
+            let (a, b) = (merged[0].0, merged[merged.len() - 1].1);
+            merged = vec![(a, b)];
+        }
+        for (a, b) in merged {
+            terms.push(format!(
+                "clip(min((t-{:.4})/{f:.4},({:.4}-t)/{f:.4}),0,1)",
+                a - f,
+                b + f
+            ));
+        }
     }
     if terms.is_empty() {
         return String::new();
@@ -1103,4 +1147,20 @@ fn duck_envelope(clips: &[Clip]) -> String {
         .reduce(|a, b| format!("max({a},{b})"))
         .unwrap_or_default();
     format!("1-{:.4}*{env}", 1.0 - level)
+}
+
+/// Stretches of sound per ducking clip in the volume expression.
+const MAX_DUCK_STRETCHES: usize = 200;
+
+/// `atempo` filters (each takes 0.5–100) for `speed`, each followed by a
+/// comma; empty at 1.
+pub fn atempo(speed: f64) -> String {
+    let mut out = String::new();
+    let mut left = speed;
+    while (left - 1.0).abs() > 1e-6 {
+        let step = left.clamp(0.5, 100.0);
+        let _ = write!(out, "atempo={step:.6},");
+        left /= step;
+    }
+    out
 }
