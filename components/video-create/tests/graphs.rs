@@ -251,6 +251,24 @@ fn items_shorter_than_a_frame_vanish_without_breaking_the_count() {
 }
 
 #[test]
+fn nested_sequences_stacks_transitions_and_margins_add_up_to_the_frame() {
+    // Stack 2 s; inner sequence 1.5 + 1 − 0.5 = 2 s; outer 2 + 2 − 0.5
+    // = 3.5 s; an <audio> straight in <body> plays after it: 4.5 s.
+    let (frames, audio) = render(&format!(
+        r#"<sequence>
+             <stack><effect type="none" duration="2">{IMG}</effect>
+               <overlay margin-start="0.5" margin-end="0.5" width="0.5" height="0.5">{IMG}</overlay></stack>
+             <transition duration="0.5"/>
+             <sequence><effect type="kenburns" duration="1.5">{IMG}</effect>
+               <transition type="move" duration="0.5"/>
+               <stack duration="1"><text type="zone" margin-both="0.2">x</text></stack></sequence>
+           </sequence>
+           <audio filename="http://x/m.wav" duration="1"/>"#
+    ));
+    assert_eq!((frames, audio), (45, true));
+}
+
+#[test]
 fn masks_and_turns() {
     // sxml.md §14.7: a video masked by an SXML subtree; a turning box.
     let (frames, _) = render(
