@@ -142,68 +142,39 @@ impl Task for VideoCreate {
             .rate
             .seconds(profile.rate.frames(body.end()) - profile.rate.frames(body.start));
         let sounds = measure_ducking(ctx, &body, &fetched)?;
-        let mut values = drake_sdk::values([
+        let values = drake_sdk::values([
             ("duration", centis(duration).into()),
             ("width", profile.width.into()),
             ("height", profile.height.into()),
         ]);
-        let span_of = |from: u8, to: u8| (from, to);
         if p.preview {
-            let preview = preview_canvas(profile);
-            let graph = compile(&body, preview, &assets, "", &sounds)?;
-            let mut out = opts([("map", "[vout]")]);
-            if graph.audio {
-                // MP3 in MP4 (browsers play it): LAME encodes in half
-                // the time of ffmpeg's AAC, at a preview's 22 kHz.
-                out.extend(opts([
-                    ("map", "[aout]"),
-                    ("c:a", "libmp3lame"),
-                    ("b:a", "64k"),
-                    ("ar", "22050"),
-                    ("ac", "2"),
-                ]));
-            } else {
-                out.extend(opts([("an", "")]));
-            }
-            out.extend(opts([
-                ("c:v", "libx264"),
-                ("preset", "ultrafast"),
-                ("crf", "30"),
-                ("pix_fmt", "yuv420p"),
-                ("f", "mp4"),
-                ("movflags", "+faststart"),
-            ]));
-            let end = if p.export { 20 } else { 90 };
-            let made = run_job(ctx, &inputs, &graph, out, duration, span_of(0, end))?;
+            let graph = compile(&body, preview_canvas(profile), &assets, "", &sounds)?;
+            let span = (0, if p.export { 20 } else { 90 });
+            let made = run_job(
+                ctx,
+                &inputs,
+                &graph,
+                preview_options(graph.audio),
+                duration,
+                span,
+            )?;
             ctx.publish_input("preview", made.as_ref(), "video/mp4", "mp4")?;
             ctx.partial(&drake_sdk::values([("duration", centis(duration).into())]));
         }
-        let post = match profile.aspect {
-            Some((aw, ah)) => format!(
-                "scale={}:{}:flags=bicubic,setdar={aw}/{ah}",
-                profile.width, profile.height
-            ),
-            None => String::new(),
-        };
+        // The thumbnail's time: the last frame when later.
         let thumb_at = p
             .thumbnail_time
             .min(duration - profile.rate.seconds(1))
             .max(0.0);
-        let thumb_options = |ss: Option<String>| {
-            let mut o = opts([("map", "[vout]")]);
-            if let Some(ss) = ss {
-                o.extend([("ss".to_owned(), ss)]);
-            }
-            o.extend(opts([
-                ("frames:v", "1"),
-                ("c:v", "mjpeg"),
-                ("q:v", "3"),
-                ("pix_fmt", "yuvj420p"),
-                ("f", "image2"),
-            ]));
-            o
-        };
         if p.export {
+            // DVDs: drawn at the display geometry, stored anamorphic.
+            let post = match profile.aspect {
+                Some((aw, ah)) => format!(
+                    "scale={}:{}:flags=bicubic,setdar={aw}/{ah}",
+                    profile.width, profile.height
+                ),
+                None => String::new(),
+            };
             let graph = compile(&body, export_canvas, &assets, &post, &sounds)?;
             let encoding = profile.encoding(graph.audio);
             let mut out = opts([("map", "[vout]")]);
@@ -211,52 +182,101 @@ impl Task for VideoCreate {
                 out.extend(opts([("map", "[aout]")]));
             }
             out.extend(encoding.options.iter().cloned());
-            let start = if p.preview { 20 } else { 0 };
-            let made = run_job(ctx, &inputs, &graph, out, duration, span_of(start, 95))?;
+            let span = (if p.preview { 20 } else { 0 }, 95);
+            let made = run_job(ctx, &inputs, &graph, out, duration, span)?;
             ctx.publish_input(
                 "export",
                 made.as_ref(),
                 encoding.content_type,
                 encoding.extension,
             )?;
-            // The thumbnail: one frame of the export, drawn at the display
-            // geometry (square pixels). Seeking to 0 in a file whose first
-            // frame is stamped later (x264 in FLV) finds nothing: then the
-            // first frame is the one.
-            let mut thumb = None;
-            for at in [Some(thumb_at).filter(|t| *t > 0.0), None] {
-                let job = Job {
-                    inputs: vec![JobInput {
-                        media: made.as_ref(),
-                        options: at
-                            .map(|t| opts([("ss", &format!("{t:.3}"))]))
-                            .unwrap_or_default(),
-                    }],
-                    filter_complex: Some(format!("[0:v:0]scale={dw}:{dh},setsar=1[vout]")),
-                    outputs: vec![thumb_options(None)],
-                    progress_duration: None,
-                    progress_span: (95, 99),
-                };
-                let done = ctx.ffmpeg_run(job).map_err(FfmpegError::into_task_error)?;
-                if let Ok(file) = single(done) {
-                    thumb = Some(file);
-                    break;
-                }
-            }
-            let thumb = thumb.ok_or_else(|| {
-                TaskError::Failed("no frame of the export could be read for the thumbnail".into())
-            })?;
+            let thumb = thumbnail_of(ctx, made.as_ref(), thumb_at, profile.drawn())?;
             ctx.publish_input("thumbnail", thumb.as_ref(), "image/jpeg", "jpg")?;
         } else {
+            // No export to take it from: the frame rendered on its own.
             let graph = compile(&body, export_canvas, &assets, "", &sounds)?;
-            let out = thumb_options(Some(format!("{thumb_at:.3}")));
-            let thumb = run_job(ctx, &inputs, &graph, out, thumb_at, span_of(90, 99))?;
+            let out = thumbnail_options(Some(thumb_at));
+            let thumb = run_job(ctx, &inputs, &graph, out, thumb_at, (90, 99))?;
             ctx.publish_input("thumbnail", thumb.as_ref(), "image/jpeg", "jpg")?;
         }
         ctx.progress(100);
-        values.retain(|_, v| !v.is_null());
         Ok(values)
     }
+}
+
+/// The preview's encoding: x264 `ultrafast`, MP3 sound in MP4.
+fn preview_options(audio: bool) -> Vec<(String, String)> {
+    let mut out = opts([("map", "[vout]")]);
+    if audio {
+        // MP3 in MP4 (browsers play it): LAME encodes in half the time
+        // of ffmpeg's AAC, at a preview's 22 kHz.
+        out.extend(opts([
+            ("map", "[aout]"),
+            ("c:a", "libmp3lame"),
+            ("b:a", "64k"),
+            ("ar", "22050"),
+            ("ac", "2"),
+        ]));
+    } else {
+        out.extend(opts([("an", "")]));
+    }
+    out.extend(opts([
+        ("c:v", "libx264"),
+        ("preset", "ultrafast"),
+        ("crf", "30"),
+        ("pix_fmt", "yuv420p"),
+        ("f", "mp4"),
+        ("movflags", "+faststart"),
+    ]));
+    out
+}
+
+/// A JPEG of `[vout]`'s first frame, or of its frame at `ss`.
+fn thumbnail_options(ss: Option<f64>) -> Vec<(String, String)> {
+    let mut o = opts([("map", "[vout]")]);
+    if let Some(ss) = ss {
+        o.extend(opts([("ss", &format!("{ss:.3}"))]));
+    }
+    o.extend(opts([
+        ("frames:v", "1"),
+        ("c:v", "mjpeg"),
+        ("q:v", "3"),
+        ("pix_fmt", "yuvj420p"),
+        ("f", "image2"),
+    ]));
+    o
+}
+
+/// The export's frame at `at`, drawn at `(w, h)` (square pixels).
+/// Seeking to 0 in a file whose first frame is stamped later (x264 in
+/// FLV) finds nothing: then the first frame is the one.
+fn thumbnail_of(
+    ctx: &mut dyn Ctx,
+    export: &dyn Input,
+    at: f64,
+    (w, h): (u32, u32),
+) -> Result<Box<dyn Input>, TaskError> {
+    for seek in [Some(at).filter(|t| *t > 0.0), None] {
+        let job = Job {
+            inputs: vec![JobInput {
+                media: export,
+                options: seek
+                    .map(|t| opts([("ss", &format!("{t:.3}"))]))
+                    .unwrap_or_default(),
+            }],
+            filter_complex: Some(format!("[0:v:0]scale={w}:{h},setsar=1[vout]")),
+            outputs: vec![thumbnail_options(None)],
+            progress_duration: None,
+            progress_span: (95, 99),
+        };
+        let done = ctx.ffmpeg_run(job).map_err(FfmpegError::into_task_error)?;
+        if let Ok(file) = single(done) {
+            return Ok(file);
+        }
+    }
+    Err(TaskError::Failed(
+        "no frame of the export could be read for the thumbnail".into(),
+    ))
 }
 
 /// The preview's canvas: the export's display aspect at 180 lines,
@@ -654,6 +674,87 @@ mod tests {
             }
         }
         MemInput::new("", bytes)
+    }
+
+    const SOLID: &str = r##"<movie service="craftsman-1.0"><body><effect type="none" duration="2"><image color="#336699"/></effect></body></movie>"##;
+
+    fn run(ctx: &mut drake_sdk::FakeCtx, params: serde_json::Value) -> Result<Values, TaskError> {
+        drake_sdk::run_json::<VideoCreate>(ctx, &params.to_string())
+    }
+
+    #[test]
+    fn preview_then_export_then_thumbnail() {
+        let mut ctx = drake_sdk::FakeCtx::default();
+        for bytes in [b"preview".to_vec(), b"export".to_vec(), b"jpeg".to_vec()] {
+            ctx.job_results.push_back(Ok(vec![bytes]));
+        }
+        let params = serde_json::json!({"definition": SOLID, "profile": "dvd-pal-16-9"});
+        let v = run(&mut ctx, params).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (
+                v["duration"].clone(),
+                v["width"].clone(),
+                v["height"].clone()
+            ),
+            (2.0.into(), 720.into(), 576.into())
+        );
+        // The preview went out with the duration, before the export ran.
+        assert_eq!(ctx.partials.len(), 1);
+        assert_eq!(ctx.partials[0]["duration"], 2.0);
+        assert_eq!(ctx.published["preview"].extension, "mp4");
+        assert_eq!(ctx.published["export"].extension, "mpg");
+        assert_eq!(ctx.published["thumbnail"].extension, "jpg");
+        let [preview, export, thumb] = &ctx.jobs[..] else {
+            panic!("{} jobs", ctx.jobs.len());
+        };
+        // 16:9 PAL: drawn at 1024×576, stored 720×576 flagged 16:9; the
+        // preview at 180 lines of the same aspect.
+        let graph = |j: &drake_sdk::RecordedJob| j.filter_complex.clone().unwrap_or_default();
+        assert!(graph(preview).contains("s=320x180"), "{}", graph(preview));
+        assert!(graph(export).contains("s=1024x576"), "{}", graph(export));
+        assert!(graph(export).contains("scale=720:576:flags=bicubic,setdar=16/9"));
+        assert!(
+            export.outputs[0]
+                .iter()
+                .any(|(k, v)| k == "c:v" && v == "mpeg2video")
+        );
+        assert!(
+            export.outputs[0].iter().any(|(k, _)| k == "an"),
+            "a silent movie"
+        );
+        assert!(
+            thumb.inputs[0]
+                .iter()
+                .any(|(k, v)| k == "ss" && v == "1.000")
+        );
+        assert!(graph(thumb).contains("scale=1024:576"));
+    }
+
+    #[test]
+    fn definition_errors_name_the_parameter_line_and_column() {
+        let mut ctx = drake_sdk::FakeCtx::default();
+        let bad = r#"<movie service="craftsman-1.0"><body>
+            <effect type="wobble"/></body></movie>"#;
+        match run(&mut ctx, serde_json::json!({"definition": bad})) {
+            Err(TaskError::InvalidParameters(m)) => {
+                let msg = &m["definition"][0];
+                assert!(
+                    msg.starts_with("line 2, column 13:") && msg.contains("wobble"),
+                    "{msg}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = run(
+            &mut ctx,
+            serde_json::json!({"definition": SOLID, "profile": "8k"}),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, TaskError::InvalidParameters(ref m) if m.contains_key("profile")),
+            "{e:?}"
+        );
+        assert!(ctx.jobs.is_empty());
     }
 
     #[test]
