@@ -661,6 +661,7 @@ fn describe(info: &MediaInfo, input: usize) -> Asset {
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
 mod tests {
     use super::*;
     use drake_sdk::MemInput;
