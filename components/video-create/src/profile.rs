@@ -134,7 +134,7 @@ impl Profile {
         };
         let mut options = vec![("c:v", vcodec.to_owned()), ("b:v", v)];
         if vcodec == "libx264" {
-            // superfast: a 60 s 720p slideshow encodes at ≥ 4× real time
+            // superfast: a 60 s 720p slideshow renders at ~5× real time
             // on 2 cores (bench/video-create); the bitrate is the profile's.
             options.push(("preset", "superfast".into()));
             options.push(("pix_fmt", "yuv420p".into()));

@@ -186,6 +186,15 @@ struct Duck {
     sound: Vec<(f64, f64)>,
 }
 
+/// A sequence item ready to join: its stream, frames, and the
+/// transition (`xfade` options, overlap frames) joining it to the one
+/// before.
+struct Item {
+    label: String,
+    frames: i64,
+    join: Option<(String, i64)>,
+}
+
 /// A compiled visual node.
 enum Layer {
     /// Full frame, exactly the span's frames; `alpha`: has transparency.
@@ -413,7 +422,7 @@ impl Builder<'_> {
             .map(|w| (r.frames(w[0].end()) - r.frames(w[1].start)).max(0))
             .collect();
         let alpha = parts.iter().any(|p| p.1);
-        let mut acc: Option<(String, i64)> = None;
+        let mut items = Vec::new();
         for (i, (label, _, f, transition)) in parts.into_iter().enumerate() {
             let label = if alpha {
                 let l = self.label();
@@ -422,16 +431,18 @@ impl Builder<'_> {
             } else {
                 label
             };
-            acc = Some(match acc {
-                None => (label, f),
-                Some((prev, pf)) => {
-                    let overlap = if i > 0 { overlaps[i - 1] } else { 0 };
-                    let kind = transition.filter(|_| overlap > 0).map(look::xfade);
-                    let out = self.join(&prev, &label, pf, overlap, kind.as_deref());
-                    (out, pf + f - if kind.is_some() { overlap } else { 0 })
-                }
+            // The join with the previous item: a transition's overlap.
+            let overlap = if i > 0 { overlaps[i - 1] } else { 0 };
+            let join = transition
+                .filter(|_| overlap > 0)
+                .map(|t| (look::xfade(t), overlap));
+            items.push(Item {
+                label,
+                frames: f,
+                join,
             });
         }
+        let acc = self.cut_and_join(&items).or_else(|| self.chain(items));
         let (label, got) = match acc {
             Some(a) => a,
             None => (self.canvas(frames), frames),
@@ -440,6 +451,120 @@ impl Builder<'_> {
         let (label, alpha) =
             self.node_filters(span, label, alpha, (self.c.width, self.c.height))?;
         Ok(Layer::Full(label, alpha))
+    }
+
+    /// Items (label, frames, the join with the previous one) one after
+    /// another: each transition's `xfade` sees only the frames it blends
+    /// — the items are cut into head, middle and tail and the pieces
+    /// concatenated — so the rest of the frames pass untouched (an
+    /// `xfade` converts every frame it sees to 4:4:4). `None` when
+    /// transitions on both sides of an item overlap each other.
+    fn cut_and_join(&mut self, items: &[Item]) -> Option<(String, i64)> {
+        if items.iter().all(|i| i.join.is_none()) || items.is_empty() {
+            return None;
+        }
+        let head = |i: usize| items[i].join.as_ref().map_or(0, |j| j.1);
+        let tail = |i: usize| {
+            items
+                .get(i + 1)
+                .and_then(|n| n.join.as_ref())
+                .map_or(0, |j| j.1)
+        };
+        if (0..items.len()).any(|i| head(i) + tail(i) > items[i].frames) {
+            return None;
+        }
+        let r = self.c.rate;
+        let mut pieces = Vec::new();
+        let mut total = 0;
+        let mut pending_tail: Option<String> = None;
+        for (
+            i,
+            Item {
+                label,
+                frames: f,
+                join,
+            },
+        ) in items.iter().enumerate()
+        {
+            let (h, t) = (head(i), tail(i));
+            let cuts: Vec<(&str, i64, i64)> = [("h", 0, h), ("m", h, f - t), ("t", f - t, *f)]
+                .into_iter()
+                .filter(|(_, a, b)| b > a)
+                .collect();
+            let outs: Vec<String> = cuts.iter().map(|_| self.label()).collect();
+            let mut chain = format!("[{label}]split={}", cuts.len());
+            for o in &outs {
+                let _ = write!(chain, "[{o}x]");
+            }
+            for ((_, a, b), o) in cuts.iter().zip(&outs) {
+                let _ = write!(
+                    chain,
+                    ";[{o}x]trim=start_frame={a}:end_frame={b},setpts=PTS-STARTPTS[{o}]"
+                );
+            }
+            self.push(chain);
+            for ((part, a, b), o) in cuts.iter().zip(outs) {
+                match *part {
+                    "h" => {
+                        // The previous tail and this head, blended.
+                        let (kind, overlap) = join.clone()?;
+                        let prev = pending_tail.take()?;
+                        let x = self.label();
+                        self.push(format!(
+                            "[{prev}][{o}]xfade={kind}:duration={:.6}:offset=0,{}[{x}]",
+                            r.seconds(overlap),
+                            self.norm()
+                        ));
+                        pieces.push(x);
+                        total += b - a;
+                    }
+                    "t" => pending_tail = Some(o),
+                    _ => {
+                        pieces.push(o);
+                        total += b - a;
+                    }
+                }
+            }
+        }
+        if pending_tail.is_some() {
+            return None;
+        }
+        let out = self.label();
+        let ins: String = pieces.iter().map(|p| format!("[{p}]")).collect();
+        self.push(format!(
+            "{ins}concat=n={}:v=1:a=0,{}[{out}]",
+            pieces.len(),
+            self.norm()
+        ));
+        Some((out, total))
+    }
+
+    /// Items one after another, each joined to the running result
+    /// (transitions may overlap each other).
+    fn chain(&mut self, items: Vec<Item>) -> Option<(String, i64)> {
+        let mut acc: Option<(String, i64)> = None;
+        for Item {
+            label,
+            frames: f,
+            join,
+        } in items
+        {
+            acc = Some(match acc {
+                None => (label, f),
+                Some((prev, pf)) => {
+                    let overlap = join.as_ref().map_or(0, |j| j.1);
+                    let out = self.join(
+                        &prev,
+                        &label,
+                        pf,
+                        overlap,
+                        join.as_ref().map(|j| j.0.as_str()),
+                    );
+                    (out, pf + f - overlap)
+                }
+            });
+        }
+        acc
     }
 
     /// `next` after `prev` (of `prev_frames`): overlapping by `overlap`
@@ -660,6 +785,17 @@ impl Builder<'_> {
         let g = look::geometry(motion, asset.still, w, h, frames, &rate);
         chain.push_str(&g.pre);
         chain.push_str(&extra(&pre));
+        if asset.still {
+            // Converted once, before the still is repeated or zoomed: the
+            // frames made from it are already in the movie's format (a
+            // JPEG decodes to full-range YUV, the movie is limited range).
+            let alpha = g.alpha || asset.alpha || !post.is_empty();
+            chain.push_str(if alpha {
+                ",format=yuva420p"
+            } else {
+                ",format=yuv420p"
+            });
+        }
         if asset.still && !g.generates {
             let _ = write!(chain, ",loop=loop={}:size=1:start=0", (frames - 1).max(0));
         }
