@@ -331,7 +331,26 @@ impl Builder<'_> {
         let layer = match span.node.kind {
             Kind::Body | Kind::Sequence => Some(self.sequence(span)?),
             Kind::Stack => Some(self.stack(span)?),
-            Kind::Effect => Some(self.effect(span)?),
+            Kind::Effect => {
+                let layer = self.effect(span)?;
+                match layer {
+                    // Animators move the whole picture (§10).
+                    Layer::Full(label, _)
+                        if span.children.iter().any(|c| c.node.kind == Kind::Animator) =>
+                    {
+                        let frame = look::Rect {
+                            x: 0.0,
+                            y: 0.0,
+                            w: self.c.width,
+                            h: self.c.height,
+                        };
+                        let alpha = self.label();
+                        self.push(format!("[{label}]format=yuva420p[{alpha}]"));
+                        Some(self.placed(span, origin, alpha, frame))
+                    }
+                    layer => Some(layer),
+                }
+            }
             Kind::Overlay => self.overlay(span, origin)?,
             Kind::Text => Some(Layer::Text(text::drawtext(span, origin, self.c)?)),
             Kind::Widget => Some(self.theme(span)?),
@@ -864,7 +883,16 @@ impl Builder<'_> {
                 (out, true)
             }
         };
-        let (mut label, _) = self.node_filters(span, label, true, (rect.w, rect.h))?;
+        let (label, _) = self.node_filters(span, label, true, (rect.w, rect.h))?;
+        Ok(Some(self.placed(span, origin, label, rect)))
+    }
+
+    /// A box `label` placed at `rect`, moved by its node's animators:
+    /// `grow`, `rot-in`/`rot-out` (drawn into the box's stream), slides
+    /// and keys (overlay positions on the container's clock).
+    fn placed(&mut self, span: &Span<'_>, origin: f64, label: String, rect: look::Rect) -> Layer {
+        let (cw, ch) = (self.c.width, self.c.height);
+        let mut label = label;
         // grow: the box drawn smaller or larger about its centre, in a
         // transparent frame as large as its largest size.
         let mut at = (rect.x, rect.y);
@@ -909,7 +937,7 @@ impl Builder<'_> {
         }
         let (dx, dy) = look::motion_terms(span, origin, rect, cw, ch);
         let (x, y) = (format!("{:.1}{dx}", at.0), format!("{:.1}{dy}", at.1));
-        Ok(Some(Layer::Placed { label, x, y }))
+        Layer::Placed { label, x, y }
     }
 
     /// Filters set on a rendering node (stack, sequence, effect, overlay).

@@ -283,6 +283,7 @@ fn masks_and_turns() {
               <filter type="mask" opaqueColor="#000000" transparentColor="#ffffff"><image filename="http://x/a.png"/></filter>
               </image><animator type="rot-in" angle="180" duration="1"/><animator type="rot-out" duration="1"/></overlay>
             <overlay left="0.1" width="0.2" height="0.2"><image color="#00ff00"/><animator type="grow" growStart="-1" growEnd="1"/></overlay>
+            <effect type="kenburns" duration="2"><image filename="http://x/a.png"/><animator type="slide-in" direction="left" duration="1"/><animator type="grow" growStart="-0.5" growEnd="0"/><animator type="rot-out" angle="45" duration="0.5"/></effect>
           </stack>"##,
     );
     assert_eq!(frames, 30);
