@@ -558,85 +558,154 @@ pub fn motion_terms(
     (dx, dy)
 }
 
-/// `rot-in`/`rot-out` animators as a `rotate` angle (radians) of the
-/// node's own clock: turning from `angle` degrees (default 90) to
-/// upright at the start, or away to it at the end.
+/// The node's turn as a `rotate` angle (radians, clockwise) of its own
+/// clock `t`: `rot-in`/`rot-out` (from `angle` degrees, default 90, to
+/// upright at the start, or away to it at the end) plus custom keys'
+/// turns about z (`rot="angle,0,0,1"`, `orient`'s third angle; GL turns
+/// counter-clockwise).
 pub fn rotation(span: &Span<'_>) -> Option<String> {
-    let terms: Vec<String> = span
+    let mut terms = Vec::new();
+    for a in span
         .children
         .iter()
-        .filter(|a| a.node.kind == Kind::Animator && matches!(a.node.ty(), "rot-in" | "rot-out"))
-        .map(|a| {
-            let angle = a.node.number("angle").unwrap_or(90.0);
-            let st = a.start - span.start;
-            let d = a.duration.max(1e-3);
-            let p = format!("clip((t-{st:.4})/{d:.4},0,1)");
-            if a.node.ty() == "rot-in" {
-                format!("{angle:.3}*(1-{p})")
-            } else {
-                format!("{angle:.3}*{p}")
+        .filter(|a| a.node.kind == Kind::Animator)
+    {
+        let st = a.start - span.start;
+        let d = a.duration.max(1e-3);
+        let p = format!("clip((t-{st:.4})/{d:.4},0,1)");
+        let angle = a.node.number("angle").unwrap_or(90.0);
+        match a.node.ty() {
+            "rot-in" => terms.push(format!("{angle:.3}*(1-{p})")),
+            "rot-out" => terms.push(format!("{angle:.3}*{p}")),
+            "custom" => {
+                let about_z = |v: &[f64]| {
+                    let (deg, ax, ay, az) = (v.first()?, v.get(1)?, v.get(2)?, v.get(3)?);
+                    (az.abs() >= ax.abs().max(ay.abs())).then(|| -deg * az.signum())
+                };
+                for keys in [
+                    key_values(a, span.start, "rot", about_z),
+                    key_values(a, span.start, "orient", |v| Some(-*v.get(2)?)),
+                ] {
+                    if !keys.is_empty() {
+                        terms.push(piecewise(&keys, "t"));
+                    }
+                }
             }
-        })
-        .collect();
+            _ => {}
+        }
+    }
     (!terms.is_empty()).then(|| format!("({})*PI/180", terms.join("+")))
 }
 
-/// A `grow` animator (§10): a move along z towards the camera, as scale
-/// factors over the node's own clock. The camera sits 2 units away (the
-/// frame is 2 high), so z becomes a scale of 2 / (2 − z); returns
-/// `(start scale, end scale, window start, window length)`.
-pub fn grow(span: &Span<'_>) -> Option<(f64, f64, f64, f64)> {
-    let a = span
+/// The node's size over its own clock `var` (seconds from its start), as
+/// an expression, with its smallest and largest values: `grow` animators
+/// (§10: a move along z towards the camera, 2 units away with the frame
+/// 2 high, so z becomes a scale of 2 / (2 − z); `growStart` 0 →
+/// `growEnd` 0.1 by default) times custom `scale` keys (x and y
+/// averaged: drake scales uniformly).
+pub fn scale(span: &Span<'_>, var: &str) -> Option<(String, f64, f64)> {
+    let mut factors = Vec::new();
+    for a in span
         .children
         .iter()
-        .find(|a| a.node.kind == Kind::Animator && a.node.ty() == "grow")?;
-    let scale = |z: f64| 2.0 / (2.0 - z.clamp(-8.0, 1.5));
-    Some((
-        scale(a.node.number("growStart").unwrap_or(0.0)),
-        scale(a.node.number("growEnd").unwrap_or(0.1)),
-        a.start - span.start,
-        a.duration.max(1e-3),
-    ))
+        .filter(|a| a.node.kind == Kind::Animator)
+    {
+        match a.node.ty() {
+            "grow" => {
+                let z = |v: f64| 2.0 / (2.0 - v.clamp(-8.0, 1.5));
+                let (s0, s1) = (
+                    z(a.node.number("growStart").unwrap_or(0.0)),
+                    z(a.node.number("growEnd").unwrap_or(0.1)),
+                );
+                let (st, d) = (a.start - span.start, a.duration.max(1e-3));
+                factors.push((
+                    format!(
+                        "({s0:.4}+({:.4})*clip(({var}-{st:.4})/{d:.4},0,1))",
+                        s1 - s0
+                    ),
+                    s0.min(s1),
+                    s0.max(s1),
+                ));
+            }
+            "custom" => {
+                let keys = key_values(a, span.start, "scale", |v| {
+                    let (x, y) = (v.first().copied()?, v.get(1).copied().unwrap_or(1.0));
+                    Some(((x + y) / 2.0).clamp(0.05, 8.0))
+                });
+                if keys.is_empty() {
+                    continue;
+                }
+                let lo = keys.iter().map(|k| k.1).fold(f64::MAX, f64::min);
+                let hi = keys.iter().map(|k| k.1).fold(f64::MIN, f64::max);
+                factors.push((piecewise(&keys, var), lo, hi));
+            }
+            _ => {}
+        }
+    }
+    factors
+        .into_iter()
+        .reduce(|a, b| (format!("{}*{}", a.0, b.0), a.1 * b.1, a.2 * b.2))
 }
 
-/// `pos` keys of a custom animator as x/y offsets (GL units: the frame
-/// is 2 high, +y up), linear between keys, held outside.
-fn keyframes(a: &Span<'_>, origin: f64, fh: f64) -> (String, String) {
-    let mut keys: Vec<(f64, f64, f64)> = a
+/// Key attribute `attr` of a custom animator as `(time on the node's
+/// clock, value)` pairs sorted by time; `pick` makes the value of the
+/// attribute's numbers. `node_start`: the animated node's start.
+fn key_values(
+    a: &Span<'_>,
+    node_start: f64,
+    attr: &str,
+    pick: impl Fn(&[f64]) -> Option<f64>,
+) -> Vec<(f64, f64)> {
+    let base = a.start - node_start;
+    let mut keys: Vec<(f64, f64)> = a
         .node
         .children
         .iter()
         .filter(|k| k.kind == Kind::Key)
         .filter_map(|k| {
-            let t = k.number("time")?;
-            let pos = k.attr("pos")?;
-            let mut it = pos
+            let numbers: Vec<f64> = k
+                .attr(attr)?
                 .split(',')
-                .map(|v| v.trim().parse::<f64>().unwrap_or(0.0));
-            let x = it.next().unwrap_or(0.0) * fh / 2.0;
-            let y = -it.next().unwrap_or(0.0) * fh / 2.0;
-            Some((t, x, y))
+                .map(|v| v.trim().parse::<f64>().unwrap_or(0.0))
+                .collect();
+            Some((k.number("time")? + base, pick(&numbers)?))
         })
         .collect();
-    if keys.is_empty() {
+    keys.sort_by(|a, b| a.0.total_cmp(&b.0));
+    keys
+}
+
+/// A piecewise-linear expression of `var` through `keys`, held before
+/// the first and after the last (`0` without keys).
+fn piecewise(keys: &[(f64, f64)], var: &str) -> String {
+    let Some(last) = keys.last() else {
+        return "0".into();
+    };
+    let mut expr = format!("{:.4}", last.1);
+    for w in keys.windows(2).rev() {
+        let ((t0, v0), (t1, v1)) = (w[0], w[1]);
+        let len = (t1 - t0).max(1e-3);
+        expr = format!(
+            "if(lt({var},{t1:.4}),{v0:.4}+({:.4})*clip(({var}-{t0:.4})/{len:.4},0,1),{expr})",
+            v1 - v0
+        );
+    }
+    format!("({expr})")
+}
+
+/// `pos` keys of a custom animator as x/y offsets (GL units: the frame
+/// is 2 high, +y up) on the container's clock `t`, linear between keys,
+/// held outside.
+fn keyframes(a: &Span<'_>, origin: f64, fh: f64) -> (String, String) {
+    let x = key_values(a, origin, "pos", |v| Some(v.first()? * fh / 2.0));
+    let y = key_values(a, origin, "pos", |v| Some(-v.get(1)? * fh / 2.0));
+    if x.is_empty() && y.is_empty() {
         return (String::new(), String::new());
     }
-    keys.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let base = a.start - origin;
-    let piece = |pick: fn(&(f64, f64, f64)) -> f64| {
-        let mut expr = format!("{:.2}", pick(&keys[keys.len() - 1]));
-        for w in keys.windows(2).rev() {
-            let (t0, t1) = (w[0].0 + base, w[1].0 + base);
-            let (v0, v1) = (pick(&w[0]), pick(&w[1]));
-            let len = (t1 - t0).max(1e-3);
-            expr = format!(
-                "if(lt(t,{t1:.4}),{v0:.2}+({:.2})*clip((t-{t0:.4})/{len:.4},0,1),{expr})",
-                v1 - v0
-            );
-        }
-        format!("+({expr})")
-    };
-    (piece(|k| k.1), piece(|k| k.2))
+    (
+        format!("+{}", piecewise(&x, "t")),
+        format!("+{}", piecewise(&y, "t")),
+    )
 }
 
 /// Filters on media (`<image><filter/></image>`): `(pre, post)` where

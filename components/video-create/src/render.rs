@@ -352,7 +352,7 @@ impl Builder<'_> {
                 }
             }
             Kind::Overlay => self.overlay(span, origin)?,
-            Kind::Text => Some(Layer::Text(text::drawtext(span, origin, self.c)?)),
+            Kind::Text => Some(self.text(span, origin)?),
             Kind::Widget => Some(self.theme(span)?),
             Kind::Audio => {
                 self.audio(span)?;
@@ -361,6 +361,37 @@ impl Builder<'_> {
             _ => None,
         };
         Ok(layer)
+    }
+
+    /// A `<text>`: `drawtext` on its container, or — turning or growing
+    /// (which `drawtext` cannot) — drawn into its own box, then placed
+    /// like an overlay.
+    fn text(&mut self, span: &Span<'_>, origin: f64) -> Result<Layer, String> {
+        let turns = span.children.iter().any(|a| {
+            a.node.kind == Kind::Animator && matches!(a.node.ty(), "rot-in" | "rot-out" | "grow")
+        });
+        if !turns {
+            return Ok(Layer::Text(text::drawtext(span, origin, self.c)?));
+        }
+        let (filters, zone) = text::drawtext_still(span, self.c)?;
+        let canvas = self.canvas(self.frames(span));
+        let drawn = self.draw(canvas, Layer::Text(filters), 0);
+        // The part of the zone inside the frame.
+        let (cw, ch) = (self.c.width, self.c.height);
+        let x = zone.x.clamp(0.0, f64::from(cw - 2)).round();
+        let y = zone.y.clamp(0.0, f64::from(ch - 2)).round();
+        let rect = look::Rect {
+            x,
+            y,
+            w: zone.w.min(cw - x as u32).max(2) & !1,
+            h: zone.h.min(ch - y as u32).max(2) & !1,
+        };
+        let cut = self.label();
+        self.push(format!(
+            "[{drawn}]crop={}:{}:{x}:{y}[{cut}]",
+            rect.w, rect.h
+        ));
+        Ok(self.placed(span, origin, cut, rect))
     }
 
     /// Children together, later ones on top (§2).
@@ -896,16 +927,16 @@ impl Builder<'_> {
         // grow: the box drawn smaller or larger about its centre, in a
         // transparent frame as large as its largest size.
         let mut at = (rect.x, rect.y);
-        if let Some((s0, s1, start, d)) = look::grow(span) {
-            let (lo, hi) = (s0.min(s1), s0.max(s1));
+        let fps = self.c.rate.fps();
+        if let Some((size, lo, hi)) = look::scale(span, &format!("(on/{fps:.4})")) {
+            // At most 4 frames large, and zoompan zooms at most 10×.
+            let side = f64::from(rect.w.max(rect.h)).max(1.0);
+            let hi = hi.min(4.0 * f64::from(cw.max(ch)) / side).max(lo);
+            let lo = lo.max(hi / 10.0);
             let even = |v: f64| ((v.round() as u32) & !1).max(2);
             let (sw, sh) = (even(f64::from(rect.w) * lo), even(f64::from(rect.h) * lo));
             let (pw, ph) = (even(f64::from(rect.w) * hi), even(f64::from(rect.h) * hi));
-            let fps = self.c.rate.fps();
-            let z = format!(
-                "({s0:.4}+({:.4})*clip((on/{fps:.4}-{start:.4})/{d:.4},0,1))/{lo:.4}",
-                s1 - s0
-            );
+            let z = format!("clip({size}/{lo:.4},1,{:.4})", hi / lo);
             let out = self.label();
             self.push(format!(
                 "[{label}]format=yuva420p,scale={sw}:{sh},pad={pw}:{ph}:(ow-iw)/2:(oh-ih)/2:color=black@0,zoompan=z='{z}':x='iw/2-iw/zoom/2':y='ih/2-ih/zoom/2':d=1:s={pw}x{ph}:fps={}[{out}]",

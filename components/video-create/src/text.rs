@@ -225,14 +225,7 @@ fn advanced(
     reference: &str,
 ) -> Result<Vec<String>, String> {
     let node = span.node;
-    let unit = f64::from(c.height) / 360.0;
-    let size = node
-        .number("fontsize")
-        .map_or(f64::from(c.height) * 0.06, |fs| (fs * unit).max(1.0));
-    let spacing = 1.25 * node.number("interlign").unwrap_or(1.0).clamp(0.5, 4.0);
-    let refs: Vec<&str> = reference.lines().collect();
-    let max_w = refs.iter().map(|l| width(l, size)).fold(1.0, f64::max);
-    let rows = refs.len().max(1);
+    let (size, max_w, rows, rect) = reference_box(node, c, reference);
     let mut lines = wrap(&node.text, size, max_w, true);
     let cut = lines.len() > rows;
     lines.truncate(rows);
@@ -244,6 +237,19 @@ fn advanced(
             line.push('…');
         }
     }
+    draw(span, origin, c, rect, (size, lines), ("left", "top"), false)
+}
+
+/// An advanced text's size, line width, line count and box (centred).
+fn reference_box(node: &Node, c: Canvas, reference: &str) -> (f64, f64, usize, Rect) {
+    let unit = f64::from(c.height) / 360.0;
+    let size = node
+        .number("fontsize")
+        .map_or(f64::from(c.height) * 0.06, |fs| (fs * unit).max(1.0));
+    let spacing = 1.25 * node.number("interlign").unwrap_or(1.0).clamp(0.5, 4.0);
+    let refs: Vec<&str> = reference.lines().collect();
+    let max_w = refs.iter().map(|l| width(l, size)).fold(1.0, f64::max);
+    let rows = refs.len().max(1);
     let (w, h) = (max_w.min(f64::from(c.width)), size * spacing * rows as f64);
     let rect = Rect {
         x: ((f64::from(c.width) - w) / 2.0).round(),
@@ -251,7 +257,30 @@ fn advanced(
         w: (w as u32).max(2) & !1,
         h: (h as u32).max(2) & !1,
     };
-    draw(span, origin, c, rect, (size, lines), ("left", "top"), false)
+    (size, max_w, rows, rect)
+}
+
+/// The box a text is laid out in: a legend's band, an advanced text's
+/// reference box, or the placement (default: the frame).
+pub fn text_rect(span: &Span<'_>, c: Canvas) -> Rect {
+    let node = span.node;
+    let placed = ["left", "right", "top", "bottom", "width", "height"]
+        .iter()
+        .any(|a| node.attr(a).is_some());
+    match (node.ty(), node.attr("reference")) {
+        ("legend", _) if !placed => legend_rect(c),
+        ("advanced", Some(reference)) => reference_box(node, c, reference).3,
+        _ => look::place(node, c.width, c.height, None),
+    }
+}
+
+/// A text with `rot-*` or `grow` animators, drawn still on its own
+/// clock (its other animators move the box it is cut to): the filters
+/// and the box.
+pub fn drawtext_still(span: &Span<'_>, c: Canvas) -> Result<(Vec<String>, Rect), String> {
+    let mut still = span.clone();
+    still.children.retain(|a| a.node.kind != Kind::Animator);
+    Ok((drawtext(&still, span.start, c)?, text_rect(span, c)))
 }
 
 /// `drawtext` filters for laid-out `lines` at `size` in `rect`.

@@ -283,6 +283,9 @@ fn masks_and_turns() {
               <filter type="mask" opaqueColor="#000000" transparentColor="#ffffff"><image filename="http://x/a.png"/></filter>
               </image><animator type="rot-in" angle="180" duration="1"/><animator type="rot-out" duration="1"/></overlay>
             <overlay left="0.1" width="0.2" height="0.2"><image color="#00ff00"/><animator type="grow" growStart="-1" growEnd="1"/></overlay>
+            <overlay left="0.7" width="0.2" height="0.2"><image color="#0000ff"/><animator type="custom"><key time="0" rot="0,0,0,1" scale="0.5,0.5,1" pos="0,0,0"/><key time="2" rot="180,0,0,1" scale="30,30,1" pos="-0.5,0.2,0"/></animator><animator type="custom"><key time="1" orient="0,0,45"/></animator></overlay>
+            <text type="legend" fontcolor="#ffff00">Turning<animator type="rot-in" angle="90" duration="1"/><animator type="slide-out" direction="right" duration="0.5"/></text>
+            <text type="zone" left="-0.5" width="3" top="0.2" height="0.3">Growing<animator type="grow" growStart="-1" growEnd="0.5"/></text>
             <effect type="kenburns" duration="2"><image filename="http://x/a.png"/><animator type="slide-in" direction="left" duration="1"/><animator type="grow" growStart="-0.5" growEnd="0"/><animator type="rot-out" angle="45" duration="0.5"/></effect>
           </stack>"##,
     );
