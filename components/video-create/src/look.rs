@@ -184,7 +184,8 @@ pub struct Geometry {
     pub generates: bool,
 }
 
-fn even(v: f64) -> u32 {
+/// The even pixel count nearest below `v`, at least 2.
+pub fn even(v: f64) -> u32 {
     ((v.round() as u32) & !1).max(2)
 }
 

@@ -906,12 +906,13 @@ impl Builder<'_> {
                     Layer::Full(l, a) => (l, a),
                     _ => return Ok(None),
                 };
+                // The stack has applied the overlay's filters already.
                 let out = self.label();
                 self.push(format!(
                     "[{l}]scale={}:{},format=yuva420p[{out}]",
                     rect.w, rect.h
                 ));
-                (out, true)
+                return Ok(Some(self.placed(span, origin, out, rect)));
             }
         };
         let (label, _) = self.node_filters(span, label, true, (rect.w, rect.h))?;
@@ -933,7 +934,7 @@ impl Builder<'_> {
             let side = f64::from(rect.w.max(rect.h)).max(1.0);
             let hi = hi.min(4.0 * f64::from(cw.max(ch)) / side).max(lo);
             let lo = lo.max(hi / 10.0);
-            let even = |v: f64| ((v.round() as u32) & !1).max(2);
+            let even = look::even;
             let (sw, sh) = (even(f64::from(rect.w) * lo), even(f64::from(rect.h) * lo));
             let (pw, ph) = (even(f64::from(rect.w) * hi), even(f64::from(rect.h) * hi));
             let z = format!("clip({size}/{lo:.4},1,{:.4})", hi / lo);
