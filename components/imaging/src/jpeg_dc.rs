@@ -6,7 +6,8 @@
 //!
 //! - baseline: every Huffman symbol must still be read to find the next
 //!   block, but AC symbols are only *skipped* (code and extra bits
-//!   consumed, no value built, nothing stored);
+//!   consumed, no value built, nothing stored), several per table lookup
+//!   (a [`Skip`] entry says what the next 13 bits hold);
 //! - progressive: only the DC scans are read; AC scans (the bulk of the
 //!   file) are jumped over to the next marker without decoding a bit.
 //!
@@ -36,25 +37,57 @@ struct Component {
 struct Huffman {
     /// Indexed by the next LOOKAHEAD bits: (code length, symbol); length
     /// 0 = longer code.
-    fast: Vec<(u8, u8)>,
+    fast: Box<[(u8, u8); 1 << LOOKAHEAD]>,
     /// Largest code of each length (1..=16), -1 when none.
     maxcode: [i32; 18],
     /// Offset from a code of each length to its index in `symbols`.
     valoffset: [i32; 18],
     symbols: Vec<u8>,
-    /// For AC tables, indexed like `fast`: the code *and* its extra bits
-    /// when they fit in LOOKAHEAD bits, as (bits, coefficients advanced;
-    /// 0 = end of block); bits 0 = take the slow path.
-    skip: Vec<(u8, u8)>,
+    /// For AC tables: every whole symbol (code *and* extra bits) in the
+    /// next [`SKIP_BITS`] bits, as one [`Skip`] entry.
+    skip: Box<[Skip; 1 << SKIP_BITS]>,
 }
 
 const LOOKAHEAD: u32 = 11;
+
+/// Bits of the AC skip table's index: 2^13 two-byte entries (16 KiB) per
+/// table keep both AC tables in L1 while most lookups still pass two or
+/// three symbols at once.
+const SKIP_BITS: u32 = 13;
+
+/// What the next [`SKIP_BITS`] bits of an AC run hold: the bits of the
+/// whole symbols in them (code and extra bits, up to and including an end
+/// of block), the coefficients they advance, and whether the last is the
+/// end of block. 0 bits: the first symbol does not fit (slow path).
+#[derive(Clone, Copy, Default)]
+struct Skip(u16);
+
+impl Skip {
+    const EOB: u16 = 1 << 15;
+
+    #[inline]
+    fn bits(self) -> u32 {
+        u32::from(self.0 & 31)
+    }
+
+    /// Coefficients advanced, plus one for an end of block: the entry is
+    /// taken whole only when `k + reach() <= 64`.
+    #[inline]
+    fn reach(self) -> usize {
+        usize::from((self.0 >> 5) & 127) + usize::from(self.0 >> 15)
+    }
+
+    #[inline]
+    fn ends_block(self) -> bool {
+        self.0 & Self::EOB != 0
+    }
+}
 
 impl Huffman {
     /// From a DHT's 16 counts and its symbols; `None` when the counts do
     /// not describe a prefix code.
     fn new(counts: &[u8; 16], symbols: &[u8]) -> Option<Huffman> {
-        let mut fast = vec![(0u8, 0u8); 1 << LOOKAHEAD];
+        let mut fast = Box::new([(0u8, 0u8); 1 << LOOKAHEAD]);
         let mut maxcode = [-1i32; 18];
         let mut valoffset = [0i32; 18];
         let mut code: i32 = 0;
@@ -83,21 +116,10 @@ impl Huffman {
             code <<= 1;
         }
         maxcode[17] = i32::MAX; // sentinel: ends the slow search
-        let skip = fast
-            .iter()
-            .map(|&(len, rs)| {
-                let (run, size) = (rs >> 4, rs & 15);
-                let total = len + size;
-                if len == 0 || u32::from(total) > LOOKAHEAD {
-                    (0, 0)
-                } else if size == 0 {
-                    // End of block, or a run of 16 zeros.
-                    (len, if run == 15 { 16 } else { 0 })
-                } else {
-                    (total, run + 1)
-                }
-            })
-            .collect();
+        let mut skip = Box::new([Skip::default(); 1 << SKIP_BITS]);
+        for (window, entry) in (0..).zip(skip.iter_mut()) {
+            *entry = Self::skip_entry(&fast, window);
+        }
         Some(Huffman {
             fast,
             maxcode,
@@ -105,6 +127,34 @@ impl Huffman {
             symbols: symbols.to_vec(),
             skip,
         })
+    }
+
+    /// The [`Skip`] entry of a [`SKIP_BITS`]-bit window, read with the
+    /// single-symbol `fast` table: symbols are taken while code and extra
+    /// bits fit in what is left of the window, up to an end of block, and
+    /// no further once they pass the 63 coefficients of a block (such an
+    /// entry is never taken whole).
+    fn skip_entry(fast: &[(u8, u8); 1 << LOOKAHEAD], window: u32) -> Skip {
+        let (mut used, mut advance, mut eob) = (0u32, 0u32, false);
+        while advance <= 64 {
+            let rest = (window << used) & ((1 << SKIP_BITS) - 1);
+            let (len, rs) = fast[(rest >> (SKIP_BITS - LOOKAHEAD)) as usize];
+            let (run, size) = (u32::from(rs >> 4), u32::from(rs & 15));
+            let total = u32::from(len) + size;
+            if len == 0 || used + total > SKIP_BITS {
+                break; // a code longer than LOOKAHEAD, or cut by the window
+            }
+            used += total;
+            match (size, run) {
+                (0, 15) => advance += 16, // a run of 16 zeros
+                (0, _) => {
+                    eob = true;
+                    break;
+                }
+                _ => advance += run + 1,
+            }
+        }
+        Skip(used as u16 | (advance as u16) << 5 | if eob { Skip::EOB } else { 0 })
     }
 }
 
@@ -212,18 +262,63 @@ impl<'a> Bits<'a> {
         table.symbols.get(i).copied()
     }
 
-    /// A DC difference or coefficient of `size` bits (JPEG's EXTEND).
+    /// A block's DC difference: its size symbol and that many bits.
     #[inline]
-    fn value(&mut self, size: u32) -> i32 {
-        if size == 0 {
-            return 0;
+    fn dc_diff(&mut self, table: &Huffman) -> Option<i32> {
+        if self.n < 32 {
+            self.refill();
         }
-        let v = self.get(size) as i32;
-        if v < 1 << (size - 1) {
-            v - (1 << size) + 1
+        let (len, symbol) = table.fast[self.peek(LOOKAHEAD) as usize];
+        let size = if len > 0 {
+            self.consume(u32::from(len));
+            symbol
+        } else {
+            self.symbol(table)?
+        };
+        // ≥ 16 bits left after a code of ≤ 16 from ≥ 32: no refill.
+        let size = u32::from(size & 15);
+        let v = ((self.acc >> 1) >> (63 - size)) as i32; // the top `size` bits
+        self.consume(size);
+        Some(if v < (1 << size) >> 1 {
+            v + 1 - (1 << size)
         } else {
             v
+        })
+    }
+
+    /// Read past the 63 AC coefficients of a block (baseline): mostly
+    /// several symbols per [`Skip`] lookup, one at a time near the end of
+    /// a block without an end-of-block code and for long codes.
+    #[inline]
+    fn skip_ac(&mut self, ac: &Huffman) -> Result<(), &'static str> {
+        let mut k = 1;
+        while k < 64 {
+            if self.n < SKIP_BITS {
+                self.refill();
+            }
+            let entry = ac.skip[self.peek(SKIP_BITS) as usize];
+            if entry.bits() > 0 && k + entry.reach() <= 64 {
+                self.consume(entry.bits());
+                if entry.ends_block() {
+                    return Ok(());
+                }
+                k += entry.reach();
+                continue;
+            }
+            let rs = self.symbol(ac).ok_or("invalid Huffman code")?;
+            let (run, size) = (rs >> 4, u32::from(rs & 15));
+            if size == 0 {
+                if run != 15 {
+                    return Ok(()); // end of block
+                }
+                k += 16;
+                continue;
+            }
+            self.refill();
+            self.consume(size);
+            k += usize::from(run) + 1;
         }
+        Ok(())
     }
 
     /// Skip to the byte after the next RSTn marker (restart interval end).
@@ -300,7 +395,6 @@ struct ScanComponent {
     c: usize,
     dc_table: usize,
     ac_table: usize,
-    pred: i32,
 }
 
 fn be16(data: &[u8], at: usize) -> Option<usize> {
@@ -458,7 +552,6 @@ pub fn decode(data: &[u8]) -> Result<Option<DynamicImage>, String> {
                         c,
                         dc_table: usize::from(s[1] >> 4) & 3,
                         ac_table: usize::from(s[1] & 15) & 3,
-                        pred: 0,
                     });
                 }
                 let tail = seg.get(1 + 2 * ns..4 + 2 * ns).ok_or_else(truncated)?;
@@ -476,7 +569,7 @@ pub fn decode(data: &[u8]) -> Result<Option<DynamicImage>, String> {
                         refine: f.progressive && ah > 0,
                         al: u32::from(al),
                     };
-                    decode_scan(f, &mut scan, &ctx, data, start)?
+                    decode_scan(f, &scan, &ctx, data, start)?
                 };
                 pos = end;
                 continue;
@@ -503,111 +596,97 @@ struct ScanCtx<'a> {
     al: u32,
 }
 
+/// One block of a scan's unit (an MCU, or a single block when the scan
+/// is not interleaved), in coding order, with everything its decode needs.
+struct Block<'t> {
+    /// Index in the scan (whose DC predictor it updates).
+    scan: usize,
+    /// Frame component (plane) it belongs to.
+    plane: usize,
+    dc: Option<&'t Huffman>,
+    /// The AC table of a baseline scan, whose coefficients are skipped.
+    ac: Option<&'t Huffman>,
+    /// Blocks per unit across and down, and this block's place in it.
+    across: usize,
+    down: usize,
+    dx: usize,
+    dy: usize,
+    /// Blocks per line of its plane.
+    per_line: usize,
+}
+
 /// Read one scan's DC data; returns the position after its entropy data.
 fn decode_scan(
     f: &mut Frame,
-    scan: &mut [ScanComponent],
+    scan: &[ScanComponent],
     ctx: &ScanCtx<'_>,
     data: &[u8],
     start: usize,
 ) -> Result<usize, String> {
     let missing = || "a scan uses a missing Huffman table".to_owned();
-    for s in scan.iter() {
-        if !ctx.refine && ctx.dc_tables[s.dc_table].is_none() {
+    let interleaved = scan.len() > 1;
+    let mut blocks = Vec::new();
+    for (i, s) in scan.iter().enumerate() {
+        let dc = ctx.dc_tables[s.dc_table].as_ref();
+        let ac = ctx.ac_tables[s.ac_table].as_ref();
+        if (!ctx.refine && dc.is_none()) || (ctx.skip_ac && ac.is_none()) {
             return Err(missing());
         }
-        if ctx.skip_ac && ctx.ac_tables[s.ac_table].is_none() {
-            return Err(missing());
+        let comp = f.components[s.c];
+        let (across, down) = if interleaved {
+            (comp.h, comp.v)
+        } else {
+            (1, 1)
+        };
+        for dy in 0..down {
+            for dx in 0..across {
+                blocks.push(Block {
+                    scan: i,
+                    plane: s.c,
+                    dc,
+                    ac: if ctx.skip_ac { ac } else { None },
+                    across,
+                    down,
+                    dx,
+                    dy,
+                    per_line: f.blocks_per_line(s.c),
+                });
+            }
         }
     }
     let mut bits = Bits::new(data, start);
-    // Units of this scan: MCUs when interleaved, blocks of the one
-    // component otherwise.
-    let (units_x, units_y) = if scan.len() == 1 {
-        f.scan_blocks(scan[0].c)
-    } else {
+    let mut preds = vec![0i32; scan.len()];
+    let (units_x, units_y) = if interleaved {
         (f.mcus_x, f.mcus_y)
+    } else {
+        f.scan_blocks(scan[0].c)
     };
-    let interleaved = scan.len() > 1;
     let mut done = 0usize;
     for uy in 0..units_y {
         for ux in 0..units_x {
             if ctx.restart_interval > 0 && done > 0 && done.is_multiple_of(ctx.restart_interval) {
                 bits.restart();
-                for s in scan.iter_mut() {
-                    s.pred = 0;
-                }
+                preds.fill(0);
             }
             done += 1;
-            for s in scan.iter_mut() {
-                let comp = f.components[s.c];
-                let per_line = f.blocks_per_line(s.c);
-                let (bw, bh) = if interleaved {
-                    (comp.h, comp.v)
-                } else {
-                    (1, 1)
+            for b in &blocks {
+                let (x, y) = (ux * b.across + b.dx, uy * b.down + b.dy);
+                let Some(slot) = f.dc[b.plane].get_mut(y * b.per_line + x) else {
+                    return Err("block outside the frame".into());
                 };
-                for by in 0..bh {
-                    for bx in 0..bw {
-                        let (x, y) = if interleaved {
-                            (ux * comp.h + bx, uy * comp.v + by)
-                        } else {
-                            (ux, uy)
-                        };
-                        let Some(slot) = f.dc[s.c].get_mut(y * per_line + x) else {
-                            return Err("block outside the frame".into());
-                        };
-                        if ctx.refine {
-                            if bits.get(1) == 1 {
-                                *slot |= 1 << ctx.al;
-                            }
-                            continue;
-                        }
-                        let table = ctx.dc_tables[s.dc_table].as_ref().ok_or_else(missing)?;
-                        let size = bits.symbol(table).ok_or("invalid Huffman code")?;
-                        s.pred = s.pred.wrapping_add(bits.value(u32::from(size & 15)));
-                        *slot = s.pred.wrapping_shl(ctx.al);
-                        if ctx.skip_ac {
-                            let ac = ctx.ac_tables[s.ac_table].as_ref().ok_or_else(missing)?;
-                            let mut k = 1;
-                            while k < 64 {
-                                if bits.n < 32 {
-                                    bits.refill();
-                                }
-                                let (len, advance) = ac.skip[bits.peek(LOOKAHEAD) as usize];
-                                if len > 0 {
-                                    bits.consume(u32::from(len));
-                                    if advance == 0 {
-                                        break;
-                                    }
-                                    k += usize::from(advance);
-                                    // ≥ 32 − LOOKAHEAD bits left: a second
-                                    // lookup needs no refill check.
-                                    let (len, advance) = ac.skip[bits.peek(LOOKAHEAD) as usize];
-                                    if len > 0 && k < 64 {
-                                        bits.consume(u32::from(len));
-                                        if advance == 0 {
-                                            break;
-                                        }
-                                        k += usize::from(advance);
-                                    }
-                                    continue;
-                                }
-                                let rs = bits.symbol(ac).ok_or("invalid Huffman code")?;
-                                let (run, size) = (rs >> 4, u32::from(rs & 15));
-                                if size == 0 {
-                                    if run != 15 {
-                                        break; // end of block
-                                    }
-                                    k += 16;
-                                    continue;
-                                }
-                                bits.refill();
-                                bits.consume(size);
-                                k += usize::from(run) + 1;
-                            }
-                        }
+                if ctx.refine {
+                    if bits.get(1) == 1 {
+                        *slot |= 1 << ctx.al;
                     }
+                    continue;
+                }
+                let (Some(dc), Some(pred)) = (b.dc, preds.get_mut(b.scan)) else {
+                    return Err(missing());
+                };
+                *pred = pred.wrapping_add(bits.dc_diff(dc).ok_or("invalid Huffman code")?);
+                *slot = pred.wrapping_shl(ctx.al);
+                if let Some(ac) = b.ac {
+                    bits.skip_ac(ac)?;
                 }
             }
         }
@@ -789,6 +868,32 @@ mod tests {
                     "{sampling:?} restart {restart} progressive {progressive}: {mean}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn full_blocks_and_long_codes() {
+        // White noise at quality 100: most blocks code all 63 AC
+        // coefficients (no end of block, so a skip entry would run into
+        // the next block's DC) and many codes exceed the lookup tables.
+        use jpeg_encoder::{ColorType, Encoder};
+        let (w, h) = (160u16, 96u16);
+        let mut seed = 0x2545_f491_u32;
+        let noise: Vec<u8> = (0..usize::from(w) * usize::from(h) * 3)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                (seed >> 24) as u8
+            })
+            .collect();
+        for restart in [0, 7] {
+            let mut jpeg = Vec::new();
+            let mut e = Encoder::new(&mut jpeg, 100);
+            e.set_restart_interval(restart);
+            e.encode(&noise, w, h, ColorType::Rgb).unwrap();
+            let mean = compare(&jpeg);
+            assert!(mean <= 1.0, "restart {restart}: {mean}");
         }
     }
 
