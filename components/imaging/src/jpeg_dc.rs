@@ -7,7 +7,7 @@
 //! - baseline: every Huffman symbol must still be read to find the next
 //!   block, but AC symbols are only *skipped* (code and extra bits
 //!   consumed, no value built, nothing stored), several per table lookup
-//!   (a [`Skip`] entry says what the next 13 bits hold);
+//!   (a `Skip` entry says what the next 13 bits hold);
 //! - progressive: only the DC scans are read; AC scans (the bulk of the
 //!   file) are jumped over to the next marker without decoding a bit.
 //!
