@@ -55,6 +55,9 @@ const LOOKAHEAD: u32 = 11;
 /// three symbols at once.
 const SKIP_BITS: u32 = 13;
 
+/// Skip lookups per refill: 3 × 13 bits fit in the ≥ 56 a refill leaves.
+const LOOKUPS: u32 = 3;
+
 /// What the next [`SKIP_BITS`] bits of an AC run hold: the bits of the
 /// whole symbols in them (code and extra bits, up to and including an end
 /// of block), the coefficients they advance, and whether the last is the
@@ -71,10 +74,11 @@ impl Skip {
     }
 
     /// Coefficients advanced, plus one for an end of block: the entry is
-    /// taken whole only when `k + reach() <= 64`.
+    /// taken whole only when `k + reach() <= 64` (never when it holds no
+    /// symbol: its reach is then 127).
     #[inline]
     fn reach(self) -> usize {
-        usize::from((self.0 >> 5) & 127) + usize::from(self.0 >> 15)
+        usize::from((self.0 >> 5) & 127)
     }
 
     #[inline]
@@ -154,7 +158,12 @@ impl Huffman {
                 _ => advance += run + 1,
             }
         }
-        Skip(used as u16 | (advance as u16) << 5 | if eob { Skip::EOB } else { 0 })
+        let reach = match (used, eob) {
+            (0, _) => 127,
+            (_, true) => advance + 1,
+            (_, false) => advance,
+        };
+        Skip(used as u16 | (reach as u16) << 5 | if eob { Skip::EOB } else { 0 })
     }
 }
 
@@ -293,16 +302,25 @@ impl<'a> Bits<'a> {
     fn skip_ac(&mut self, ac: &Huffman) -> Result<(), &'static str> {
         let mut k = 1;
         while k < 64 {
-            if self.n < SKIP_BITS {
+            if self.n < LOOKUPS * SKIP_BITS {
                 self.refill();
             }
-            let entry = ac.skip[self.peek(SKIP_BITS) as usize];
-            if entry.bits() > 0 && k + entry.reach() <= 64 {
+            // Up to LOOKUPS lookups per refill check (unrolled): the
+            // loop's branches are most of its cost.
+            let mut whole = false;
+            for _ in 0..LOOKUPS {
+                let entry = ac.skip[self.peek(SKIP_BITS) as usize];
+                if k + entry.reach() > 64 {
+                    break;
+                }
                 self.consume(entry.bits());
                 if entry.ends_block() {
                     return Ok(());
                 }
                 k += entry.reach();
+                whole = true;
+            }
+            if whole {
                 continue;
             }
             let rs = self.symbol(ac).ok_or("invalid Huffman code")?;

@@ -51,9 +51,9 @@ pub struct Source {
 
 enum Decoder {
     Jpeg {
-        decoder: Box<jpeg_decoder::Decoder<Cursor<Rc<[u8]>>>>,
+        decoder: Box<jpeg_decoder::Decoder<Cursor<Shared>>>,
         /// The file, for the DC-only decoder at 1/8 scale.
-        bytes: Rc<[u8]>,
+        bytes: Shared,
         /// Sample precision (12-bit and lossless JPEGs decode to 16 bits).
         precision: u8,
         /// The CMYK profile, used while converting CMYK to RGB.
@@ -62,6 +62,17 @@ enum Decoder {
     Png(Box<png::Reader<Cursor<Vec<u8>>>>),
     Gif(Box<GifDecoder<Cursor<Vec<u8>>>>),
     Webp(Box<WebPDecoder<Cursor<Vec<u8>>>>),
+}
+
+/// The file, shared by the general JPEG decoder and the DC-only one
+/// without a copy (`Rc<[u8]>` from a `Vec` would copy a 20 MB photo).
+#[derive(Clone)]
+struct Shared(Rc<Vec<u8>>);
+
+impl AsRef<[u8]> for Shared {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 /// A decoder error as the client sees it.
@@ -105,7 +116,7 @@ fn exif_orientation(tiff: Option<&[u8]>) -> Orientation {
 }
 
 impl Source {
-    fn open_jpeg(bytes: Rc<[u8]>, header: &Header) -> Result<Self, TaskError> {
+    fn open_jpeg(bytes: Shared, header: &Header) -> Result<Self, TaskError> {
         let mut decoder = Box::new(jpeg_decoder::Decoder::new(Cursor::new(bytes.clone())));
         decoder.set_max_decoding_buffer_size(JPEG_MAX_BUFFER);
         decoder.read_info().map_err(undecodable)?;
@@ -131,7 +142,7 @@ impl Source {
     pub fn open(bytes: Vec<u8>, header: &Header) -> Result<Self, TaskError> {
         let cursor = Cursor::new(bytes);
         match header.kind {
-            Kind::Jpeg => Self::open_jpeg(Rc::from(cursor.into_inner()), header),
+            Kind::Jpeg => Self::open_jpeg(Shared(Rc::new(cursor.into_inner())), header),
             Kind::Png => {
                 let mut decoder = png::Decoder::new(cursor);
                 decoder.set_transformations(png::Transformations::normalize_to_color8());
@@ -207,7 +218,7 @@ impl Source {
                     let (sw, sh) = plan.stored;
                     if u32::from(w) <= sw.div_ceil(8)
                         && u32::from(h) <= sh.div_ceil(8)
-                        && let Ok(Some(img)) = drake_imaging::jpeg_dc::decode(&bytes)
+                        && let Ok(Some(img)) = drake_imaging::jpeg_dc::decode(bytes.as_ref())
                     {
                         return Ok(img);
                     }
