@@ -1,36 +1,37 @@
 //! Open a probed image (decoder ready, EXIF orientation and ICC profile
-//! read) and decode its first frame, in the stored frame. Adapted from
-//! image.thumb's `steps/decode.rs` (animation support left out: every
-//! analysis and image.gif use the first frame).
+//! read) and decode its first frame, or every frame of an animation, in
+//! the stored frame. image.thumb and every analysis task use it.
 //!
 //! One decoder per format, each chosen for a reason:
 //! - JPEG: `jpeg-decoder`, which decodes at 1/2, 1/4 or 1/8 scale straight
-//!   from the DCT (a 24 Mpx photo analysed at 1600 px never exists at full
-//!   size) and hands CMYK over raw, so it is converted here, through the
+//!   from the DCT (a 24 Mpx photo thumbnailed to 200 px never exists at full
+//!   size), or from the DC coefficients alone at 1/8 ([`crate::jpeg_dc`]),
+//!   and hands CMYK over raw, so it is converted here, through the
 //!   embedded CMYK profile when there is one;
 //! - PNG: `png`, told to expand palettes and strip 16-bit samples to 8 bits
 //!   while decoding, so a 16-bit RGBA image never takes 8 bytes a pixel;
-//! - GIF and WebP: the `image` decoders (the first frame of an animation).
+//! - GIF and WebP: the `image` decoders, which composite animation frames.
 //!
 //! Every decoder error becomes [`TaskError::InvalidInput`] ("the image could
 //! not be decoded: …"), except an `image` allocation limit, which is a
 //! [`TaskError::Limit`]; nothing here unwraps what the file says.
 
 use std::io::Cursor;
+use std::rc::Rc;
 
 use drake_sdk::TaskError;
 use image::codecs::gif::GifDecoder;
 use image::codecs::webp::WebPDecoder;
-use image::metadata::Orientation;
-use image::{DynamicImage, ImageDecoder, ImageError};
+use image::metadata::{LoopCount, Orientation};
+use image::{AnimationDecoder, Delay, DynamicImage, ImageDecoder, ImageError};
 use moxcms::{ColorProfile, DataColorSpace, Layout, TransformOptions};
 
-use crate::limits::{DECODER_MAX_ALLOC, MAX_PIXELS};
+use crate::limits::{DECODER_MAX_ALLOC, MAX_ANIMATION_PIXELS, MAX_FRAMES, MAX_PIXELS};
 use crate::probe::{Header, Kind};
 
 /// JPEG is decoded at a DCT scale that leaves at least this much of the
 /// reduction to the resize filter: the DCT shortcut is a crude box filter,
-/// and a final ≥2× filtered pass keeps edges sharp and free of aliasing.
+/// and a final ≥2× Lanczos pass keeps edges sharp and free of aliasing.
 const JPEG_SCALE_MARGIN: f64 = 2.0;
 
 /// The largest buffer `jpeg-decoder` may allocate for pixels: a CMYK image
@@ -51,7 +52,9 @@ pub struct Source {
 
 enum Decoder {
     Jpeg {
-        decoder: Box<jpeg_decoder::Decoder<Cursor<Vec<u8>>>>,
+        decoder: Box<jpeg_decoder::Decoder<Cursor<Shared>>>,
+        /// The file, for the DC-only decoder at 1/8 scale.
+        bytes: Shared,
         /// Sample precision (12-bit and lossless JPEGs decode to 16 bits).
         precision: u8,
         /// The CMYK profile, used while converting CMYK to RGB.
@@ -60,6 +63,17 @@ enum Decoder {
     Png(Box<png::Reader<Cursor<Vec<u8>>>>),
     Gif(Box<GifDecoder<Cursor<Vec<u8>>>>),
     Webp(Box<WebPDecoder<Cursor<Vec<u8>>>>),
+}
+
+/// The file, shared by the general JPEG decoder and the DC-only one
+/// without a copy (`Rc<[u8]>` from a `Vec` would copy a 20 MB photo).
+#[derive(Clone)]
+struct Shared(Rc<Vec<u8>>);
+
+impl AsRef<[u8]> for Shared {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 /// A decoder error as the client sees it.
@@ -103,30 +117,33 @@ fn exif_orientation(tiff: Option<&[u8]>) -> Orientation {
 }
 
 impl Source {
+    fn open_jpeg(bytes: Shared, header: &Header) -> Result<Self, TaskError> {
+        let mut decoder = Box::new(jpeg_decoder::Decoder::new(Cursor::new(bytes.clone())));
+        decoder.set_max_decoding_buffer_size(JPEG_MAX_BUFFER);
+        decoder.read_info().map_err(undecodable)?;
+        let orientation = exif_orientation(decoder.exif_data());
+        let icc = decoder.icc_profile();
+        let cmyk = decoder
+            .info()
+            .is_some_and(|i| i.pixel_format == jpeg_decoder::PixelFormat::CMYK32);
+        let (icc, cmyk_icc) = if cmyk { (None, icc) } else { (icc, None) };
+        Ok(Source {
+            decoder: Decoder::Jpeg {
+                decoder,
+                bytes,
+                precision: header.precision,
+                cmyk_icc,
+            },
+            orientation,
+            icc,
+        })
+    }
+
     /// Open `bytes` (already probed as `header`), reading the metadata.
     pub fn open(bytes: Vec<u8>, header: &Header) -> Result<Self, TaskError> {
         let cursor = Cursor::new(bytes);
         match header.kind {
-            Kind::Jpeg => {
-                let mut decoder = Box::new(jpeg_decoder::Decoder::new(cursor));
-                decoder.set_max_decoding_buffer_size(JPEG_MAX_BUFFER);
-                decoder.read_info().map_err(undecodable)?;
-                let orientation = exif_orientation(decoder.exif_data());
-                let icc = decoder.icc_profile();
-                let cmyk = decoder
-                    .info()
-                    .is_some_and(|i| i.pixel_format == jpeg_decoder::PixelFormat::CMYK32);
-                let (icc, cmyk_icc) = if cmyk { (None, icc) } else { (icc, None) };
-                Ok(Source {
-                    decoder: Decoder::Jpeg {
-                        decoder,
-                        precision: header.precision,
-                        cmyk_icc,
-                    },
-                    orientation,
-                    icc,
-                })
-            }
+            Kind::Jpeg => Self::open_jpeg(Shared(Rc::new(cursor.into_inner())), header),
             Kind::Png => {
                 let mut decoder = png::Decoder::new(cursor);
                 decoder.set_transformations(png::Transformations::normalize_to_color8());
@@ -175,10 +192,21 @@ impl Source {
         .then_some(profile)
     }
 
+    /// Whether the source may hold several frames (a GIF is walked frame by
+    /// frame even when it has one).
+    pub fn is_animated(&self) -> bool {
+        match &self.decoder {
+            Decoder::Gif(_) => true,
+            Decoder::Webp(d) => d.has_animation(),
+            Decoder::Jpeg { .. } | Decoder::Png(_) => false,
+        }
+    }
+
     /// Decode the (first) image, in the stored frame, as L8, La8, Rgb8 or
     /// Rgba8. `stored` is the stored size and `target` the size the caller
-    /// will resize to (stored frame): a JPEG is decoded at the smallest DCT
-    /// scale that still leaves a ≥[`JPEG_SCALE_MARGIN`]× resize.
+    /// will resize the whole image to (stored frame; a crop is cut from
+    /// that): a JPEG is decoded at the smallest DCT scale that still leaves
+    /// a ≥2× resize (`JPEG_SCALE_MARGIN`).
     pub fn decode_first(
         self,
         stored: (u32, u32),
@@ -187,10 +215,20 @@ impl Source {
         match self.decoder {
             Decoder::Jpeg {
                 mut decoder,
+                bytes,
                 precision,
                 cmyk_icc,
             } => {
                 if let Some((w, h)) = jpeg_scale_request(stored, target) {
+                    // 1/8 is enough: the DC coefficients alone, much
+                    // faster; what that decoder leaves goes the general way.
+                    let (sw, sh) = stored;
+                    if u32::from(w) <= sw.div_ceil(8)
+                        && u32::from(h) <= sh.div_ceil(8)
+                        && let Ok(Some(img)) = crate::jpeg_dc::decode(bytes.as_ref())
+                    {
+                        return Ok(img);
+                    }
                     decoder.scale(w, h).map_err(undecodable)?;
                 }
                 let pixels = decoder.decode().map_err(undecodable)?;
@@ -228,6 +266,60 @@ impl Source {
             Decoder::Webp(d) => DynamicImage::from_decoder(*d).map_err(image_error),
         }
     }
+
+    /// The frames of an animation (full-canvas RGBA, with their delays) and
+    /// its loop count. At most [`MAX_FRAMES`] frames and
+    /// [`MAX_ANIMATION_PIXELS`] decoded pixels are kept; a damaged frame
+    /// ends the animation there (as browsers show it), unless it is the
+    /// first.
+    pub fn into_frames(self) -> Result<(LoopCount, KeptFrames), TaskError> {
+        let (loop_count, frames) = match self.decoder {
+            Decoder::Gif(d) => (d.loop_count(), d.into_frames()),
+            Decoder::Webp(d) => (d.loop_count(), d.into_frames()),
+            Decoder::Jpeg { .. } | Decoder::Png(_) => {
+                return Err(TaskError::Failed("the image is not animated".to_owned()));
+            }
+        };
+        Ok((
+            loop_count,
+            KeptFrames {
+                frames,
+                kept: 0,
+                budget: MAX_ANIMATION_PIXELS,
+            },
+        ))
+    }
+}
+
+/// The frames of an animation within the caps.
+pub struct KeptFrames {
+    frames: image::Frames<'static>,
+    kept: usize,
+    budget: u64,
+}
+
+impl Iterator for KeptFrames {
+    type Item = Result<(DynamicImage, Delay), TaskError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.kept >= MAX_FRAMES {
+            return None;
+        }
+        let frame = match self.frames.next()? {
+            Ok(frame) => frame,
+            Err(e) if self.kept == 0 => return Some(Err(image_error(e))),
+            Err(_) => return None,
+        };
+        let buffer = frame.buffer();
+        let pixels = u64::from(buffer.width()) * u64::from(buffer.height());
+        if self.kept > 0 && pixels > self.budget {
+            return None;
+        }
+        self.budget = self.budget.saturating_sub(pixels);
+        self.kept += 1;
+        let delay = frame.delay();
+        Some(Ok((DynamicImage::ImageRgba8(frame.into_buffer()), delay)))
+    }
 }
 
 /// The size to ask `jpeg-decoder` for: the whole source at the target's
@@ -235,6 +327,7 @@ impl Source {
 fn jpeg_scale_request(stored: (u32, u32), target: (u32, u32)) -> Option<(u16, u16)> {
     let (sw, sh) = (f64::from(stored.0), f64::from(stored.1));
     let (ow, oh) = (f64::from(target.0), f64::from(target.1));
+    // Fit: both ratios agree; fill: the larger one covers the box.
     let scale = (ow / sw).max(oh / sh) * JPEG_SCALE_MARGIN;
     if scale >= 1.0 {
         return None;
@@ -361,6 +454,8 @@ mod tests {
         // 100 px wide: 1/8 would give 200 px (2x margin kept).
         assert_eq!(decoded((100, 75)), (200, 150));
         assert_eq!(decoded((200, 150)), (400, 300));
+        // A 100x100 crop needs 133 px of height at 2x: 1/4.
+        assert_eq!(decoded((100, 100)), (400, 300));
         // Close to the source size: no scaling.
         assert_eq!(decoded((1000, 750)), (1600, 1200));
     }

@@ -17,8 +17,8 @@
 //! the turn (turns commute with a resize), so a big source is never copied
 //! just to turn it.
 //!
-//! The probe, colour and decode code is image.thumb's, minus animation and
-//! cropping; image.thumb keeps its own copy for now.
+//! image.thumb uses the same steps one by one ([`decode`] for animations,
+//! [`resize`] with its crop).
 
 pub mod limits;
 pub mod probe;
@@ -26,9 +26,9 @@ pub mod probe;
 pub mod samples;
 
 pub mod colour;
-mod decode;
+pub mod decode;
 pub mod jpeg_dc;
-mod resize;
+pub mod resize;
 
 use drake_sdk::{Ctx, TaskError};
 use image::metadata::Orientation;
@@ -153,7 +153,7 @@ impl Opened {
         };
         let icc = self.source.icc_profile();
         let img = self.source.decode_first(stored, target)?;
-        let img = resize::resize(img, target)?;
+        let img = resize::resize(img, target, false)?;
         let img = colour::to_srgb(img, icc.as_ref());
         let mut img = DynamicImage::ImageRgba8(img.into_rgba8());
         img.apply_orientation(orientation);

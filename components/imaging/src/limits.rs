@@ -2,7 +2,7 @@
 //! the check that enforces the pixel cap from the headers. The instance has
 //! 512 MiB of linear memory; the budgets keep the worst case (download,
 //! decoded source, working copy) inside it with room for the task's own
-//! buffers. (The numbers are image.thumb's, for the same reasons.)
+//! buffers.
 
 use drake_sdk::TaskError;
 
@@ -22,6 +22,15 @@ pub const MAX_PROGRESSIVE_JPEG_PIXELS: u64 = 25_000_000;
 /// Allocation cap handed to the `image` decoders (GIF, WebP): a decoded
 /// [`MAX_PIXELS`] RGBA canvas plus its working copy.
 pub const DECODER_MAX_ALLOC: u64 = 448 << 20;
+
+/// Most frames kept from an animation: 500 frames is 50 s at 10 fps, longer
+/// than any real animated GIF; later frames are dropped.
+pub const MAX_FRAMES: usize = 500;
+
+/// Most source pixels decoded over all frames of an animation: bounds the
+/// run time (decode, resize and quantise per frame) to some seconds; frames
+/// past the budget are dropped like those past [`MAX_FRAMES`].
+pub const MAX_ANIMATION_PIXELS: u64 = 1_000_000_000;
 
 /// The source pixel cap, checked from the headers before any decode.
 pub fn check_source(width: u32, height: u32, progressive_jpeg: bool) -> Result<(), TaskError> {

@@ -1,6 +1,6 @@
-//! Resample to the working size in the stored frame, with
-//! `fast_image_resize` (Lanczos3, SIMD on wasm32 via simd128). Adapted from
-//! image.thumb's `steps/resize.rs` (no crop: the whole image is kept).
+//! Resample to a size in the stored frame, with `fast_image_resize`
+//! (Lanczos3, SIMD on wasm32 via simd128) — fitting the whole image, or
+//! filling the box and cropping the overflow evenly.
 //!
 //! Alpha is premultiplied *in place* before the filter and divided out of
 //! the small result after it, so transparent pixels do not bleed their
@@ -12,9 +12,9 @@ use fast_image_resize::images::Image;
 use fast_image_resize::{FilterType, MulDiv, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::DynamicImage;
 
-/// Resample `img` to `size`. The image comes back unchanged when it already
-/// has that size.
-pub fn resize(img: DynamicImage, size: (u32, u32)) -> Result<DynamicImage, TaskError> {
+/// Resample `img` to `size`; `crop` fills the box and centre-crops. The
+/// image comes back unchanged when it already has that size.
+pub fn resize(img: DynamicImage, size: (u32, u32), crop: bool) -> Result<DynamicImage, TaskError> {
     if (img.width(), img.height()) == size {
         return Ok(img);
     }
@@ -44,9 +44,12 @@ pub fn resize(img: DynamicImage, size: (u32, u32)) -> Result<DynamicImage, TaskE
             .map_err(|e| failed(&e))?;
     }
     let mut dst = Image::new(size.0, size.1, pixel_type);
-    let options = ResizeOptions::new()
+    let mut options = ResizeOptions::new()
         .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
         .use_alpha(false);
+    if crop {
+        options = options.fit_into_destination(Some((0.5, 0.5)));
+    }
     Resizer::new()
         .resize(&src, &mut dst, &options)
         .map_err(|e| failed(&e))?;
@@ -84,14 +87,33 @@ mod tests {
             DynamicImage::ImageRgba8(image::RgbaImage::new(40, 30)),
         ] {
             let color = img.color();
-            let out = resize(img, (10, 7)).unwrap();
+            let out = resize(img, (10, 7), false).unwrap();
             assert_eq!((out.width(), out.height(), out.color()), (10, 7, color));
         }
         let out = resize(
             DynamicImage::ImageRgb16(image::ImageBuffer::new(4, 4)),
             (2, 2),
+            true,
         );
         assert_eq!(out.unwrap().color(), image::ColorType::Rgb8);
+    }
+
+    #[test]
+    fn crop_keeps_the_centre() {
+        // Left third red, middle green, right third blue; a square crop of
+        // the 3:1 image keeps only green.
+        let img = image::RgbImage::from_fn(300, 100, |x, _| match x / 100 {
+            0 => image::Rgb([255, 0, 0]),
+            1 => image::Rgb([0, 255, 0]),
+            _ => image::Rgb([0, 0, 255]),
+        });
+        let out = resize(DynamicImage::ImageRgb8(img.clone()), (20, 20), true).unwrap();
+        let out = out.to_rgb8();
+        assert!(out.pixels().all(|p| p[1] > 200 && p[0] < 40 && p[2] < 40));
+        let fit = resize(DynamicImage::ImageRgb8(img), (30, 10), false)
+            .unwrap()
+            .to_rgb8();
+        assert!(fit.get_pixel(0, 5)[0] > 200 && fit.get_pixel(29, 5)[2] > 200);
     }
 
     #[test]
@@ -104,7 +126,7 @@ mod tests {
                 image::Rgba([0, 0, 0, 0])
             }
         });
-        let out = resize(DynamicImage::ImageRgba8(img), (16, 16))
+        let out = resize(DynamicImage::ImageRgba8(img), (16, 16), false)
             .unwrap()
             .to_rgba8();
         for p in out.pixels().filter(|p| p[3] > 16) {

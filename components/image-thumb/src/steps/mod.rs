@@ -4,13 +4,15 @@
 //! 1. [`fetch::fetch`] — download, capped at [`limits::MAX_INPUT_BYTES`];
 //! 2. [`probe::probe`] — format and size from the headers only;
 //! 3. [`limits::check_source`] — the pixel cap, before anything is decoded;
-//! 4. [`decode::Source::open`] — decoder ready, EXIF orientation and ICC
-//!    profile read;
+//! 4. [`Source::open`] — decoder ready, EXIF orientation and ICC profile
+//!    read (decoding, resizing and the caps shared with the other image
+//!    tasks are `drake-imaging`'s);
 //! 5. [`plan::plan`] — thumbnail size and crop, decided in the *viewed*
 //!    frame (after EXIF orientation and the `rotation` parameter);
 //! 6. [`limits::check_output`] — the thumbnail cap;
 //! 7. for the first frame, or every frame of an animation kept as GIF,
-//!    [`thumbnail`]: [`decode`] → [`resize::resize`] → [`colour::to_srgb`]
+//!    [`Source::decode_first`] (a JPEG at a DCT scale) or the animation's
+//!    frames, then [`thumbnail`]: [`resize::resize`] → [`colour::to_srgb`]
 //!    → [`orient::orient`] → [`poster::draw`];
 //! 8. [`encode`] — JPEG (quality 85), PNG or GIF;
 //! 9. publish `output` and return the sizes.
@@ -26,20 +28,20 @@
 //! full-size source is never copied just to turn it.
 
 mod colour;
-mod decode;
 mod encode;
 mod fetch;
 mod orient;
 mod plan;
 mod poster;
 mod probe;
-mod resize;
 
 use drake_sdk::{Ctx, TaskError, Values};
 use image::DynamicImage;
 
+use drake_imaging::decode::Source;
+use drake_imaging::resize;
+
 use crate::{Format, Params, limits};
-use decode::Source;
 use plan::Plan;
 
 /// Run the whole pipeline.
@@ -72,7 +74,7 @@ pub fn run(ctx: &mut dyn Ctx, p: &Params) -> Result<Values, TaskError> {
         });
         encode::animation(loop_count, thumbs)?
     } else {
-        let img = source.decode_first(&plan)?;
+        let img = source.decode_first(plan.stored, plan.stored_output)?;
         ctx.progress(60);
         let img = thumbnail(img, &plan, &look)?;
         encode::still(&img, p.format)?
