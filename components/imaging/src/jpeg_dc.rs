@@ -60,8 +60,9 @@ const LOOKUPS: u32 = 3;
 
 /// What the next [`SKIP_BITS`] bits of an AC run hold: the bits of the
 /// whole symbols in them (code and extra bits, up to and including an end
-/// of block), the coefficients they advance, and whether the last is the
-/// end of block. 0 bits: the first symbol does not fit (slow path).
+/// of block), how far they reach in the block, and whether the last is the
+/// end of block. When not even the first symbol fits, the reach is 127:
+/// the entry is never taken and that symbol goes the slow way.
 #[derive(Clone, Copy, Default)]
 struct Skip(u16);
 
