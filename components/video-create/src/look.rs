@@ -709,21 +709,39 @@ fn keyframes(a: &Span<'_>, origin: f64, fh: f64) -> (String, String) {
     )
 }
 
-/// Filters on media (`<image><filter/></image>`): `(pre, post)` where
-/// `pre` runs once on a still before it is looped.
-pub fn media_filters(node: &Node, w: u32, h: u32, canvas: Canvas) -> (Vec<String>, Vec<String>) {
-    let (mut pre, mut post) = (Vec::new(), Vec::new());
+/// Filters on media (`<image><filter/></image>`).
+pub struct MediaFilters {
+    /// Run once on a still, before it is looped.
+    pub pre: Vec<String>,
+    /// Run on every frame (the timed `alpha` fades).
+    pub post: Vec<String>,
+    /// Whether they give the picture transparency (`alpha`,
+    /// `borderBlur`), which the picture's format must then keep.
+    pub transparent: bool,
+}
+
+/// The [`MediaFilters`] of an `<image>` or `<video>` of `w`×`h`.
+pub fn media_filters(node: &Node, w: u32, h: u32, canvas: Canvas) -> MediaFilters {
+    let mut out = MediaFilters {
+        pre: Vec::new(),
+        post: Vec::new(),
+        transparent: false,
+    };
     for f in node.children.iter().filter(|c| c.kind == Kind::Filter) {
         if let Some(text) = filter(f, None, w, h, canvas) {
+            out.transparent |= matches!(f.ty(), "alpha" | "borderBlur");
             if f.ty() == "alpha" {
-                post.push(text);
+                out.post.push(text);
             } else {
-                pre.push(text);
+                out.pre.push(text);
             }
         }
     }
-    (pre, post)
+    out
 }
+
+/// A gblur sigma that leaves every pixel as it is (0 is special-cased).
+const NO_BLUR: f64 = 0.01;
 
 /// A filter on a rendering node's stream of `w`×`h`; `window` = its
 /// time in the stream's clock (start, length), `None` = the whole
@@ -760,13 +778,16 @@ pub fn filter(
             let sigma = (num("diameter", 2.0) / 2.0 * unit).max(0.1);
             let _ = write!(out, "gblur=sigma={sigma:.3}");
         }
+        // One axis: the other gets a sigma too small to move a pixel —
+        // ffmpeg's gblur passes the picture through untouched when
+        // `sigma` is 0 and draws black when `sigmaV` is 0.
         "hblur" | "hgaussianBlur" => {
             let sigma = (num("diameter", 2.0) / 2.0 * unit).max(0.1);
-            let _ = write!(out, "gblur=sigma={sigma:.3}:sigmaV=0");
+            let _ = write!(out, "gblur=sigma={sigma:.3}:sigmaV={NO_BLUR}");
         }
         "vblur" | "vgaussianBlur" => {
             let sigma = (num("diameter", 2.0) / 2.0 * unit).max(0.1);
-            let _ = write!(out, "gblur=sigma=0:sigmaV={sigma:.3}");
+            let _ = write!(out, "gblur=sigma={NO_BLUR}:sigmaV={sigma:.3}");
         }
         "frame" => {
             // The border leaves at least 2 pixels of picture each way.

@@ -793,11 +793,15 @@ impl Builder<'_> {
         let node = span.node;
         let rate = self.c.rate.ffmpeg();
         let out = self.label();
-        let (pre, post) = look::media_filters(node, w, h, self.c);
+        let look::MediaFilters {
+            pre,
+            post,
+            transparent,
+        } = look::media_filters(node, w, h, self.c);
         let extra = |list: &[String]| -> String { list.iter().map(|f| format!(",{f}")).collect() };
         if let Some(color) = node.attr("color") {
             let (hex, alpha) = look::color(color);
-            let fmt = if alpha || !post.is_empty() {
+            let fmt = if alpha || transparent {
                 "yuva420p"
             } else {
                 "yuv420p"
@@ -839,7 +843,7 @@ impl Builder<'_> {
             // Converted once, before the still is repeated or zoomed: the
             // frames made from it are already in the movie's format (a
             // JPEG decodes to full-range YUV, the movie is limited range).
-            let alpha = g.alpha || asset.alpha || !post.is_empty();
+            let alpha = g.alpha || asset.alpha || transparent;
             chain.push_str(if alpha {
                 ",format=yuva420p"
             } else {
@@ -861,7 +865,7 @@ impl Builder<'_> {
         } else if g.generates {
             let _ = write!(chain, ",trim=end_frame={frames}");
         }
-        let alpha = g.alpha || asset.alpha || !post.is_empty();
+        let alpha = g.alpha || asset.alpha || transparent;
         // Opaque pictures keep their decoded format (a JPEG's full-range
         // YUV): the filters that join streams negotiate one, converting
         // once, not twice.

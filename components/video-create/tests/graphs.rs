@@ -154,17 +154,22 @@ fn render_to(body: &str) -> (u64, bool, PathBuf) {
     (frames, graph.audio, out)
 }
 
-/// Frame `n` of `path` in grey levels.
-fn gray(path: &Path, n: u32) -> Vec<u8> {
+/// Frame `n` of `path` as raw `pix_fmt` pixels of `bytes` bytes each.
+fn raw_frame(path: &Path, n: u32, pix_fmt: &str, bytes: usize) -> Vec<u8> {
     let out = Command::new("ffmpeg")
         .args(["-loglevel", "error", "-i"])
         .arg(path)
         .args(["-vf", &format!("select=eq(n\\,{n})"), "-frames:v", "1"])
-        .args(["-f", "rawvideo", "-pix_fmt", "gray", "-"])
+        .args(["-f", "rawvideo", "-pix_fmt", pix_fmt, "-"])
         .output()
         .unwrap();
-    assert_eq!(out.stdout.len(), 160 * 90, "frame {n}");
+    assert_eq!(out.stdout.len(), 160 * 90 * bytes, "frame {n}");
     out.stdout
+}
+
+/// Frame `n` of `path` in grey levels.
+fn gray(path: &Path, n: u32) -> Vec<u8> {
+    raw_frame(path, n, "gray", 1)
 }
 
 /// Mean absolute difference of two grey frames, 0–255.
@@ -312,4 +317,143 @@ fn stacks_text_overlays_and_sound() {
     );
     assert!(audio);
     assert_eq!(frames, 40 + 40 - 5);
+}
+
+/// Frame `n` of `path` as RGB.
+fn rgb(path: &Path, n: u32) -> Vec<[u8; 3]> {
+    let px = raw_frame(path, n, "rgb24", 3);
+    px.chunks(3).map(|p| [p[0], p[1], p[2]]).collect()
+}
+
+/// The middle frame of a 1 s still `image` (an `<image>` element with its
+/// filters) drawn by `<effect type="none">`, as RGB.
+fn filtered(image: &str) -> Vec<[u8; 3]> {
+    let (frames, _, out) = render_to(&format!(
+        r#"<effect type="none" duration="1">{image}</effect>"#
+    ));
+    let px = rgb(&out, frames as u32 / 2);
+    let _ = std::fs::remove_file(out);
+    px
+}
+
+/// Sum of squared luma steps between horizontal and vertical neighbours:
+/// how much fine detail a frame holds, along each axis (squared, since a
+/// blurred edge keeps its total rise but spreads it over more steps).
+fn detail(px: &[[u8; 3]]) -> (f64, f64) {
+    let luma: Vec<f64> = px
+        .iter()
+        .map(|p| 0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2]))
+        .collect();
+    let (w, h) = (160, 90);
+    let (mut across, mut down) = (0.0, 0.0);
+    for y in 0..h - 1 {
+        for x in 0..w - 1 {
+            across += (luma[y * w + x + 1] - luma[y * w + x]).powi(2);
+            down += (luma[(y + 1) * w + x] - luma[y * w + x]).powi(2);
+        }
+    }
+    (across, down)
+}
+
+/// A colour within `tol` of `want` on every channel.
+fn near(got: [u8; 3], want: [u8; 3], tol: u8) -> bool {
+    got.iter().zip(want).all(|(g, w)| g.abs_diff(w) <= tol)
+}
+
+#[test]
+fn tier_b_filters_look_as_documented() {
+    let centre = |px: &[[u8; 3]]| px[45 * 160 + 80];
+    // Blurs: less detail; one-axis blurs mostly along their axis.
+    let sharp = detail(&filtered(IMG));
+    let blur = detail(&filtered(
+        r#"<image filename="http://x/a.png"><filter type="blur" diameter="12"/></image>"#,
+    ));
+    assert!(
+        blur.0 < sharp.0 * 0.6 && blur.1 < sharp.1 * 0.6,
+        "blur {blur:?} vs {sharp:?}"
+    );
+    // (A blur across also softens the vertical steps of slanted edges,
+    // so the other axis keeps most of its detail, not all.)
+    for (ty, axis) in [("hblur", 0), ("vblur", 1)] {
+        let d = detail(&filtered(&format!(
+            r#"<image filename="http://x/a.png"><filter type="{ty}" diameter="12"/></image>"#
+        )));
+        let ratio = |a: usize| [d.0 / sharp.0, d.1 / sharp.1][a];
+        assert!(
+            ratio(axis) < 0.5 && ratio(1 - axis) > 0.6,
+            "{ty}: {d:?} vs {sharp:?}"
+        );
+    }
+
+    // Colour maps, on a flat #c08040.
+    let base = centre(&filtered(r##"<image color="#c08040"/>"##));
+    assert!(near(base, [0xc0, 0x80, 0x40], 8), "{base:?}");
+    let bw = centre(&filtered(
+        r##"<image color="#c08040"><filter type="colormap"/></image>"##,
+    ));
+    assert!(
+        bw[0].abs_diff(bw[1]) <= 6 && bw[1].abs_diff(bw[2]) <= 6 && bw[1] > 100,
+        "black and white: {bw:?}"
+    );
+    let negative = centre(&filtered(
+        r##"<image color="#c08040"><filter type="colormap" preset="negative"/></image>"##,
+    ));
+    assert!(
+        near(negative, [0x3f, 0x7f, 0xbf], 10),
+        "negative: {negative:?}"
+    );
+    let sepia = centre(&filtered(
+        r##"<image color="#808080"><filter type="colormap" preset="sepia"/></image>"##,
+    ));
+    assert!(
+        sepia[0] > sepia[1] + 15 && sepia[1] > sepia[2] + 15,
+        "sepia: {sepia:?}"
+    );
+    // rgba-bias-matrix: red and blue swapped; then a red bias.
+    let swapped = centre(&filtered(
+        r##"<image color="#c08040"><filter type="colormap" rgba-bias-matrix="#0000FF00,#00FF0000,#FF000000,#000000FF,#00000000"/></image>"##,
+    ));
+    assert!(
+        near(swapped, [0x40, 0x80, 0xc0], 10),
+        "swapped: {swapped:?}"
+    );
+    let biased = centre(&filtered(
+        r##"<image color="#204060"><filter type="colormap" rgba-bias-matrix="#FF000000,#00FF0000,#0000FF00,#000000FF,#80000000"/></image>"##,
+    ));
+    assert!(near(biased, [0xa0, 0x40, 0x60], 10), "red bias: {biased:?}");
+
+    // Tint: grey levels from blackColor to whiteColor.
+    let tint = |color: &str| {
+        centre(&filtered(&format!(
+            r##"<image color="{color}"><filter type="tint" blackColor="#000080" whiteColor="#ff0080"/></image>"##
+        )))
+    };
+    let (white, black, grey) = (tint("#ffffff"), tint("#000000"), tint("#808080"));
+    assert!(near(white, [0xff, 0x00, 0x80], 10), "white: {white:?}");
+    assert!(near(black, [0x00, 0x00, 0x80], 10), "black: {black:?}");
+    assert!(near(grey, [0x80, 0x00, 0x80], 12), "grey: {grey:?}");
+
+    // borderBlur: opaque in the middle, fading to the background at the
+    // edges.
+    let feathered = filtered(
+        r##"<image color="#ffffff"><filter type="borderBlur" transWidth="0.2"/></image>"##,
+    );
+    let (middle, corner, edge) = (centre(&feathered), feathered[0], feathered[45 * 160]);
+    assert!(middle[1] > 240, "middle {middle:?}");
+    assert!(
+        corner[1] < 40 && edge[1] < 60,
+        "corner {corner:?}, edge {edge:?}"
+    );
+    assert!(feathered[45 * 160 + 16][1] > edge[1] + 60, "no ramp");
+
+    // frame: a border of `width` × the picture's width in `color`.
+    let framed = filtered(
+        r##"<image color="#ffffff"><filter type="frame" width="0.1" color="#ff0000"/></image>"##,
+    );
+    assert!(
+        near(framed[45 * 160 + 4], [0xff, 0, 0], 40),
+        "{:?}",
+        framed[45 * 160 + 4]
+    );
+    assert!(near(centre(&framed), [0xff, 0xff, 0xff], 8));
 }
