@@ -457,3 +457,60 @@ fn tier_b_filters_look_as_documented() {
     );
     assert!(near(centre(&framed), [0xff, 0xff, 0xff], 8));
 }
+
+#[test]
+fn adapters_contain_cover_and_move() {
+    // The 4:3 test picture on the 16:9 canvas.
+    let strip = |px: &[u8]| -> u8 {
+        // Brightest pixel of the 12 leftmost columns.
+        (0..90)
+            .flat_map(|y| (0..12).map(move |x| y * 160 + x))
+            .map(|i| px[i])
+            .max()
+            .unwrap()
+    };
+    let ends = |body: &str| {
+        let (frames, _, out) = render_to(body);
+        let (first, last) = (gray(&out, 0), gray(&out, frames as u32 - 1));
+        let _ = std::fs::remove_file(out);
+        (first, last)
+    };
+    let still = |adapter: &str| {
+        ends(&format!(
+            r#"<effect type="none" duration="2" adapter="{adapter}"><image filename="http://x/a.png"/></effect>"#
+        ))
+    };
+    for (adapter, contained, moves) in [
+        ("none", true, false),
+        ("fitAdapter", true, false),
+        ("fixedAdapter", false, false),
+        ("zoomAdapter", false, true),
+        ("panoramicAdapter", false, true),
+        ("kenburnsAdapter", false, true),
+    ] {
+        let (first, last) = still(adapter);
+        let edge = strip(&first);
+        assert_eq!(edge < 20, contained, "{adapter}: left strip up to {edge}");
+        let d = diff(&first, &last);
+        assert_eq!(d > 3.0, moves, "{adapter}: first to last frame {d}");
+    }
+    // An adapter filter on the media wins over the effect's attribute.
+    let (first, _) = ends(
+        r#"<effect type="none" duration="2" adapter="fitAdapter"><image filename="http://x/a.png"><filter type="fixedAdapter"/></image></effect>"#,
+    );
+    assert!(strip(&first) >= 20);
+    // Overlays stretch their media to the box; `fitAdapter` contains it,
+    // the box's empty sides showing what is under it (here black).
+    let overlay = |filter: &str| {
+        ends(&format!(
+            r##"<stack duration="1"><effect type="none"><image color="#000000"/></effect>
+                 <overlay left="0" top="0" width="1" height="1"><image filename="http://x/a.png">{filter}</image></overlay></stack>"##
+        ))
+        .0
+    };
+    assert!(strip(&overlay("")) >= 20, "stretched");
+    assert!(
+        strip(&overlay(r#"<filter type="fitAdapter"/>"#)) < 20,
+        "contained"
+    );
+}
