@@ -563,13 +563,7 @@ async fn streams_send_keepalive_lines_and_sse() {
         ..Options::default()
     })
     .await;
-    let created = drake
-        .create(
-            json!({"task_name": "test.hostile", "mode": "sleep", "ms": 2500}),
-            false,
-        )
-        .await;
-    let key = created[0]["key"].as_str().unwrap();
+    let key = sleeper(&drake, 2500).await;
     let r = common::client()
         .get(format!("{}/v1/status_stream?tasks={key}", drake.url))
         .header("Accept", "text/event-stream")
@@ -740,13 +734,7 @@ async fn runaway_guests_end_in_error_and_the_host_keeps_serving() {
 #[tokio::test]
 async fn a_task_of_a_killed_server_completes_after_restart() {
     let mut drake = Drake::start().await;
-    let created = drake
-        .create(
-            json!({"task_name": "test.hostile", "mode": "sleep", "ms": 2000}),
-            false,
-        )
-        .await;
-    let key = created[0]["key"].as_str().unwrap().to_owned();
+    let key = sleeper(&drake, 2000).await;
     // Wait until it runs, then kill -9 mid-task.
     drake.wait_until_executing(&key).await;
     drake.kill9();
@@ -757,19 +745,24 @@ async fn a_task_of_a_killed_server_completes_after_restart() {
     assert_eq!(s["result"]["ms"], 2000);
 }
 
+/// Create a `test.hostile` task that sleeps `ms`; its key.
+async fn sleeper(drake: &Drake, ms: u64) -> String {
+    let created = drake
+        .create(
+            json!({"task_name": "test.hostile", "mode": "sleep", "ms": ms}),
+            false,
+        )
+        .await;
+    created[0]["key"].as_str().unwrap().to_owned()
+}
+
 /// SIGTERM drains: the listener closes at once, the running task ends
 /// normally, then the process exits 0 — after a restart the task is
 /// already done (a killed run would still be re-running).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_running_tasks_finish_before_exiting() {
     let mut drake = Drake::start().await;
-    let created = drake
-        .create(
-            json!({"task_name": "test.hostile", "mode": "sleep", "ms": 2000}),
-            false,
-        )
-        .await;
-    let key = created[0]["key"].as_str().unwrap().to_owned();
+    let key = sleeper(&drake, 2000).await;
     drake.wait_until_executing(&key).await;
     let url = drake.url.clone();
     let exit = drake.terminate(std::time::Duration::from_secs(60)).await;
@@ -778,6 +771,28 @@ async fn sigterm_lets_running_tasks_finish_before_exiting() {
     drake.spawn().await;
     let (_, s) = drake.post("/v1/status", json!({"tasks": key})).await;
     assert_eq!(s[0]["status"], "success", "{s}");
+}
+
+/// When the drain time runs out first, the process still exits cleanly,
+/// leaving the running task to the rescuer: after a restart it is not
+/// done (its run died with the process), then it reruns and succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_a_short_drain_leaves_the_task_to_be_rerun() {
+    let mut drake = Drake::start_with(Options {
+        scheduler: "drain_timeout = \"200ms\"".into(),
+        ..Options::default()
+    })
+    .await;
+    let key = sleeper(&drake, 2500).await;
+    drake.wait_until_executing(&key).await;
+    let exit = drake.terminate(std::time::Duration::from_secs(60)).await;
+    assert!(exit.success(), "{exit:?}");
+    drake.spawn().await;
+    let (_, s) = drake.post("/v1/status", json!({"tasks": &key})).await;
+    assert_ne!(s[0]["status"], "success", "the run outlived the drain: {s}");
+    // The lease (3 s) expires, the rescuer re-queues, a worker reruns it.
+    let s = drake.wait(&key).await;
+    assert_eq!(s["status"], "success", "{s}");
 }
 
 /// Callbacks are durable: the node is SIGKILLed while a delivery waits for

@@ -74,6 +74,8 @@ pub struct Options {
     pub json_logs: bool,
     /// Raw TOML keys added to the `[fetch]` table.
     pub fetch: String,
+    /// Raw TOML keys added to the `[scheduler]` table.
+    pub scheduler: String,
     /// A data directory shared with other nodes (default: a fresh one).
     pub data_dir: Option<PathBuf>,
     /// Extra `drake serve` arguments (`--api-only`).
@@ -114,6 +116,7 @@ allow = ["127.0.0.0/8"]
 lease = "3s"
 maintenance_interval = "1s"
 poll_interval = "200ms"
+{scheduler}
 
 [[accounts]]
 name = "test"
@@ -134,6 +137,7 @@ max_tasks_per_hour = 2
             top = opts.top,
             tables = opts.tables,
             fetch = opts.fetch,
+            scheduler = opts.scheduler,
         );
         let config_path = data.join("drake.toml");
         std::fs::write(&config_path, config).unwrap();
