@@ -355,6 +355,31 @@ async fn literal_private_addresses_are_refused() {
     );
 }
 
+/// A server that accepts the connection and never answers is a fetch
+/// timeout after `DRAKE_FETCH_TIMEOUT`, not a request that hangs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_server_is_a_fetch_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        // Connections are held open, unanswered, until the test ends.
+        let held: Vec<_> = listener.incoming().collect();
+        drop(held);
+    });
+    let serve = Serve::start("image.info", &[ALLOW, ("DRAKE_FETCH_TIMEOUT", "1")]);
+    let r = common::client()
+        .get(serve.run_url("image.info"))
+        .query(&[("url", format!("http://{addr}/photo.jpg"))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"status": "error", "result": "url: could not fetch: timed out"})
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_secret_is_enforced_and_bad_requests_get_dragon_shapes() {
     let fixtures = Fixtures::start().await;

@@ -118,6 +118,8 @@ pub enum Error {
     Network(String),
     /// The response was larger than the host's cap.
     TooLarge,
+    /// No answer in time: connecting, the first byte, or between bytes.
+    Timeout,
 }
 
 impl fmt::Display for Error {
@@ -127,6 +129,7 @@ impl fmt::Display for Error {
             Error::Blocked => f.write_str("blocked by the network policy"),
             Error::Network(m) => write!(f, "network error: {m}"),
             Error::TooLarge => f.write_str("the response is larger than the limit"),
+            Error::Timeout => f.write_str("timed out"),
         }
     }
 }
@@ -164,9 +167,12 @@ pub fn request_target(path: &str) -> String {
 pub(crate) mod guest {
     //! The wasi:http client.
 
+    use std::time::Duration;
+
     use wasip2::http::outgoing_handler;
     use wasip2::http::types::{
-        ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme,
+        ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions,
+        Scheme, http_error_code,
     };
     use wasip2::io::streams::{OutputStream, StreamError};
 
@@ -194,6 +200,10 @@ pub(crate) mod guest {
             ErrorCode::DestinationIpProhibited => Error::Blocked,
             ErrorCode::HttpRequestUriInvalid => Error::InvalidUrl("rejected by the host".into()),
             ErrorCode::HttpResponseBodySize(_) => Error::TooLarge,
+            ErrorCode::ConnectionTimeout
+            | ErrorCode::ConnectionReadTimeout
+            | ErrorCode::ConnectionWriteTimeout
+            | ErrorCode::HttpResponseTimeout => Error::Timeout,
             other => network(other),
         }
     }
@@ -262,12 +272,29 @@ pub(crate) mod guest {
         expect(dead_code, reason = "Spin builds only send with a limit")
     )]
     pub fn send(request: &Request<'_>) -> Result<Response, Error> {
-        send_limited(request, u64::MAX)
+        send_limited(request, u64::MAX, None)
+    }
+
+    /// The runtime's request options for `timeout` on each wait
+    /// (connecting, the first byte, between bytes). A runtime that does not
+    /// support an option keeps its own for it.
+    fn options(timeout: Duration) -> RequestOptions {
+        let options = RequestOptions::new();
+        let ns = Some(u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX));
+        let _ = options.set_connect_timeout(ns);
+        let _ = options.set_first_byte_timeout(ns);
+        let _ = options.set_between_bytes_timeout(ns);
+        options
     }
 
     /// Send `request` and read its response, refusing a body over `limit`
-    /// bytes as soon as it says or reaches so.
-    pub fn send_limited(request: &Request<'_>, limit: u64) -> Result<Response, Error> {
+    /// bytes as soon as it says or reaches so, and giving up after
+    /// `timeout` on any one wait (`None`: the runtime's timeouts).
+    pub fn send_limited(
+        request: &Request<'_>,
+        limit: u64,
+        timeout: Option<Duration>,
+    ) -> Result<Response, Error> {
         let (scheme, authority, path) = super::split_url(request.url)?;
         let mut headers: Vec<(String, Vec<u8>)> = request
             .headers
@@ -305,7 +332,7 @@ pub(crate) mod guest {
             .set_path_with_query(Some(&super::request_target(path)))
             .map_err(|()| bad("path"))?;
         let body = outgoing.body().map_err(|()| network("no request body"))?;
-        let pending = outgoing_handler::handle(outgoing, None).map_err(code)?;
+        let pending = outgoing_handler::handle(outgoing, timeout.map(options)).map_err(code)?;
         send_body(&body, &request.body)?;
         OutgoingBody::finish(body, None).map_err(code)?;
 
@@ -347,7 +374,10 @@ pub(crate) mod guest {
                     }
                     Err(StreamError::Closed) => break,
                     Err(StreamError::LastOperationFailed(e)) => {
-                        return Err(network(e.to_debug_string()));
+                        return Err(match http_error_code(&e) {
+                            Some(c) => code(c),
+                            None => network(e.to_debug_string()),
+                        });
                     }
                 }
             }

@@ -28,6 +28,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use drake_netpolicy::NetworkPolicy;
 use serde_json::{Map, Value, json};
@@ -58,11 +59,20 @@ pub struct Settings {
     secret: Option<String>,
     /// Addresses exempt from the private-address block (`DRAKE_FETCH_ALLOW`).
     policy: NetworkPolicy,
+    /// The longest wait for a fetched server (`DRAKE_FETCH_TIMEOUT`,
+    /// seconds): to connect, for the first byte, between bytes.
+    fetch_timeout: Duration,
 }
 
+/// Default [`Settings::fetch_timeout`]: under hosted Spin's ~30 s request
+/// limit, so a stalled server is reported as a fetch timeout before the
+/// platform cuts the whole request.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
+
 impl Settings {
-    /// Read `DRAKE_SECRET` and `DRAKE_FETCH_ALLOW` through `var`; an empty
-    /// value is unset (Spin's `environment` table cannot unset).
+    /// Read `DRAKE_SECRET`, `DRAKE_FETCH_ALLOW` and `DRAKE_FETCH_TIMEOUT`
+    /// through `var`; an empty value is unset (Spin's `environment` table
+    /// cannot unset).
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let secret = var("DRAKE_SECRET").filter(|s| !s.trim().is_empty());
         let allow: Vec<String> = var("DRAKE_FETCH_ALLOW")
@@ -76,7 +86,23 @@ impl Settings {
         // addresses are judged here.
         let policy = NetworkPolicy::new(&allow, Vec::new())
             .map_err(|e| format!("DRAKE_FETCH_ALLOW: {e}"))?;
-        Ok(Settings { secret, policy })
+        let fetch_timeout = match var("DRAKE_FETCH_TIMEOUT").filter(|s| !s.trim().is_empty()) {
+            None => FETCH_TIMEOUT,
+            Some(s) => s
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|t| t.is_finite() && *t > 0.0 && *t <= 3600.0)
+                .map(Duration::from_secs_f64)
+                .ok_or_else(|| {
+                    format!("DRAKE_FETCH_TIMEOUT: {s:?} is not a number of seconds in (0, 3600]")
+                })?,
+        };
+        Ok(Settings {
+            secret,
+            policy,
+            fetch_timeout,
+        })
     }
 
     /// Refuse a URL that is not http(s) or whose host is a literal blocked
@@ -388,6 +414,7 @@ impl SpinCtx<'_> {
                     http::Error::Blocked => FetchError::Blocked("refused by the runtime".into()),
                     http::Error::TooLarge => FetchError::TooLarge(cap),
                     http::Error::Network(m) => FetchError::Network(m),
+                    http::Error::Timeout => FetchError::Timeout,
                 })?;
             let location = response.header("location");
             match (response.status, location) {
@@ -740,6 +767,21 @@ mod tests {
             Settings::from_env(|k| (k == "DRAKE_FETCH_ALLOW").then(|| "*.10.0.0.1".into()))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn fetch_timeout_from_the_environment() {
+        let timeout = |v: Option<&str>| {
+            Settings::from_env(|k| (k == "DRAKE_FETCH_TIMEOUT").then(|| v.map(str::to_owned))?)
+                .map(|s| s.fetch_timeout)
+        };
+        assert_eq!(timeout(None), Ok(FETCH_TIMEOUT));
+        assert_eq!(timeout(Some(" ")), Ok(FETCH_TIMEOUT));
+        assert_eq!(timeout(Some("1.5")), Ok(Duration::from_millis(1500)));
+        for bad in ["0", "-3", "soon", "inf", "7200"] {
+            let e = timeout(Some(bad)).unwrap_err();
+            assert!(e.starts_with("DRAKE_FETCH_TIMEOUT: "), "{e}");
+        }
     }
 
     #[test]

@@ -11,8 +11,11 @@ use crate::Task;
 use crate::http;
 
 /// Requests go out through `wasi:http/outgoing-handler`, which Spin
-/// restricts to the component's `allowed_outbound_hosts`.
-struct WasiNet;
+/// restricts to the component's `allowed_outbound_hosts`, with the
+/// configured timeout on each wait.
+struct WasiNet {
+    timeout: std::time::Duration,
+}
 
 impl Net for WasiNet {
     fn send(
@@ -20,7 +23,7 @@ impl Net for WasiNet {
         request: &http::Request<'_>,
         limit: u64,
     ) -> Result<http::Response, http::Error> {
-        http::guest::send_limited(request, limit)
+        http::guest::send_limited(request, limit, Some(self.timeout))
     }
 }
 
@@ -29,7 +32,12 @@ pub fn handle<T: Task>(request: IncomingRequest, out: ResponseOutparam) {
     let response = match Settings::from_env(|k| std::env::var(k).ok()) {
         Err(e) => Response::envelope(500, "environment", "header", &e),
         Ok(settings) => match read(request) {
-            Ok(request) => super::serve::<T>(&request, &settings, &mut WasiNet),
+            Ok(request) => {
+                let mut net = WasiNet {
+                    timeout: settings.fetch_timeout,
+                };
+                super::serve::<T>(&request, &settings, &mut net)
+            }
             Err(response) => response,
         },
     };
