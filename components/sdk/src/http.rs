@@ -95,10 +95,7 @@ pub struct Response {
 impl Response {
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        header_in(&self.headers, name)
     }
 
     /// The body as JSON (`Null` when it is not JSON).
@@ -163,6 +160,14 @@ pub fn request_target(path: &str) -> String {
     }
 }
 
+/// The first value of header `name` (any case) in a header list.
+pub(crate) fn header_in<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod guest {
     //! The wasi:http client.
@@ -180,10 +185,7 @@ pub(crate) mod guest {
 
     /// The declared `content-length`, if any.
     fn headers_len(headers: &[(String, String)]) -> Option<u64> {
-        headers
-            .iter()
-            .find(|(k, _)| k == "content-length")
-            .and_then(|(_, v)| v.trim().parse().ok())
+        super::header_in(headers, "content-length").and_then(|v| v.trim().parse().ok())
     }
 
     /// Body bytes copied per write (the host buffers up to 1 MiB).
