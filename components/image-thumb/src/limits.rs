@@ -7,11 +7,9 @@
 
 use drake_sdk::TaskError;
 
-/// The download, source and decoder caps every image task shares.
-pub use drake_imaging::limits::{
-    DECODER_MAX_ALLOC, MAX_ANIMATION_PIXELS, MAX_FRAMES, MAX_INPUT_BYTES, MAX_PIXELS,
-    MAX_PROGRESSIVE_JPEG_PIXELS, check_source,
-};
+/// The download and source caps every image task shares (the decoder and
+/// animation caps are enforced inside `drake_imaging::decode`).
+pub use drake_imaging::limits::{MAX_INPUT_BYTES, MAX_PIXELS, check_source};
 
 /// Largest thumbnail that needs a resize: the output and the resizer's
 /// intermediate buffer live beside a source of up to [`MAX_PIXELS`]. (A

@@ -1,7 +1,7 @@
 //! The image.thumb pipeline, imgproxy style: one small function per step,
 //! and the order written once, here.
 //!
-//! 1. [`fetch::fetch`] — download, capped at [`limits::MAX_INPUT_BYTES`];
+//! 1. [`fetch`] — download, capped at [`limits::MAX_INPUT_BYTES`];
 //! 2. [`probe::probe`] — format and size from the headers only;
 //! 3. [`limits::check_source`] — the pixel cap, before anything is decoded;
 //! 4. [`Source::open`] — decoder ready, EXIF orientation and ICC profile
@@ -27,26 +27,23 @@
 //! commute with a centred resize, so the picture is the same, and the
 //! full-size source is never copied just to turn it.
 
-mod colour;
 mod encode;
-mod fetch;
 mod orient;
 mod plan;
 mod poster;
-mod probe;
 
 use drake_sdk::{Ctx, TaskError, Values};
 use image::DynamicImage;
 
 use drake_imaging::decode::Source;
-use drake_imaging::resize;
+use drake_imaging::{colour, fetch, probe, resize};
 
 use crate::{Format, Params, limits};
 use plan::Plan;
 
 /// Run the whole pipeline.
 pub fn run(ctx: &mut dyn Ctx, p: &Params) -> Result<Values, TaskError> {
-    let bytes = fetch::fetch(ctx, &p.url)?;
+    let bytes = fetch(ctx, &p.url, "url")?;
     ctx.progress(20);
     let header = probe::probe(&bytes)?;
     limits::check_source(header.width, header.height, header.progressive)?;
