@@ -43,10 +43,14 @@ struct Huffman {
     /// Offset from a code of each length to its index in `symbols`.
     valoffset: [i32; 18],
     symbols: Vec<u8>,
-    /// For AC tables: every whole symbol (code *and* extra bits) in the
-    /// next [`SKIP_BITS`] bits, as one [`Skip`] entry.
-    skip: Box<[Skip; 1 << SKIP_BITS]>,
+    /// For AC tables of baseline scans: every whole symbol (code *and*
+    /// extra bits) in the next [`SKIP_BITS`] bits, as one [`Skip`] entry.
+    /// Built by [`Huffman::build_skip`] when a scan needs it (progressive
+    /// files never skip AC symbols, and may define a table per scan).
+    skip: Option<Box<SkipTable>>,
 }
+
+type SkipTable = [Skip; 1 << SKIP_BITS];
 
 const LOOKAHEAD: u32 = 11;
 
@@ -121,17 +125,24 @@ impl Huffman {
             code <<= 1;
         }
         maxcode[17] = i32::MAX; // sentinel: ends the slow search
-        let mut skip = Box::new([Skip::default(); 1 << SKIP_BITS]);
-        for (window, entry) in (0..).zip(skip.iter_mut()) {
-            *entry = Self::skip_entry(&fast, window);
-        }
         Some(Huffman {
             fast,
             maxcode,
             valoffset,
             symbols: symbols.to_vec(),
-            skip,
+            skip: None,
         })
+    }
+
+    /// Build the [`Skip`] table, once.
+    fn build_skip(&mut self) {
+        if self.skip.is_none() {
+            let mut skip = Box::new([Skip::default(); 1 << SKIP_BITS]);
+            for (window, entry) in (0..).zip(skip.iter_mut()) {
+                *entry = Self::skip_entry(&self.fast, window);
+            }
+            self.skip = Some(skip);
+        }
     }
 
     /// The [`Skip`] entry of a [`SKIP_BITS`]-bit window, read with the
@@ -300,7 +311,7 @@ impl<'a> Bits<'a> {
     /// several symbols per [`Skip`] lookup, one at a time near the end of
     /// a block without an end-of-block code and for long codes.
     #[inline]
-    fn skip_ac(&mut self, ac: &Huffman) -> Result<(), &'static str> {
+    fn skip_ac(&mut self, ac: &Huffman, skip: &SkipTable) -> Result<(), &'static str> {
         let mut k = 1;
         while k < 64 {
             if self.n < LOOKUPS * SKIP_BITS {
@@ -310,7 +321,7 @@ impl<'a> Bits<'a> {
             // loop's branches are most of its cost.
             let mut whole = false;
             for _ in 0..LOOKUPS {
-                let entry = ac.skip[self.peek(SKIP_BITS) as usize];
+                let entry = skip[self.peek(SKIP_BITS) as usize];
                 if k + entry.reach() > 64 {
                     break;
                 }
@@ -582,11 +593,19 @@ pub fn decode(data: &[u8]) -> Result<Option<DynamicImage>, String> {
                     // An AC scan: not needed at this scale.
                     next_marker(data, start)
                 } else {
+                    let skip_ac = !f.progressive && se > 0;
+                    if skip_ac {
+                        for s in &scan {
+                            if let Some(table) = ac_tables[s.ac_table].as_mut() {
+                                table.build_skip();
+                            }
+                        }
+                    }
                     let ctx = ScanCtx {
                         dc_tables: &dc_tables,
                         ac_tables: &ac_tables,
                         restart_interval,
-                        skip_ac: !f.progressive && se > 0,
+                        skip_ac,
                         refine: f.progressive && ah > 0,
                         al: u32::from(al),
                     };
@@ -625,8 +644,9 @@ struct Block<'t> {
     /// Frame component (plane) it belongs to.
     plane: usize,
     dc: Option<&'t Huffman>,
-    /// The AC table of a baseline scan, whose coefficients are skipped.
-    ac: Option<&'t Huffman>,
+    /// The AC table (and its skip table) of a baseline scan, whose
+    /// coefficients are skipped.
+    ac: Option<(&'t Huffman, &'t SkipTable)>,
     /// Blocks per unit across and down, and this block's place in it.
     across: usize,
     down: usize,
@@ -649,7 +669,9 @@ fn decode_scan(
     let mut blocks = Vec::new();
     for (i, s) in scan.iter().enumerate() {
         let dc = ctx.dc_tables[s.dc_table].as_ref();
-        let ac = ctx.ac_tables[s.ac_table].as_ref();
+        let ac = ctx.ac_tables[s.ac_table]
+            .as_ref()
+            .and_then(|t| Some((t, t.skip.as_deref()?)));
         if (!ctx.refine && dc.is_none()) || (ctx.skip_ac && ac.is_none()) {
             return Err(missing());
         }
@@ -706,8 +728,8 @@ fn decode_scan(
                 };
                 *pred = pred.wrapping_add(bits.dc_diff(dc).ok_or("invalid Huffman code")?);
                 *slot = pred.wrapping_shl(ctx.al) as i16;
-                if let Some(ac) = b.ac {
-                    bits.skip_ac(ac)?;
+                if let Some((ac, skip)) = b.ac {
+                    bits.skip_ac(ac, skip)?;
                 }
             }
         }
