@@ -86,6 +86,7 @@ impl Settings {
         // addresses are judged here.
         let policy = NetworkPolicy::new(&allow, Vec::new())
             .map_err(|e| format!("DRAKE_FETCH_ALLOW: {e}"))?;
+        // At most an hour: no platform keeps a request open longer.
         let fetch_timeout = match var("DRAKE_FETCH_TIMEOUT").filter(|s| !s.trim().is_empty()) {
             None => FETCH_TIMEOUT,
             Some(s) => s
