@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Drake, Fixtures, SECRET};
+use common::{Drake, Fixtures};
 use serde_json::json;
 
 /// Rounds per photo and side.
@@ -109,15 +109,9 @@ impl Sharp {
 
 /// Run `task` through drake (`block: true`); the URL of its `output`.
 async fn through_drake(drake: &Drake, task: serde_json::Value) -> String {
-    let (code, body) = drake
-        .post(
-            "/v1/create",
-            json!({"secret": SECRET, "block": true, "tasks": task}),
-        )
-        .await;
-    assert_eq!(code, 200);
-    assert_eq!(body[0]["status"], "success", "{body}");
-    body[0]["result"]["output"].as_str().unwrap().to_owned()
+    let status = &drake.create(task, true).await[0];
+    assert_eq!(status["status"], "success", "{status}");
+    status["result"]["output"].as_str().unwrap().to_owned()
 }
 
 #[tokio::main]

@@ -16,7 +16,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Drake, Fixtures, Options, SECRET};
+use common::{Drake, Fixtures, Options};
 use serde_json::json;
 
 /// Rounds per side, alternating, so drift (thermal, page cache) hits both.
@@ -97,14 +97,8 @@ async fn main() {
         assert!(status.success());
     };
     let through_drake = || async {
-        let (code, body) = drake
-            .post(
-                "/v1/create",
-                json!({"secret": SECRET, "block": true, "tasks": task}),
-            )
-            .await;
-        assert_eq!(code, 200);
-        assert_eq!(body[0]["status"], "success", "{body}");
+        let status = &drake.create(task.clone(), true).await[0];
+        assert_eq!(status["status"], "success", "{status}");
     };
 
     // Warm-up: AOT cache, page cache, both binaries.
