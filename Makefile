@@ -2,9 +2,12 @@
 # fresh Debian machine lacks (the wasm32-wasip2 target, ffmpeg, fonts).
 SHELL := /bin/bash
 CARGO ?= cargo
-GUESTS := drake-task-image-info drake-task-image-thumb drake-task-image-face drake-task-image-saliency drake-task-image-smartcrop drake-task-image-gif drake-task-video-info drake-task-video-thumb drake-task-video-convert drake-task-video-strip drake-task-video-reverse drake-task-video-create drake-task-audio-info drake-task-audio-waveform drake-task-audio-convert drake-task-audio-tts drake-task-audio-beats drake-task-html-scrape drake-task-video-upload-youtube drake-task-video-upload-vimeo drake-task-video-upload-fb drake-task-test-hostile
-# The ffmpeg-free tasks, also built as Spin HTTP components (registry::SPIN_TASKS).
-SPIN_GUESTS := drake-task-image-info drake-task-image-thumb drake-task-image-face drake-task-image-saliency drake-task-image-smartcrop drake-task-image-gif drake-task-audio-info drake-task-audio-waveform drake-task-audio-beats drake-task-html-scrape
+# The task components: every crate named drake-task-* (components/tasks/*
+# and the test guests in tests/guests/*, taken by the workspace's globs).
+TASK_CRATES := 'drake-task-*'
+# The ffmpeg-free tasks, also built as Spin HTTP components: the crates
+# spin.toml builds (spin.toml is generated from the task crates: `make catalog`).
+SPIN_CRATES = $(shell sed -n 's/^command = ".* -p \(drake-task-[a-z0-9-]*\) .*/\1/p' spin.toml)
 # `wasmtime serve` runs the Spin components in the tests: the project's
 # wasmtime major, with the async component model of newer handlers.
 WASMTIME_CLI := 48
@@ -21,7 +24,7 @@ PY_TOOLS := moto[server]==5.2.5 schemathesis==4.32.5
 FUZZ_TARGETS := request query sxml
 FUZZ_SECONDS ?= 30
 
-.PHONY: build components spin host test run deps test-deps check bench clean fuzz
+.PHONY: build components spin host test run deps test-deps check bench clean fuzz catalog spin-tasks
 
 ## deps: install the toolchain target and system packages when missing.
 deps:
@@ -57,12 +60,21 @@ test-deps: deps
 
 ## components: every task component, one wasm32-wasip2 release invocation.
 components: deps
-	$(CARGO) build --release --target wasm32-wasip2 $(addprefix -p ,$(GUESTS))
+	$(CARGO) build --release --target wasm32-wasip2 -p $(TASK_CRATES)
 
 ## spin: the ffmpeg-free tasks as Spin HTTP components, same crates with
 ## the SDK's `spin` feature, into target/wasm32-wasip2/spin (spin.toml).
 spin: deps
-	$(CARGO) build --profile spin --target wasm32-wasip2 --features drake-sdk/spin $(addprefix -p ,$(SPIN_GUESTS))
+	$(CARGO) build --profile spin --target wasm32-wasip2 --features drake-sdk/spin $(addprefix -p ,$(SPIN_CRATES))
+
+## spin-tasks: the crates `make spin` builds.
+spin-tasks:
+	@echo $(SPIN_CRATES)
+
+## catalog: regenerate the host's task table and spin.toml from the task
+## crates' [package.metadata.drake] (after adding or changing a task).
+catalog:
+	$(CARGO) run -q -p drake-catalog
 
 ## host: the drake binary (release).
 host:
@@ -87,7 +99,7 @@ fuzz:
 	  echo "fuzz $$t: $(FUZZ_SECONDS) s"; \
 	  mkdir -p tests/fuzz/corpus/$$t; \
 	  $(CARGO) +nightly fuzz run --fuzz-dir tests/fuzz --target-dir $(TARGET_DIR)/fuzz $$t \
-	    tests/fuzz/corpus/$$t $$([ $$t = sxml ] && echo components/sxml/tests/examples) -- \
+	    tests/fuzz/corpus/$$t $$([ $$t = sxml ] && echo components/lib/sxml/tests/examples) -- \
 	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1 | grep -E '^(Done|stat::number_of_executed_units)|ERROR|panicked|SUMMARY' ; \
 	  [ $${PIPESTATUS[0]} -eq 0 ] || exit 1; \
 	done

@@ -271,7 +271,7 @@ def peaks(m, limit=20, floor=0.05) -> list:
 
 
 def numpy_spectral_residual(small):
-    """drake's recipe in NumPy (see components/image-saliency/src/spectral.rs)."""
+    """drake's recipe in NumPy (see components/tasks/image-saliency/src/spectral.rs)."""
     import cv2
     import numpy as np
 

@@ -1,5 +1,6 @@
-//! Wiring: build the store, storage, fetcher, engine, scheduler and router
-//! from a [`Config`], then serve. No logic lives here.
+//! Wiring: build the store, the output storage, the fetcher, the engine,
+//! the scheduler and the router from a [`Config`], then serve. No logic
+//! lives here.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,118 +9,45 @@ use anyhow::Context as _;
 
 use crate::api::{self, AppState};
 use crate::callbacks::Callbacks;
-use crate::capabilities::fetch::client::{FetchLimits, Fetcher};
-use crate::capabilities::fetch::policy::NetworkPolicy;
-use crate::capabilities::ffmpeg::{FfmpegPolicy, FfmpegSettings, Limits, Sandbox};
+use crate::capabilities::ffmpeg::FfmpegPolicy;
 use crate::config::Config;
-use crate::engine::{Engine, EngineSettings};
-use crate::scheduler::{self, Scheduler, SchedulerSettings};
-use crate::storage::Storage;
+use crate::engine::Engine;
+use crate::fetcher::Fetcher;
+use crate::outputs::Storage;
+use crate::scheduler::{self, Scheduler};
 
-/// The process-wide fetcher from the `[fetch]` section.
+/// The process-wide fetcher (`[fetch]`): one connection pool for the
+/// tasks' fetches, their `wasi:http` and the callbacks.
 pub fn fetcher(config: &Config) -> anyhow::Result<Arc<Fetcher>> {
-    let policy = NetworkPolicy::new(&config.fetch.allow, config.fetch.ports.clone())
-        .context("fetch.allow")?;
-    let limits = FetchLimits {
-        max_bytes: config.fetch.max_bytes,
-        connect_timeout: config.fetch.connect_timeout,
-        total_timeout: config.fetch.timeout,
-        ..FetchLimits::default()
-    };
     Ok(Arc::new(
-        Fetcher::new(Arc::new(policy), limits).context("building the HTTP client")?,
+        Fetcher::new(&config.fetch).context("building the HTTP client")?,
     ))
 }
 
-/// The process-wide ffmpeg policy from the `[ffmpeg]` section.
-pub async fn ffmpeg(config: &Config) -> anyhow::Result<Arc<FfmpegPolicy>> {
-    let c = &config.ffmpeg;
-    let sandbox = match c.sandbox.as_str() {
-        "none" => Sandbox::None,
-        _ => Sandbox::Bwrap(c.bwrap.clone().into()),
-    };
-    let settings = FfmpegSettings {
-        ffmpeg: c.ffmpeg.clone(),
-        ffprobe: c.ffprobe.clone(),
-        sandbox,
-        limits: Limits {
-            cpu_seconds: c.cpu_seconds,
-            address_space: c.memory,
-            file_size: c.max_file_bytes,
-            // ffmpeg needs a few dozen descriptors; a long timeline a few
-            // hundred inputs.
-            open_files: 1024,
-        },
-        threads: c.threads,
-        max_concurrent: c.max_concurrent,
-        scratch: c
-            .scratch_dir
-            .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join("drake-ffmpeg")),
-    };
-    Ok(Arc::new(
-        FfmpegPolicy::new(settings).await.context("[ffmpeg]")?,
-    ))
-}
-
-/// Load the engine and every component.
-pub async fn engine(config: &Config) -> anyhow::Result<Arc<Engine>> {
-    let settings = EngineSettings {
-        components_dir: config
-            .components_dir
-            .clone()
-            .unwrap_or_else(crate::engine::default_components_dir),
-        cache_dir: config
-            .engine
-            .cache_dir
-            .clone()
-            .unwrap_or_else(|| config.data_dir.join("cache")),
-        memory_limit: config.engine.memory_limit,
-        max_output_bytes: config.engine.max_output_bytes,
-        time_limits: config.engine.time_limits.clone(),
-        time_limit: config.engine.time_limit,
-        test_tasks: config.test_tasks,
-        guest_env: config.upload.env(),
-    };
-    check_spin(&settings.components_dir)?;
+/// Load the engine and every component, fetching through `fetcher`.
+pub async fn engine_with(config: &Config, fetcher: Arc<Fetcher>) -> anyhow::Result<Arc<Engine>> {
+    let ffmpeg = Arc::new(
+        FfmpegPolicy::new(&config.ffmpeg)
+            .await
+            .context("[ffmpeg]")?,
+    );
     let started = std::time::Instant::now();
-    let engine = Engine::load(settings, fetcher(config)?, ffmpeg(config).await?).await?;
+    let engine = Engine::load(config, fetcher, ffmpeg).await?;
+    let stats = engine.load_stats();
     tracing::info!(
         tasks = engine.tasks().len(),
+        precompiled = stats.beside,
+        cached = stats.cached,
+        compiled = stats.compiled,
         elapsed_ms = started.elapsed().as_millis(),
         "components loaded"
     );
     Ok(Arc::new(engine))
 }
 
-/// In a build tree (components in `<root>/target/wasm32-wasip2/release`,
-/// `<root>/spin.toml` beside), check that the Spin deployment agrees with
-/// the task registry: a drifted manifest stops start-up; Spin components
-/// not built yet are only reported.
-fn check_spin(components_dir: &std::path::Path) -> anyhow::Result<()> {
-    if !components_dir.ends_with("wasm32-wasip2/release") {
-        return Ok(());
-    }
-    let Some(root) = components_dir.ancestors().nth(3) else {
-        return Ok(());
-    };
-    let Ok(manifest) = std::fs::read_to_string(root.join("spin.toml")) else {
-        return Ok(());
-    };
-    let check = crate::registry::check_spin(&manifest, root);
-    if !check.problems.is_empty() {
-        anyhow::bail!(
-            "spin.toml, the task registry and the Spin builds disagree:\n  {}",
-            check.problems.join("\n  ")
-        );
-    }
-    if !check.missing.is_empty() {
-        tracing::info!(
-            missing = check.missing.len(),
-            "Spin components not built (`make spin`)"
-        );
-    }
-    Ok(())
+/// Load the engine and every component (`drake run`, `drake tasks`).
+pub async fn engine(config: &Config) -> anyhow::Result<Arc<Engine>> {
+    engine_with(config, fetcher(config)?).await
 }
 
 /// A built server, not yet listening.
@@ -139,12 +67,13 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let store = crate::store::open(&config.store_url())
         .await
         .with_context(|| format!("opening the store {}", config.store_url()))?;
-    let (storage, urls) = Storage::open(&config)?;
+    let (outputs, urls) = Storage::open(&config)?;
     let urls = Arc::new(urls);
-    let engine = engine(&config).await?;
-    let node_id = format!("{}-{}", std::process::id(), crate::api::request::new_key());
+    let fetcher = fetcher(&config)?;
+    let engine = engine_with(&config, fetcher.clone()).await?;
+    let node_id = format!("{}-{}", std::process::id(), crate::store::new_key());
     let callbacks = Callbacks::new(
-        fetcher(&config)?,
+        fetcher,
         config
             .accounts
             .iter()
@@ -158,18 +87,14 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let scheduler = Scheduler::new(
         store.clone(),
         engine.clone(),
-        storage.clone(),
-        SchedulerSettings {
-            node_id,
-            workers: config.workers,
-            lease: config.scheduler.lease,
-            poll_interval: config.scheduler.poll_interval,
-        },
+        outputs.clone(),
+        &config,
+        node_id,
     );
     let state = AppState {
         store,
         engine,
-        storage,
+        outputs,
         public_base: config.public_base().into(),
         urls,
         config: Arc::new(config),
@@ -249,7 +174,7 @@ pub async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
     );
     tokio::spawn(scheduler::reaper::run(
         state.store.clone(),
-        state.storage.clone(),
+        state.outputs.clone(),
         maintenance,
     ));
     // The line tests and scripts wait for.

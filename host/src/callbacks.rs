@@ -26,12 +26,10 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::Semaphore;
 
-use crate::capabilities::fetch::client::{Error as FetchError, Fetcher};
-use crate::storage::FileUrls;
+use crate::fetcher::{Error as FetchError, Fetcher};
+use crate::outputs::FileUrls;
+use crate::sign::{CALLBACK_HEADER, callback_signature};
 use crate::store::{DueCallback, Micros, TaskRow, TaskState, TaskStore, now_micros};
-
-/// The signature header.
-pub const SIGNATURE_HEADER: &str = "x-drake-signature";
 
 /// Deliveries claimed per sweep (more are claimed at once when a sweep
 /// fills up).
@@ -52,12 +50,6 @@ pub struct Callbacks {
     /// How long a claimed delivery is this node's: longer than one POST
     /// can take (the fetch timeout).
     lease: Duration,
-}
-
-/// `t=<t>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
-pub fn signature(secret: &str, t: u64, body: &[u8]) -> String {
-    let v1 = crate::api::auth::hmac_hex(secret, &[format!("{t}.").as_bytes(), body]);
-    format!("t={t},v1={v1}")
 }
 
 /// Where a finished task's status goes, if anywhere.
@@ -177,7 +169,7 @@ impl Callbacks {
 
     async fn post(&self, row: &TaskRow, url: &str, attempt: u32) -> Outcome {
         let key = row.key.as_str();
-        let status = crate::api::wire::status(row, &self.urls);
+        let status = crate::wire::status(row, &self.urls);
         let body = match serde_json::to_vec(&status) {
             Ok(b) => b,
             Err(e) => {
@@ -190,8 +182,8 @@ impl Callbacks {
             let t = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
-            if let Ok(v) = HeaderValue::from_str(&signature(secret, t, &body)) {
-                headers.insert(HeaderName::from_static(SIGNATURE_HEADER), v);
+            if let Ok(v) = HeaderValue::from_str(&callback_signature(secret, t, &body)) {
+                headers.insert(HeaderName::from_static(CALLBACK_HEADER), v);
             }
         }
         match self.fetcher.post_json(url, body, headers).await {
@@ -219,14 +211,20 @@ mod tests {
     #[test]
     fn signature_is_hmac_sha256_of_t_dot_body() {
         let body = br#"{"status":"success"}"#;
-        let s = signature("k3y", 1_700_000_000, body);
+        let s = callback_signature("k3y", 1_700_000_000, body);
         // The same HMAC over the whole "<t>.<body>" string at once.
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(b"k3y")
             .unwrap_or_else(|_| unreachable!("any key length"));
         mac.update(br#"1700000000.{"status":"success"}"#);
         let expected = hex::encode(mac.finalize().into_bytes());
         assert_eq!(s, format!("t=1700000000,v1={expected}"));
-        assert_ne!(signature("k3y", 1, body), signature("k3y", 2, body));
-        assert_ne!(signature("k3y", 1, body), signature("other", 1, body));
+        assert_ne!(
+            callback_signature("k3y", 1, body),
+            callback_signature("k3y", 2, body)
+        );
+        assert_ne!(
+            callback_signature("k3y", 1, body),
+            callback_signature("other", 1, body)
+        );
     }
 }

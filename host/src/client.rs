@@ -76,7 +76,7 @@ impl Client {
         };
         let mut def = Map::new();
         def.insert("task_name".into(), Value::from(task));
-        def.extend(drake_sdk::query::params(&schema, split_pairs(pairs)?));
+        def.extend(drake_rules::query::params(&schema, split_pairs(pairs)?));
         Ok(Value::Object(def))
     }
 
@@ -178,6 +178,60 @@ impl Client {
         }
         Ok(written)
     }
+}
+
+/// `drake create`: create `task` with `key=value` parameters; with
+/// `wait`, follow it with a progress bar on stderr until it ends, then
+/// download its output files into `out`. The last status known.
+pub async fn create(
+    client: &Client,
+    task: &str,
+    params: &[String],
+    wait: bool,
+    out: Option<&Path>,
+) -> anyhow::Result<Value> {
+    let definition = client.definition(task, params).await?;
+    let mut status = client.create(definition).await?;
+    if !wait {
+        return Ok(status);
+    }
+    let key = status["key"]
+        .as_str()
+        .context("the server gave no task key")?
+        .to_owned();
+    // Hidden when stderr is not a terminal.
+    let bar = indicatif::ProgressBar::new(100).with_style(
+        indicatif::ProgressStyle::with_template("{spinner} {prefix} {wide_bar} {pos:>3}% {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(format!("{task} {key}"));
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    client
+        .stream(std::slice::from_ref(&key), |s| {
+            if let Some(p) = s["progress"].as_u64() {
+                bar.set_position(p);
+            }
+            bar.set_message(s["status"].as_str().unwrap_or("").to_owned());
+            status = s.clone();
+        })
+        .await?;
+    bar.finish_and_clear();
+    if !is_final(&status) {
+        status = client
+            .status(std::slice::from_ref(&key))
+            .await?
+            .get(0)
+            .cloned()
+            .unwrap_or(status);
+    }
+    if status["status"] == "success"
+        && let Some(dir) = out
+    {
+        for path in client.download_outputs(&status, dir).await? {
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    Ok(status)
 }
 
 /// The output-file URLs of a status (`result` values under `/v1/storage/`).

@@ -19,7 +19,7 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Base of output file URLs; default `http://<listen>`.
     pub public_url: Option<String>,
-    /// Where the SQLite database, output files and the AOT cache live.
+    /// Where the SQLite database and the output files live.
     pub data_dir: PathBuf,
     /// How long statuses and output files live (api.md §7).
     #[serde(with = "duration")]
@@ -153,7 +153,10 @@ pub struct EngineConfig {
     pub time_limits: BTreeMap<String, Duration>,
     /// Largest total size of the files one task may publish.
     pub max_output_bytes: u64,
-    /// AOT cache of compiled components (default `<data_dir>/cache`).
+    /// Where components compiled at start-up are kept for the next start,
+    /// when they were not precompiled beside their `.wasm` files (default
+    /// `$XDG_CACHE_HOME/drake/components`, else
+    /// `~/.cache/drake/components`).
     pub cache_dir: Option<PathBuf>,
 }
 
@@ -183,9 +186,8 @@ pub struct FfmpegConfig {
     pub ffmpeg: String,
     /// ffprobe binary.
     pub ffprobe: String,
-    /// `bwrap` (namespaces: no network, only the job directory visible)
-    /// or `none` (rlimits and deadline only).
-    pub sandbox: String,
+    /// How ffmpeg is isolated.
+    pub sandbox: SandboxKind,
     /// bubblewrap binary.
     pub bwrap: String,
     /// CPU seconds per ffmpeg process.
@@ -208,7 +210,7 @@ impl Default for FfmpegConfig {
         FfmpegConfig {
             ffmpeg: "ffmpeg".into(),
             ffprobe: "ffprobe".into(),
-            sandbox: "bwrap".into(),
+            sandbox: SandboxKind::Bwrap,
             bwrap: "bwrap".into(),
             // 10 CPU minutes: a 10-minute 1080p export with x264 veryfast
             // on 2 threads fits; a decoder stuck on a crafted file does not.
@@ -223,6 +225,28 @@ impl Default for FfmpegConfig {
             max_concurrent: cores,
             scratch_dir: None,
         }
+    }
+}
+
+/// `[ffmpeg] sandbox`
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxKind {
+    /// bubblewrap: namespaces (no network, only `/usr` and the job
+    /// directory visible) plus the rlimits and the deadline.
+    #[default]
+    Bwrap,
+    /// The rlimits and the deadline only (machines without user
+    /// namespaces).
+    None,
+}
+
+impl FfmpegConfig {
+    /// The root of the per-job directories.
+    pub fn scratch(&self) -> PathBuf {
+        self.scratch_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("drake-ffmpeg"))
     }
 }
 
@@ -329,6 +353,81 @@ impl Default for S3Config {
             secret_access_key: None,
             allow_http: false,
         }
+    }
+}
+
+/// What pre-signed links need to know about the bucket
+/// (`[blobs] output_urls = "presigned"`), checked when the configuration
+/// loads.
+#[derive(Debug, Clone)]
+pub struct S3Signing {
+    /// `scheme://host[:port]`.
+    pub origin: String,
+    /// `host[:port]` as sent in the Host header.
+    pub host: String,
+    /// The endpoint's own path (raw), before the segments.
+    pub base_path: String,
+    /// Path segments before an object's key: the bucket (path style, on a
+    /// configured endpoint), then the configured prefix's segments.
+    pub segments: Vec<String>,
+    /// Signing region.
+    pub region: String,
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: String,
+}
+
+impl S3Config {
+    /// How links to objects under `bucket`/`prefix` are signed: path style
+    /// on a configured endpoint (what MinIO and the like expect),
+    /// virtual-hosted style on AWS (its recommended form for links).
+    pub fn signing(&self, bucket: &str, prefix: &str) -> Result<S3Signing, String> {
+        let (Some(access_key_id), Some(secret_access_key)) =
+            (&self.access_key_id, &self.secret_access_key)
+        else {
+            return Err(
+                "blobs.output_urls = \"presigned\" needs blobs.s3.access_key_id and \
+                 blobs.s3.secret_access_key"
+                    .to_owned(),
+            );
+        };
+        let mut segments = Vec::new();
+        let (origin, host, base_path) = match &self.endpoint {
+            Some(endpoint) => {
+                let url = url::Url::parse(endpoint)
+                    .map_err(|e| format!("blobs.s3.endpoint: {endpoint:?}: {e}"))?;
+                let Some(name) = url.host_str() else {
+                    return Err(format!("blobs.s3.endpoint: {endpoint:?} has no host"));
+                };
+                let host = match url.port() {
+                    Some(port) => format!("{name}:{port}"),
+                    None => name.to_owned(),
+                };
+                segments.push(bucket.to_owned());
+                let origin = format!("{}://{host}", url.scheme());
+                (origin, host, url.path().trim_end_matches('/').to_owned())
+            }
+            None => {
+                let host = format!("{bucket}.s3.{}.amazonaws.com", self.region);
+                (format!("https://{host}"), host, String::new())
+            }
+        };
+        segments.extend(
+            prefix
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+        );
+        Ok(S3Signing {
+            origin,
+            host,
+            base_path,
+            segments,
+            region: self.region.clone(),
+            access_key_id: access_key_id.clone(),
+            secret_access_key: secret_access_key.clone(),
+        })
     }
 }
 
@@ -445,6 +544,33 @@ pub struct Account {
     pub retention: Option<Duration>,
 }
 
+impl Account {
+    /// The account `drake serve` makes when none is configured: `demo`,
+    /// with a secret generated once and kept in `<data_dir>/demo-secret`.
+    /// Returns it and the file.
+    pub fn demo(data_dir: &Path) -> std::io::Result<(Account, PathBuf)> {
+        let path = data_dir.join("demo-secret");
+        let secret = match std::fs::read_to_string(&path) {
+            Ok(s) if !s.trim().is_empty() => s.trim().to_owned(),
+            _ => {
+                std::fs::create_dir_all(data_dir)?;
+                let s = crate::store::new_key();
+                std::fs::write(&path, &s)?;
+                s
+            }
+        };
+        let account = Account {
+            name: "demo".into(),
+            secret: Some(secret),
+            api_keys: vec![],
+            referrers: vec![],
+            max_tasks_per_hour: None,
+            retention: None,
+        };
+        Ok((account, path))
+    }
+}
+
 /// A configuration problem list.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
@@ -506,14 +632,7 @@ impl Config {
                 "DRAKE_BLOBS_S3_SECRET_ACCESS_KEY" => {
                     self.blobs.s3.secret_access_key = Some(value.clone());
                 }
-                "DRAKE_FETCH_ALLOW" => {
-                    self.fetch.allow = value
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned)
-                        .collect();
-                }
+                "DRAKE_FETCH_ALLOW" => self.fetch.allow = drake_rules::net::parse_allow_list(value),
                 "DRAKE_TEST_TASKS" => self.test_tasks = matches!(value.as_str(), "1" | "true"),
                 // Variables of other tools (DRAKE_BLESS, DRAKE_LOG, ...)
                 // are not configuration.
@@ -539,11 +658,10 @@ impl Config {
         if self.engine.memory_limit < (16 << 20) {
             problems.push("engine.memory_limit: must be at least 16 MiB".to_owned());
         }
-        if !matches!(self.ffmpeg.sandbox.as_str(), "bwrap" | "none") {
-            problems.push(format!(
-                "ffmpeg.sandbox: {:?} is not \"bwrap\" or \"none\"",
-                self.ffmpeg.sandbox
-            ));
+        if let Err(e) =
+            drake_rules::net::NetworkPolicy::new(&self.fetch.allow, self.fetch.ports.clone())
+        {
+            problems.push(format!("fetch: {e}"));
         }
         if self.scheduler.max_attempts == 0 {
             problems.push("scheduler.max_attempts: must be at least 1".to_owned());
@@ -569,8 +687,7 @@ impl Config {
                     ),
                     OutputUrls::Presigned => {
                         if let BlobsLocation::S3 { bucket, prefix } = &location
-                            && let Err(e) =
-                                crate::storage::Presigner::for_s3(&self.blobs.s3, bucket, prefix)
+                            && let Err(e) = self.blobs.s3.signing(bucket, prefix)
                         {
                             problems.push(e);
                         }
@@ -627,13 +744,19 @@ impl Config {
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("drake.db").display()))
     }
 
-    /// The time limit of a task kind.
-    pub fn time_limit(&self, task: &str) -> Duration {
-        self.engine
-            .time_limits
-            .get(task)
-            .copied()
-            .unwrap_or(self.engine.time_limit)
+    /// Where the task components are: `components_dir`, else beside the
+    /// build output of this binary (`target/release/drake` →
+    /// `target/wasm32-wasip2/release`), else `./components`.
+    pub fn components_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.components_dir {
+            return dir.clone();
+        }
+        let from_exe = std::env::current_exe().ok().and_then(|exe| {
+            let target = exe.parent()?.parent()?;
+            let dir = target.join("wasm32-wasip2").join("release");
+            dir.is_dir().then_some(dir)
+        });
+        from_exe.unwrap_or_else(|| PathBuf::from("components"))
     }
 }
 

@@ -1,26 +1,42 @@
 //! drake-host: the drake server and CLI as a library.
 //!
-//! - [`config`]: the TOML file and `DRAKE_*` overrides;
-//! - [`app`]: wiring only — builds the parts below and serves;
-//! - [`api`]: the HTTP API (dragon v1);
-//! - [`store`]: task rows and their state machine (SQLite);
-//! - [`storage`]: output files (object_store);
+//! Layered, each module using only those above it in this list (a test,
+//! `tests/tests/modules.rs`, fails on an import circle):
+//!
+//! - [`config`]: the TOML file and `DRAKE_*` overrides, one struct per
+//!   section, validated once;
+//! - [`registry`]: which tasks this build serves (generated from the task
+//!   crates) and how their components are named;
+//! - [`sign`]: every HMAC drake computes (signed URLs, callbacks);
+//! - [`store`]: task rows, their state machine, task keys (SQLite,
+//!   Postgres);
+//! - [`run`]: what a task run reports and where its files go;
+//! - [`outputs`]: output files — where they are stored, how they are
+//!   linked; [`wire`]: a task's status as clients see it;
+//! - [`fetcher`]: the one policy-guarded HTTP client;
+//! - [`bindings`]: the WIT world; [`capabilities`]: the host side of its
+//!   imports; [`engine`]: wasmtime, components, per-run sandboxes;
 //! - [`scheduler`]: claim → run → complete, rescuer, reaper;
-//! - [`engine`]: wasmtime, components, per-run sandboxes;
-//! - [`capabilities`]: the host side of the WIT imports;
-//! - [`metrics`]: `/metrics` (Prometheus text);
-//! - [`registry`]: which tasks exist and how they are named;
-//! - [`client`]: the API client behind `drake create | status | stream`.
+//!   [`callbacks`]: signed status POSTs; [`metrics`]: `/metrics`;
+//! - [`api`]: the HTTP API (dragon v1); [`app`]: wiring and serving;
+//! - [`local`] (`drake run`) and [`client`] (`drake create | status |
+//!   stream`): the CLI's commands.
 
 pub mod api;
 pub mod app;
+pub mod bindings;
 pub mod callbacks;
 pub mod capabilities;
 pub mod client;
 pub mod config;
 pub mod engine;
+pub mod fetcher;
+pub mod local;
 pub mod metrics;
+pub mod outputs;
 pub mod registry;
+pub mod run;
 pub mod scheduler;
-pub mod storage;
+pub mod sign;
 pub mod store;
+pub mod wire;

@@ -4,15 +4,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
-use drake_host::capabilities::progress::RunEvent;
-use drake_host::client::Client;
+use drake_host::client::{self, Client};
 use drake_host::config::{Account, Config};
-use drake_host::engine::RunEnv;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// drake: a self-hostable media task service (Stupeflix Tasks API v1).
 #[derive(Parser)]
@@ -128,9 +125,21 @@ enum Command {
         #[arg(long, env = "DRAKE_SECRET", hide_env_values = true)]
         secret: Option<String>,
     },
-    /// List the tasks and their parameters.
+    /// List the tasks and their parameters (with --json: the document
+    /// `GET /v1/tasks` answers).
     Tasks {
         /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print the task list as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compile the task components and write each beside its `.wasm`
+    /// file, so that no start of this build compiles (`make build` runs
+    /// it).
+    Precompile {
+        /// TOML configuration file (`components_dir`, engine settings).
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -205,7 +214,26 @@ async fn run(command: Command) -> anyhow::Result<()> {
             config,
         } => {
             let config = Config::load(config.as_deref())?;
-            run_task(&config, &task, &params, out).await
+            let run = drake_host::local::run(&config, &task, &params, &out).await?;
+            let usage = run.usage;
+            eprintln!(
+                "usage: {} ms wall, {} ms CPU, {} MiB peak memory, {} bytes in, {} bytes out",
+                usage.wall_ms,
+                usage.cpu_ms,
+                usage.peak_memory_bytes >> 20,
+                usage.bytes_in,
+                usage.bytes_out
+            );
+            match run.result {
+                Ok(values) => {
+                    println!("{}", serde_json::to_string_pretty(&Value::Object(values))?);
+                    Ok(())
+                }
+                Err(failure) => {
+                    println!("{}", serde_json::to_string_pretty(&failure.public)?);
+                    bail!("the task failed")
+                }
+            }
         }
         Command::Sign {
             task,
@@ -222,18 +250,21 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 .checked_add(valid)
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .context("--expires is too far in the future")?;
-            println!(
-                "{}",
-                signed_url(
-                    &url,
-                    filename.as_deref(),
-                    &task,
-                    &params,
-                    &api_key,
-                    &secret,
-                    until.as_secs()
-                )?
-            );
+            let pairs: Vec<(String, String)> = client::split_pairs(&params)?
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            let signed = drake_host::sign::create_file_url(
+                &url,
+                filename.as_deref(),
+                &task,
+                &pairs,
+                &api_key,
+                &secret,
+                until.as_secs(),
+            )
+            .map_err(anyhow::Error::msg)?;
+            println!("{signed}");
             Ok(())
         }
         Command::Create {
@@ -243,7 +274,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
             out,
             url,
             secret,
-        } => create_task(&url, secret, &task, &params, wait || out.is_some(), out).await,
+        } => {
+            let client = Client::new(&url, secret)?;
+            let wait = wait || out.is_some();
+            let status = client::create(&client, &task, &params, wait, out.as_deref()).await?;
+            println!("{}", serde_json::to_string_pretty(&status)?);
+            if wait && status["status"] != "success" {
+                bail!("the task failed");
+            }
+            Ok(())
+        }
         Command::Status { keys, url, secret } => {
             let client = Client::new(&url, secret)?;
             println!(
@@ -256,9 +296,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let client = Client::new(&url, secret)?;
             client.stream(&keys, |status| println!("{status}")).await
         }
-        Command::Tasks { config } => {
+        Command::Tasks { config, json } => {
             let config = Config::load(config.as_deref())?;
             let engine = drake_host::app::engine(&config).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&engine.task_list())?);
+                return Ok(());
+            }
             for t in engine.tasks().values() {
                 let params = t
                     .schema
@@ -273,180 +317,28 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
-    }
-}
-
-/// `drake create`: create, then (with `wait`) follow the task with a
-/// progress bar on stderr, print the final status, download the outputs.
-async fn create_task(
-    url: &str,
-    secret: Option<String>,
-    task: &str,
-    params: &[String],
-    wait: bool,
-    out: Option<PathBuf>,
-) -> anyhow::Result<()> {
-    let client = Client::new(url, secret)?;
-    let definition = client.definition(task, params).await?;
-    let mut status = client.create(definition).await?;
-    if !wait {
-        println!("{}", serde_json::to_string_pretty(&status)?);
-        return Ok(());
-    }
-    let key = status["key"]
-        .as_str()
-        .context("the server gave no task key")?
-        .to_owned();
-    // Hidden when stderr is not a terminal.
-    let bar = indicatif::ProgressBar::new(100).with_style(
-        indicatif::ProgressStyle::with_template("{spinner} {prefix} {wide_bar} {pos:>3}% {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    bar.set_prefix(format!("{task} {key}"));
-    bar.enable_steady_tick(std::time::Duration::from_millis(120));
-    client
-        .stream(std::slice::from_ref(&key), |s| {
-            if let Some(p) = s["progress"].as_u64() {
-                bar.set_position(p);
-            }
-            bar.set_message(s["status"].as_str().unwrap_or("").to_owned());
-            status = s.clone();
-        })
-        .await?;
-    bar.finish_and_clear();
-    if !drake_host::client::is_final(&status) {
-        status = client
-            .status(std::slice::from_ref(&key))
-            .await?
-            .get(0)
-            .cloned()
-            .unwrap_or(status);
-    }
-    println!("{}", serde_json::to_string_pretty(&status)?);
-    if status["status"] != "success" {
-        bail!("the task failed");
-    }
-    if let Some(dir) = out {
-        for path in client.download_outputs(&status, &dir).await? {
-            eprintln!("wrote {}", path.display());
+        Command::Precompile { config } => {
+            let config = Config::load(config.as_deref())?;
+            let written = drake_host::engine::Engine::precompile(&config)?;
+            eprintln!(
+                "precompiled {} components into {}",
+                written.len(),
+                config.components_dir().display()
+            );
+            Ok(())
         }
     }
-    Ok(())
-}
-
-/// `<url>/v1/create_file[/<filename>]?<canonical query>&signature=<hex>`.
-fn signed_url(
-    url: &str,
-    filename: Option<&str>,
-    task: &str,
-    params: &[String],
-    api_key: &str,
-    secret: &str,
-    expires: u64,
-) -> anyhow::Result<String> {
-    use drake_host::api::auth;
-    let mut pairs = vec![("task_name".to_owned(), task.to_owned())];
-    for pair in params {
-        let Some((k, v)) = pair.split_once('=') else {
-            bail!("parameter {pair:?} is not key=value");
-        };
-        if auth::SIGNED_PARAMS.contains(&k) || k == "secret" || k == "task_name" {
-            bail!("{k} is set by drake sign");
-        }
-        pairs.push((k.to_owned(), v.to_owned()));
-    }
-    pairs.push(("api_key".into(), api_key.to_owned()));
-    pairs.push(("expires".into(), expires.to_string()));
-    let canonical = auth::canonical_query(&pairs);
-    let path = match filename {
-        Some(name) => format!("/v1/create_file/{}", auth::encode(name)),
-        None => "/v1/create_file".to_owned(),
-    };
-    Ok(format!(
-        "{}{path}?{canonical}&signature={}",
-        url.trim_end_matches('/'),
-        auth::sign(secret, &canonical)
-    ))
 }
 
 /// With no account configured, `drake serve` makes one (`demo`) whose
 /// secret is generated once and kept in the data directory.
 fn demo_account(config: &Config) -> anyhow::Result<Account> {
-    let path = config.data_dir.join("demo-secret");
-    let secret = match std::fs::read_to_string(&path) {
-        Ok(s) if !s.trim().is_empty() => s.trim().to_owned(),
-        _ => {
-            std::fs::create_dir_all(&config.data_dir)?;
-            let s = drake_host::api::request::new_key();
-            std::fs::write(&path, &s).with_context(|| format!("writing {}", path.display()))?;
-            s
-        }
-    };
+    let (account, path) = Account::demo(&config.data_dir)
+        .with_context(|| format!("the demo account's secret in {}", config.data_dir.display()))?;
     println!(
-        "no accounts configured: using account \"demo\" with secret {secret} (from {})",
+        "no accounts configured: using account \"demo\" with secret {} (from {})",
+        account.secret.as_deref().unwrap_or_default(),
         path.display()
     );
-    Ok(Account {
-        name: "demo".into(),
-        secret: Some(secret),
-        api_keys: vec![],
-        referrers: vec![],
-        max_tasks_per_hour: None,
-        retention: None,
-    })
-}
-
-async fn run_task(
-    config: &Config,
-    task: &str,
-    pairs: &[String],
-    out: PathBuf,
-) -> anyhow::Result<()> {
-    let engine = drake_host::app::engine(config).await?;
-    let Some(loaded) = engine.task(task) else {
-        let names: Vec<&str> = engine.tasks().keys().map(String::as_str).collect();
-        bail!("unknown task {task:?}; choose one of: {}", names.join(", "));
-    };
-    let params = drake_sdk::query::params(&loaded.schema, drake_host::client::split_pairs(pairs)?);
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let (events, mut rx) = tokio::sync::mpsc::channel(16);
-    // Progress is not shown; published files are listed in the result.
-    let files = tokio::spawn(async move {
-        let mut files = Map::new();
-        while let Some(event) = rx.recv().await {
-            if let RunEvent::File(name, file) = event {
-                files.insert(name, Value::from(file.path));
-            }
-        }
-        files
-    });
-    let env = RunEnv {
-        sink: Arc::new(drake_host::storage::DirSink {
-            dir: out.clone(),
-            events: events.clone(),
-        }),
-        events,
-    };
-    let outcome = engine.run(task, &Value::Object(params), env).await;
-    let files = files.await.unwrap_or_default();
-    let usage = outcome.usage;
-    eprintln!(
-        "usage: {} ms wall, {} ms CPU, {} MiB peak memory, {} bytes in, {} bytes out",
-        usage.wall_ms,
-        usage.cpu_ms,
-        usage.peak_memory_bytes >> 20,
-        usage.bytes_in,
-        usage.bytes_out
-    );
-    match outcome.result {
-        Ok(mut values) => {
-            values.extend(files);
-            println!("{}", serde_json::to_string_pretty(&Value::Object(values))?);
-            Ok(())
-        }
-        Err(failure) => {
-            println!("{}", serde_json::to_string_pretty(&failure.public)?);
-            bail!("the task failed")
-        }
-    }
+    Ok(account)
 }

@@ -1084,11 +1084,11 @@ async fn signed_create_file_urls() {
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
-    let canonical = drake_host::api::auth::canonical_query(&pairs);
+    let canonical = drake_host::sign::canonical_query(&pairs);
     let expired = format!(
         "{}/v1/create_file?{canonical}&signature={}",
         drake.url,
-        drake_host::api::auth::sign(SECRET, &canonical)
+        drake_host::sign::url_signature(SECRET, &canonical)
     );
     let r = common::client().get(&expired).send().await.unwrap();
     assert_eq!(r.status(), 401);

@@ -115,7 +115,7 @@ fn media(fx: &Fixtures) -> Media {
 
 fn example(n: usize, m: &Media) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("../components/sxml/tests/examples/14.{n}.sxml"));
+        .join(format!("../components/lib/sxml/tests/examples/14.{n}.sxml"));
     std::fs::read_to_string(path)
         .unwrap()
         .replace("http://example.com/", &m.base)

@@ -13,12 +13,12 @@
 use std::net::SocketAddr;
 
 use axum::http::{HeaderMap, header};
-use hmac::{Hmac, Mac};
+use drake_rules::auth::{self as rules, same_key};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use super::error::{ApiError, Location};
 use crate::config::Account;
+use crate::sign::{canonical_query, url_signature};
 
 /// A credential found in a request.
 #[derive(Debug, Clone)]
@@ -41,55 +41,6 @@ pub enum Credential {
     },
 }
 
-/// The query parameters a signed URL adds (auth, not task parameters).
-pub const SIGNED_PARAMS: [&str; 3] = ["api_key", "expires", "signature"];
-
-/// Percent-encode all but RFC 3986's unreserved characters.
-pub fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// What a signed URL signs: every query pair but `signature`, sorted by
-/// name then value, each `name=value` percent-encoded (RFC 3986
-/// unreserved characters kept), joined with `&`.
-pub fn canonical_query(pairs: &[(String, String)]) -> String {
-    let mut kept: Vec<(String, String)> = pairs
-        .iter()
-        .filter(|(k, _)| k != "signature")
-        .map(|(k, v)| (encode(k), encode(v)))
-        .collect();
-    kept.sort();
-    kept.iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// The hex HMAC-SHA256 under `secret` of `parts` end to end (signed URLs
-/// and callback signatures).
-pub fn hmac_hex(secret: &str, parts: &[&[u8]]) -> String {
-    // HMAC takes a key of any length, so this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-    for part in parts {
-        mac.update(part);
-    }
-    hex::encode(mac.finalize().into_bytes())
-}
-
-/// A signed URL's `signature`: [`hmac_hex`] of the canonical query.
-pub fn sign(secret: &str, canonical: &str) -> String {
-    hmac_hex(secret, &[canonical.as_bytes()])
-}
-
 /// Where credentials may come from in one request.
 pub struct Sources<'a> {
     /// Headers (`Authorization`, `Referer`, `Origin`).
@@ -106,47 +57,28 @@ pub struct Sources<'a> {
     pub signed_ok: bool,
 }
 
-/// Find a credential: body, then header, then query. Auth keys are taken
-/// out of the body whether or not they are used.
+/// Find a credential by api.md §2's order (drake-rules' [`rules::find`]:
+/// body, then header, then query), with a signed query (GET
+/// `create_file` only) checked before a plain one. Auth keys are taken out
+/// of the body whether or not they are used.
 pub fn extract(src: &mut Sources<'_>) -> Result<Option<(Credential, Location)>, ApiError> {
-    let mut found = None;
-    if let Some(body) = src.body.as_deref_mut() {
-        for (field, make) in [
-            ("secret", Credential::Secret as fn(String) -> Credential),
-            ("api_key", Credential::ApiKey),
-        ] {
-            match body.remove(field) {
-                None => {}
-                Some(Value::String(s)) if found.is_none() => {
-                    found = Some((make(s.trim().to_owned()), Location::Body));
-                }
-                Some(Value::String(_)) => {}
-                Some(_) => {
-                    return Err(ApiError::invalid(
-                        field,
-                        Location::Body,
-                        format!("{field} must be a string"),
-                    ));
-                }
-            }
+    let authorization = src
+        .headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or(""));
+    match rules::find(src.body.as_deref_mut(), authorization, &[]) {
+        Ok(Some((found, source))) => return Ok(Some((found.into(), location(source)))),
+        Ok(None) => {}
+        Err(e @ rules::CredentialError::NotAString(field)) => {
+            return Err(ApiError::invalid(field, Location::Body, e.to_string()));
         }
-    }
-    if found.is_some() {
-        return Ok(found);
-    }
-    if let Some(value) = src.headers.get(header::AUTHORIZATION) {
-        let text = value.to_str().unwrap_or("").trim();
-        let (scheme, key) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
-        let key = key.trim().to_owned();
-        return match scheme.to_ascii_lowercase().as_str() {
-            "secret" if !key.is_empty() => Ok(Some((Credential::Secret(key), Location::Header))),
-            "api-key" if !key.is_empty() => Ok(Some((Credential::ApiKey(key), Location::Header))),
-            _ => Err(ApiError::unauthorized(
+        Err(e @ rules::CredentialError::Scheme) => {
+            return Err(ApiError::unauthorized(
                 "Authorization",
                 Location::Header,
-                "expected \"Secret <key>\" or \"Api-Key <key>\"",
-            )),
-        };
+                e.to_string(),
+            ));
+        }
     }
     if src.query.iter().any(|(k, _)| k == "signature") {
         if !src.signed_ok {
@@ -179,33 +111,24 @@ pub fn extract(src: &mut Sources<'_>) -> Result<Option<(Credential, Location)>, 
             Location::Querystring,
         )));
     }
-    for (k, v) in src.query {
-        match k.as_str() {
-            "secret" => {
-                return Ok(Some((
-                    Credential::Secret(v.trim().to_owned()),
-                    Location::Querystring,
-                )));
-            }
-            "api_key" => {
-                return Ok(Some((
-                    Credential::ApiKey(v.trim().to_owned()),
-                    Location::Querystring,
-                )));
-            }
-            _ => {}
-        }
-    }
-    Ok(None)
+    Ok(rules::from_query(src.query).map(|found| (found.into(), Location::Querystring)))
 }
 
-/// Equal strings, in time independent of where they differ.
-fn same_key(a: &str, b: &str) -> bool {
-    let (a, b) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
+fn location(source: rules::Source) -> Location {
+    match source {
+        rules::Source::Body => Location::Body,
+        rules::Source::Header => Location::Header,
+        rules::Source::Query => Location::Querystring,
+    }
+}
+
+impl From<rules::Credential> for Credential {
+    fn from(found: rules::Credential) -> Self {
+        match found {
+            rules::Credential::Secret(key) => Credential::Secret(key),
+            rules::Credential::ApiKey(key) => Credential::ApiKey(key),
+        }
+    }
 }
 
 /// Whether `host` matches a referrer pattern (`example.com` exactly, or
@@ -296,7 +219,10 @@ pub fn authenticate<'a>(
             let expires: u64 = expires.parse().map_err(|_| {
                 ApiError::unauthorized("expires", location, "expires must be unix seconds")
             })?;
-            if !same_key(&sign(secret, &canonical), &signature.to_ascii_lowercase()) {
+            if !same_key(
+                &url_signature(secret, &canonical),
+                &signature.to_ascii_lowercase(),
+            ) {
                 return Err(invalid("invalid signature"));
             }
             let now = std::time::SystemTime::now()
@@ -432,31 +358,6 @@ mod tests {
     }
 
     #[test]
-    fn canonical_query_sorts_and_encodes() {
-        let pairs: Vec<(String, String)> = [
-            ("url", "https://x.org/a b.jpg?q=1&r=2"),
-            ("width", "200"),
-            ("task_name", "image.thumb"),
-            ("signature", "ignored"),
-            ("api_key", "k"),
-            ("expires", "1900000000"),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-        assert_eq!(
-            canonical_query(&pairs),
-            "api_key=k&expires=1900000000&task_name=image.thumb\
-             &url=https%3A%2F%2Fx.org%2Fa%20b.jpg%3Fq%3D1%26r%3D2&width=200"
-        );
-        // RFC 4231 test case 2.
-        assert_eq!(
-            hmac_hex("Jefe", &[b"what do ya want ", b"for nothing?"]),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-    }
-
-    #[test]
     fn signed_queries() {
         let mut account = account();
         account.api_keys = vec!["pub-key".into()];
@@ -469,7 +370,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect();
-            let signature = sign(sign_with, &canonical_query(&query));
+            let signature = url_signature(sign_with, &canonical_query(&query));
             if let Some(url) = url_after {
                 query[1].1 = url.to_owned();
             }

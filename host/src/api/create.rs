@@ -1,22 +1,19 @@
 //! Creating routes: `POST /v1/create`, `GET|POST /v1/create_file[/{name}]`,
 //! `POST /v1/create_stream`.
 
-use std::net::SocketAddr;
-
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, RawQuery, State};
-use axum::http::{Extensions, HeaderMap};
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
+use super::definition::{self, TaskDef};
 use super::error::{ApiError, Location};
-use super::request::{self, TaskDef};
-use super::{AppState, status, stream, wait, wire};
-
-fn peer(ext: &Extensions) -> Option<SocketAddr> {
-    ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
-}
+use super::extract::{Creator, QueryCreator};
+use super::insert::insert_tasks;
+use super::{AppState, status, stream, wait};
+use crate::config::Account;
+use crate::wire;
 
 /// An optional boolean body field.
 fn flag(body: &mut Map<String, Value>, name: &str) -> Result<bool, ApiError> {
@@ -34,18 +31,12 @@ fn flag(body: &mut Map<String, Value>, name: &str) -> Result<bool, ApiError> {
 /// `POST /v1/create`: `{"tasks": [...] | {...}, "block"?, "dedup"?}`.
 pub async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    ext: Extensions,
-    body: Bytes,
+    Creator { account, mut body }: Creator,
 ) -> Result<Response, ApiError> {
-    let query = request::query_pairs(query.as_deref());
-    let mut body = request::json_body(&body)?;
-    let account = request::account(&state, &headers, &query, Some(&mut body), peer(&ext), false)?;
     let block = flag(&mut body, "block")?;
     let dedup = flag(&mut body, "dedup")?;
-    let defs = request::task_defs(&state, &mut body, "tasks")?;
-    let mut rows = request::insert_tasks(&state, account, defs, dedup).await?;
+    let defs = definition::task_defs(&state, &mut body, "tasks")?;
+    let mut rows = insert_tasks(&state, &account, defs, dedup).await?;
     if block {
         let keys: Vec<String> = rows.iter().map(|r| r.key.clone()).collect();
         rows = wait::wait_until(&state, &keys, state.config.block_timeout, wait::all_final).await?;
@@ -58,88 +49,63 @@ pub async fn create(
 pub async fn create_stream(
     State(state): State<AppState>,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    ext: Extensions,
-    body: Bytes,
+    Creator { account, mut body }: Creator,
 ) -> Result<Response, ApiError> {
-    let query = request::query_pairs(query.as_deref());
-    let mut body = request::json_body(&body)?;
-    let account = request::account(&state, &headers, &query, Some(&mut body), peer(&ext), false)?;
     let dedup = flag(&mut body, "dedup")?;
-    let defs = request::task_defs(&state, &mut body, "tasks")?;
-    let rows = request::insert_tasks(&state, account, defs, dedup).await?;
+    let defs = definition::task_defs(&state, &mut body, "tasks")?;
+    let rows = insert_tasks(&state, &account, defs, dedup).await?;
     Ok(stream::respond(state, rows, stream::wants_sse(&headers)))
 }
 
 /// `GET /v1/create_file?task_name=...&...`
 pub async fn create_file_get(
-    state: State<AppState>,
-    headers: HeaderMap,
-    query: RawQuery,
-    ext: Extensions,
+    State(state): State<AppState>,
+    creator: QueryCreator,
 ) -> Result<Response, ApiError> {
-    create_file_from_query(state, headers, query, ext, None).await
+    create_file_from_query(&state, creator, None).await
 }
 
 /// `GET /v1/create_file/{filename}?task_name=...&...`
 pub async fn create_file_get_named(
-    state: State<AppState>,
+    State(state): State<AppState>,
     Path(filename): Path<String>,
-    headers: HeaderMap,
-    query: RawQuery,
-    ext: Extensions,
+    creator: QueryCreator,
 ) -> Result<Response, ApiError> {
-    create_file_from_query(state, headers, query, ext, Some(filename)).await
+    create_file_from_query(&state, creator, Some(filename)).await
 }
 
 /// `POST /v1/create_file` with `{"task": {...}}`.
 pub async fn create_file_post(
-    state: State<AppState>,
-    headers: HeaderMap,
-    query: RawQuery,
-    ext: Extensions,
-    body: Bytes,
+    State(state): State<AppState>,
+    creator: Creator,
 ) -> Result<Response, ApiError> {
-    create_file_from_body(state, headers, query, ext, body, None).await
+    create_file_from_body(&state, creator, None).await
 }
 
 /// `POST /v1/create_file/{filename}` with `{"task": {...}}`.
 pub async fn create_file_post_named(
-    state: State<AppState>,
+    State(state): State<AppState>,
     Path(filename): Path<String>,
-    headers: HeaderMap,
-    query: RawQuery,
-    ext: Extensions,
-    body: Bytes,
+    creator: Creator,
 ) -> Result<Response, ApiError> {
-    create_file_from_body(state, headers, query, ext, body, Some(filename)).await
+    create_file_from_body(&state, creator, Some(filename)).await
 }
 
 async fn create_file_from_query(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    ext: Extensions,
+    state: &AppState,
+    QueryCreator { account, query }: QueryCreator,
     filename: Option<String>,
 ) -> Result<Response, ApiError> {
-    let query = request::query_pairs(query.as_deref());
-    let account = request::account(&state, &headers, &query, None, peer(&ext), true)?;
-    let def = request::task_def_from_query(&state, &query)?;
-    create_file_for(&state, account, def, filename).await
+    let def = definition::task_def_from_query(state, &query)?;
+    create_file_for(state, &account, def, filename).await
 }
 
 async fn create_file_from_body(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    ext: Extensions,
-    body: Bytes,
+    state: &AppState,
+    Creator { account, mut body }: Creator,
     filename: Option<String>,
 ) -> Result<Response, ApiError> {
-    let query = request::query_pairs(query.as_deref());
-    let mut body = request::json_body(&body)?;
-    let account = request::account(&state, &headers, &query, Some(&mut body), peer(&ext), false)?;
-    let mut defs = request::task_defs(&state, &mut body, "task")?;
+    let mut defs = definition::task_defs(state, &mut body, "task")?;
     if defs.len() != 1 {
         return Err(ApiError::invalid(
             "task",
@@ -148,14 +114,14 @@ async fn create_file_from_body(
         ));
     }
     let def = defs.remove(0);
-    create_file_for(&state, account, def, filename).await
+    create_file_for(state, &account, def, filename).await
 }
 
 /// Create (or reuse, api.md §5 deduplication) one task and answer with its
 /// file.
 async fn create_file_for(
     state: &AppState,
-    account: &crate::config::Account,
+    account: &Account,
     def: TaskDef,
     filename: Option<String>,
 ) -> Result<Response, ApiError> {
@@ -169,7 +135,7 @@ async fn create_file_for(
         Ok(name) => name,
         Err(bad) => return Ok(bad.into_response()),
     };
-    let rows = request::insert_tasks(state, account, vec![def], true).await?;
+    let rows = insert_tasks(state, account, vec![def], true).await?;
     let Some(row) = rows.into_iter().next() else {
         return Err(ApiError::internal("create_file inserted no task"));
     };

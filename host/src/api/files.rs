@@ -5,12 +5,13 @@
 use std::ops::Range;
 
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::{ApiError, ErrorEntry, Location};
+use super::extract::Reader;
 use crate::store::now_micros;
 
 fn not_found(what: &str) -> ApiError {
@@ -62,21 +63,19 @@ fn parse_range(value: &str, size: u64) -> Result<Option<Range<u64>>, ()> {
 pub async fn storage(
     State(state): State<AppState>,
     Path((key, name)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
+    reader: Reader,
     headers: HeaderMap,
-    ext: Extensions,
 ) -> Result<Response, ApiError> {
     let now = now_micros();
     let Some(row) = state.store.task_get(&key, now).await? else {
         return Err(not_found("task"));
     };
-    let pairs = super::request::query_pairs(query.as_deref());
-    super::status::authorize_reads(&state, &headers, &pairs, &ext, std::slice::from_ref(&row))?;
+    reader.check(std::slice::from_ref(&row))?;
     let path = format!("{key}/{name}");
     let Some(file) = row.files.values().find(|f| f.path == path) else {
         return Err(not_found("file"));
     };
-    let (size, etag) = match state.storage.head(&path).await {
+    let (size, etag) = match state.outputs.head(&path).await {
         Ok(meta) => meta,
         Err(object_store::Error::NotFound { .. }) => return Err(not_found("file")),
         Err(e) => return Err(ApiError::internal(e)),
@@ -135,7 +134,7 @@ pub async fn storage(
         None => (StatusCode::OK, size),
     };
     set(&mut out, header::CONTENT_LENGTH, &len.to_string());
-    let object = match state.storage.get(&path, range).await {
+    let object = match state.outputs.get(&path, range).await {
         Ok(o) => o,
         Err(object_store::Error::NotFound { .. }) => return Err(not_found("file")),
         Err(e) => return Err(ApiError::internal(e)),

@@ -1,9 +1,14 @@
 //! The HTTP API (api.md §5): routes only. Each route's handler lives in the
 //! module of its noun: [`create`] (create, create_file, create_stream),
-//! [`status`] (status, status_stream, file), [`files`] (storage), [`ops`]
-//! (`/v1/tasks`, health, metrics), [`openapi`], [`dashboard`]. [`auth`],
-//! [`cors`] and [`error`] are the shared edges; [`wire`] renders statuses;
-//! [`wait`] waits for task changes.
+//! [`status`] (status, status_stream, file, recent), [`files`] (storage),
+//! [`ops`] (`/v1/tasks`, health, metrics), [`openapi`], [`dashboard`].
+//!
+//! The shared edges: [`extract`] (what handlers start with: the query,
+//! the JSON body, the caller, as extractors), [`auth`] (credentials to an
+//! account), [`cors`], [`error`] (the one error envelope). Creating goes
+//! [`definition`] (the task definitions of a request) → [`insert`]
+//! (validation, dedup, limits, rows); [`wait`] waits for task changes and
+//! [`stream`] streams them; statuses are rendered by [`crate::wire`].
 
 use std::sync::Arc;
 
@@ -14,7 +19,7 @@ use axum::routing::MethodRouter;
 
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::storage::{FileUrls, Storage};
+use crate::outputs::{FileUrls, Storage};
 use crate::store::TaskStore;
 use openapi::Operation;
 
@@ -22,16 +27,17 @@ pub mod auth;
 pub mod cors;
 pub mod create;
 pub mod dashboard;
+pub mod definition;
 mod docs;
 pub mod error;
+pub mod extract;
 pub mod files;
+pub mod insert;
 pub mod openapi;
 pub mod ops;
-pub mod request;
 pub mod status;
 pub mod stream;
 pub mod wait;
-pub mod wire;
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
@@ -41,7 +47,7 @@ pub struct AppState {
     /// Loaded task kinds (names, schemas, outputs).
     pub engine: Arc<Engine>,
     /// Output files.
-    pub storage: Storage,
+    pub outputs: Storage,
     /// Configuration.
     pub config: Arc<Config>,
     /// drake's public base URL.

@@ -5,27 +5,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::AppState;
 
 /// Every task with its summary, parameter schema and outputs.
 pub async fn tasks(State(state): State<AppState>) -> Json<Value> {
-    let list: Vec<Value> = state
-        .engine
-        .tasks()
-        .values()
-        .map(|t| {
-            json!({
-                "name": t.info.name,
-                "summary": t.info.summary,
-                "parameters": t.schema,
-                "values": t.info.values,
-                "files": t.info.files,
-            })
-        })
-        .collect();
-    Json(Value::Array(list))
+    Json(state.engine.task_list())
 }
 
 /// The process is up.

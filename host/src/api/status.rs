@@ -1,18 +1,17 @@
 //! Reading routes: `GET|POST /v1/status`, `GET|POST /v1/status_stream`
 //! (alias `/v1/stream`), `GET /v1/file/{filename}?task=KEY`.
 
-use std::net::SocketAddr;
-
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, RawQuery, State};
-use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::error::{ApiError, Location};
-use super::{AppState, request, stream, wait, wire};
-use crate::store::{TaskRow, TaskState};
+use super::extract::{Caller, DragonBody, QueryPairs, Reader};
+use super::{AppState, stream, wait};
+use crate::store::TaskState;
+use crate::wire;
 
 /// Keys per status request: bounds the reads one request triggers.
 const MAX_KEYS: usize = 500;
@@ -57,8 +56,7 @@ fn from_query(pairs: &[(String, String)]) -> Result<ReadRequest, ApiError> {
     check_keys(keys, Location::Querystring).map(|keys| ReadRequest { keys, block })
 }
 
-fn from_body(body: &[u8]) -> Result<ReadRequest, ApiError> {
-    let mut body = request::json_body(body)?;
+fn from_body(mut body: Map<String, Value>) -> Result<ReadRequest, ApiError> {
     let keys = match body.remove("tasks") {
         Some(Value::String(k)) => vec![k],
         Some(Value::Array(list)) => list
@@ -109,38 +107,13 @@ fn check_keys(keys: Vec<String>, location: Location) -> Result<Vec<String>, ApiE
     Ok(keys)
 }
 
-/// With `require_auth_for_reads`, the caller must own every task.
-pub(crate) fn authorize_reads(
-    state: &AppState,
-    headers: &HeaderMap,
-    query: &[(String, String)],
-    ext: &Extensions,
-    rows: &[TaskRow],
-) -> Result<(), ApiError> {
-    if !state.config.require_auth_for_reads {
-        return Ok(());
-    }
-    let peer = ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    let account = request::account(state, headers, query, None, peer, false)?;
-    if rows.iter().any(|r| r.account != account.name) {
-        return Err(ApiError::unauthorized(
-            "tasks",
-            Location::Querystring,
-            "a task belongs to another account",
-        ));
-    }
-    Ok(())
-}
-
 async fn statuses(
     state: &AppState,
     req: ReadRequest,
-    headers: &HeaderMap,
-    query: &[(String, String)],
-    ext: &Extensions,
+    reader: &Reader,
 ) -> Result<Response, ApiError> {
     let rows = wait::read_all(state, &req.keys).await?;
-    authorize_reads(state, headers, query, ext, &rows)?;
+    reader.check(&rows)?;
     let rows = if req.block {
         wait::wait_until(
             state,
@@ -159,73 +132,66 @@ async fn statuses(
 /// `GET /v1/status?tasks=K1&tasks=K2&block=bool`
 pub async fn status_get(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    ext: Extensions,
+    reader: Reader,
+    QueryPairs(query): QueryPairs,
 ) -> Result<Response, ApiError> {
-    let pairs = request::query_pairs(query.as_deref());
-    let req = from_query(&pairs)?;
-    statuses(&state, req, &headers, &pairs, &ext).await
+    statuses(&state, from_query(&query)?, &reader).await
 }
 
 /// `POST /v1/status` with `{"tasks": [...] | "key", "block": bool}`
 pub async fn status_post(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    ext: Extensions,
-    body: Bytes,
+    reader: Reader,
+    DragonBody(body): DragonBody,
 ) -> Result<Response, ApiError> {
-    let pairs = request::query_pairs(query.as_deref());
-    let req = from_body(&body)?;
-    statuses(&state, req, &headers, &pairs, &ext).await
+    statuses(&state, from_body(body)?, &reader).await
 }
 
 /// `GET /v1/status_stream?tasks=...`
 pub async fn stream_get(
     State(state): State<AppState>,
+    reader: Reader,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    ext: Extensions,
+    QueryPairs(query): QueryPairs,
 ) -> Result<Response, ApiError> {
-    let pairs = request::query_pairs(query.as_deref());
-    let req = from_query(&pairs)?;
-    let rows = wait::read_all(&state, &req.keys).await?;
-    authorize_reads(&state, &headers, &pairs, &ext, &rows)?;
-    Ok(stream::respond(state, rows, stream::wants_sse(&headers)))
+    stream_statuses(state, from_query(&query)?, &reader, &headers).await
 }
 
 /// `POST /v1/status_stream` with `{"tasks": [...]}`
 pub async fn stream_post(
     State(state): State<AppState>,
+    reader: Reader,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    ext: Extensions,
-    body: Bytes,
+    DragonBody(body): DragonBody,
 ) -> Result<Response, ApiError> {
-    let pairs = request::query_pairs(query.as_deref());
-    let req = from_body(&body)?;
+    stream_statuses(state, from_body(body)?, &reader, &headers).await
+}
+
+async fn stream_statuses(
+    state: AppState,
+    req: ReadRequest,
+    reader: &Reader,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let rows = wait::read_all(&state, &req.keys).await?;
-    authorize_reads(&state, &headers, &pairs, &ext, &rows)?;
-    Ok(stream::respond(state, rows, stream::wants_sse(&headers)))
+    reader.check(&rows)?;
+    Ok(stream::respond(state, rows, stream::wants_sse(headers)))
 }
 
 /// `GET /v1/file/{filename}?task=KEY`
 pub async fn file(
     State(state): State<AppState>,
     Path(filename): Path<String>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    ext: Extensions,
+    reader: Reader,
+    QueryPairs(query): QueryPairs,
 ) -> Result<Response, ApiError> {
-    let pairs = request::query_pairs(query.as_deref());
-    let key = pairs
+    let key = query
         .iter()
         .find(|(k, _)| k == "task")
         .map(|(_, v)| v.clone())
         .ok_or_else(|| ApiError::invalid("task", Location::Querystring, "task is missing"))?;
     let rows = wait::read_all(&state, std::slice::from_ref(&key)).await?;
-    authorize_reads(&state, &headers, &pairs, &ext, &rows)?;
+    reader.check(&rows)?;
     let files = rows
         .first()
         .and_then(|r| state.engine.task(&r.task_name))
@@ -335,13 +301,9 @@ const RECENT_MAX: u32 = 200;
 /// first, each status with its `task_name` (the dashboard's list).
 pub async fn recent(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    ext: Extensions,
+    Caller(account): Caller,
+    QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
-    let pairs = request::query_pairs(query.as_deref());
-    let peer = ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    let account = request::account(&state, &headers, &pairs, None, peer, false)?;
     let limit = match pairs.iter().find(|(k, _)| k == "limit") {
         None => RECENT_DEFAULT,
         Some((_, v)) => v

@@ -18,8 +18,8 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
 use super::AppState;
-use super::wire;
 use crate::store::{TaskRow, now_micros};
+use crate::wire;
 
 /// Lines buffered for a slow client before the producer waits.
 const LINE_BUFFER: usize = 16;

@@ -10,50 +10,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use wasmtime::component::Resource;
 
-use crate::engine::bindings::blobs::{self, BlobError};
+use crate::bindings::blobs::{self, BlobError};
+use crate::bindings::{Blob, Writer};
+use crate::run::OutputSink;
 
 /// Largest slice one `read` returns: guest-controlled, so bounded; 16 MiB
 /// keeps the number of host calls low for a whole-file read.
 const MAX_READ: u32 = 16 << 20;
-
-/// An immutable byte string (a fetched input or a finished output).
-pub struct Blob {
-    /// The bytes.
-    pub bytes: Bytes,
-    /// Declared content type.
-    pub content_type: String,
-    /// Where the bytes came from, after redirects (empty when made here).
-    pub url: String,
-}
-
-/// An output being written.
-pub struct Writer {
-    buf: Vec<u8>,
-}
-
-/// Where published files go.
-#[async_trait::async_trait]
-pub trait OutputSink: Send + Sync {
-    /// Store output `name` as `<name>.<extension>`; errors are messages
-    /// for the operator.
-    async fn publish(
-        &self,
-        name: &str,
-        extension: &str,
-        content_type: &str,
-        bytes: Bytes,
-    ) -> Result<(), String>;
-}
-
-/// A sink that refuses outputs (used for `describe`).
-pub struct NoOutputs;
-
-#[async_trait::async_trait]
-impl OutputSink for NoOutputs {
-    async fn publish(&self, name: &str, _: &str, _: &str, _: Bytes) -> Result<(), String> {
-        Err(format!("output {name:?} published outside a run"))
-    }
-}
 
 /// Per-run blob state.
 pub struct BlobsCtx {
@@ -181,7 +144,7 @@ impl blobs::HostBlob for crate::capabilities::HostState {
 
 impl blobs::HostWriter for crate::capabilities::HostState {
     async fn new(&mut self) -> wasmtime::Result<Resource<Writer>> {
-        Ok(self.table.push(Writer { buf: Vec::new() })?)
+        Ok(self.table.push(Writer::default())?)
     }
 
     async fn write(
@@ -221,7 +184,7 @@ mod tests {
 
     #[test]
     fn output_caps_and_names() {
-        let mut ctx = BlobsCtx::new(Arc::new(NoOutputs), vec!["output".into()], 10);
+        let mut ctx = BlobsCtx::new(Arc::new(crate::run::NoOutputs), vec!["output".into()], 10);
         assert!(ctx.reserve(6).is_ok());
         assert!(matches!(ctx.reserve(5), Err(BlobError::TooLarge(10))));
         assert!(valid_extension("jpg") && !valid_extension("../x") && !valid_extension(""));

@@ -18,7 +18,7 @@ use http_body_util::{BodyDataStream, BodyExt as _, StreamBody};
 use hyper::body::Frame;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
-use super::fetch::client::{self, Fetcher};
+use crate::fetcher::{self as client, Fetcher};
 
 /// The hooks of one run: its fetcher and its byte counter.
 pub struct PolicyHooks {
@@ -59,7 +59,7 @@ impl WasiHttpHooks for PolicyHooks {
         let counter = self.bytes_in.clone();
         Box::new(async move {
             let response = send(&fetcher, request).await?;
-            let cap = fetcher.limits().max_bytes;
+            let cap = fetcher.max_bytes();
             if response.content_length().is_some_and(|n| n > cap) {
                 return Err(HttpError::HttpResponseBodySize(response.content_length()));
             }

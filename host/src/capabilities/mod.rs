@@ -58,7 +58,7 @@ impl wasmtime_wasi_http::WasiHttpView for HostState {
     }
 }
 
-impl crate::engine::bindings::types::Host for HostState {}
+impl crate::bindings::types::Host for HostState {}
 
 /// Caps an instance's linear memories and remembers whether the cap was
 /// hit, so a trap that follows is reported as "memory limit exceeded".

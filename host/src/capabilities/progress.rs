@@ -5,26 +5,15 @@
 //! a full channel drops progress (only the latest matters) but waits for
 //! partial values (they carry data), and partial values are size-capped.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::engine::bindings::progress;
-use crate::store::OutputFile;
+use crate::bindings::progress;
+use crate::run::RunEvent;
 
 /// Largest partial-result JSON a guest may send at once: results are
 /// small values (durations, sizes), never media.
 const MAX_PARTIAL_BYTES: usize = 64 << 10;
-
-/// Something the running task reported.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RunEvent {
-    /// Percent done.
-    Progress(u8),
-    /// Output values published early.
-    Values(Map<String, Value>),
-    /// An output file published (stored already).
-    File(String, OutputFile),
-}
 
 /// Per-run progress state.
 pub struct ProgressCtx {

@@ -1,40 +1,47 @@
-//! The wasmtime engine: one per process, every task component loaded,
-//! AOT-cached, linked (`instantiate_pre`) and described once at start-up;
-//! then one fresh, capped `Store` per run.
+//! The wasmtime engine: one per process, every task component loaded
+//! (precompiled: [`cache`]), linked (`instantiate_pre`) and described once
+//! at start-up; then one fresh, capped `Store` per run.
 //!
 //! - [`Engine::load`] fails start-up when a registered task has no
 //!   component, a component does not link, or it describes itself under
 //!   another name.
 //! - [`Engine::run`] instantiates the task's `TaskPre` into a new store
 //!   (memory cap, epoch deadline, capped resource table) and maps every
-//!   way a run can end to `Ok(values)` or a [`TaskFailure`].
+//!   way a run can end to `Ok(values)` or a [`crate::store::TaskFailure`]
+//!   ([`outcome`]).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::sync::Semaphore;
 use wasmtime::bail;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::error::Context as _;
-use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Trap, UpdateDeadline};
+use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
-use crate::capabilities::blobs::{BlobsCtx, OutputSink};
+use crate::bindings;
+use crate::capabilities::blobs::BlobsCtx;
 use crate::capabilities::fetch::FetchCtx;
-use crate::capabilities::fetch::client::Fetcher;
 use crate::capabilities::ffmpeg::{FfmpegCtx, FfmpegPolicy};
-use crate::capabilities::progress::{ProgressCtx, RunEvent};
+use crate::capabilities::http::PolicyHooks;
+use crate::capabilities::progress::ProgressCtx;
 use crate::capabilities::{HostState, MemoryLimiter};
+use crate::config::{Config as DrakeConfig, EngineConfig};
+use crate::fetcher::Fetcher;
 use crate::registry;
-use crate::store::{FailureKind, TaskFailure, Usage};
+use crate::run::{RunEnv, RunOutcome};
+use crate::store::Usage;
 
-pub mod bindings;
-mod cache;
+pub mod cache;
 pub mod cpu;
+mod outcome;
+
+use outcome::{internal, task_error, time_limit_failure, trap_failure, usage};
 
 /// Epoch tick: the granularity of time limits and of cooperative yields to
 /// the async runtime (a CPU-bound guest gives its thread back this often).
@@ -51,27 +58,6 @@ const STDERR_CAPTURE: usize = 16 << 10;
 /// size, so the pool is never exhausted (the wasmtime
 /// `fast_instantiation` warning); `describe` at start-up uses it too.
 const POOL_INSTANCES: u32 = 64;
-
-/// What the engine needs from the configuration.
-#[derive(Debug, Clone)]
-pub struct EngineSettings {
-    /// Directory of `drake_task_*.wasm` files.
-    pub components_dir: PathBuf,
-    /// AOT cache directory.
-    pub cache_dir: PathBuf,
-    /// Memory cap per instance.
-    pub memory_limit: u64,
-    /// Output bytes cap per run.
-    pub max_output_bytes: u64,
-    /// Time limit per task name (default for the rest).
-    pub time_limits: BTreeMap<String, Duration>,
-    /// Default time limit.
-    pub time_limit: Duration,
-    /// Load `test.*` components too.
-    pub test_tasks: bool,
-    /// Environment variables every guest sees (the upload endpoints).
-    pub guest_env: Vec<(String, String)>,
-}
 
 /// A loaded task kind.
 pub struct LoadedTask {
@@ -96,20 +82,16 @@ pub struct TaskInfo {
     pub files: Vec<String>,
 }
 
-/// Per-run inputs besides the parameters.
-pub struct RunEnv {
-    /// Where published files go.
-    pub sink: Arc<dyn OutputSink>,
-    /// Progress and partial results.
-    pub events: tokio::sync::mpsc::Sender<RunEvent>,
-}
-
-/// How a run ended, and what it used.
-pub struct RunOutcome {
-    /// Output values, or why the task failed.
-    pub result: Result<Map<String, Value>, TaskFailure>,
-    /// Measured usage (`usage` in the final status).
-    pub usage: Usage,
+/// How the components were found at start-up (logged; the cold-start
+/// bench reads it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadStats {
+    /// Precompiled beside their `.wasm` files.
+    pub beside: usize,
+    /// From the per-user cache.
+    pub cached: usize,
+    /// Compiled at this start.
+    pub compiled: usize,
 }
 
 /// The engine.
@@ -118,10 +100,13 @@ pub struct Engine {
     tasks: BTreeMap<String, LoadedTask>,
     fetcher: Arc<Fetcher>,
     ffmpeg: Arc<FfmpegPolicy>,
-    settings: EngineSettings,
+    config: EngineConfig,
+    /// Environment variables every guest sees (the upload endpoints).
+    guest_env: Vec<(String, String)>,
     permits: Arc<Semaphore>,
     epoch_stop: Arc<std::sync::atomic::AtomicBool>,
     metrics: crate::metrics::Metrics,
+    stats: LoadStats,
 }
 
 impl Drop for Engine {
@@ -132,13 +117,14 @@ impl Drop for Engine {
 }
 
 impl Engine {
-    /// Build the engine and load every registered component.
+    /// Build the engine and load every registered component (the test
+    /// guests too with `test_tasks`), from `components_dir`.
     pub async fn load(
-        settings: EngineSettings,
+        config: &DrakeConfig,
         fetcher: Arc<Fetcher>,
         ffmpeg: Arc<FfmpegPolicy>,
     ) -> wasmtime::Result<Engine> {
-        let engine = new_wasmtime_engine(&settings)?;
+        let engine = new_wasmtime_engine(config.engine.memory_limit)?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).context("linking WASI")?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
@@ -154,42 +140,40 @@ impl Engine {
             tasks: BTreeMap::new(),
             fetcher,
             ffmpeg,
+            config: config.engine.clone(),
+            guest_env: config.upload.env(),
             permits: Arc::new(Semaphore::new(POOL_INSTANCES as usize)),
             metrics: crate::metrics::Metrics::default(),
-            settings,
             epoch_stop,
+            stats: LoadStats::default(),
         };
-        let names = registry::TASKS.iter().copied().chain(
-            this.settings
-                .test_tasks
-                .then_some(registry::TEST_TASKS)
-                .into_iter()
-                .flatten()
-                .copied(),
-        );
-        for name in names {
-            let path = this
-                .settings
-                .components_dir
-                .join(registry::component_file(name));
-            let component = cache::load(&this.engine, &path, &this.settings.cache_dir)
+        let components_dir = config.components_dir();
+        let cache_dir = config.engine.cache_dir.clone().or_else(cache::default_dir);
+        for entry in registry::tasks(config.test_tasks) {
+            let name = entry.name;
+            let path = components_dir.join(registry::component_file(name));
+            let (component, source) = cache::load(&this.engine, &path, cache_dir.as_deref())
                 .with_context(|| {
                     format!("loading the component of {name} from {}", path.display())
                 })?;
+            match source {
+                cache::Source::Beside => this.stats.beside += 1,
+                cache::Source::Cache => this.stats.cached += 1,
+                cache::Source::Compiled => this.stats.compiled += 1,
+            }
             let pre = linker
                 .instantiate_pre(&component)
                 .with_context(|| format!("linking the component of {name}"))?;
             let pre = bindings::TaskPre::new(pre).with_context(|| {
                 format!("the component of {name} does not export the drake:task world")
             })?;
-            let time_limit = this
-                .settings
+            let time_limit = config
+                .engine
                 .time_limits
                 .get(name)
                 .copied()
-                .unwrap_or_else(|| {
-                    registry::default_time_limit(name).unwrap_or(this.settings.time_limit)
-                });
+                .or(entry.time_limit())
+                .unwrap_or(config.engine.time_limit);
             let mut loaded = LoadedTask {
                 info: TaskInfo {
                     name: name.to_owned(),
@@ -219,6 +203,21 @@ impl Engine {
         Ok(this)
     }
 
+    /// Compile every registered component of `components_dir` (test
+    /// guests included) and write it beside its `.wasm` file, so that no
+    /// start compiles: the paths written.
+    pub fn precompile(config: &DrakeConfig) -> wasmtime::Result<Vec<PathBuf>> {
+        let engine = new_wasmtime_engine(config.engine.memory_limit)?;
+        let dir = config.components_dir();
+        registry::tasks(true)
+            .map(|entry| {
+                let wasm = dir.join(registry::component_file(entry.name));
+                cache::precompile(&engine, &wasm)
+                    .with_context(|| format!("precompiling {}", wasm.display()))
+            })
+            .collect()
+    }
+
     /// The loaded tasks by name.
     pub fn tasks(&self) -> &BTreeMap<String, LoadedTask> {
         &self.tasks
@@ -229,9 +228,32 @@ impl Engine {
         self.tasks.get(name)
     }
 
+    /// Every task with its summary, parameter schema and outputs, by name:
+    /// the `/v1/tasks` document (and `drake tasks --json`).
+    pub fn task_list(&self) -> Value {
+        Value::Array(
+            self.tasks
+                .values()
+                .map(|t| {
+                    serde_json::json!({
+                        "name": t.info.name,
+                        "summary": t.info.summary,
+                        "parameters": t.schema,
+                        "values": t.info.values,
+                        "files": t.info.files,
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// How the components were found at start-up.
+    pub fn load_stats(&self) -> LoadStats {
+        self.stats
+    }
+
     async fn describe(&self, task: &LoadedTask) -> wasmtime::Result<(TaskInfo, Value)> {
-        let (sink, events) = null_env();
-        let mut store = self.new_store(task, RunEnv { sink, events });
+        let mut store = self.new_store(task, RunEnv::discard());
         let instance = task.pre.instantiate_async(&mut store).await?;
         let info = instance.call_describe(&mut store).await?;
         let schema: Value = serde_json::from_str(&info.params_schema)
@@ -255,24 +277,24 @@ impl Engine {
         // imports and wasi:http, both under the host's policies.
         let wasi = WasiCtxBuilder::new()
             .stderr(stderr.clone())
-            .envs(&self.settings.guest_env)
+            .envs(&self.guest_env)
             .build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
         let state = HostState {
             wasi,
             table,
-            limiter: MemoryLimiter::new(self.settings.memory_limit),
+            limiter: MemoryLimiter::new(self.config.memory_limit),
             fetch: FetchCtx::new(self.fetcher.clone()),
             blobs: BlobsCtx::new(
                 env.sink,
                 task.info.files.clone(),
-                self.settings.max_output_bytes,
+                self.config.max_output_bytes,
             ),
             progress: ProgressCtx::new(env.events),
             ffmpeg: FfmpegCtx::new(self.ffmpeg.clone(), deadline.into()),
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
-            http_hooks: crate::capabilities::http::PolicyHooks::new(self.fetcher.clone()),
+            http_hooks: PolicyHooks::new(self.fetcher.clone()),
             stderr,
         };
         let mut store = wasmtime::Store::new(&self.engine, state);
@@ -296,9 +318,8 @@ impl Engine {
             .tasks
             .get(name)
             .ok_or_else(|| wasmtime::format_err!("task {name:?} is not loaded"))?;
-        let (sink, events) = null_env();
         let started = Instant::now();
-        let mut store = self.new_store(task, RunEnv { sink, events });
+        let mut store = self.new_store(task, RunEnv::discard());
         task.pre.instantiate_async(&mut store).await?;
         Ok(started.elapsed())
     }
@@ -377,101 +398,10 @@ impl Engine {
     }
 }
 
-/// A finished run's usage from its store's contexts.
-fn usage(state: &HostState, wall: Duration, guest_cpu_micros: u64) -> Usage {
-    use std::sync::atomic::Ordering::Relaxed;
-    let meter = &state.ffmpeg.meter;
-    let cpu_micros = guest_cpu_micros.saturating_add(meter.cpu_micros.load(Relaxed));
-    Usage {
-        wall_ms: u64::try_from(wall.as_millis()).unwrap_or(u64::MAX),
-        cpu_ms: cpu_micros / 1000,
-        peak_memory_bytes: state
-            .limiter
-            .committed()
-            .saturating_add(meter.max_rss.load(Relaxed)),
-        bytes_in: state
-            .fetch
-            .bytes_in
-            .saturating_add(state.http_hooks.bytes_in.load(Relaxed)),
-        bytes_out: state.blobs.published(),
-    }
-}
-
-fn null_env() -> (Arc<dyn OutputSink>, tokio::sync::mpsc::Sender<RunEvent>) {
-    let (tx, _rx) = tokio::sync::mpsc::channel(1);
-    (Arc::new(crate::capabilities::blobs::NoOutputs), tx)
-}
-
-fn internal(detail: String) -> TaskFailure {
-    TaskFailure {
-        kind: FailureKind::Internal,
-        public: Value::from("internal error"),
-        detail: Some(detail),
-    }
-}
-
-fn time_limit_failure(limit: Duration) -> TaskFailure {
-    TaskFailure {
-        kind: FailureKind::Limit,
-        public: Value::from(format!(
-            "time limit exceeded: the task ran longer than {}",
-            humantime::format_duration(limit)
-        )),
-        detail: None,
-    }
-}
-
-fn task_error(e: bindings::types::TaskError) -> TaskFailure {
-    use bindings::types::TaskError as E;
-    let (kind, public) = match e {
-        E::InvalidParameters(json) => (
-            FailureKind::InvalidParameters,
-            serde_json::json!({
-                "parameters": serde_json::from_str::<Value>(&json).unwrap_or(Value::String(json))
-            }),
-        ),
-        E::InvalidInput(m) => (FailureKind::InvalidInput, Value::from(m)),
-        E::Limit(m) => (FailureKind::Limit, Value::from(m)),
-        E::Failed(m) => (FailureKind::Failed, Value::from(m)),
-    };
-    TaskFailure {
-        kind,
-        public,
-        detail: None,
-    }
-}
-
-/// Classify a trap: the time limit, the memory cap, or a crash.
-fn trap_failure(err: &wasmtime::Error, state: &HostState, limit: Duration) -> TaskFailure {
-    let stderr = String::from_utf8_lossy(&state.stderr.contents()).into_owned();
-    let detail = Some(format!("{err:?}\n--- guest stderr ---\n{stderr}"));
-    if matches!(err.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
-        return TaskFailure {
-            detail,
-            ..time_limit_failure(limit)
-        };
-    }
-    if state.limiter.hit() {
-        return TaskFailure {
-            kind: FailureKind::Limit,
-            public: Value::from(format!(
-                "memory limit exceeded: the task needed more than {} MiB",
-                state.limiter.limit() >> 20
-            )),
-            detail,
-        };
-    }
-    TaskFailure {
-        kind: FailureKind::Internal,
-        public: Value::from("internal error: the task crashed"),
-        detail,
-    }
-}
-
 /// Bytes of each linear memory kept resident between runs (see above).
 const KEEP_RESIDENT: usize = 16 << 20;
 
-fn new_wasmtime_engine(settings: &EngineSettings) -> wasmtime::Result<wasmtime::Engine> {
+fn new_wasmtime_engine(memory_limit: u64) -> wasmtime::Result<wasmtime::Engine> {
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(POOL_INSTANCES)
         // A Rust wasip2 component has a few core instances (the main
@@ -482,7 +412,7 @@ fn new_wasmtime_engine(settings: &EngineSettings) -> wasmtime::Result<wasmtime::
         .total_tables(POOL_INSTANCES * 8)
         .total_stacks(POOL_INSTANCES)
         // The slot must hold the cap; the limiter enforces the exact value.
-        .max_memory_size(usize::try_from(settings.memory_limit).unwrap_or(usize::MAX))
+        .max_memory_size(usize::try_from(memory_limit).unwrap_or(usize::MAX))
         // A reused slot's first pages are zeroed in place instead of being
         // given back to the OS: an image task touches a few MiB, and
         // faulting them in again on every run costs more than the memset.
@@ -509,16 +439,4 @@ fn start_epoch_ticker(engine: wasmtime::Engine, stop: Arc<std::sync::atomic::Ato
         .unwrap_or_else(
             |e| tracing::error!(error = %e, "cannot start the epoch thread: time limits are off"),
         );
-}
-
-/// Where the components are when no directory is configured: next to the
-/// build output of this binary (`target/release/drake` →
-/// `target/wasm32-wasip2/release`), else `./components`.
-pub fn default_components_dir() -> PathBuf {
-    let from_exe = std::env::current_exe().ok().and_then(|exe| {
-        let target = exe.parent()?.parent()?;
-        let dir = target.join("wasm32-wasip2").join("release");
-        dir.is_dir().then_some(dir)
-    });
-    from_exe.unwrap_or_else(|| Path::new("components").to_path_buf())
 }

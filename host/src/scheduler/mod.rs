@@ -18,9 +18,10 @@ use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::Instrument as _;
 
-use crate::capabilities::progress::RunEvent;
-use crate::engine::{Engine, RunEnv, RunOutcome};
-use crate::storage::{Storage, TaskSink};
+use crate::config::{Config, SchedulerConfig};
+use crate::engine::Engine;
+use crate::outputs::{Storage, TaskSink};
+use crate::run::{RunEnv, RunEvent, RunOutcome};
 use crate::store::{
     ClaimParams, CompleteParams, FailureKind, ProgressParams, TaskFailure, TaskRow, TaskStore,
     now_micros,
@@ -33,25 +34,16 @@ pub mod rescuer;
 /// is written as fast as SQLite allows, so a short buffer is enough.
 const EVENT_BUFFER: usize = 32;
 
-/// Scheduler settings.
-#[derive(Debug, Clone)]
-pub struct SchedulerSettings {
-    /// This node's identity in `lease_owner`.
-    pub node_id: String,
-    /// Concurrent runs.
-    pub workers: usize,
-    /// Lease length.
-    pub lease: Duration,
-    /// Claim poll interval.
-    pub poll_interval: Duration,
-}
-
 /// The scheduler.
 pub struct Scheduler {
     store: Arc<dyn TaskStore>,
     engine: Arc<Engine>,
-    storage: Storage,
-    settings: SchedulerSettings,
+    outputs: Storage,
+    /// This node's identity in `lease_owner`.
+    node_id: String,
+    /// Concurrent runs on this node.
+    workers: usize,
+    config: SchedulerConfig,
 }
 
 fn micros(d: Duration) -> i64 {
@@ -59,18 +51,22 @@ fn micros(d: Duration) -> i64 {
 }
 
 impl Scheduler {
-    /// A scheduler over these parts.
+    /// A scheduler over these parts, with `config`'s `workers` and
+    /// `[scheduler]`, claiming as `node_id`.
     pub fn new(
         store: Arc<dyn TaskStore>,
         engine: Arc<Engine>,
-        storage: Storage,
-        settings: SchedulerSettings,
+        outputs: Storage,
+        config: &Config,
+        node_id: String,
     ) -> Arc<Self> {
         Arc::new(Scheduler {
             store,
             engine,
-            storage,
-            settings,
+            outputs,
+            node_id,
+            workers: config.workers,
+            config: config.scheduler.clone(),
         })
     }
 
@@ -79,7 +75,7 @@ impl Scheduler {
     /// many were still running at the deadline (their leases expire and
     /// another node re-runs them).
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>, drain: Duration) -> usize {
-        let workers = self.settings.workers;
+        let workers = self.workers;
         let slots = Arc::new(Semaphore::new(workers));
         self.dispatch(slots.clone(), &mut stop).await;
         let running = workers - slots.available_permits();
@@ -112,9 +108,9 @@ impl Scheduler {
             let claimed = self
                 .store
                 .task_claim(ClaimParams {
-                    owner: self.settings.node_id.clone(),
+                    owner: self.node_id.clone(),
                     now,
-                    lease_expires_at: now + micros(self.settings.lease),
+                    lease_expires_at: now + micros(self.config.lease),
                     limit: 1,
                 })
                 .await;
@@ -130,7 +126,7 @@ impl Scheduler {
                 Ok(_) => {
                     drop(permit);
                     // Sleep until something changes or the poll interval.
-                    let poll = self.settings.poll_interval;
+                    let poll = self.config.poll_interval;
                     tokio::select! {
                         _ = tokio::time::timeout(poll, changes.recv()) => {}
                         _ = stop.wait_for(|stopped| *stopped) => return,
@@ -140,7 +136,7 @@ impl Scheduler {
                     drop(permit);
                     tracing::error!(error = %e, "claiming tasks failed");
                     tokio::select! {
-                        () = tokio::time::sleep(self.settings.poll_interval) => {}
+                        () = tokio::time::sleep(self.config.poll_interval) => {}
                         _ = stop.wait_for(|stopped| *stopped) => return,
                     }
                 }
@@ -155,12 +151,12 @@ impl Scheduler {
     }
 
     async fn execute_in_span(&self, task: TaskRow) {
-        let owner = self.settings.node_id.clone();
+        let owner = self.node_id.clone();
         let key = task.key.clone();
         let started = std::time::Instant::now();
         let (events_tx, mut events_rx) = mpsc::channel::<RunEvent>(EVENT_BUFFER);
         let sink = Arc::new(TaskSink {
-            storage: self.storage.clone(),
+            storage: self.outputs.clone(),
             key: key.clone(),
             events: events_tx.clone(),
         });
@@ -256,13 +252,13 @@ impl Scheduler {
 
     /// Renew the lease every third of its length; returns when it is lost.
     async fn heartbeat(&self, key: String) {
-        let every = self.settings.lease / 3;
+        let every = self.config.lease / 3;
         loop {
             tokio::time::sleep(every).await;
-            let until = now_micros() + micros(self.settings.lease);
+            let until = now_micros() + micros(self.config.lease);
             match self
                 .store
-                .task_heartbeat_if_running(&key, &self.settings.node_id, until)
+                .task_heartbeat_if_running(&key, &self.node_id, until)
                 .await
             {
                 Ok(true) => {}

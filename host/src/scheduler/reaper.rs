@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::storage::Storage;
+use crate::outputs::Storage;
 use crate::store::{Micros, TaskStore};
 
 /// Delete what expired before `now`; returns the deleted task keys.

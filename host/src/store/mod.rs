@@ -45,6 +45,15 @@ pub fn now_micros() -> Micros {
         .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
+/// A new task key (api.md §1): 128 bits from a CSPRNG, base32 without
+/// padding (26 characters). Keys are capabilities, so unguessable; the
+/// same randomness names nodes and the demo account's secret.
+pub fn new_key() -> String {
+    let mut bytes = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    data_encoding::BASE32_NOPAD.encode(&bytes)
+}
+
 /// Where a task is in its life. Not the wire status: see
 /// `api::wire::Status` for the mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -403,5 +412,19 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn TaskStore>> {
         ))
     } else {
         Err(Error::UnsupportedUrl(url.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keys_are_26_base32_chars() {
+        let k = super::new_key();
+        assert_eq!(k.len(), 26);
+        assert!(
+            k.bytes()
+                .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
+        );
+        assert_ne!(super::new_key(), k);
     }
 }

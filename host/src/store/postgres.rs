@@ -501,10 +501,7 @@ pub mod testing {
     /// A fresh, empty database.
     pub async fn database() -> TestDb {
         use sqlx::Connection as _;
-        let name = format!(
-            "drake_test_{}",
-            crate::api::request::new_key().to_lowercase()
-        );
+        let name = format!("drake_test_{}", crate::store::new_key().to_lowercase());
         if let Ok(base) = std::env::var("DATABASE_URL") {
             let mut conn = sqlx::PgConnection::connect(&base)
                 .await

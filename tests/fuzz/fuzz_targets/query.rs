@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let schema = serde_json::to_value(schemars::schema_for!(common::Params)).unwrap_or_default();
     let pairs: Vec<(String, String)> = form_urlencoded::parse(data).into_owned().collect();
     let params =
-        drake_sdk::query::params(&schema, pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        drake_rules::query::params(&schema, pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     for (key, value) in &params {
         if key == "width" && value.is_number() {
             assert!(

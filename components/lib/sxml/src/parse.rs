@@ -1,0 +1,1188 @@
+//! XML text → checked [`Movie`]: the grammar of sxml.md §1–§11 as tables
+//! (which children each element takes, which attributes, of which type).
+
+use roxmltree::{Document, NodeType, ParsingOptions};
+
+use crate::model::{Error, Kind, Movie, Node};
+
+/// Largest definition: drake's request body cap, and far more than any
+/// hand- or machine-written timeline needs.
+pub const MAX_BYTES: usize = 1 << 20;
+/// Deepest element nesting: real timelines nest a handful of levels; the
+/// cap keeps every recursive walk shallow.
+pub const MAX_DEPTH: usize = 64;
+/// Most elements: 10,000 items at 5 s each is a 14-hour film.
+pub const MAX_ELEMENTS: usize = 10_000;
+/// Longest time any attribute may give: a day is longer than any render,
+/// and keeps every sum of durations finite.
+pub const MAX_SECONDS: f64 = 86_400.0;
+/// XML nodes the parser builds before giving up (elements, text,
+/// comments): bounds parse memory well before the element count is known.
+const MAX_XML_NODES: u32 = 4 * MAX_ELEMENTS as u32;
+
+/// How an attribute's value is checked.
+#[derive(Clone, Copy)]
+enum Ty {
+    /// Any text.
+    Any,
+    /// A finite number ≥ 0.
+    Seconds,
+    /// A finite number.
+    Number,
+    /// `duration`: seconds or `".."` (the parent's duration).
+    Duration,
+    /// `true`/`false` (`1`/`0`).
+    Bool,
+    /// `#RRGGBB` or `#RRGGBBAA`.
+    Color,
+    /// A fraction of the frame or `auto`.
+    Place,
+    /// One of these words.
+    OneOf(&'static [&'static str]),
+    /// A number in this range.
+    Range(f64, f64),
+}
+
+const TIME: &[(&str, Ty)] = &[
+    ("duration", Ty::Duration),
+    ("margin-start", Ty::Seconds),
+    ("margin-end", Ty::Seconds),
+    ("margin-both", Ty::Seconds),
+    ("start", Ty::Seconds),
+    // XSD-client: a label on any node.
+    ("name", Ty::Any),
+];
+
+const PLACEMENT: &[(&str, Ty)] = &[
+    ("top", Ty::Place),
+    ("bottom", Ty::Place),
+    ("left", Ty::Place),
+    ("right", Ty::Place),
+    ("width", Ty::Place),
+    ("height", Ty::Place),
+];
+
+/// The 11 effect types (§4).
+pub const EFFECTS: &[&str] = &[
+    "none",
+    "kenburns",
+    "panel",
+    "explode",
+    "flower",
+    "slice",
+    "rectangles",
+    "diving",
+    "rotator",
+    "sliding",
+    "square",
+];
+
+/// The 14 transition types (§5).
+pub const TRANSITIONS: &[&str] = &[
+    "crossfade",
+    "waterdrop",
+    "circle",
+    "radial",
+    "swirl",
+    "strip",
+    "scan",
+    "scans",
+    "move",
+    "over",
+    "under",
+    "cube",
+    "spiral",
+    "dualmove",
+];
+
+/// Filter types rendered (tiers A and B, §9).
+const FILTERS: &[&str] = &[
+    "alpha",
+    "blur",
+    "gaussianBlur",
+    "hgaussianBlur",
+    "vgaussianBlur",
+    "hblur",
+    "vblur",
+    "frame",
+    "borderBlur",
+    "colormap",
+    "tint",
+    "mask",
+    "fixedAdapter",
+    "panoramicAdapter",
+    "zoomAdapter",
+    "kenburnsAdapter",
+    "fitAdapter",
+    "distancemap",
+    "distancecolor",
+    "identity",
+];
+
+/// Filter types of the schemas drake does not render (tier C).
+const UNRENDERED_FILTERS: &[&str] = &[
+    "custom",
+    "flick",
+    "glow",
+    "grow",
+    "tv",
+    "flashback",
+    "noise",
+    "cornerCut",
+    "combine",
+    "key",
+    "makeTransparent",
+    "subRender",
+    "dof",
+    "antialias",
+    "quad",
+    "threetint",
+    "threshold",
+    "bleach",
+    "displacement",
+    "motionInterpolate",
+    "exposure",
+    "directionalBlur",
+    "maskedBlur",
+    "bilateralBlur",
+    "alphamask",
+    "alphainvmask",
+    "lumamask",
+    "lumainvmask",
+    "gradient",
+    "radialGradient",
+];
+
+const ADAPTERS: &[&str] = &[
+    "none",
+    "panoramicAdapter",
+    "zoomAdapter",
+    "fixedAdapter",
+    "kenburnsAdapter",
+    "fitAdapter",
+];
+
+/// Every parameter a `<filter>` may carry (§9.2); values vary by type.
+const FILTER_PARAMS: &[&str] = &[
+    "color",
+    "color0",
+    "color1",
+    "whiteColor",
+    "blackColor",
+    "mediumColor",
+    "opaqueColor",
+    "transparentColor",
+    "rgba-bias-matrix",
+    "preset",
+    "threshold",
+    "originalBlend",
+    "diameter",
+    "diameterX",
+    "diameterY",
+    "bias",
+    "biasX",
+    "biasY",
+    "margin",
+    "width",
+    "colorWidth",
+    "transWidth",
+    "height",
+    "aspectRatio",
+    "rate",
+    "gamma",
+    "offset",
+    "alphaStart",
+    "alphaEnd",
+    "direction",
+    "angle",
+    "point0",
+    "point1",
+    "center",
+    "centerStart",
+    "centerEnd",
+    "zoomStart",
+    "zoomEnd",
+    "zoomLimit",
+    "security",
+    "distanceWidth",
+    "fillOpacity",
+    "strokeWidth",
+    "strokeColor",
+    "strokeOpacity",
+    "strokePosition",
+    "depthEnable",
+];
+
+/// Prefixes of the shadow and glow parameter families of `distancecolor`.
+const FILTER_PARAM_FAMILIES: &[&str] = &["innerShadow", "dropShadow", "outerGlow", "innerGlow"];
+
+struct Grammar {
+    kind: Kind,
+    attrs: &'static [&'static [(&'static str, Ty)]],
+    /// Accepts attributes of any name (widgets, keys: free-form).
+    lax: bool,
+    children: &'static [&'static str],
+    /// Takes text content.
+    text: bool,
+}
+
+fn grammar(name: &str) -> Option<Grammar> {
+    const MEDIA_AND_ATOMS: &[&str] = &[
+        "image", "video", "sequence", "stack", "effect", "text", "overlay", "audio", "widget",
+        "filter", "animator",
+    ];
+    let g = |kind, attrs, children, text| Grammar {
+        kind,
+        attrs,
+        lax: false,
+        children,
+        text,
+    };
+    Some(match name {
+        "body" => g(Kind::Body, &[TIME], SEQUENCE_CHILDREN, false),
+        "sequence" => g(Kind::Sequence, &[TIME], SEQUENCE_CHILDREN, false),
+        "stack" => g(
+            Kind::Stack,
+            &[
+                TIME,
+                &[
+                    ("screenWidth", Ty::Number),
+                    ("screenHeight", Ty::Number),
+                    ("static", Ty::Bool),
+                ],
+            ],
+            &[
+                "sequence", "stack", "effect", "text", "overlay", "audio", "widget", "filter",
+                "animator", "camera",
+            ],
+            false,
+        ),
+        "effect" => g(
+            Kind::Effect,
+            &[
+                TIME,
+                &[
+                    ("type", Ty::OneOf(EFFECTS)),
+                    ("depthEnable", Ty::Bool),
+                    ("direction", Ty::Any),
+                    ("cameramove", Ty::OneOf(&["left", "right", "up", "down"])),
+                    ("filterType", Ty::OneOf(&["grow"])),
+                    ("transWidth", Ty::Number),
+                    ("width", Ty::Number),
+                    ("color", Ty::Color),
+                    ("adapter", Ty::OneOf(ADAPTERS)),
+                    ("timeOffset", Ty::Number),
+                ],
+            ],
+            MEDIA_AND_ATOMS,
+            false,
+        ),
+        "text" => g(
+            Kind::Text,
+            &[
+                TIME,
+                PLACEMENT,
+                &[
+                    ("type", Ty::OneOf(&["legend", "zone", "advanced"])),
+                    ("align", Ty::Any),
+                    (
+                        "direction",
+                        Ty::OneOf(&["left", "right", "up", "down", "static"]),
+                    ),
+                    ("fontsize", Ty::Range(0.0, 10_000.0)),
+                    ("fontname", Ty::Any),
+                    ("face", Ty::Any),
+                    ("weight", Ty::Any),
+                    ("style", Ty::Any),
+                    ("stretch", Ty::Any),
+                    ("fontcolor", Ty::Color),
+                    ("backgroundcolor", Ty::Color),
+                    ("speed", Ty::Number),
+                    ("vector", Ty::Bool),
+                    ("reference", Ty::Any),
+                    ("wrap", Ty::Bool),
+                    ("interlign", Ty::Number),
+                    ("depthEnable", Ty::Bool),
+                    ("name", Ty::Any),
+                ],
+            ],
+            &["filter", "animator"],
+            true,
+        ),
+        "overlay" => g(
+            Kind::Overlay,
+            &[
+                TIME,
+                PLACEMENT,
+                &[("depthEnable", Ty::Bool), ("name", Ty::Any)],
+            ],
+            MEDIA_AND_ATOMS,
+            false,
+        ),
+        "audio" => g(
+            Kind::Audio,
+            &[
+                TIME,
+                &[
+                    ("filename", Ty::Any),
+                    ("fadein", Ty::Seconds),
+                    ("fadeout", Ty::Seconds),
+                    ("skip", Ty::Seconds),
+                    ("volume", Ty::Range(0.0, 10.0)),
+                    ("loop", Ty::Bool),
+                    ("voice", Ty::Any),
+                    ("speed", Ty::Range(0.01, 100.0)),
+                    ("name", Ty::Any),
+                    ("duck-others", Ty::Range(0.0, 1.0)),
+                    ("duck-threshold", Ty::Range(0.0, 1.0)),
+                    ("duck-margin", Ty::Seconds),
+                    ("duck-fade", Ty::Seconds),
+                ],
+            ],
+            &[],
+            true,
+        ),
+        "image" => g(
+            Kind::Image,
+            &[&[
+                ("filename", Ty::Any),
+                ("color", Ty::Color),
+                ("duration", Ty::Duration),
+                ("type", Ty::Any),
+                ("width", Ty::Any),
+                ("height", Ty::Any),
+                ("top", Ty::Any),
+                ("bottom", Ty::Any),
+                ("left", Ty::Any),
+                ("right", Ty::Any),
+                ("name", Ty::Any),
+                ("alt_filename", Ty::Any),
+                ("nativeHeightRatio", Ty::Number),
+                // Map images (refused, tier C, but named as such).
+                ("center", Ty::Any),
+                ("zoom", Ty::Any),
+                ("size", Ty::Any),
+                ("markers", Ty::Any),
+                ("maptype", Ty::Any),
+                ("mapkey", Ty::Any),
+            ]],
+            &["filter", "track"],
+            false,
+        ),
+        "video" => g(
+            Kind::Video,
+            &[&[
+                ("filename", Ty::Any),
+                ("skip", Ty::Seconds),
+                ("audio", Ty::Bool),
+                ("volume", Ty::Range(0.0, 10.0)),
+                ("duration", Ty::Duration),
+                ("margin-start", Ty::Seconds),
+                ("speed", Ty::Range(0.01, 100.0)),
+                ("audiospeed", Ty::Range(0.01, 100.0)),
+                ("name", Ty::Any),
+                ("duck-others", Ty::Range(0.0, 1.0)),
+                ("duck-threshold", Ty::Range(0.0, 1.0)),
+                ("duck-margin", Ty::Seconds),
+                ("duck-fade", Ty::Seconds),
+            ]],
+            &["filter"],
+            false,
+        ),
+        "transition" => g(
+            Kind::Transition,
+            &[&[
+                ("type", Ty::OneOf(TRANSITIONS)),
+                ("duration", Ty::Seconds),
+                ("direction", Ty::Any),
+                (
+                    "rotCenter",
+                    Ty::OneOf(&["middle", "left", "right", "top", "bottom"]),
+                ),
+                ("angle", Ty::Number),
+                ("directions", Ty::Any),
+                ("rotCenters", Ty::Any),
+                ("angles", Ty::Any),
+                ("depthEnable", Ty::Bool),
+                ("drawOrder", Ty::OneOf(&["normal", "inverted"])),
+                ("start", Ty::Seconds),
+            ]],
+            &[],
+            false,
+        ),
+        "filter" => g(
+            Kind::Filter,
+            &[TIME, &[("type", Ty::Any)]],
+            &[
+                "image", "video", "filter", "animator", "sequence", "stack", "effect", "text",
+                "overlay", "audio", "widget",
+            ],
+            false,
+        ),
+        "animator" => g(
+            Kind::Animator,
+            &[
+                TIME,
+                &[
+                    (
+                        "type",
+                        Ty::OneOf(&[
+                            "slide-in",
+                            "slide-out",
+                            "slide",
+                            "rot-in",
+                            "rot-out",
+                            "grow",
+                            "custom",
+                        ]),
+                    ),
+                    ("direction", Ty::OneOf(&["left", "right", "up", "down"])),
+                    ("angle", Ty::Number),
+                    ("growStart", Ty::Number),
+                    ("growEnd", Ty::Number),
+                    ("mode", Ty::OneOf(&["linear", "quadratic"])),
+                ],
+            ],
+            &["key"],
+            false,
+        ),
+        "key" => Grammar {
+            kind: Kind::Key,
+            attrs: &[&[("time", Ty::Number)]],
+            lax: true,
+            children: &[],
+            text: false,
+        },
+        "camera" => g(
+            Kind::Camera,
+            &[TIME, &[("relative", Ty::Bool)]],
+            &["animator"],
+            false,
+        ),
+        "widget" => Grammar {
+            kind: Kind::Widget,
+            attrs: &[TIME],
+            lax: true,
+            children: &["text", "image", "video", "track", "style", "audio"],
+            text: false,
+        },
+        "track" => g(
+            Kind::Track,
+            &[&[("type", Ty::OneOf(&["video", "audio", "caption"]))]],
+            &["image", "video", "text", "audio"],
+            false,
+        ),
+        "style" => Grammar {
+            kind: Kind::Style,
+            attrs: &[&[
+                ("layer", Ty::Any),
+                ("color", Ty::Color),
+                ("visible", Ty::Bool),
+            ]],
+            lax: true,
+            children: &[],
+            text: false,
+        },
+        _ => return None,
+    })
+}
+
+const SEQUENCE_CHILDREN: &[&str] = &[
+    "sequence",
+    "stack",
+    "effect",
+    "text",
+    "overlay",
+    "audio",
+    "widget",
+    "filter",
+    "animator",
+    "transition",
+];
+
+/// Elements of the schemas drake refuses (tier C), with why.
+fn refused(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "sphere" => "3-D spheres are not supported",
+        "head" | "filtercode" => "custom shaders (<head>/<filtercode>) are not supported",
+        _ => return None,
+    })
+}
+
+fn check_value(ty: Ty, value: &str) -> Result<(), String> {
+    let v = value.trim();
+    let number = || -> Result<f64, String> {
+        match v.parse::<f64>() {
+            Ok(n) if n.is_finite() => Ok(n),
+            _ => Err(format!("{value:?} is not a number")),
+        }
+    };
+    match ty {
+        Ty::Any => Ok(()),
+        Ty::Number => number().map(drop),
+        Ty::Seconds => match number()? {
+            n if (0.0..=MAX_SECONDS).contains(&n) => Ok(()),
+            n if n < 0.0 => Err(format!("{value:?} is negative")),
+            _ => Err(format!("{value:?} is over {MAX_SECONDS} s")),
+        },
+        Ty::Duration if v == ".." => Ok(()),
+        Ty::Duration => match number()? {
+            n if n > 0.0 && n <= MAX_SECONDS => Ok(()),
+            _ => Err(format!(
+                "{value:?} is not a duration in (0, {MAX_SECONDS}] s (or \"..\")"
+            )),
+        },
+        Ty::Bool => match v {
+            "true" | "false" | "1" | "0" => Ok(()),
+            _ => Err(format!("{value:?} is not true or false")),
+        },
+        Ty::Color => {
+            let hex = v.strip_prefix('#').unwrap_or("");
+            if matches!(hex.len(), 6 | 8) && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{value:?} is not a colour like #RRGGBB or #RRGGBBAA"
+                ))
+            }
+        }
+        Ty::Place if v == "auto" => Ok(()),
+        Ty::Place => match number()? {
+            n if (-10.0..=10.0).contains(&n) => Ok(()),
+            _ => Err(format!(
+                "{value:?} is not a fraction of the frame (or auto)"
+            )),
+        },
+        Ty::OneOf(words) => {
+            if words.contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("{value:?} is not one of {}", words.join(", ")))
+            }
+        }
+        Ty::Range(lo, hi) => match number()? {
+            n if (lo..=hi).contains(&n) => Ok(()),
+            _ => Err(format!("{value:?} is not between {lo} and {hi}")),
+        },
+    }
+}
+
+/// Parse and check an SXML document.
+pub fn parse(text: &str) -> Result<Movie, Error> {
+    if text.len() > MAX_BYTES {
+        return Err(Error::whole(format!(
+            "{} bytes, over the {MAX_BYTES}-byte limit",
+            text.len()
+        )));
+    }
+    check_depth(text)?;
+    let options = ParsingOptions {
+        allow_dtd: false,
+        nodes_limit: MAX_XML_NODES,
+    };
+    let doc = Document::parse_with_options(text, options).map_err(|e| xml_error(text, &e))?;
+    let root = doc.root_element();
+    let pos = |n: roxmltree::Node<'_, '_>| {
+        let p = doc.text_pos_at(n.range().start);
+        (p.row, p.col)
+    };
+    let (line, column) = pos(root);
+    if root.tag_name().name() != "movie" {
+        return Err(Error::at(
+            line,
+            column,
+            format!(
+                "the root element is <{}>, not <movie>",
+                root.tag_name().name()
+            ),
+        ));
+    }
+    let mut body = None;
+    let mut defaults = Vec::new();
+    let mut count = 0;
+    for attr in root.attributes() {
+        match attr.name() {
+            "service" if attr.value() == "craftsman-1.0" => {}
+            "service" => {
+                return Err(Error::at(
+                    line,
+                    column,
+                    format!("<movie>: service {:?} is not craftsman-1.0", attr.value()),
+                ));
+            }
+            other => {
+                return Err(Error::at(
+                    line,
+                    column,
+                    format!("<movie>: unknown attribute {other:?}"),
+                ));
+            }
+        }
+    }
+    if root.attribute("service").is_none() {
+        return Err(Error::at(
+            line,
+            column,
+            "<movie>: service=\"craftsman-1.0\" is missing",
+        ));
+    }
+    for child in root.children() {
+        match child.node_type() {
+            NodeType::Element => {}
+            NodeType::Text if child.text().unwrap_or("").trim().is_empty() => continue,
+            NodeType::Text => {
+                let (l, c) = pos(child);
+                return Err(Error::at(l, c, "<movie>: unexpected text"));
+            }
+            _ => continue,
+        }
+        let name = child.tag_name().name();
+        let (l, c) = pos(child);
+        match name {
+            "body" if body.is_some() => {
+                return Err(Error::at(l, c, "<movie>: a second <body>"));
+            }
+            "body" => body = Some(convert(&doc, child, 1, &mut count)?),
+            "head" if child.children().all(|n| !n.is_element()) => {}
+            "default" => {
+                for d in child.children().filter(roxmltree::Node::is_element) {
+                    let node = convert(&doc, d, 2, &mut count)?;
+                    if !matches!(node.kind, Kind::Transition | Kind::Effect) {
+                        return Err(Error::on(
+                            &node,
+                            "<default> takes a transition and an effect",
+                        ));
+                    }
+                    defaults.push(node);
+                }
+            }
+            other => {
+                let why = refused(other).map_or_else(
+                    || format!("<movie>: unknown element <{other}>"),
+                    |why| format!("<{other}>: {why}"),
+                );
+                return Err(Error::at(l, c, why));
+            }
+        }
+    }
+    let Some(body) = body else {
+        return Err(Error::at(line, column, "<movie>: <body> is missing"));
+    };
+    if body.children.iter().all(|c| !c.kind.is_atom()) {
+        return Err(Error::on(
+            &body,
+            "nothing to play: add an effect, stack or sequence",
+        ));
+    }
+    Ok(Movie { body, defaults })
+}
+
+/// Refuse nesting deeper than [`MAX_DEPTH`] before the XML parser sees
+/// it: roxmltree descends one call per level, so 10,000 nested elements
+/// would exhaust a wasm stack. A tag-level scan (comments, CDATA,
+/// declarations and quoted attribute values skipped) is enough to count
+/// levels; the parser checks everything else.
+fn check_depth(text: &str) -> Result<(), Error> {
+    let bytes = text.as_bytes();
+    let (mut i, mut depth, mut line, mut line_start) = (0, 0usize, 1u32, 0usize);
+    let skip_to = |from: usize, end: &[u8]| -> usize {
+        bytes[from..]
+            .windows(end.len())
+            .position(|w| w == end)
+            .map_or(bytes.len(), |p| from + p + end.len())
+    };
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\n' => {
+                line += 1;
+                line_start = i + 1;
+                i += 1;
+            }
+            b'<' if bytes[i..].starts_with(b"<!--") => i = skip_to(i, b"-->"),
+            b'<' if bytes[i..].starts_with(b"<![CDATA[") => i = skip_to(i, b"]]>"),
+            b'<' if matches!(bytes.get(i + 1), Some(b'?' | b'!')) => i = skip_to(i, b">"),
+            b'<' if bytes.get(i + 1) == Some(&b'/') => {
+                depth = depth.saturating_sub(1);
+                i = skip_to(i, b">");
+            }
+            b'<' => {
+                let column = i - line_start + 1;
+                // To the tag's end, outside quotes.
+                let mut j = i + 1;
+                let mut quote = None;
+                while j < bytes.len() {
+                    match (quote, bytes[j]) {
+                        (None, q @ (b'"' | b'\'')) => quote = Some(q),
+                        (Some(q), c) if c == q => quote = None,
+                        (None, b'>') => break,
+                        (_, b'\n') => {
+                            line += 1;
+                            line_start = j + 1;
+                        }
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                if bytes.get(j.wrapping_sub(1)) != Some(&b'/') {
+                    depth += 1;
+                    if depth > MAX_DEPTH + 1 {
+                        return Err(Error::at(
+                            line,
+                            u32::try_from(column).unwrap_or(u32::MAX),
+                            format!("elements nested deeper than {MAX_DEPTH} levels"),
+                        ));
+                    }
+                }
+                i = j + 1;
+            }
+            _ => i += 1,
+        }
+    }
+    Ok(())
+}
+
+fn xml_error(text: &str, e: &roxmltree::Error) -> Error {
+    match e {
+        roxmltree::Error::DtdDetected => {
+            let at = text.find("<!DOCTYPE").unwrap_or(0);
+            let line = text[..at].matches('\n').count() + 1;
+            let column = at - text[..at].rfind('\n').map_or(0, |i| i + 1) + 1;
+            Error::at(
+                u32::try_from(line).unwrap_or(u32::MAX),
+                u32::try_from(column).unwrap_or(u32::MAX),
+                "DOCTYPE declarations are not accepted (entities are never expanded)",
+            )
+        }
+        roxmltree::Error::NodesLimitReached => Error::whole(format!(
+            "more than {MAX_XML_NODES} XML nodes; at most {MAX_ELEMENTS} elements"
+        )),
+        other => {
+            let p = other.pos();
+            // roxmltree's messages end with their own position.
+            let message = other.to_string();
+            let message = message
+                .rsplit_once(" at ")
+                .map_or(message.as_str(), |(m, _)| m)
+                .to_owned();
+            Error::at(p.row, p.col, format!("malformed XML: {message}"))
+        }
+    }
+}
+
+fn convert(
+    doc: &Document<'_>,
+    el: roxmltree::Node<'_, '_>,
+    depth: usize,
+    count: &mut usize,
+) -> Result<Node, Error> {
+    let p = doc.text_pos_at(el.range().start);
+    let (line, column) = (p.row, p.col);
+    let name = el.tag_name().name();
+    if depth > MAX_DEPTH {
+        return Err(Error::at(
+            line,
+            column,
+            format!("<{name}>: nested deeper than {MAX_DEPTH} levels"),
+        ));
+    }
+    *count += 1;
+    if *count > MAX_ELEMENTS {
+        return Err(Error::at(
+            line,
+            column,
+            format!("<{name}>: more than {MAX_ELEMENTS} elements"),
+        ));
+    }
+    if el.tag_name().namespace().is_some() {
+        return Err(Error::at(
+            line,
+            column,
+            format!("<{name}>: namespaces are not SXML"),
+        ));
+    }
+    if let Some(why) = refused(name) {
+        return Err(Error::at(line, column, format!("<{name}>: {why}")));
+    }
+    let Some(grammar) = grammar(name) else {
+        return Err(Error::at(line, column, format!("unknown element <{name}>")));
+    };
+    let mut node = Node {
+        kind: grammar.kind,
+        attrs: Vec::new(),
+        text: String::new(),
+        children: Vec::new(),
+        line,
+        column,
+    };
+    for attr in el.attributes() {
+        let key = attr.name();
+        let ty = grammar
+            .attrs
+            .iter()
+            .flat_map(|set| set.iter())
+            .find(|(k, _)| *k == key)
+            .map(|(_, ty)| *ty);
+        let ty = match (ty, grammar.kind) {
+            (Some(ty), _) => ty,
+            (None, Kind::Filter)
+                if FILTER_PARAMS.contains(&key)
+                    || FILTER_PARAM_FAMILIES.iter().any(|f| key.starts_with(f)) =>
+            {
+                if key.ends_with("Color") || key == "color" || key.starts_with("color") {
+                    Ty::Color
+                } else {
+                    Ty::Any
+                }
+            }
+            (None, _) if grammar.lax => Ty::Any,
+            (None, _) => {
+                return Err(Error::at(
+                    line,
+                    column,
+                    format!("<{name}>: unknown attribute {key:?}"),
+                ));
+            }
+        };
+        check_value(ty, attr.value())
+            .map_err(|why| Error::at(line, column, format!("<{name}> {key}: {why}")))?;
+        node.attrs.push((key.to_owned(), attr.value().to_owned()));
+    }
+    check_element(&node)?;
+    for child in el.children() {
+        match child.node_type() {
+            NodeType::Element => {}
+            NodeType::Text => {
+                let text = child.text().unwrap_or("");
+                if grammar.text {
+                    node.text.push_str(text);
+                } else if !text.trim().is_empty() {
+                    let p = doc.text_pos_at(child.range().start);
+                    return Err(Error::at(
+                        p.row,
+                        p.col,
+                        format!("<{name}>: unexpected text {:?}", short(text.trim())),
+                    ));
+                }
+                continue;
+            }
+            _ => continue,
+        }
+        let child_name = child.tag_name().name();
+        if grammar.children.contains(&child_name) {
+            node.children.push(convert(doc, child, depth + 1, count)?);
+        } else if refused(child_name).is_some() || self::grammar(child_name).is_some() {
+            // A known element in the wrong place, or a refused one.
+            let converted = convert(doc, child, depth + 1, count)?;
+            return Err(Error::on(
+                &converted,
+                format!("cannot be inside <{name}> (line {line})"),
+            ));
+        } else {
+            let p = doc.text_pos_at(child.range().start);
+            return Err(Error::at(
+                p.row,
+                p.col,
+                format!("unknown element <{child_name}>"),
+            ));
+        }
+    }
+    node.text = node.text.trim().to_owned();
+    check_children(&node)?;
+    Ok(node)
+}
+
+fn short(text: &str) -> String {
+    let mut s: String = text.chars().take(40).collect();
+    if s.len() < text.len() {
+        s.push('…');
+    }
+    s
+}
+
+/// Rules on one element's attributes (types are already checked).
+fn check_element(node: &Node) -> Result<(), Error> {
+    let has = |k: &str| node.attr(k).is_some();
+    // Margins (§3.2 rule 7).
+    if has("margin-both") && (has("margin-start") || has("margin-end") || has("duration")) {
+        return Err(Error::on(
+            node,
+            "margin-both excludes margin-start, margin-end and duration",
+        ));
+    }
+    if has("margin-start") && has("margin-end") && has("duration") {
+        return Err(Error::on(
+            node,
+            "margin-start, duration and margin-end together over-constrain the time; drop one",
+        ));
+    }
+    match node.kind {
+        Kind::Effect if !has("type") => Err(Error::on(node, "type is missing")),
+        Kind::Animator if !has("type") => Err(Error::on(node, "type is missing")),
+        Kind::Key if !has("time") => Err(Error::on(node, "time is missing")),
+        Kind::Filter => match node.ty() {
+            "" => Err(Error::on(node, "type is missing")),
+            t if FILTERS.contains(&t) => Ok(()),
+            t if UNRENDERED_FILTERS.contains(&t) => Err(Error::on(
+                node,
+                format!("filter type {t:?} is not supported"),
+            )),
+            t => Err(Error::on(node, format!("unknown filter type {t:?}"))),
+        },
+        Kind::Image => match (node.attr("type"), has("filename"), has("color")) {
+            (Some("map"), _, _) => Err(Error::on(node, "map images are not supported")),
+            (Some(t), _, _) => Err(Error::on(node, format!("unknown image type {t:?}"))),
+            (None, true, true) => Err(Error::on(node, "give filename or color, not both")),
+            (None, false, false) => Err(Error::on(node, "filename or color is missing")),
+            _ => Ok(()),
+        },
+        Kind::Video if !has("filename") => Err(Error::on(node, "filename is missing")),
+        Kind::Audio if has("filename") && has("voice") => {
+            Err(Error::on(node, "give filename or voice, not both"))
+        }
+        Kind::Widget => match node.ty() {
+            t if t.starts_with("director.theme.") => Ok(()),
+            "" => Err(Error::on(node, "type is missing")),
+            t => Err(Error::on(
+                node,
+                format!("widget type {t:?} is not supported (only director.theme.*)"),
+            )),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// Rules on an element's children and content.
+fn check_children(node: &Node) -> Result<(), Error> {
+    let count = |k: Kind| node.children.iter().filter(|c| c.kind == k).count();
+    let media = count(Kind::Image) + count(Kind::Video);
+    let atoms = node.children.iter().filter(|c| c.kind.is_atom()).count();
+    match node.kind {
+        Kind::Effect => {
+            let multi = matches!(node.ty(), "diving" | "rotator" | "sliding" | "square");
+            let shown = media + atoms;
+            if multi && !(1..=100).contains(&shown) {
+                return Err(Error::on(
+                    node,
+                    format!("a {} effect shows 1 to 100 items", node.ty()),
+                ));
+            }
+            if !multi && shown != 1 {
+                return Err(Error::on(
+                    node,
+                    format!(
+                        "a {} effect shows exactly one item ({shown} given)",
+                        node.ty()
+                    ),
+                ));
+            }
+        }
+        Kind::Overlay if media + atoms == 0 => {
+            return Err(Error::on(
+                node,
+                "shows nothing: add an image, video or atom",
+            ));
+        }
+        Kind::Audio => match (node.attr("filename"), node.attr("voice")) {
+            (None, None) => return Err(Error::on(node, "filename or voice is missing")),
+            (None, Some(_)) if node.text.is_empty() => {
+                return Err(Error::on(node, "a voice needs the text to speak"));
+            }
+            (Some(_), None) if !node.text.is_empty() => {
+                return Err(Error::on(node, "text is spoken only with a voice"));
+            }
+            _ => {}
+        },
+        Kind::Text if node.text.is_empty() => {
+            return Err(Error::on(node, "no text"));
+        }
+        Kind::Body | Kind::Sequence => {
+            // A transition sits between two items.
+            let items: Vec<&Node> = node
+                .children
+                .iter()
+                .filter(|c| c.kind.is_atom() || c.kind == Kind::Transition)
+                .collect();
+            for (i, item) in items.iter().enumerate() {
+                if item.kind != Kind::Transition {
+                    continue;
+                }
+                let before = i.checked_sub(1).and_then(|j| items.get(j));
+                let after = items.get(i + 1);
+                let fits = |n: Option<&&Node>| n.is_some_and(|n| n.kind != Kind::Transition);
+                if !fits(before) || !fits(after) {
+                    return Err(Error::on(item, "a transition goes between two items"));
+                }
+            }
+        }
+        Kind::Animator if node.ty() == "custom" && count(Kind::Key) == 0 => {
+            return Err(Error::on(node, "a custom animator needs <key> children"));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
+mod tests {
+    use super::*;
+
+    fn err(doc: &str) -> Error {
+        parse(doc).unwrap_err()
+    }
+
+    fn movie(body: &str) -> String {
+        format!("<movie service=\"craftsman-1.0\"><body>{body}</body></movie>")
+    }
+
+    #[test]
+    fn every_section_14_example_parses() {
+        for example in crate::EXAMPLES {
+            parse(example).unwrap_or_else(|e| panic!("{e}\n{example}"));
+        }
+    }
+
+    #[test]
+    fn malformed_xml_names_line_and_column() {
+        let e = err(
+            "<movie service=\"craftsman-1.0\">\n<body>\n  <effect type=\"none\">\n</body></movie>",
+        );
+        assert_eq!(e.line, 4, "{e}");
+        assert!(e.message.starts_with("malformed XML"), "{e}");
+        assert!(e.to_string().contains("line 4, column"), "{e}");
+    }
+
+    #[test]
+    fn entities_are_never_declared_or_expanded() {
+        let laughs = "<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n <!ENTITY lol \"lol\">\n \
+                      <!ENTITY lol2 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">\n]>\n\
+                      <movie service=\"craftsman-1.0\"><body><text>&lol2;</text></body></movie>";
+        let e = err(laughs);
+        assert_eq!((e.line, e.column), (2, 1), "{e}");
+        assert!(e.message.contains("DOCTYPE"), "{e}");
+        // An undeclared entity is an error, not an expansion.
+        let e = err(&movie("<text type=\"zone\">&lol;</text>"));
+        assert!(e.message.contains("malformed"), "{e}");
+        // The five XML escapes and character references are just text.
+        let m = parse(&movie(
+            "<effect type=\"none\"><image color=\"#000000\"/></effect><text>a &amp; b &#65;</text>",
+        ))
+        .unwrap();
+        assert_eq!(m.body.children[1].text, "a & b A");
+    }
+
+    #[test]
+    fn unknown_elements_attributes_and_values_are_named() {
+        let e = err(&movie(
+            "<effect type=\"none\"><picture filename=\"x\"/></effect>",
+        ));
+        assert!(e.message.contains("unknown element <picture>"), "{e}");
+        let e = err(&movie(
+            "<effect type=\"zoom\"><image color=\"#000000\"/></effect>",
+        ));
+        assert!(
+            e.message
+                .contains("type: \"zoom\" is not one of none, kenburns"),
+            "{e}"
+        );
+        let e = err(&movie(
+            "<effect type=\"none\" durration=\"3\"><image color=\"#000000\"/></effect>",
+        ));
+        assert!(e.message.contains("unknown attribute \"durration\""), "{e}");
+        let e = err(&movie(
+            "<effect type=\"none\"><image color=\"red\"/></effect>",
+        ));
+        assert!(e.message.contains("not a colour"), "{e}");
+        let e = err(&movie(
+            "<stack><audio filename=\"a\" volume=\"11\"/></stack>",
+        ));
+        assert!(e.message.contains("between 0 and 10"), "{e}");
+        assert_eq!((e.line, e.column), (1, 45), "{e}");
+    }
+
+    #[test]
+    fn zero_negative_and_nan_durations_are_refused() {
+        for bad in ["0", "-1", "NaN", "inf", "1e400", "1e300", "five"] {
+            let e = err(&movie(&format!(
+                "<effect type=\"none\" duration=\"{bad}\"><image color=\"#000000\"/></effect>"
+            )));
+            assert!(e.message.contains("duration"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn tier_c_is_refused_by_name() {
+        let e = err(&movie(
+            "<effect type=\"none\"><image type=\"map\" center=\"Paris\"/></effect>",
+        ));
+        assert!(e.message.contains("map images are not supported"), "{e}");
+        let e = err(&movie("<sphere radius=\"1\"/>"));
+        assert!(e.message.contains("<sphere>: 3-D spheres"), "{e}");
+        let e = err(
+            "<movie service=\"craftsman-1.0\"><head><filtercode name=\"x\">void main(){}</filtercode></head><body/></movie>",
+        );
+        assert!(e.message.contains("shaders"), "{e}");
+        let e = err(&movie("<widget type=\"set.scrapbook.map.01b\"/>"));
+        assert!(e.message.contains("only director.theme"), "{e}");
+        let e = err(&movie(
+            "<stack><effect type=\"none\"><image color=\"#000000\"><filter type=\"tv\"/></image></effect></stack>",
+        ));
+        assert!(e.message.contains("\"tv\" is not supported"), "{e}");
+    }
+
+    #[test]
+    fn deep_nesting_and_huge_documents_stop_early() {
+        let deep = format!(
+            "<movie service=\"craftsman-1.0\"><body>{}<effect type=\"none\"><image color=\"#000000\"/></effect>{}</body></movie>",
+            "<stack>".repeat(10_000),
+            "</stack>".repeat(10_000)
+        );
+        let e = err(&deep);
+        assert!(e.message.contains("nested deeper than 64"), "{e}");
+        assert_eq!(e.line, 1);
+        // Quotes, comments and CDATA do not fool the depth scan.
+        let tricky = movie(&format!(
+            "<!-- <stack> <stack> --><![CDATA[<stack><stack>]]><stack><text name=\"a>b\">x</text></stack>{}",
+            "<effect type=\"none\"><image color=\"#000000\"/></effect>"
+        ));
+        assert!(!matches!(parse(&tricky), Err(e) if e.message.contains("nested")));
+        let many =
+            movie(&"<effect type=\"none\"><image color=\"#000000\"/></effect>".repeat(100_000));
+        let e = err(&many);
+        assert!(
+            e.message.contains("limit")
+                || e.message.contains("elements")
+                || e.message.contains("XML nodes"),
+            "{e}"
+        );
+        let big = " ".repeat(MAX_BYTES + 1);
+        assert!(err(&big).message.contains("limit"));
+    }
+
+    #[test]
+    fn structure_rules() {
+        let e = err("<movie service=\"craftsman-1.0\"><body><transition/></body></movie>");
+        assert!(
+            e.message.contains("nothing to play") || e.message.contains("between two"),
+            "{e}"
+        );
+        let e = err(&movie(
+            "<effect type=\"none\"><image color=\"#000000\"/></effect><transition/>",
+        ));
+        assert!(e.message.contains("between two items"), "{e}");
+        let e = err(&movie(
+            "<effect type=\"kenburns\"><image color=\"#000000\"/><image color=\"#000000\"/></effect>",
+        ));
+        assert!(e.message.contains("exactly one item"), "{e}");
+        let e = err(&movie(
+            "<stack><audio filename=\"a\" margin-both=\"1\" duration=\"2\"/></stack>",
+        ));
+        assert!(e.message.contains("margin-both excludes"), "{e}");
+        let e = err(&movie("<stack><transition/></stack>"));
+        assert!(e.message.contains("cannot be inside <stack>"), "{e}");
+        let e = err("<movie><body/></movie>");
+        assert!(e.message.contains("service"), "{e}");
+        let e = err(&movie("<stack><audio voice=\"neospeech:julie\"/></stack>"));
+        assert!(e.message.contains("text to speak"), "{e}");
+    }
+}

@@ -1,0 +1,143 @@
+//! From definitions to stored tasks: parameters validated at once (a bad
+//! definition ends in `error` without a worker, api.md §3), identical
+//! finished tasks reused (`dedup`), the account's hourly limit, then the
+//! rows inserted.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::AppState;
+use super::definition::TaskDef;
+use super::error::{ApiError, Location};
+use crate::config::Account;
+use crate::store::{FailureKind, NewTask, TaskFailure, TaskRow, new_key, now_micros};
+
+/// The dedup identity of a definition: account, task name, and the
+/// parameters in canonical form (sorted keys, nulls dropped).
+pub fn dedup_hash(account: &str, def: &TaskDef) -> String {
+    let params: Map<String, Value> = def
+        .params
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut h = Sha256::new();
+    h.update(account.as_bytes());
+    h.update([0]);
+    h.update(def.task_name.as_bytes());
+    h.update([0]);
+    // serde_json's Map is ordered by key: this is canonical.
+    h.update(Value::Object(params).to_string().as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Check the account's hourly limit for `n` more tasks (api.md §3: 401).
+pub async fn check_limits(state: &AppState, account: &Account, n: usize) -> Result<(), ApiError> {
+    let Some(limit) = account.max_tasks_per_hour else {
+        return Ok(());
+    };
+    let since = now_micros() - 3_600_000_000;
+    let used = state
+        .store
+        .task_count_created_since(&account.name, since)
+        .await?;
+    if used.saturating_add(n as u64) > limit {
+        return Err(ApiError::unauthorized(
+            "account",
+            Location::Body,
+            format!("account limit reached: {limit} tasks per hour"),
+        ));
+    }
+    Ok(())
+}
+
+/// Store the tasks (or reuse earlier identical successes when `dedup`);
+/// returns their rows in request order.
+pub async fn insert_tasks(
+    state: &AppState,
+    account: &Account,
+    defs: Vec<TaskDef>,
+    dedup: bool,
+) -> Result<Vec<TaskRow>, ApiError> {
+    let now = now_micros();
+    let retention = account.retention.unwrap_or(state.config.retention);
+    let mut rows = Vec::with_capacity(defs.len());
+    let mut fresh = Vec::new();
+    for def in defs {
+        let hash = dedup_hash(&account.name, &def);
+        if dedup
+            && let Some(row) = state
+                .store
+                .task_find_dedup(&account.name, &hash, now)
+                .await?
+        {
+            rows.push(Some(row));
+            continue;
+        }
+        rows.push(None);
+        fresh.push((rows.len() - 1, def, hash));
+    }
+    check_limits(state, account, fresh.len()).await?;
+    for (slot, def, hash) in fresh {
+        let failure = validate(state, &def);
+        let key = new_key();
+        let task = NewTask {
+            key: key.clone(),
+            account: account.name.clone(),
+            task_name: def.task_name,
+            params: Value::Object(def.params),
+            task_metas: def.task_metas,
+            options: (!def.options.is_empty()).then_some(Value::Object(def.options)),
+            dedup_hash: Some(hash),
+            max_attempts: state.config.scheduler.max_attempts,
+            created_at: now,
+            expires_at: now.saturating_add(micros(retention)),
+            failure,
+        };
+        state.store.task_insert(task).await?;
+        let row = state
+            .store
+            .task_get(&key, now)
+            .await?
+            .ok_or_else(|| ApiError::internal("a task vanished right after its insert"))?;
+        rows[slot] = Some(row);
+    }
+    Ok(rows.into_iter().flatten().collect())
+}
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// Validate parameters against the component's schema right away, so a
+/// bad definition ends in `error` without a worker (api.md §3). The
+/// component validates again; this is the same code (drake-sdk).
+fn validate(state: &AppState, def: &TaskDef) -> Option<TaskFailure> {
+    let task = state.engine.task(&def.task_name)?;
+    let problems =
+        drake_rules::validate::check_params(&Value::Object(def.params.clone()), &task.schema);
+    let mut problems = problems;
+    for (name, value) in &def.options {
+        if !value.is_string() {
+            problems
+                .entry(name.clone())
+                .or_default()
+                .push("not a valid string".into());
+        }
+    }
+    if let Some(metas) = &def.task_metas
+        && !metas.is_object()
+    {
+        problems
+            .entry("task_metas".into())
+            .or_default()
+            .push("not a valid object".into());
+    }
+    (!problems.is_empty()).then(|| TaskFailure {
+        kind: FailureKind::InvalidParameters,
+        public: serde_json::json!({ "parameters": problems }),
+        detail: None,
+    })
+}

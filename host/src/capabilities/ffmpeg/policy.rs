@@ -1,0 +1,248 @@
+//! [`FfmpegPolicy`], the process-wide part of the capability: the
+//! binaries, the sandbox and its limits, a semaphore bounding concurrent
+//! processes, and the scratch root; and [`Call`], one sandboxed process in
+//! a fresh scratch directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use super::sandbox::{self, Limits, ProcessMeter, RunError, Sandbox};
+use crate::bindings::ffmpeg::FfmpegError;
+use crate::config::{FfmpegConfig, SandboxKind};
+
+/// Open files per process: ffmpeg needs a few dozen descriptors; a long
+/// timeline a few hundred inputs.
+const OPEN_FILES: u64 = 1024;
+
+/// Process-wide ffmpeg settings.
+pub struct FfmpegPolicy {
+    binaries: Result<Binaries, String>,
+    sandbox: Sandbox,
+    limits: Limits,
+    /// Threads per job (`-threads`).
+    pub(super) threads: u32,
+    permits: Semaphore,
+    scratch: PathBuf,
+}
+
+/// The programs, resolved to absolute paths.
+#[derive(Debug, Clone)]
+pub(super) struct Binaries {
+    pub ffmpeg: PathBuf,
+    pub ffprobe: PathBuf,
+}
+
+fn resolve(program: &str) -> Option<PathBuf> {
+    let path = Path::new(program);
+    if path.is_absolute() {
+        return path.is_file().then(|| path.to_path_buf());
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
+impl FfmpegPolicy {
+    /// Resolve the binaries and check the sandbox works. Missing binaries
+    /// are not fatal (tasks that need ffmpeg then fail with a clear
+    /// message); a sandbox that cannot run is.
+    pub async fn new(config: &FfmpegConfig) -> anyhow::Result<FfmpegPolicy> {
+        let binaries = match (resolve(&config.ffmpeg), resolve(&config.ffprobe)) {
+            (Some(ffmpeg), Some(ffprobe)) => Ok(Binaries { ffmpeg, ffprobe }),
+            _ => Err(format!(
+                "ffmpeg is not installed on this server ({} / {} not found)",
+                config.ffmpeg, config.ffprobe
+            )),
+        };
+        let sandbox = match config.sandbox {
+            SandboxKind::Bwrap => Sandbox::Bwrap(config.bwrap.clone().into()),
+            SandboxKind::None => Sandbox::None,
+        };
+        let limits = Limits {
+            cpu_seconds: config.cpu_seconds,
+            address_space: config.memory,
+            file_size: config.max_file_bytes,
+            open_files: OPEN_FILES,
+        };
+        if let (Ok(found), Sandbox::Bwrap(_)) = (&binaries, &sandbox) {
+            if !found.ffmpeg.starts_with("/usr/") {
+                anyhow::bail!(
+                    "ffmpeg at {} is outside /usr, which is all the bwrap sandbox shows; \
+                     install it under /usr or set [ffmpeg] sandbox = \"none\"",
+                    found.ffmpeg.display()
+                );
+            }
+            sandbox::self_test(&sandbox, &limits, &found.ffmpeg)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "the ffmpeg sandbox (bubblewrap) does not work here: {e}; \
+                         install bubblewrap, allow user namespaces, or set [ffmpeg] sandbox = \"none\""
+                    )
+                })?;
+        }
+        let scratch = config.scratch();
+        std::fs::create_dir_all(&scratch)
+            .with_context(|| format!("creating the ffmpeg scratch root {}", scratch.display()))?;
+        Ok(FfmpegPolicy {
+            binaries,
+            sandbox,
+            limits,
+            threads: config.threads.max(1),
+            permits: Semaphore::new(config.max_concurrent.max(1)),
+            scratch,
+        })
+    }
+
+    /// The programs, or why there are none.
+    pub(super) fn binaries(&self) -> Result<&Binaries, FfmpegError> {
+        self.binaries
+            .as_ref()
+            .map_err(|e| FfmpegError::Failed(e.clone()))
+    }
+
+    /// Where runs keep their written inputs (`run-*` directories).
+    pub(super) fn scratch_root(&self) -> &Path {
+        &self.scratch
+    }
+}
+
+/// What one process needs besides its arguments: the run's policy,
+/// deadline and usage meter, and the run's files of its inputs.
+pub(super) struct Call {
+    pub policy: Arc<FfmpegPolicy>,
+    pub deadline: Instant,
+    pub meter: Arc<ProcessMeter>,
+    /// Input `i` of the call, linked into its directory as `in<i>`.
+    pub inputs: Vec<PathBuf>,
+}
+
+/// What a call leaves: the captured stdout and the output files read back.
+pub(super) struct Ran {
+    pub stdout: Vec<u8>,
+    pub outputs: Vec<Bytes>,
+}
+
+/// How a call's process is run.
+pub(super) struct Spec<'a> {
+    /// ffmpeg or ffprobe.
+    pub program: &'a Path,
+    pub args: &'a [String],
+    /// Files written into the directory first (name, bytes).
+    pub files: &'a [(&'a str, &'a [u8])],
+    /// Keep stdout (ffprobe JSON).
+    pub capture: bool,
+    /// `out0`, `out1`, … read back after the process exits.
+    pub outputs: usize,
+    /// Whether a failure means the input is unreadable (probing).
+    pub probing: bool,
+}
+
+impl Call {
+    /// Wait for a turn among the concurrent processes, then run `spec` in
+    /// a fresh scratch directory holding the inputs (deleted afterwards,
+    /// whatever the outcome); each stdout line goes to `on_line`.
+    pub async fn run(&self, spec: Spec<'_>, on_line: impl FnMut(&str)) -> Result<Ran, FfmpegError> {
+        let policy = &self.policy;
+        let _permit = policy
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| FfmpegError::Failed("shutting down".into()))?;
+        let scratch = tempfile::Builder::new()
+            .prefix("job-")
+            .tempdir_in(&policy.scratch)
+            .map_err(|e| FfmpegError::Failed(format!("scratch directory: {e}")))?;
+        let dir = scratch.path();
+        for (i, file) in self.inputs.iter().enumerate() {
+            link_input(dir, i, file).await?;
+        }
+        for (name, bytes) in spec.files {
+            tokio::fs::write(dir.join(name), bytes)
+                .await
+                .map_err(|e| FfmpegError::Failed(format!("writing {name}: {e}")))?;
+        }
+        let finished = sandbox::run(
+            sandbox::Invocation {
+                sandbox: &policy.sandbox,
+                limits: &policy.limits,
+                dir,
+                program: spec.program,
+                args: spec.args,
+                deadline: self.deadline,
+                capture: spec.capture,
+                meter: &self.meter,
+            },
+            on_line,
+        )
+        .await
+        .map_err(|e| convert_error(e, spec.probing))?;
+        let mut outputs = Vec::with_capacity(spec.outputs);
+        for i in 0..spec.outputs {
+            // ffmpeg creates no file when nothing was decoded (a seek past
+            // the last frame, a stream without frames): that is an empty
+            // output, for the task to judge.
+            let bytes = match tokio::fs::read(dir.join(format!("out{i}"))).await {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(FfmpegError::Failed(format!("reading output {i}: {e}"))),
+            };
+            outputs.push(Bytes::from(bytes));
+        }
+        Ok(Ran {
+            stdout: finished.stdout,
+            outputs,
+        })
+    }
+}
+
+/// Make the run's file `from` input `i` of a call: a hard link (same
+/// file system, no copy), else a copy.
+async fn link_input(dir: &Path, i: usize, from: &Path) -> Result<(), FfmpegError> {
+    let to = dir.join(format!("in{i}"));
+    if tokio::fs::hard_link(from, &to).await.is_ok() {
+        return Ok(());
+    }
+    tokio::fs::copy(from, &to)
+        .await
+        .map(drop)
+        .map_err(|e| FfmpegError::Failed(format!("writing an input: {e}")))
+}
+
+/// The one mapping from process failures to the WIT variant.
+fn convert_error(e: RunError, probing: bool) -> FfmpegError {
+    match e {
+        RunError::Timeout(_) | RunError::Cpu(_) | RunError::FileSize(_) | RunError::Memory(_) => {
+            FfmpegError::Limit(format!("ffmpeg {e}"))
+        }
+        RunError::Exit { stderr, .. } => {
+            let input_problem = probing
+                || [
+                    "Invalid data found",
+                    "moov atom not found",
+                    "could not find codec parameters",
+                    "Error opening input",
+                    "End of file",
+                    "Invalid argument",
+                    "does not contain any stream",
+                    "not in allowed list",
+                ]
+                .iter()
+                .any(|m| stderr.contains(m));
+            let msg = stderr.replace("/job/", "").replace("in0", "the input");
+            if input_problem {
+                FfmpegError::InvalidInput(format!("the input is not readable media: {msg}"))
+            } else {
+                FfmpegError::Failed(format!("ffmpeg failed: {msg}"))
+            }
+        }
+        RunError::Spawn(io) => FfmpegError::Failed(format!("ffmpeg could not start: {io}")),
+    }
+}

@@ -1,0 +1,79 @@
+//! What a task run produces and where it goes: the events it reports
+//! ([`RunEvent`]: progress, partial values, published files), the sink its
+//! files are written to ([`OutputSink`]: the task's objects for a served
+//! task, a directory for `drake run`), and how it ended ([`RunOutcome`]).
+//!
+//! The engine runs a task with a [`RunEnv`]; the capabilities send into
+//! it; whoever started the run (the scheduler, `drake run`) reads the
+//! events and the outcome.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+
+use crate::store::{OutputFile, TaskFailure, Usage};
+
+/// Something the running task reported.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunEvent {
+    /// Percent done.
+    Progress(u8),
+    /// Output values published early.
+    Values(Map<String, Value>),
+    /// An output file published (stored already).
+    File(String, OutputFile),
+}
+
+/// Where published files go.
+#[async_trait::async_trait]
+pub trait OutputSink: Send + Sync {
+    /// Store output `name` as `<name>.<extension>`; errors are messages
+    /// for the operator.
+    async fn publish(
+        &self,
+        name: &str,
+        extension: &str,
+        content_type: &str,
+        bytes: Bytes,
+    ) -> Result<(), String>;
+}
+
+/// A sink that refuses outputs (a task describing itself publishes none).
+pub struct NoOutputs;
+
+#[async_trait::async_trait]
+impl OutputSink for NoOutputs {
+    async fn publish(&self, name: &str, _: &str, _: &str, _: Bytes) -> Result<(), String> {
+        Err(format!("output {name:?} published outside a run"))
+    }
+}
+
+/// Per-run inputs besides the parameters.
+pub struct RunEnv {
+    /// Where published files go.
+    pub sink: Arc<dyn OutputSink>,
+    /// Progress and partial results.
+    pub events: mpsc::Sender<RunEvent>,
+}
+
+impl RunEnv {
+    /// An environment that keeps nothing (describing a task, timing an
+    /// instantiation).
+    pub fn discard() -> RunEnv {
+        let (events, _) = mpsc::channel(1);
+        RunEnv {
+            sink: Arc::new(NoOutputs),
+            events,
+        }
+    }
+}
+
+/// How a run ended, and what it used.
+pub struct RunOutcome {
+    /// Output values, or why the task failed.
+    pub result: Result<Map<String, Value>, TaskFailure>,
+    /// Measured usage (`usage` in the final status).
+    pub usage: Usage,
+}
