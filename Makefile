@@ -76,11 +76,17 @@ spin-tasks:
 catalog:
 	$(CARGO) run -q -p drake-catalog
 
-## host: the drake binary (release).
+## host: the drake binary (release), built with the whole workspace's
+## features (`--workspace --bins` builds only the binaries, but resolves
+## every dependency as `make test` and `make bench` do): `make run`, then
+## `make test`, compile wasmtime once.
 host:
-	$(CARGO) build --release -p drake-host
+	$(CARGO) build --release --workspace --bins
 
+## build: the components and the host, then every component precompiled
+## beside its .wasm file, so no start of this build compiles.
 build: components host
+	$(TARGET_DIR)/release/drake precompile
 
 ## test: the whole suite (unit, component, conformance, end to end).
 # One native build of every target with the features `cargo test` uses, so
@@ -89,6 +95,7 @@ build: components host
 test: test-deps components spin
 	$(CARGO) fmt --all -- --check
 	$(CARGO) build --release --workspace --all-targets
+	$(TARGET_DIR)/release/drake precompile
 	$(CARGO) test --release --workspace
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 	$(MAKE) --no-print-directory fuzz
@@ -109,10 +116,12 @@ run: build
 	$(TARGET_DIR)/release/drake serve --data data
 
 ## bench: latency and throughput figures (see bench/README.md).
+# The release profile and the whole workspace, as `make test` builds:
+# the benches reuse its build instead of compiling wasmtime again.
 bench: build
-	$(CARGO) bench -p drake-tests --bench api
-	$(CARGO) bench -p drake-tests --bench video
-	$(CARGO) bench -p drake-tests --bench video_create
+	$(CARGO) bench --profile release --workspace --bench api
+	$(CARGO) bench --profile release --workspace --bench video
+	$(CARGO) bench --profile release --workspace --bench video_create
 
 clean:
 	$(CARGO) clean

@@ -9,10 +9,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The whole configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Address the API listens on.
@@ -104,7 +104,7 @@ impl Default for Config {
 }
 
 /// `[fetch]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FetchConfig {
     /// Exceptions to the private-network block: CIDRs, IPs or host names
@@ -140,7 +140,7 @@ impl Default for FetchConfig {
 }
 
 /// `[engine]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EngineConfig {
     /// Linear-memory cap of one task instance.
@@ -179,7 +179,7 @@ impl Default for EngineConfig {
 }
 
 /// `[ffmpeg]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FfmpegConfig {
     /// ffmpeg binary (on PATH or absolute).
@@ -229,7 +229,7 @@ impl Default for FfmpegConfig {
 }
 
 /// `[ffmpeg] sandbox`
-#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, Default, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum SandboxKind {
     /// bubblewrap: namespaces (no network, only `/usr` and the job
@@ -254,7 +254,7 @@ impl FfmpegConfig {
 /// fake in tests, a proxy or a regional endpoint in production). The
 /// components read them as the WASI environment variables
 /// `DRAKE_UPLOAD_YOUTUBE_BASE_URL`, `…_VIMEO_…`, `…_FACEBOOK_…`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UploadConfig {
     /// YouTube Data API v3 (`/upload/youtube/v3/videos`).
@@ -291,7 +291,7 @@ impl UploadConfig {
 }
 
 /// `[store]`
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// `sqlite://path` (default `<data_dir>/drake.db`).
@@ -299,7 +299,7 @@ pub struct StoreConfig {
 }
 
 /// `[blobs]`
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct BlobsConfig {
     /// `file:///path` (default `<data_dir>/blobs`) or `s3://bucket/prefix`.
@@ -313,7 +313,7 @@ pub struct BlobsConfig {
 }
 
 /// `[blobs] output_urls`
-#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, Default, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum OutputUrls {
     /// `<public_url>/v1/storage/<KEY>/<name>`, served by drake from any
@@ -327,7 +327,7 @@ pub enum OutputUrls {
 }
 
 /// `[blobs.s3]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct S3Config {
     /// Service URL of a non-AWS store (MinIO, R2, Ceph, …), addressed
@@ -482,7 +482,7 @@ impl BlobsConfig {
 }
 
 /// `[scheduler]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SchedulerConfig {
     /// How long a claim is valid without a heartbeat; a crashed worker's
@@ -522,7 +522,7 @@ impl Default for SchedulerConfig {
 }
 
 /// `[[accounts]]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Account {
     /// Account name (stored with each task).
@@ -762,8 +762,12 @@ impl Config {
 
 /// `"7d"`, `"600s"`, `"250ms"` ↔ `Duration`.
 mod duration {
-    use serde::{Deserialize, Deserializer};
+    use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_duration(*d))
+    }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
@@ -773,8 +777,15 @@ mod duration {
 }
 
 mod opt_duration {
-    use serde::{Deserialize, Deserializer};
+    use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.collect_str(&humantime::format_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         let s = Option::<String>::deserialize(d)?;
@@ -787,9 +798,19 @@ mod opt_duration {
 }
 
 mod duration_map {
-    use serde::{Deserialize, Deserializer};
+    use serde::{Deserialize, Deserializer, Serializer};
     use std::collections::BTreeMap;
     use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(
+        m: &BTreeMap<String, Duration>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_map(
+            m.iter()
+                .map(|(k, d)| (k, humantime::format_duration(*d).to_string())),
+        )
+    }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
@@ -808,6 +829,8 @@ mod duration_map {
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     #[test]
@@ -879,6 +902,88 @@ mod tests {
                 .contains("go together")
         );
         assert!(Config::from_toml("[blobs]\noutput_urls = \"cdn\"").is_err());
+    }
+
+    /// Every key of `value` as a dotted path (`fetch.allow`); the entries
+    /// of `accounts` as `accounts.<key>`; `maps` are leaves.
+    fn key_paths(value: &serde_json::Value, at: &str, maps: &[&str], out: &mut BTreeSet<String>) {
+        match value {
+            serde_json::Value::Object(obj) if !maps.contains(&at) => {
+                for (k, v) in obj {
+                    let path = if at.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{at}.{k}")
+                    };
+                    key_paths(v, &path, maps, out);
+                }
+            }
+            serde_json::Value::Array(list) if list.first().is_some_and(|v| v.is_object()) => {
+                for v in list {
+                    key_paths(v, at, maps, out);
+                }
+            }
+            _ => {
+                out.insert(at.to_owned());
+            }
+        }
+    }
+
+    /// docs/configuration.md shows every key the configuration has, and
+    /// nothing else: its TOML block parses (unknown keys are refused) and
+    /// has the keys of a configuration with every option set; every
+    /// `DRAKE_*` variable read here is named there.
+    #[test]
+    fn the_configuration_page_matches_the_structs() {
+        let page = include_str!("../../docs/configuration.md");
+        let block = page
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n```").next())
+            .unwrap();
+        let documented = Config::from_toml(block).unwrap();
+        assert_eq!(documented.accounts.len(), 1);
+        let maps = ["engine.time_limits"];
+        let mut shown = BTreeSet::new();
+        let table: toml::Table = toml::from_str(block).unwrap();
+        key_paths(
+            &serde_json::to_value(&table).unwrap(),
+            "",
+            &maps,
+            &mut shown,
+        );
+
+        // Every option set, so that none is left out of the JSON.
+        let mut full = Config::default();
+        full.public_url = Some("http://h".into());
+        full.components_dir = Some("c".into());
+        full.engine.cache_dir = Some("c".into());
+        full.ffmpeg.scratch_dir = Some("s".into());
+        full.store.url = Some("sqlite://d".into());
+        full.blobs.url = Some("file:///d".into());
+        full.blobs.public_base_url = Some("http://cdn".into());
+        full.blobs.s3.endpoint = Some("http://s3".into());
+        full.blobs.s3.access_key_id = Some("a".into());
+        full.blobs.s3.secret_access_key = Some("s".into());
+        full.accounts = documented.accounts.clone();
+        full.accounts[0].retention = Some(Duration::from_secs(60));
+        full.accounts[0].max_tasks_per_hour = Some(1);
+        let mut keys = BTreeSet::new();
+        key_paths(&serde_json::to_value(&full).unwrap(), "", &maps, &mut keys);
+        assert_eq!(
+            shown, keys,
+            "docs/configuration.md and the config structs differ"
+        );
+
+        let source = include_str!("config.rs");
+        for var in source.split('"').filter(|w| {
+            w.starts_with("DRAKE_")
+                && w.len() > 6
+                && w.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit())
+        }) {
+            assert!(page.contains(var), "{var} is not in docs/configuration.md");
+        }
     }
 
     #[test]
