@@ -8,9 +8,6 @@ TASK_CRATES := 'drake-task-*'
 # The ffmpeg-free tasks, also built as Spin HTTP components: the crates
 # spin.toml builds (spin.toml is generated from the task crates: `make catalog`).
 SPIN_CRATES = $(shell sed -n 's/^command = ".* -p \(drake-task-[a-z0-9-]*\) .*/\1/p' spin.toml)
-# `wasmtime serve` runs the Spin components in the tests: the project's
-# wasmtime major, with the async component model of newer handlers.
-WASMTIME_CLI := 48
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 # Python test tools from PyPI: moto's S3 server (the S3 blob tests start
 # it) and schemathesis (the OpenAPI contract test). One virtualenv outside
@@ -39,12 +36,10 @@ deps:
 
 ## test-deps: deps, plus the headless browser of the dashboard test, the
 ## Postgres server the store tests start themselves (never a running one),
-## moto (an S3 server, likewise), schemathesis, wasmtime-cli (`wasmtime serve`
-## for the Spin components; ~7 min to build once), and cargo-fuzz on nightly.
+## moto (an S3 server, likewise), schemathesis, and cargo-fuzz on nightly.
+## (The Spin components run under tests/spin-serve, built with the
+## workspace: no second wasmtime build.)
 test-deps: deps
-	@wasmtime --version 2>/dev/null | grep -q '^wasmtime $(WASMTIME_CLI)\.' || { \
-	  echo "installing: wasmtime-cli $(WASMTIME_CLI) (cargo install)"; \
-	  $(CARGO) install wasmtime-cli --version '^$(WASMTIME_CLI)' --locked --features component-model-async; }
 	@missing=""; \
 	for p in chromium chromium-driver postgresql; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -122,6 +117,7 @@ bench: build
 	$(CARGO) bench --profile release --workspace --bench api
 	$(CARGO) bench --profile release --workspace --bench video
 	$(CARGO) bench --profile release --workspace --bench video_create
+	$(CARGO) bench --profile release --workspace --bench start
 
 clean:
 	$(CARGO) clean

@@ -693,6 +693,60 @@ async fn tasks_route_lists_schemas_and_health() {
     assert_eq!(drake.get("/readyz").await.status(), 200);
 }
 
+/// `drake tasks --json` lists what `/v1/tasks` serves, loading the
+/// components precompiled beside their `.wasm` files (`make test` runs
+/// `drake precompile`, as `make build` does): it compiles nothing, so the
+/// per-user cache of its (empty) home stays empty.
+#[tokio::test]
+async fn drake_tasks_lists_the_served_tasks_without_compiling() {
+    let drake = Drake::start().await;
+    let served: Value = common::client()
+        .get(format!("{}/v1/tasks", drake.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("drake.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "components_dir = \"{}\"\ntest_tasks = true\n[engine]\nmemory_limit = 268435456\n",
+            common::components_dir().display()
+        ),
+    )
+    .unwrap();
+    let tasks = |json: bool| {
+        let mut command = std::process::Command::new(common::drake_bin());
+        command.args(["tasks", "--config"]).arg(&config);
+        if json {
+            command.arg("--json");
+        }
+        let out = command
+            .env("HOME", home.path())
+            .env("XDG_CACHE_HOME", home.path().join("cache"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let listed: Value = serde_json::from_str(&tasks(true)).unwrap();
+    assert_eq!(listed, served);
+    let text = tasks(false);
+    for task in served.as_array().unwrap() {
+        assert!(text.contains(task["name"].as_str().unwrap()), "{text}");
+    }
+    let cache = home.path().join("cache/drake/components");
+    let compiled = std::fs::read_dir(&cache).map_or(0, |d| d.count());
+    assert_eq!(compiled, 0, "{} holds compiled components", cache.display());
+}
+
 #[tokio::test]
 async fn runaway_guests_end_in_error_and_the_host_keeps_serving() {
     let (drake, fx) = (Drake::start().await, Fixtures::start().await);

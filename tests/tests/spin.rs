@@ -1,6 +1,7 @@
 //! The Spin components (`make spin`) on a real `wasi:http` runtime:
-//! `wasmtime serve` (wasmtime-cli 48, which `make test` installs; no `spin`
-//! CLI is installable from the registries). Every Spin task answers as the
+//! wasmtime-wasi-http's proxy host as `wasmtime serve` runs it
+//! (`tests/spin-serve`; no `spin` CLI is installable from the registries).
+//! Every Spin task answers as the
 //! same task on drake's host for the same input, byte for byte; literal
 //! private addresses are refused; the secret is enforced; bad requests get
 //! dragon's shapes; `spin.toml`, the registry and the artefacts agree.
@@ -23,30 +24,21 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The `wasmtime` CLI: on `PATH`, else where `cargo install` puts it.
-fn wasmtime_bin() -> PathBuf {
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .chain(cargo_home.map(|h| h.join("bin")))
-        .map(|dir| dir.join("wasmtime"))
-        .find(|bin| bin.is_file());
-    let bin = found.expect("no `wasmtime` CLI: `make test` installs wasmtime-cli 48");
-    let version = Command::new(&bin).arg("--version").output().unwrap();
-    let version = String::from_utf8_lossy(&version.stdout).into_owned();
+/// The tests' `wasi:http` runtime (`tests/spin-serve`, which `make test`
+/// builds with the workspace).
+fn spin_serve_bin() -> PathBuf {
+    let bin = common::target_dir()
+        .join("release")
+        .join("drake-spin-serve");
     assert!(
-        version.starts_with("wasmtime 48."),
-        "{}: {version} (the tests need wasmtime-cli 48, as the host)",
+        bin.is_file(),
+        "{} is missing: `make test` builds it first",
         bin.display()
     );
     bin
 }
 
-/// One Spin component under `wasmtime serve` on a loopback port.
+/// One Spin component under drake-spin-serve on a loopback port.
 struct Serve {
     child: Child,
     url: String,
@@ -61,8 +53,8 @@ impl Serve {
             "{} is missing: `make test` runs `make spin` first",
             wasm.display()
         );
-        let mut cmd = Command::new(wasmtime_bin());
-        cmd.args(["serve", "--addr", "127.0.0.1:0", "-S", "cli"]);
+        let mut cmd = Command::new(spin_serve_bin());
+        cmd.args(["--addr", "127.0.0.1:0"]);
         for (k, v) in env {
             cmd.arg("--env").arg(format!("{k}={v}"));
         }
@@ -98,7 +90,7 @@ impl Serve {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let line = rx
                 .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("wasmtime serve {task}: no address"));
+                .unwrap_or_else(|_| panic!("drake-spin-serve {task}: no address"));
             if let Some(url) = line.strip_prefix("Serving HTTP on ") {
                 serve.url = url.trim_end_matches('/').to_owned();
                 return serve;
