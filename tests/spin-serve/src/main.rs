@@ -126,8 +126,8 @@ fn arguments() -> anyhow::Result<(String, Vec<(String, String)>, String)> {
 async fn main() -> anyhow::Result<()> {
     let (addr, env, path) = arguments()?;
     let engine = Engine::default();
-    let component =
-        Component::from_file(&engine, &path).with_context(|| format!("loading {path}"))?;
+    let component = Component::from_file(&engine, &path)
+        .map_err(|e| anyhow::anyhow!("loading {path}: {e:?}"))?;
     let mut linker = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
