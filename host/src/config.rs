@@ -954,9 +954,11 @@ mod tests {
         );
 
         // Every option set, so that none is left out of the JSON.
-        let mut full = Config::default();
-        full.public_url = Some("http://h".into());
-        full.components_dir = Some("c".into());
+        let mut full = Config {
+            public_url: Some("http://h".into()),
+            components_dir: Some("c".into()),
+            ..Config::default()
+        };
         full.engine.cache_dir = Some("c".into());
         full.ffmpeg.scratch_dir = Some("s".into());
         full.store.url = Some("sqlite://d".into());

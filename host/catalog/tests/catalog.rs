@@ -99,7 +99,7 @@ fn standalone(text: &str) -> String {
     }
     manifest.remove("target");
     let package = manifest["package"].as_table_mut().unwrap();
-    package.retain(|k, _| ["name", "metadata", "publish"].contains(&k.as_ref()));
+    package.retain(|k, _| ["name", "metadata", "publish"].contains(&k));
     package.insert("version".into(), "0.1.0".into());
     package.insert("edition".into(), "2024".into());
     package.remove("build");

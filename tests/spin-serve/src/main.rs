@@ -97,8 +97,17 @@ impl Server {
     }
 }
 
-/// `--addr`, every `--env K=V`, the component.
-fn arguments() -> anyhow::Result<(String, Vec<(String, String)>, String)> {
+/// The command line.
+struct Args {
+    /// Listen address.
+    addr: String,
+    /// Every `--env K=V`.
+    env: Vec<(String, String)>,
+    /// The component file.
+    component: String,
+}
+
+fn arguments() -> anyhow::Result<Args> {
     let mut addr = "127.0.0.1:8080".to_owned();
     let mut env = Vec::new();
     let mut component = None;
@@ -119,12 +128,20 @@ fn arguments() -> anyhow::Result<(String, Vec<(String, String)>, String)> {
     }
     let component =
         component.context("usage: drake-spin-serve [--addr A] [--env K=V]... COMPONENT")?;
-    Ok((addr, env, component))
+    Ok(Args {
+        addr,
+        env,
+        component,
+    })
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let (addr, env, path) = arguments()?;
+    let Args {
+        addr,
+        env,
+        component: path,
+    } = arguments()?;
     let engine = Engine::default();
     let component = Component::from_file(&engine, &path)
         .map_err(|e| anyhow::anyhow!("loading {path}: {e:?}"))?;
