@@ -1,4 +1,4 @@
-//! GET query strings as task parameters (`drake_sdk::query`, shared by
+//! GET query strings as task parameters (`drake_rules::query`, shared by
 //! drake's create_file, its CLI and the Spin entry point): any query gives
 //! an object whose values have the declared types where they could be read
 //! as such, and decoding it into the task's parameters never panics.

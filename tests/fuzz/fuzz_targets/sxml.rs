@@ -29,7 +29,8 @@ fuzz_target!(|data: &[u8]| {
         );
     }
     // Every asset, with sizes and kinds that vary with the input.
-    use drake_task_video_create::render::{self, Asset, Canvas, asset_key};
+    use drake_task_video_create::profile::Canvas;
+    use drake_task_video_create::render::{self, Asset, asset_key};
     let mut assets = std::collections::BTreeMap::new();
     for node in movie.body.walk() {
         let Some(key) = asset_key(node) else { continue };
