@@ -9,6 +9,7 @@ TASK_CRATES := 'drake-task-*'
 # spin.toml builds (spin.toml is generated from the task crates: `make catalog`).
 SPIN_CRATES = $(shell sed -n 's/^command = ".* -p \(drake-task-[a-z0-9-]*\) .*/\1/p' spin.toml)
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+WASM_DIR := $(TARGET_DIR)/wasm32-wasip2
 # Python test tools from PyPI: moto's S3 server (the S3 blob tests start
 # it) and schemathesis (the OpenAPI contract test). One virtualenv outside
 # the clone, so fresh clones reuse it.
@@ -57,10 +58,18 @@ test-deps: deps
 components: deps
 	$(CARGO) build --release --target wasm32-wasip2 -p $(TASK_CRATES)
 
-## spin: the ffmpeg-free tasks as Spin HTTP components, same crates with
-## the SDK's `spin` feature, into target/wasm32-wasip2/spin (spin.toml).
-spin: deps
-	$(CARGO) build --profile spin --target wasm32-wasip2 --features drake-sdk/spin $(addprefix -p ,$(SPIN_CRATES))
+## spin: the ffmpeg-free tasks as Spin HTTP components, the same crates
+## with the SDK's `spin` feature, into target/wasm32-wasip2/spin where
+## spin.toml points (`spin build` writes the same files through its own
+## `spin` profile). Built in the release profile like drake's components,
+## so only the SDK and the crates above it compile a second time, then
+## copied out; the release directory is left holding drake's components
+## (cargo keeps both variants: switching back recompiles nothing heavy).
+spin: components
+	$(CARGO) build --release --target wasm32-wasip2 --features drake-sdk/spin $(addprefix -p ,$(SPIN_CRATES))
+	@mkdir -p $(WASM_DIR)/spin
+	@for c in $(SPIN_CRATES); do f=$$(echo $$c | tr - _).wasm; cp --remove-destination $(WASM_DIR)/release/$$f $(WASM_DIR)/spin/$$f; done
+	$(CARGO) build --release --target wasm32-wasip2 -p $(TASK_CRATES)
 
 ## spin-tasks: the crates `make spin` builds.
 spin-tasks:
