@@ -168,39 +168,28 @@ fn a_new_task_folder_is_picked_up_everywhere() {
     // The workspace: cargo lists the new crate as a member, and the
     // Makefile builds members by the pattern `drake-task-*`.
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(cargo)
-        .args([
-            "metadata",
-            "--no-deps",
-            "--offline",
-            "--format-version",
-            "1",
-        ])
-        .current_dir(root)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let metadata = stdout(
+        Command::new(cargo)
+            .args([
+                "metadata",
+                "--no-deps",
+                "--offline",
+                "--format-version",
+                "1",
+            ])
+            .current_dir(root),
     );
-    let metadata = String::from_utf8_lossy(&out.stdout);
     assert!(metadata.contains("\"name\":\"drake-task-image-sepia\""));
     let make = |target: &str, dry: bool| {
-        let out = Command::new("make")
-            .args(if dry { ["-n", "-f"] } else { ["-s", "-f"] })
-            .arg(workspace().join("Makefile"))
-            .arg("-C")
-            .arg(root)
-            .arg(target)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        stdout(
+            Command::new("make")
+                .arg(if dry { "-n" } else { "-s" })
+                .arg("-f")
+                .arg(workspace().join("Makefile"))
+                .arg("-C")
+                .arg(root)
+                .arg(target),
+        )
     };
     let build = make("components", true);
     assert!(
@@ -225,6 +214,18 @@ fn a_new_task_folder_is_picked_up_everywhere() {
     // Nothing else to write by hand: the generated files were the only
     // ones the new task changes.
     assert_eq!(after.stale(root), [REGISTRY_RS], "the fixture has no host");
+}
+
+/// What `command` prints, once it has succeeded.
+fn stdout(command: &mut Command) -> String {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        command,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A crate that does not follow the naming rule is refused by name.
