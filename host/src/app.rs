@@ -2,7 +2,6 @@
 //! the scheduler and the router from a [`Config`], then serve. No logic
 //! lives here.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -91,6 +90,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         &config,
         node_id,
     );
+    let waiters = api::wait::Waiters::new(config.max_waiters, config.max_waiters_per_client);
     let state = AppState {
         store,
         engine,
@@ -98,6 +98,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         public_base: config.public_base().into(),
         urls,
         config: Arc::new(config),
+        waiters,
         openapi: Arc::default(),
     };
     Ok(App {
@@ -183,17 +184,15 @@ pub async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
         state.public_base,
         role.label()
     );
+    let limits = crate::server::Limits {
+        max_connections: state.config.max_connections,
+        header_read_timeout: state.config.header_read_timeout,
+    };
     let router = match role {
         Role::Worker => api::ops_router(state),
         Role::Both | Role::Api => api::router(state),
-    }
-    .into_make_service_with_connect_info::<SocketAddr>();
-    let mut http_stop = stop.clone();
-    let server = axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            let _ = http_stop.wait_for(|stopped| *stopped).await;
-        })
-        .into_future();
+    };
+    let server = crate::server::serve(listener, router, limits, stop.clone());
     // Open streams and `block` waits get the drain time too, not more.
     let mut cut_stop = stop;
     let cut = async move {
@@ -201,7 +200,7 @@ pub async fn serve(mut config: Config, role: Role) -> anyhow::Result<()> {
         tokio::time::sleep(drain).await;
     };
     tokio::select! {
-        served = server => served.context("serving")?,
+        () = server => {}
         () = cut => tracing::warn!("connections still open at the drain deadline: closed"),
     }
     if let Some(drained) = drained {

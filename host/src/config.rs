@@ -35,6 +35,20 @@ pub struct Config {
     /// current statuses.
     #[serde(with = "duration")]
     pub block_timeout: Duration,
+    /// Open HTTP connections at once; past it a new one is closed at once.
+    pub max_connections: usize,
+    /// Longest time a client may take to send a request's head (a client
+    /// dripping headers holds a connection otherwise: slowloris).
+    #[serde(with = "duration")]
+    pub header_read_timeout: Duration,
+    /// Longest wait for the next part of a request body.
+    #[serde(with = "duration")]
+    pub body_read_timeout: Duration,
+    /// Requests waiting for tasks at once (`block`, `create_file`, `file`,
+    /// streams): each holds a connection and a notification receiver.
+    pub max_waiters: usize,
+    /// Of those, from one client address.
+    pub max_waiters_per_client: usize,
     /// Idle time after which a stream re-sends a status as keep-alive.
     #[serde(with = "duration")]
     pub stream_keepalive: Duration,
@@ -43,6 +57,12 @@ pub struct Config {
     pub require_auth_for_reads: bool,
     /// Allow secret auth over plain HTTP from non-loopback clients.
     pub allow_insecure_secrets: bool,
+    /// Peers (CIDRs) whose `X-Forwarded-Proto` is believed: the
+    /// terminating proxies in front of drake. Anyone else's is ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// A bearer token `/metrics` requires (`Authorization: Bearer …`);
+    /// none: `/metrics` is open, as `/healthz` is.
+    pub metrics_token: Option<String>,
     /// Load test-only components (`test.*` tasks) — for the test suite.
     pub test_tasks: bool,
     /// Wait before the first callback retry (×3 for each next one).
@@ -83,10 +103,27 @@ impl Default for Config {
             max_body_bytes: 1 << 20,
             // api.md §5: block waits are capped at 600 s by default.
             block_timeout: Duration::from_secs(600),
+            // Under the usual 65 536 descriptors with room for files,
+            // the store and ffmpeg; each connection is a few KiB.
+            max_connections: 16_384,
+            // An honest client sends its head in one packet; 10 s covers
+            // a slow mobile link.
+            header_read_timeout: Duration::from_secs(10),
+            // Bodies are JSON of at most max_body_bytes: a pause this long
+            // mid-body is a stalled or hostile client.
+            body_read_timeout: Duration::from_secs(30),
+            // A few KiB each: far above one deployment's honest clients,
+            // and a bound on what an attacker's connections cost.
+            max_waiters: 4096,
+            // A whole office behind one NAT, a few streams each.
+            max_waiters_per_client: 256,
             // api.md §5: keep-alive line after 15 s without change.
             stream_keepalive: Duration::from_secs(15),
             require_auth_for_reads: false,
             allow_insecure_secrets: false,
+            // No proxy is trusted until the operator names it.
+            trusted_proxies: Vec::new(),
+            metrics_token: None,
             // api.md §6: 5 tries over about an hour (0, 1.5, 6, 19.5, 60 min).
             callback_backoff: Duration::from_secs(90),
             callback_tries: 5,
@@ -202,7 +239,22 @@ pub struct FfmpegConfig {
     pub max_concurrent: usize,
     /// Per-job scratch directories go here (default: the system temp dir).
     pub scratch_dir: Option<PathBuf>,
+    /// ffmpeg major versions accepted besides the ones drake's checks were
+    /// made for ([`KNOWN_FFMPEG_MAJORS`]): a newer ffmpeg may add options
+    /// that read or write files, which the filter check must know first.
+    pub accept_versions: Vec<u32>,
+    /// With `sandbox = "none"`, the operator's acknowledgement, in words:
+    /// exactly [`UNSANDBOXED_CONSENT`].
+    pub unsandboxed: Option<String>,
 }
+
+/// The ffmpeg majors drake's argument and filter checks were made against
+/// (Debian 12's 5.1): the option table is theirs.
+pub const KNOWN_FFMPEG_MAJORS: &[u32] = &[5];
+
+/// What `[ffmpeg] unsandboxed` must say for `sandbox = "none"` to run:
+/// without namespaces, ffmpeg sees every file and the network drake sees.
+pub const UNSANDBOXED_CONSENT: &str = "ffmpeg may read and write all that drake can";
 
 impl Default for FfmpegConfig {
     fn default() -> Self {
@@ -224,6 +276,8 @@ impl Default for FfmpegConfig {
             threads: u32::try_from(cores).unwrap_or(2).clamp(1, 4),
             max_concurrent: cores,
             scratch_dir: None,
+            accept_versions: Vec::new(),
+            unsandboxed: None,
         }
     }
 }
@@ -634,6 +688,7 @@ impl Config {
                 }
                 "DRAKE_FETCH_ALLOW" => self.fetch.allow = drake_rules::net::parse_allow_list(value),
                 "DRAKE_TEST_TASKS" => self.test_tasks = matches!(value.as_str(), "1" | "true"),
+                "DRAKE_METRICS_TOKEN" => self.metrics_token = Some(value.clone()),
                 // Variables of other tools (DRAKE_BLESS, DRAKE_LOG, ...)
                 // are not configuration.
                 _ => {}
@@ -652,6 +707,16 @@ impl Config {
         if self.workers == 0 {
             problems.push("workers: must be at least 1".to_owned());
         }
+        if self.max_connections == 0 {
+            problems.push("max_connections: must be at least 1".to_owned());
+        }
+        if self.header_read_timeout.is_zero() || self.body_read_timeout.is_zero() {
+            problems
+                .push("header_read_timeout, body_read_timeout: must be longer than 0s".to_owned());
+        }
+        if self.max_waiters == 0 || self.max_waiters_per_client == 0 {
+            problems.push("max_waiters, max_waiters_per_client: must be at least 1".to_owned());
+        }
         if self.retention.is_zero() {
             problems.push("retention: must be longer than 0s".to_owned());
         }
@@ -662,6 +727,14 @@ impl Config {
             drake_rules::net::NetworkPolicy::new(&self.fetch.allow, self.fetch.ports.clone())
         {
             problems.push(format!("fetch: {e}"));
+        }
+        if self.ffmpeg.sandbox == SandboxKind::None
+            && self.ffmpeg.unsandboxed.as_deref() != Some(UNSANDBOXED_CONSENT)
+        {
+            problems.push(format!(
+                "ffmpeg.sandbox = \"none\" runs ffmpeg on crafted media with drake's own access \
+                 to files and the network; to mean it, set ffmpeg.unsandboxed = \"{UNSANDBOXED_CONSENT}\""
+            ));
         }
         if self.scheduler.max_attempts == 0 {
             problems.push("scheduler.max_attempts: must be at least 1".to_owned());
@@ -961,12 +1034,14 @@ mod tests {
         };
         full.engine.cache_dir = Some("c".into());
         full.ffmpeg.scratch_dir = Some("s".into());
+        full.ffmpeg.unsandboxed = Some("u".into());
         full.store.url = Some("sqlite://d".into());
         full.blobs.url = Some("file:///d".into());
         full.blobs.public_base_url = Some("http://cdn".into());
         full.blobs.s3.endpoint = Some("http://s3".into());
         full.blobs.s3.access_key_id = Some("a".into());
         full.blobs.s3.secret_access_key = Some("s".into());
+        full.metrics_token = Some("t".into());
         full.accounts = documented.accounts.clone();
         full.accounts[0].retention = Some(Duration::from_secs(60));
         full.accounts[0].max_tasks_per_hour = Some(1);
@@ -986,6 +1061,18 @@ mod tests {
         }) {
             assert!(page.contains(var), "{var} is not in docs/configuration.md");
         }
+    }
+
+    /// Running ffmpeg without namespaces takes words, not a typo.
+    #[test]
+    fn an_unsandboxed_ffmpeg_must_be_meant() {
+        let none = "[ffmpeg]\nsandbox = \"none\"";
+        let problems = Config::from_toml(none).unwrap().validate().unwrap_err().0;
+        assert!(problems[0].contains("ffmpeg.unsandboxed"), "{problems:?}");
+        let loose = format!("{none}\nunsandboxed = \"yes\"");
+        assert!(Config::from_toml(&loose).unwrap().validate().is_err());
+        let meant = format!("{none}\nunsandboxed = \"{UNSANDBOXED_CONSENT}\"");
+        Config::from_toml(&meant).unwrap().validate().unwrap();
     }
 
     #[test]

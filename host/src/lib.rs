@@ -18,7 +18,8 @@
 //!   imports; [`engine`]: wasmtime, components, per-run sandboxes;
 //! - [`scheduler`]: claim → run → complete, rescuer, reaper;
 //!   [`callbacks`]: signed status POSTs; [`metrics`]: `/metrics`;
-//! - [`api`]: the HTTP API (dragon v1); [`app`]: wiring and serving;
+//! - [`api`]: the HTTP API (dragon v1); [`server`]: the connections under
+//!   it (caps, timeouts, graceful shutdown); [`app`]: wiring and serving;
 //! - [`local`] (`drake run`) and [`client`] (`drake create | status |
 //!   stream`): the CLI's commands.
 
@@ -37,6 +38,7 @@ pub mod outputs;
 pub mod registry;
 pub mod run;
 pub mod scheduler;
+pub mod server;
 pub mod sign;
 pub mod store;
 pub mod wire;

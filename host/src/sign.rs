@@ -1,10 +1,10 @@
 //! Everything drake signs, in one place: signed `create_file` URLs (api.md
 //! §2, for `<img src>` links: an HMAC under the account's secret of the
-//! canonical query), callback signatures (api.md §6), and the HMAC that
+//! path and the query), callback signatures (api.md §6), and the HMAC that
 //! S3 pre-signed links are built on.
 //!
 //! ```text
-//! signature          = hex HMAC-SHA256(secret, canonical query)
+//! signature          = hex HMAC-SHA256(secret, "<path>?<canonical query>")
 //! X-Drake-Signature  = t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
 //! ```
 
@@ -46,29 +46,50 @@ pub fn encode(text: &str) -> String {
     out
 }
 
-/// What a signed URL signs: every query pair but `signature`, sorted by
-/// name then value, each `name=value` percent-encoded (RFC 3986
-/// unreserved characters kept), joined with `&`.
+/// The query a signed URL carries: every pair but `signature`, each
+/// `name=value` percent-encoded (RFC 3986 unreserved characters kept),
+/// ordered by name — pairs of one name keep their given order, which is a
+/// list parameter's order (`images=a&images=b` is not `images=b&images=a`)
+/// — joined with `&`.
 pub fn canonical_query(pairs: &[(String, String)]) -> String {
     let mut kept: Vec<(String, String)> = pairs
         .iter()
         .filter(|(k, _)| k != "signature")
         .map(|(k, v)| (encode(k), encode(v)))
         .collect();
-    kept.sort();
+    // Stable: equal names stay in their given order.
+    kept.sort_by(|a, b| a.0.cmp(&b.0));
     kept.iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join("&")
 }
 
-/// A signed URL's `signature`: [`hmac_hex`] of the canonical query.
-pub fn url_signature(secret: &str, canonical: &str) -> String {
-    hmac_hex(secret, &[canonical.as_bytes()])
+/// A request path as a signature sees it: each segment percent-decoded,
+/// then encoded as [`encode`] does, so that a client that spells `~` or
+/// `%7E` signs and sends the same path.
+pub fn canonical_path(path: &str) -> String {
+    path.split('/')
+        .map(|segment| encode(&percent_encoding::percent_decode_str(segment).decode_utf8_lossy()))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// What a signed URL signs: `<canonical path>?<canonical query>` — the
+/// path too, so the output file a link names (`/v1/create_file/{name}`) is
+/// signed with the task.
+pub fn signing_string(path: &str, pairs: &[(String, String)]) -> String {
+    format!("{}?{}", canonical_path(path), canonical_query(pairs))
+}
+
+/// A signed URL's `signature`: [`hmac_hex`] of its [`signing_string`].
+pub fn url_signature(secret: &str, signing_string: &str) -> String {
+    hmac_hex(secret, &[signing_string.as_bytes()])
 }
 
 /// A signed, expiring `create_file` URL:
-/// `<base>/v1/create_file[/<filename>]?<canonical query>&signature=<hex>`,
+/// `<base>/v1/create_file[/<filename>]?<canonical query>&signature=<hex>`
+/// (the HMAC of the path and the query, [`signing_string`]),
 /// for task `task` with `params` (name, value), authorised by `api_key`
 /// until `expires` (unix seconds) and signed with `secret`.
 pub fn create_file_url(
@@ -89,15 +110,15 @@ pub fn create_file_url(
     }
     pairs.push(("api_key".into(), api_key.to_owned()));
     pairs.push(("expires".into(), expires.to_string()));
-    let canonical = canonical_query(&pairs);
     let path = match filename {
         Some(name) => format!("/v1/create_file/{}", encode(name)),
         None => "/v1/create_file".to_owned(),
     };
     Ok(format!(
-        "{}{path}?{canonical}&signature={}",
+        "{}{path}?{}&signature={}",
         base.trim_end_matches('/'),
-        url_signature(secret, &canonical)
+        canonical_query(&pairs),
+        url_signature(secret, &signing_string(&path, &pairs))
     ))
 }
 
@@ -138,7 +159,7 @@ mod tests {
     }
 
     #[test]
-    fn create_file_urls_sign_their_query() {
+    fn create_file_urls_sign_their_path_and_query() {
         let params = [("width".to_owned(), "200".to_owned())];
         let url = create_file_url(
             "http://h/",
@@ -150,15 +171,44 @@ mod tests {
             9,
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let canonical = "api_key=k&expires=9&task_name=image.thumb&width=200";
+        let query = "api_key=k&expires=9&task_name=image.thumb&width=200";
+        let signed = format!("/v1/create_file/a%20b.jpg?{query}");
         assert_eq!(
             url,
             format!(
-                "http://h/v1/create_file/a%20b.jpg?{canonical}&signature={}",
-                url_signature("s", canonical)
+                "http://h/v1/create_file/a%20b.jpg?{query}&signature={}",
+                url_signature("s", &signed)
             )
         );
         let secret = [("secret".to_owned(), "x".to_owned())];
         assert!(create_file_url("http://h", None, "image.thumb", &secret, "k", "s", 9).is_err());
+    }
+
+    /// Another file name, or a list's values in another order, is another
+    /// signing string.
+    #[test]
+    fn the_path_and_the_order_of_a_list_are_signed() {
+        let pairs = |order: [&str; 2]| -> Vec<(String, String)> {
+            vec![
+                ("images".to_owned(), order[0].to_owned()),
+                ("a".to_owned(), "1".to_owned()),
+                ("images".to_owned(), order[1].to_owned()),
+            ]
+        };
+        let ab = signing_string("/v1/create_file/x.gif", &pairs(["a", "b"]));
+        assert_eq!(ab, "/v1/create_file/x.gif?a=1&images=a&images=b");
+        assert_ne!(
+            ab,
+            signing_string("/v1/create_file/x.gif", &pairs(["b", "a"]))
+        );
+        assert_ne!(
+            ab,
+            signing_string("/v1/create_file/y.gif", &pairs(["a", "b"]))
+        );
+        // Spelled with or without escapes, a path is one path.
+        assert_eq!(
+            canonical_path("/v1/create_file/a%20b%7E.jpg"),
+            canonical_path("/v1/create_file/a b~.jpg")
+        );
     }
 }

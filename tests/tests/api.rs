@@ -382,6 +382,8 @@ async fn file_route_and_storage_headers() {
     assert_eq!(r.status(), 200);
     let h = r.headers().clone();
     assert_eq!(h["content-type"], "image/png");
+    // A guest chose these bytes: browsers must not sniff them into HTML.
+    assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["accept-ranges"], "bytes");
     let cache = h["cache-control"].to_str().unwrap();
     assert!(
@@ -810,6 +812,132 @@ async fn sleeper(drake: &Drake, ms: u64) -> String {
     created[0]["key"].as_str().unwrap().to_owned()
 }
 
+/// Waiting requests are capped per client address (and in all): past the
+/// cap a stream or a `block` answers 503 with `Retry-After` instead of
+/// holding one more connection; a repeated key is one task; a closed
+/// stream frees its place.
+#[tokio::test]
+async fn waits_are_capped_per_client() {
+    let drake = Drake::start_with(Options {
+        top: "max_waiters_per_client = 2".into(),
+        ..Options::default()
+    })
+    .await;
+    let key = sleeper(&drake, 20_000).await;
+    let stream = || {
+        common::client()
+            .get(format!("{}/v1/status_stream?tasks={key}", drake.url))
+            .send()
+    };
+    let (first, second) = (stream().await.unwrap(), stream().await.unwrap());
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+    let third = stream().await.unwrap();
+    assert_eq!(third.status().as_u16(), 503);
+    assert!(third.headers().contains_key("retry-after"));
+    let blocked = drake
+        .post("/v1/status", json!({"tasks": [key], "block": true}))
+        .await;
+    assert_eq!(blocked.0, 503, "{}", blocked.1);
+    // Reads that do not wait are not counted; 500 repetitions of one key
+    // are 500 statuses of one task.
+    let many: Vec<&str> = vec![key.as_str(); 500];
+    let (code, list) = drake.post("/v1/status", json!({"tasks": many})).await;
+    assert_eq!(code, 200);
+    assert_eq!(list.as_array().unwrap().len(), 500);
+    drop(first);
+    // The server sees the close when it next writes: a keep-alive or a
+    // change. Retry until the place is free.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    loop {
+        let again = stream().await.unwrap();
+        if again.status().as_u16() == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the closed stream's place never freed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// A client that drips its request head (slowloris) is cut off at
+/// `header_read_timeout`; past `max_connections`, a new connection is
+/// closed before it is served, and a freed place is taken again.
+#[tokio::test]
+async fn slow_and_surplus_connections_are_closed() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let drake = Drake::start_with(Options {
+        top: "header_read_timeout = \"1s\"".into(),
+        ..Options::default()
+    })
+    .await;
+    let addr = drake.url.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+    let mut buf = [0u8; 1024];
+    let mut drips = 0;
+    let closed = loop {
+        match tokio::time::timeout(std::time::Duration::from_millis(300), slow.read(&mut buf)).await
+        {
+            // Closed, or hyper's 408 before it closes.
+            Ok(Ok(_) | Err(_)) => break true,
+            Err(_) if drips >= 100 => break false,
+            Err(_) => {
+                drips += 1;
+                if slow.write_all(b"X-Drip: 1\r\n").await.is_err() {
+                    break true;
+                }
+            }
+        }
+    };
+    assert!(
+        closed,
+        "a client dripping headers is still connected after {drips} lines"
+    );
+
+    let drake = Drake::start_with(Options {
+        top: "max_connections = 4".into(),
+        ..Options::default()
+    })
+    .await;
+    let addr = drake.url.trim_start_matches("http://").to_owned();
+    let request = b"GET /healthz HTTP/1.1\r\nHost: drake\r\nConnection: close\r\n\r\n";
+    // A whole request on a fresh connection: its answer, empty if refused.
+    let ask = || async {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let _ = c.write_all(request).await;
+        let mut answer = Vec::new();
+        let _ = c.read_to_end(&mut answer).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    assert!(ask().await.starts_with("HTTP/1.1 200"), "under the cap");
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    // Give the server a moment to accept the held ones before the fifth.
+    let _ = held[3]
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: drake\r\n\r\n")
+        .await;
+    let mut first = [0u8; 12];
+    held[3].read_exact(&mut first).await.unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    assert_eq!(ask().await, "", "a fifth connection is served");
+    drop(held.pop());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !ask().await.starts_with("HTTP/1.1 200") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the freed place is never taken"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// SIGTERM drains: the listener closes at once, the running task ends
 /// normally, then the process exits 0 — after a restart the task is
 /// already done (a killed run would still be re-running).
@@ -1110,6 +1238,8 @@ async fn signed_create_file_urls() {
         sign(API_KEY, "not-the-secret", "10m"),
         sign("unknown-key", SECRET, "10m"),
         url.split("&signature=").next().unwrap().to_owned() + "&signature=00",
+        // The file name is signed too.
+        url.replace("/v1/create_file/t.jpg?", "/v1/create_file/other.jpg?"),
     ];
     for bad in &tampered {
         let r = common::client().get(bad).send().await.unwrap();
@@ -1139,15 +1269,40 @@ async fn signed_create_file_urls() {
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
     let canonical = drake_host::sign::canonical_query(&pairs);
+    let signed = drake_host::sign::signing_string("/v1/create_file", &pairs);
     let expired = format!(
         "{}/v1/create_file?{canonical}&signature={}",
         drake.url,
-        drake_host::sign::url_signature(SECRET, &canonical)
+        drake_host::sign::url_signature(SECRET, &signed)
     );
     let r = common::client().get(&expired).send().await.unwrap();
     assert_eq!(r.status(), 401);
     let body: Value = r.json().await.unwrap();
     assert!(body.to_string().contains("expired"), "{body}");
+    // A list's values in another order are another task (another GIF):
+    // the order is signed.
+    let gif = |order: [&str; 2]| {
+        let images: Vec<(String, String)> = order
+            .iter()
+            .map(|name| ("images".to_owned(), fx.url(&format!("/f/{name}"))))
+            .collect();
+        drake_host::sign::create_file_url(
+            &drake.url,
+            None,
+            "image.gif",
+            &images,
+            API_KEY,
+            SECRET,
+            4_102_444_800,
+        )
+        .unwrap()
+    };
+    let (ab, ba) = (gif(["a.png", "b.png"]), gif(["b.png", "a.png"]));
+    let signature = |url: &str| url.split("&signature=").nth(1).unwrap().to_owned();
+    assert_ne!(signature(&ab), signature(&ba));
+    let swapped = ab.replace(&signature(&ab), &signature(&ba));
+    let r = common::client().get(&swapped).send().await.unwrap();
+    assert_eq!(r.status(), 401, "{swapped}");
 }
 
 /// `/metrics` counts the runs of this node and the store's tasks.
@@ -1225,6 +1380,29 @@ async fn metrics_in_prometheus_text() {
 /// `drake create --wait --out`, `drake status`, `drake stream` against a
 /// real server. Multi-threaded: the CLI runs as a blocking child process
 /// while this runtime serves its fixtures.
+/// With `metrics_token`, `/metrics` answers only its bearer (the counters
+/// tell every account's activity); without it, it is open.
+#[tokio::test]
+async fn metrics_can_require_a_bearer_token() {
+    let drake = Drake::start_with(Options {
+        top: "metrics_token = \"m3trics\"".into(),
+        ..Options::default()
+    })
+    .await;
+    let metrics = |token: Option<&str>| {
+        let mut request = common::client().get(format!("{}/metrics", drake.url));
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(metrics(None).await, 401);
+    assert_eq!(metrics(Some("guess")).await, 401);
+    assert_eq!(metrics(Some("m3trics")).await, 200);
+    // The probes stay open.
+    assert_eq!(drake.get("/healthz").await.status(), 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_cli() {
     // Reads need the owner's credentials here: the CLI sends its secret.
@@ -1557,4 +1735,52 @@ async fn recent_lists_the_callers_tasks_newest_first() {
     );
     let (code, _) = recent("", None).await;
     assert_eq!(code, 401);
+    // The public api_key (and a Referer, which any client can forge)
+    // creates tasks but does not list them.
+    let by_key = common::client()
+        .get(format!("{}/v1/recent", drake.url))
+        .header("Authorization", format!("Api-Key {API_KEY}"))
+        .header("Referer", "https://example.com/page")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_key.status().as_u16(), 401);
+    let body: Value = by_key.json().await.unwrap();
+    assert_eq!(envelope_names(&body), ["secret"], "{body}");
+}
+
+/// Callbacks are signed with the account's secret, so only a request
+/// made with the secret may set one: a task created with the public
+/// api_key that sets `url_callback` or `url_errback` ends in a parameter
+/// error naming them (and calls nobody); with the secret it is accepted.
+#[tokio::test]
+async fn only_the_secret_sets_callbacks() {
+    let drake = Drake::start().await;
+    let (receiver, received) = callback_receiver().await;
+    let url = format!("{receiver}/ok");
+    let task = json!({"task_name": "test.hostile", "mode": "sleep", "ms": 1,
+                      "url_callback": url, "url_errback": url});
+    let by_key = common::client()
+        .post(format!("{}/v1/create", drake.url))
+        .header("Referer", "https://example.com/page")
+        .body(json!({"api_key": API_KEY, "tasks": [task.clone()], "block": true}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_key.status().as_u16(), 200);
+    let status = &by_key.json::<Value>().await.unwrap()[0];
+    assert_eq!(status["status"], "error", "{status}");
+    let problems = status["result"]["parameters"].as_object().unwrap();
+    let mut named: Vec<&str> = problems.keys().map(String::as_str).collect();
+    named.sort_unstable();
+    assert_eq!(named, ["url_callback", "url_errback"], "{status}");
+    // With the secret, the same definition runs and calls back once.
+    let ok = drake.create(task, true).await;
+    assert_eq!(ok[0]["status"], "success", "{ok:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while received.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let got = received.lock().unwrap();
+    assert_eq!(got.len(), 1, "one callback, the secret's task's");
 }

@@ -324,9 +324,14 @@ version = "0.1.0"
 description = "drake media tasks (Stupeflix Tasks API v1) on Spin"
 
 [variables]
-# Hosts the tasks may fetch from (Spin's allowed_outbound_hosts): `*` for
-# any, one host, or `*.example.com`.
-fetch_hosts = { default = "*" }
+# Hosts the tasks may fetch from (Spin's allowed_outbound_hosts): one host,
+# or `*.example.com`. Required, with no `*` default: a component cannot
+# resolve names, so it judges only IP-literal URLs — a name that resolves
+# to an internal address (169.254.169.254, a 10.x service) is stopped only
+# by this list. Set it to the hosts your media comes from
+# (`SPIN_VARIABLE_FETCH_HOSTS=media.example.com spin up`); `*` is yours to
+# choose, knowing that.
+fetch_hosts = { required = true }
 "#;
 
 #[cfg(test)]

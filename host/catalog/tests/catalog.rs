@@ -160,6 +160,14 @@ fn a_new_task_folder_is_picked_up_everywhere() {
     }
     let parsed: toml::Table = toml::from_str(&spin).unwrap();
     assert_eq!(parsed["spin_manifest_version"].as_integer(), Some(2));
+    // The hosts the components may reach are the deployer's to name: no
+    // wildcard by default (a component cannot see what a name resolves to).
+    let hosts = &parsed["variables"]["fetch_hosts"];
+    assert_eq!(
+        hosts.get("required").and_then(toml::Value::as_bool),
+        Some(true)
+    );
+    assert!(hosts.get("default").is_none(), "{hosts}");
     assert_eq!(
         parsed["trigger"]["http"].as_array().unwrap().len(),
         after.spin_tasks().count()

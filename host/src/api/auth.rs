@@ -5,20 +5,22 @@
 //!
 //! A third form serves `<img src>` links (GET `create_file`): a signed,
 //! expiring query — `api_key`, `expires` (unix seconds) and `signature`,
-//! the hex HMAC-SHA256 under the account's secret of [`canonical_query`]
-//! (every pair but `signature`, sorted, percent-encoded). The secret never
-//! appears in the URL; changing any parameter or the expiry breaks the
-//! signature.
+//! the hex HMAC-SHA256 under the account's secret of the path and the
+//! query ([`signing_string`]: every pair but `signature`, ordered by name
+//! with a list's values in their given order, percent-encoded). The secret
+//! never appears in the URL; changing the file name, any parameter, the
+//! order of a list or the expiry breaks the signature.
 
 use std::net::SocketAddr;
 
 use axum::http::{HeaderMap, header};
 use drake_rules::auth::{self as rules, same_key};
+use ipnet::IpNet;
 use serde_json::{Map, Value};
 
 use super::error::{ApiError, Location};
-use crate::config::Account;
-use crate::sign::{canonical_query, url_signature};
+use crate::config::{Account, Config};
+use crate::sign::{signing_string, url_signature};
 
 /// A credential found in a request.
 #[derive(Debug, Clone)]
@@ -28,7 +30,7 @@ pub enum Credential {
     /// `Api-Key`.
     ApiKey(String),
     /// A signed query: `api_key`, `expires`, `signature` and the
-    /// canonical form of the query they sign.
+    /// path and query they sign.
     Signed {
         /// The account's API key.
         api_key: String,
@@ -36,7 +38,7 @@ pub enum Credential {
         expires: String,
         /// Hex HMAC-SHA256, as given.
         signature: String,
-        /// [`canonical_query`] of the request.
+        /// [`signing_string`] of the request.
         canonical: String,
     },
 }
@@ -47,6 +49,8 @@ pub struct Sources<'a> {
     pub headers: &'a HeaderMap,
     /// Query pairs (GET routes).
     pub query: &'a [(String, String)],
+    /// The request path, as sent (a signed URL signs it).
+    pub path: &'a str,
     /// The JSON body's top level; auth keys are removed from it.
     pub body: Option<&'a mut Map<String, Value>>,
     /// The peer address (plain-HTTP secret rule).
@@ -106,7 +110,7 @@ pub fn extract(src: &mut Sources<'_>) -> Result<Option<(Credential, Location)>, 
                 api_key: get("api_key")?,
                 expires: get("expires")?,
                 signature: get("signature")?,
-                canonical: canonical_query(src.query),
+                canonical: signing_string(src.path, src.query),
             },
             Location::Querystring,
         )));
@@ -150,14 +154,28 @@ pub fn referrer_host(headers: &HeaderMap) -> Option<String> {
     })
 }
 
-/// Resolve the request's credential to an account; `None` credential is a
-/// 401 naming what was expected.
+/// How a request proved its account. A secret may do anything; an API
+/// key (public: it sits in browser pages) or a signed URL made with one
+/// may only create tasks — not list them, nor set what the account's
+/// secret then signs (callbacks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The account's secret.
+    Secret,
+    /// An API key with a whitelisted Referer or Origin.
+    ApiKey,
+    /// A signed, expiring `create_file` URL (which carries an API key).
+    Signed,
+}
+
+/// Resolve the request's credential to an account and how it was proved;
+/// `None` credential is a 401 naming what was expected.
 pub fn authenticate<'a>(
-    accounts: &'a [Account],
+    config: &'a Config,
     found: Option<(Credential, Location)>,
     src: &Sources<'_>,
-    allow_insecure_secrets: bool,
-) -> Result<&'a Account, ApiError> {
+) -> Result<(&'a Account, Via), ApiError> {
+    let accounts = &config.accounts;
     let Some((cred, location)) = found else {
         return Err(ApiError::unauthorized(
             "secret",
@@ -171,14 +189,14 @@ pub fn authenticate<'a>(
                 .iter()
                 .find(|a| a.secret.as_deref().is_some_and(|s| same_key(s, &key)))
                 .ok_or_else(|| ApiError::unauthorized("secret", location, "invalid secret"))?;
-            if !allow_insecure_secrets && !is_secure(src) {
+            if !config.allow_insecure_secrets && !is_secure(src, &config.trusted_proxies) {
                 return Err(ApiError::unauthorized(
                     "secret",
                     location,
                     "secret authentication needs HTTPS (or a loopback client)",
                 ));
             }
-            Ok(account)
+            Ok((account, Via::Secret))
         }
         Credential::ApiKey(key) => {
             let account = accounts
@@ -199,7 +217,7 @@ pub fn authenticate<'a>(
                     format!("{host} is not a whitelisted referrer for this api_key"),
                 ));
             }
-            Ok(account)
+            Ok((account, Via::ApiKey))
         }
         Credential::Signed {
             api_key,
@@ -235,20 +253,29 @@ pub fn authenticate<'a>(
                     "this signed URL has expired",
                 ));
             }
-            Ok(account)
+            Ok((account, Via::Signed))
         }
     }
 }
 
-/// A loopback peer, or a request that a terminating proxy marked https.
-fn is_secure(src: &Sources<'_>) -> bool {
-    let loopback = src.peer.is_none_or(|p| p.ip().is_loopback());
-    let forwarded_https = src
-        .headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
-    loopback || forwarded_https
+/// A loopback peer, or a request that a trusted proxy (`trusted_proxies`)
+/// marked https: `X-Forwarded-Proto` from any other peer is the client's
+/// own word, and proves nothing.
+fn is_secure(src: &Sources<'_>, trusted_proxies: &[IpNet]) -> bool {
+    let Some(peer) = src.peer else {
+        // In-process calls (tests) have no peer.
+        return true;
+    };
+    if peer.ip().is_loopback() {
+        return true;
+    }
+    let trusted = trusted_proxies.iter().any(|net| net.contains(&peer.ip()));
+    trusted
+        && src
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 
 #[cfg(test)]
@@ -272,18 +299,22 @@ mod tests {
         query: &[(String, String)],
         body: Option<Value>,
     ) -> Result<String, u16> {
-        let accounts = [account()];
+        let config = Config {
+            accounts: vec![account()],
+            ..Config::default()
+        };
         let mut body = body.and_then(|b| b.as_object().cloned());
         let mut src = Sources {
             headers: &headers,
             query,
+            path: "/v1/create",
             body: body.as_mut(),
             peer: None,
             signed_ok: false,
         };
         let found = extract(&mut src).map_err(|e| e.status().as_u16())?;
-        authenticate(&accounts, found, &src, false)
-            .map(|a| a.name.clone())
+        authenticate(&config, found, &src)
+            .map(|(a, _)| a.name.clone())
             .map_err(|e| e.status().as_u16())
     }
 
@@ -361,7 +392,10 @@ mod tests {
     fn signed_queries() {
         let mut account = account();
         account.api_keys = vec!["pub-key".into()];
-        let accounts = [account];
+        let config = Config {
+            accounts: vec![account],
+            ..Config::default()
+        };
         let headers = HeaderMap::new();
         // Sign `pairs` with `sign_with`, then (maybe) change the URL's
         // `url` parameter, and authenticate.
@@ -370,7 +404,8 @@ mod tests {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect();
-            let signature = url_signature(sign_with, &canonical_query(&query));
+            let path = "/v1/create_file/a.png";
+            let signature = url_signature(sign_with, &signing_string(path, &query));
             if let Some(url) = url_after {
                 query[1].1 = url.to_owned();
             }
@@ -378,12 +413,13 @@ mod tests {
             let mut src = Sources {
                 headers: &headers,
                 query: &query,
+                path,
                 body: None,
                 peer: None,
                 signed_ok: true,
             };
             let found = extract(&mut src)?;
-            authenticate(&accounts, found, &src, false).map(|a| a.name.clone())
+            authenticate(&config, found, &src).map(|(a, _)| a.name.clone())
         };
         let later = "4102444800"; // 2100-01-01
         let base = [
@@ -408,6 +444,29 @@ mod tests {
         let mut other = with(later);
         other[2] = ("api_key", "nope");
         assert!(check(&other, "s3cret", None).is_err());
+    }
+
+    /// A secret over plain HTTP from another machine is refused unless a
+    /// trusted proxy says the client's leg was https; anyone else's
+    /// `X-Forwarded-Proto` is ignored.
+    #[test]
+    #[expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
+    fn forwarded_proto_counts_from_trusted_proxies_only() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        let src = |peer: &str| Sources {
+            headers: &headers,
+            query: &[],
+            path: "/v1/create",
+            body: None,
+            peer: Some(peer.parse().unwrap()),
+            signed_ok: false,
+        };
+        let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        assert!(is_secure(&src("127.0.0.1:5000"), &[]));
+        assert!(is_secure(&src("10.1.2.3:5000"), &proxies));
+        assert!(!is_secure(&src("203.0.113.9:5000"), &proxies));
+        assert!(!is_secure(&src("10.1.2.3:5000"), &[]));
     }
 
     #[test]

@@ -7,9 +7,10 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
+use super::auth::Via;
 use super::definition::{self, TaskDef};
 use super::error::{ApiError, Location};
-use super::extract::{Creator, QueryCreator};
+use super::extract::{Creator, Peer, QueryCreator};
 use super::insert::insert_tasks;
 use super::{AppState, status, stream, wait};
 use crate::config::Account;
@@ -31,13 +32,20 @@ fn flag(body: &mut Map<String, Value>, name: &str) -> Result<bool, ApiError> {
 /// `POST /v1/create`: `{"tasks": [...] | {...}, "block"?, "dedup"?}`.
 pub async fn create(
     State(state): State<AppState>,
-    Creator { account, mut body }: Creator,
+    Peer(peer): Peer,
+    Creator {
+        account,
+        via,
+        mut body,
+    }: Creator,
 ) -> Result<Response, ApiError> {
     let block = flag(&mut body, "block")?;
     let dedup = flag(&mut body, "dedup")?;
     let defs = definition::task_defs(&state, &mut body, "tasks")?;
-    let mut rows = insert_tasks(&state, &account, defs, dedup).await?;
-    if block {
+    // A place among the open waits before anything is created.
+    let slot = block.then(|| state.waiters.enter(peer)).transpose()?;
+    let mut rows = insert_tasks(&state, (&account, via), defs, dedup).await?;
+    if slot.is_some() {
         let keys: Vec<String> = rows.iter().map(|r| r.key.clone()).collect();
         rows = wait::wait_until(&state, &keys, state.config.block_timeout, wait::all_final).await?;
     }
@@ -49,19 +57,32 @@ pub async fn create(
 pub async fn create_stream(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Creator { account, mut body }: Creator,
+    Peer(peer): Peer,
+    Creator {
+        account,
+        via,
+        mut body,
+    }: Creator,
 ) -> Result<Response, ApiError> {
     let dedup = flag(&mut body, "dedup")?;
     let defs = definition::task_defs(&state, &mut body, "tasks")?;
-    let rows = insert_tasks(&state, &account, defs, dedup).await?;
-    Ok(stream::respond(state, rows, stream::wants_sse(&headers)))
+    let slot = state.waiters.enter(peer)?;
+    let rows = insert_tasks(&state, (&account, via), defs, dedup).await?;
+    Ok(stream::respond(
+        state,
+        rows,
+        stream::wants_sse(&headers),
+        slot,
+    ))
 }
 
 /// `GET /v1/create_file?task_name=...&...`
 pub async fn create_file_get(
     State(state): State<AppState>,
+    Peer(peer): Peer,
     creator: QueryCreator,
 ) -> Result<Response, ApiError> {
+    let _slot = state.waiters.enter(peer)?;
     create_file_from_query(&state, creator, None).await
 }
 
@@ -69,16 +90,20 @@ pub async fn create_file_get(
 pub async fn create_file_get_named(
     State(state): State<AppState>,
     Path(filename): Path<String>,
+    Peer(peer): Peer,
     creator: QueryCreator,
 ) -> Result<Response, ApiError> {
+    let _slot = state.waiters.enter(peer)?;
     create_file_from_query(&state, creator, Some(filename)).await
 }
 
 /// `POST /v1/create_file` with `{"task": {...}}`.
 pub async fn create_file_post(
     State(state): State<AppState>,
+    Peer(peer): Peer,
     creator: Creator,
 ) -> Result<Response, ApiError> {
+    let _slot = state.waiters.enter(peer)?;
     create_file_from_body(&state, creator, None).await
 }
 
@@ -86,23 +111,33 @@ pub async fn create_file_post(
 pub async fn create_file_post_named(
     State(state): State<AppState>,
     Path(filename): Path<String>,
+    Peer(peer): Peer,
     creator: Creator,
 ) -> Result<Response, ApiError> {
+    let _slot = state.waiters.enter(peer)?;
     create_file_from_body(&state, creator, Some(filename)).await
 }
 
 async fn create_file_from_query(
     state: &AppState,
-    QueryCreator { account, query }: QueryCreator,
+    QueryCreator {
+        account,
+        via,
+        query,
+    }: QueryCreator,
     filename: Option<String>,
 ) -> Result<Response, ApiError> {
     let def = definition::task_def_from_query(state, &query)?;
-    create_file_for(state, &account, def, filename).await
+    create_file_for(state, (&account, via), def, filename).await
 }
 
 async fn create_file_from_body(
     state: &AppState,
-    Creator { account, mut body }: Creator,
+    Creator {
+        account,
+        via,
+        mut body,
+    }: Creator,
     filename: Option<String>,
 ) -> Result<Response, ApiError> {
     let mut defs = definition::task_defs(state, &mut body, "task")?;
@@ -114,14 +149,14 @@ async fn create_file_from_body(
         ));
     }
     let def = defs.remove(0);
-    create_file_for(state, &account, def, filename).await
+    create_file_for(state, (&account, via), def, filename).await
 }
 
 /// Create (or reuse, api.md §5 deduplication) one task and answer with its
 /// file.
 async fn create_file_for(
     state: &AppState,
-    account: &Account,
+    caller: (&Account, Via),
     def: TaskDef,
     filename: Option<String>,
 ) -> Result<Response, ApiError> {
@@ -135,7 +170,7 @@ async fn create_file_for(
         Ok(name) => name,
         Err(bad) => return Ok(bad.into_response()),
     };
-    let rows = insert_tasks(state, account, vec![def], true).await?;
+    let rows = insert_tasks(state, caller, vec![def], true).await?;
     let Some(row) = rows.into_iter().next() else {
         return Err(ApiError::internal("create_file inserted no task"));
     };

@@ -16,6 +16,12 @@ const UNAUTHORIZED: (u16, &str, Payload) = (
     Payload::Envelope,
 );
 const TOO_LARGE: (u16, &str, Payload) = (413, "Body over the size limit.", Payload::Text);
+const BUSY: (u16, &str, Payload) = (
+    503,
+    "Too many requests are waiting for tasks (`max_waiters`, in all or from this address): \
+     retry after `Retry-After`.",
+    Payload::Envelope,
+);
 const UNKNOWN_KEY: (u16, &str, Payload) = (
     404,
     "An unknown or expired task key (each is named).",
@@ -75,6 +81,12 @@ const CREATE_FILE_RESPONSES: &[(u16, &str, Payload)] = &[
         "Not a file name of this task (the valid ones are listed).",
         Payload::Message,
     ),
+    (
+        503,
+        "Still running at the wait's cap (its status), or too many requests are waiting \
+         (the envelope): retry after `Retry-After`.",
+        Payload::OneOf(&["Status", "ErrorEnvelope"]),
+    ),
 ];
 
 const CREATE_FILE_ABOUT: &str = "Creates one task (or reuses an identical earlier one that \
@@ -96,6 +108,7 @@ pub const CREATE: Operation = Operation {
         BAD_REQUEST,
         UNAUTHORIZED,
         TOO_LARGE,
+        BUSY,
     ],
 };
 
@@ -159,6 +172,7 @@ pub const CREATE_STREAM: Operation = Operation {
         BAD_REQUEST,
         UNAUTHORIZED,
         TOO_LARGE,
+        BUSY,
     ],
 };
 
@@ -166,6 +180,7 @@ const STATUS_RESPONSES: &[(u16, &str, Payload)] = &[
     (200, "The statuses, in request order.", Payload::Statuses),
     BAD_REQUEST,
     UNKNOWN_KEY,
+    BUSY,
 ];
 
 pub const STATUS_GET: Operation = Operation {
@@ -198,6 +213,7 @@ const STREAM_RESPONSES: &[(u16, &str, Payload)] = &[
     ),
     BAD_REQUEST,
     UNKNOWN_KEY,
+    BUSY,
 ];
 
 const STREAM_ABOUT: &str = "The current statuses, then one line per change, as for \
@@ -262,6 +278,12 @@ pub const FILE: Operation = Operation {
             404,
             "Unknown task (the envelope), or not a file name of this task.",
             Payload::OneOf(&["ErrorEnvelope", "ErrorMessage"]),
+        ),
+        (
+            503,
+            "Still running at the wait's cap (its status), or too many requests are waiting \
+             (the envelope): retry after `Retry-After`.",
+            Payload::OneOf(&["Status", "ErrorEnvelope"]),
         ),
     ],
 };
@@ -330,11 +352,19 @@ pub const METRICS: Operation = Operation {
     id: "metrics",
     summary: "Prometheus metrics",
     about: "Tasks by name and state, queue depth, run counts and durations, instance-pool \
-            use, fetched bytes, ffmpeg seconds.",
+            use, fetched bytes, ffmpeg seconds. With `metrics_token` configured, only for \
+            `Authorization: Bearer <token>`.",
     auth: Auth::None,
     body: None,
     query: &[],
-    responses: &[(200, "Text exposition format 0.0.4.", Payload::Text)],
+    responses: &[
+        (200, "Text exposition format 0.0.4.", Payload::Text),
+        (
+            401,
+            "`metrics_token` is configured and not given.",
+            Payload::Text,
+        ),
+    ],
 };
 
 pub const OPENAPI: Operation = Operation {
@@ -353,7 +383,7 @@ pub const RECENT: Operation = Operation {
     id: "recent",
     summary: "The account's recent tasks",
     about: "The caller's newest unexpired tasks, newest first, each status with its \
-            `task_name`.",
+            `task_name`. Needs the account's secret: an `api_key` only creates tasks.",
     auth: Auth::Account,
     body: None,
     query: &[Query {

@@ -82,6 +82,15 @@ impl ApiError {
         }
     }
 
+    /// 503 with `Retry-After`: the server is at a limit meant to protect
+    /// everyone (too many open waits); the client should come back.
+    pub fn overloaded(description: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            errors: vec![ErrorEntry::new("server", Location::Body, description)],
+        }
+    }
+
     /// 500 for a host problem; `detail` is logged, not sent.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "request failed");
@@ -111,7 +120,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"status": "error", "errors": self.errors});
         let mut response = (self.status, Json(body)).into_response();
-        if self.status == StatusCode::INTERNAL_SERVER_ERROR {
+        if matches!(
+            self.status,
+            StatusCode::INTERNAL_SERVER_ERROR | StatusCode::SERVICE_UNAVAILABLE
+        ) {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));

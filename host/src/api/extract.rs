@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
 use super::AppState;
-use super::auth::{self, Sources};
+use super::auth::{self, Sources, Via};
 use super::error::{ApiError, Location};
 use crate::config::Account;
 use crate::store::TaskRow;
@@ -62,6 +62,17 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
     }
 }
 
+/// The client's address (none in-process), for per-client caps.
+pub struct Peer(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(Peer(peer(&parts.extensions).map(|p| p.ip())))
+    }
+}
+
 /// A dragon JSON body: an object, whatever the `Content-Type`.
 pub struct DragonBody(pub Map<String, Value>);
 
@@ -86,34 +97,30 @@ fn peer(extensions: &Extensions) -> Option<SocketAddr> {
 }
 
 /// The credential sources of a request's head.
-fn from(parts: &Parts) -> (&HeaderMap, Option<SocketAddr>) {
-    (&parts.headers, peer(&parts.extensions))
+fn from(parts: &Parts) -> (&HeaderMap, Option<SocketAddr>, &str) {
+    (&parts.headers, peer(&parts.extensions), parts.uri.path())
 }
 
-/// The caller's account, from the body, headers or query (a signed query
-/// too when `signed_ok`: GET `create_file` only).
+/// The caller's account and how it proved it, from the body, headers or
+/// query (a signed query too when `signed_ok`: GET `create_file` only).
 fn account(
     state: &AppState,
-    (headers, peer): (&HeaderMap, Option<SocketAddr>),
+    (headers, peer, path): (&HeaderMap, Option<SocketAddr>, &str),
     query: &[(String, String)],
     body: Option<&mut Map<String, Value>>,
     signed_ok: bool,
-) -> Result<Account, ApiError> {
+) -> Result<(Account, Via), ApiError> {
     let mut src = Sources {
         headers,
         query,
+        path,
         body,
         peer,
         signed_ok,
     };
     let found = auth::extract(&mut src)?;
-    auth::authenticate(
-        &state.config.accounts,
-        found,
-        &src,
-        state.config.allow_insecure_secrets,
-    )
-    .cloned()
+    let (account, via) = auth::authenticate(&state.config, found, &src)?;
+    Ok((account.clone(), via))
 }
 
 /// A creating request (`POST` with a JSON body): the authenticated
@@ -121,6 +128,8 @@ fn account(
 pub struct Creator {
     /// Who creates.
     pub account: Account,
+    /// How the account was proved.
+    pub via: Via,
     /// The body's other fields.
     pub body: Map<String, Value>,
 }
@@ -130,12 +139,19 @@ impl FromRequest<AppState> for Creator {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
         let query = query_pairs(request.uri().query());
+        let path = request.uri().path().to_owned();
         let headers = request.headers().clone();
         let peer = peer(request.extensions());
         let DragonBody(mut body) = DragonBody::from_request(request, state).await?;
-        let account = account(state, (&headers, peer), &query, Some(&mut body), false)
-            .map_err(IntoResponse::into_response)?;
-        Ok(Creator { account, body })
+        let (account, via) = account(
+            state,
+            (&headers, peer, &path),
+            &query,
+            Some(&mut body),
+            false,
+        )
+        .map_err(IntoResponse::into_response)?;
+        Ok(Creator { account, via, body })
     }
 }
 
@@ -144,6 +160,8 @@ impl FromRequest<AppState> for Creator {
 pub struct QueryCreator {
     /// Who creates.
     pub account: Account,
+    /// How the account was proved.
+    pub via: Via,
     /// The query pairs, credentials included (the definition drops them).
     pub query: Vec<(String, String)>,
 }
@@ -153,8 +171,12 @@ impl FromRequestParts<AppState> for QueryCreator {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let QueryPairs(query) = QueryPairs::from_request_parts(parts, state).await?;
-        let account = account(state, from(parts), &query, None, true)?;
-        Ok(QueryCreator { account, query })
+        let (account, via) = account(state, from(parts), &query, None, true)?;
+        Ok(QueryCreator {
+            account,
+            via,
+            query,
+        })
     }
 }
 
@@ -187,19 +209,28 @@ impl FromRequestParts<AppState> for Reader {
             return Ok(Reader(None));
         }
         let QueryPairs(query) = QueryPairs::from_request_parts(parts, state).await?;
-        account(state, from(parts), &query, None, false).map(|a| Reader(Some(a)))
+        account(state, from(parts), &query, None, false).map(|(a, _)| Reader(Some(a)))
     }
 }
 
-/// The authenticated account of a request without a body (`/v1/recent`).
-pub struct Caller(pub Account);
+/// The account of a request proved by its secret (`/v1/recent`): an API
+/// key is public (it sits in browser pages, its Referer is the client's to
+/// forge), so it may create tasks but not list them.
+pub struct Owner(pub Account);
 
-impl FromRequestParts<AppState> for Caller {
+impl FromRequestParts<AppState> for Owner {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let QueryPairs(query) = QueryPairs::from_request_parts(parts, state).await?;
-        account(state, from(parts), &query, None, false).map(Caller)
+        match account(state, from(parts), &query, None, false)? {
+            (account, Via::Secret) => Ok(Owner(account)),
+            (_, Via::ApiKey | Via::Signed) => Err(ApiError::unauthorized(
+                "secret",
+                Location::Header,
+                "this route needs the account's secret; an api_key only creates tasks",
+            )),
+        }
     }
 }
 

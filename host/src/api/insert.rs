@@ -3,12 +3,14 @@
 //! finished tasks reused (`dedup`), the account's hourly limit, then the
 //! rows inserted.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::AppState;
+use super::auth::Via;
 use super::definition::TaskDef;
 use super::error::{ApiError, Location};
 use crate::config::Account;
@@ -53,11 +55,12 @@ pub async fn check_limits(state: &AppState, account: &Account, n: usize) -> Resu
     Ok(())
 }
 
-/// Store the tasks (or reuse earlier identical successes when `dedup`);
-/// returns their rows in request order.
+/// Store the tasks of `account`, proved `via` a credential (or reuse
+/// earlier identical successes when `dedup`); returns their rows in
+/// request order.
 pub async fn insert_tasks(
     state: &AppState,
-    account: &Account,
+    (account, via): (&Account, Via),
     defs: Vec<TaskDef>,
     dedup: bool,
 ) -> Result<Vec<TaskRow>, ApiError> {
@@ -80,8 +83,8 @@ pub async fn insert_tasks(
         fresh.push((rows.len() - 1, def, hash));
     }
     check_limits(state, account, fresh.len()).await?;
-    for (slot, def, hash) in fresh {
-        let failure = validate(state, &def);
+    for (slot, mut def, hash) in fresh {
+        let failure = validate(state, &mut def, via);
         let key = new_key();
         let task = NewTask {
             key: key.clone(),
@@ -111,14 +114,34 @@ fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
+/// Options only a secret may set: a callback is signed with the account's
+/// secret, so an API key holder (the key is public) setting one would get
+/// validly signed webhooks of its own making (this narrows api.md §6).
+const SECRET_ONLY_OPTIONS: [&str; 2] = ["url_callback", "url_errback"];
+
 /// Validate parameters against the component's schema right away, so a
 /// bad definition ends in `error` without a worker (api.md §3). The
-/// component validates again; this is the same code (drake-sdk).
-fn validate(state: &AppState, def: &TaskDef) -> Option<TaskFailure> {
-    let task = state.engine.task(&def.task_name)?;
-    let problems =
-        drake_rules::validate::check_params(&Value::Object(def.params.clone()), &task.schema);
-    let mut problems = problems;
+/// component validates again; this is the same code (drake-rules). Options
+/// the credential may not set are refused by name and dropped, so the
+/// failed task sends nothing.
+fn validate(state: &AppState, def: &mut TaskDef, via: Via) -> Option<TaskFailure> {
+    let mut problems = BTreeMap::<String, Vec<String>>::new();
+    if via != Via::Secret {
+        for name in SECRET_ONLY_OPTIONS {
+            if def.options.remove(name).is_some() {
+                problems.entry(name.to_owned()).or_default().push(
+                    "only a request with the account's secret may set it (callbacks are signed with the secret)"
+                        .into(),
+                );
+            }
+        }
+    }
+    if let Some(task) = state.engine.task(&def.task_name) {
+        problems.extend(drake_rules::validate::check_params(
+            &Value::Object(def.params.clone()),
+            &task.schema,
+        ));
+    }
     for (name, value) in &def.options {
         if !value.is_string() {
             problems

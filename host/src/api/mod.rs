@@ -13,9 +13,11 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::handler::Handler;
 use axum::routing::MethodRouter;
+use tower_http::timeout::TimeoutBody;
 
 use crate::config::Config;
 use crate::engine::Engine;
@@ -54,6 +56,8 @@ pub struct AppState {
     pub public_base: Arc<str>,
     /// How output files are linked.
     pub urls: Arc<FileUrls>,
+    /// Requests waiting for tasks, capped.
+    pub waiters: Arc<wait::Waiters>,
     /// `/openapi.json`, built once.
     pub openapi: Arc<std::sync::OnceLock<serde_json::Value>>,
 }
@@ -136,12 +140,14 @@ pub fn ops_router(state: AppState) -> Router {
         .fold(Router::new(), |router, route| {
             router.route(route.path, route.handlers)
         })
+        .layer(axum::middleware::map_response(nosniff))
         .with_state(state)
 }
 
 /// The router of every route.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
+    let body_timeout = state.config.body_read_timeout;
     routes()
         .into_iter()
         .fold(Router::new(), |router, route| {
@@ -152,5 +158,22 @@ pub fn router(state: AppState) -> Router {
             cors::cors,
         ))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::map_request(
+            move |request: Request| async move {
+                // A pause longer than this within a body ends the request.
+                request.map(|body| Body::new(TimeoutBody::new(body_timeout, body)))
+            },
+        ))
+        .layer(axum::middleware::map_response(nosniff))
         .with_state(state)
+}
+
+/// Every answer is what its `Content-Type` says: browsers must not sniff
+/// an output file (a guest chose its bytes) into HTML or script.
+async fn nosniff(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    response
 }

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
@@ -30,8 +30,25 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Prometheus text exposition ([`crate::metrics`]).
-pub async fn metrics(State(state): State<AppState>) -> Response {
+/// Prometheus text exposition ([`crate::metrics`]); with `metrics_token`
+/// configured, only for `Authorization: Bearer <token>` (the counters name
+/// tasks and accounts' activity, which an operator may keep to itself).
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.config.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().strip_prefix("Bearer "))
+            .map(str::trim);
+        if !given.is_some_and(|given| drake_rules::auth::same_key(given, token)) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "a bearer token is required",
+            )
+                .into_response();
+        }
+    }
     let counts = match state.store.task_counts().await {
         Ok(counts) => counts,
         Err(e) => {
@@ -45,7 +62,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .render(&counts, state.engine.instance_slots());
     (
         [(
-            axum::http::header::CONTENT_TYPE,
+            header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         text,

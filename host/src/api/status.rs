@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::error::{ApiError, Location};
-use super::extract::{Caller, DragonBody, QueryPairs, Reader};
+use super::extract::{DragonBody, Owner, Peer, QueryPairs, Reader};
 use super::{AppState, stream, wait};
 use crate::store::TaskState;
 use crate::wire;
@@ -111,9 +111,11 @@ async fn statuses(
     state: &AppState,
     req: ReadRequest,
     reader: &Reader,
+    peer: Option<std::net::IpAddr>,
 ) -> Result<Response, ApiError> {
     let rows = wait::read_all(state, &req.keys).await?;
     reader.check(&rows)?;
+    let _slot = req.block.then(|| state.waiters.enter(peer)).transpose()?;
     let rows = if req.block {
         wait::wait_until(
             state,
@@ -133,18 +135,20 @@ async fn statuses(
 pub async fn status_get(
     State(state): State<AppState>,
     reader: Reader,
+    Peer(peer): Peer,
     QueryPairs(query): QueryPairs,
 ) -> Result<Response, ApiError> {
-    statuses(&state, from_query(&query)?, &reader).await
+    statuses(&state, from_query(&query)?, &reader, peer).await
 }
 
 /// `POST /v1/status` with `{"tasks": [...] | "key", "block": bool}`
 pub async fn status_post(
     State(state): State<AppState>,
     reader: Reader,
+    Peer(peer): Peer,
     DragonBody(body): DragonBody,
 ) -> Result<Response, ApiError> {
-    statuses(&state, from_body(body)?, &reader).await
+    statuses(&state, from_body(body)?, &reader, peer).await
 }
 
 /// `GET /v1/status_stream?tasks=...`
@@ -152,9 +156,10 @@ pub async fn stream_get(
     State(state): State<AppState>,
     reader: Reader,
     headers: HeaderMap,
+    Peer(peer): Peer,
     QueryPairs(query): QueryPairs,
 ) -> Result<Response, ApiError> {
-    stream_statuses(state, from_query(&query)?, &reader, &headers).await
+    stream_statuses(state, from_query(&query)?, (&reader, peer), &headers).await
 }
 
 /// `POST /v1/status_stream` with `{"tasks": [...]}`
@@ -162,20 +167,27 @@ pub async fn stream_post(
     State(state): State<AppState>,
     reader: Reader,
     headers: HeaderMap,
+    Peer(peer): Peer,
     DragonBody(body): DragonBody,
 ) -> Result<Response, ApiError> {
-    stream_statuses(state, from_body(body)?, &reader, &headers).await
+    stream_statuses(state, from_body(body)?, (&reader, peer), &headers).await
 }
 
 async fn stream_statuses(
     state: AppState,
     req: ReadRequest,
-    reader: &Reader,
+    (reader, peer): (&Reader, Option<std::net::IpAddr>),
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let rows = wait::read_all(&state, &req.keys).await?;
     reader.check(&rows)?;
-    Ok(stream::respond(state, rows, stream::wants_sse(headers)))
+    let slot = state.waiters.enter(peer)?;
+    Ok(stream::respond(
+        state,
+        rows,
+        stream::wants_sse(headers),
+        slot,
+    ))
 }
 
 /// `GET /v1/file/{filename}?task=KEY`
@@ -183,6 +195,7 @@ pub async fn file(
     State(state): State<AppState>,
     Path(filename): Path<String>,
     reader: Reader,
+    Peer(peer): Peer,
     QueryPairs(query): QueryPairs,
 ) -> Result<Response, ApiError> {
     let key = query
@@ -201,6 +214,7 @@ pub async fn file(
         Ok(name) => name,
         Err(bad) => return Ok(bad.into_response()),
     };
+    let _slot = state.waiters.enter(peer)?;
     file_when_ready(&state, key, name).await
 }
 
@@ -301,7 +315,7 @@ const RECENT_MAX: u32 = 200;
 /// first, each status with its `task_name` (the dashboard's list).
 pub async fn recent(
     State(state): State<AppState>,
-    Caller(account): Caller,
+    Owner(account): Owner,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
     let limit = match pairs.iter().find(|(k, _)| k == "limit") {

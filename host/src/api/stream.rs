@@ -18,14 +18,17 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
 use super::AppState;
+use super::wait::WaitSlot;
 use crate::store::{TaskRow, now_micros};
 use crate::wire;
 
 /// Lines buffered for a slow client before the producer waits.
 const LINE_BUFFER: usize = 16;
 
-/// Re-read watched tasks at least this often (other nodes, lost wake-ups).
-const POLL: Duration = Duration::from_secs(1);
+/// Re-read every watched task this often even without a notification:
+/// both stores notify every change, so this only bounds how long a lost
+/// notification goes unseen (a lagging receiver re-reads at once).
+const BASELINE: Duration = Duration::from_secs(10);
 
 /// Whether the client asked for SSE.
 pub fn wants_sse(headers: &HeaderMap) -> bool {
@@ -44,13 +47,17 @@ fn frame(json: &Value, sse: bool) -> Bytes {
     }
 }
 
-/// Stream the statuses of `rows` (already read, in request order).
-pub fn respond(state: AppState, rows: Vec<TaskRow>, sse: bool) -> Response {
+/// Stream the statuses of `rows` (already read, in request order),
+/// holding `slot` (a place among the open waits) until the stream ends.
+pub fn respond(state: AppState, rows: Vec<TaskRow>, sse: bool, slot: WaitSlot) -> Response {
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(LINE_BUFFER);
     // Subscribe now, before the producer starts, so nothing is missed
     // between the read and the first wait.
     let changes = state.store.subscribe();
-    tokio::spawn(produce(state, rows, sse, tx, changes));
+    tokio::spawn(async move {
+        produce(state, rows, sse, tx, changes).await;
+        drop(slot);
+    });
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     let content_type = if sse {
         "text/event-stream"
@@ -74,7 +81,14 @@ async fn produce(
     mut changes: tokio::sync::broadcast::Receiver<String>,
 ) {
     let urls = state.urls.clone();
-    let keys: Vec<String> = rows.iter().map(|r| r.key.clone()).collect();
+    // Each distinct key is watched (and read) once, however often the
+    // request repeats it.
+    let mut keys: Vec<String> = Vec::new();
+    for row in &rows {
+        if !keys.contains(&row.key) {
+            keys.push(row.key.clone());
+        }
+    }
     let mut last: HashMap<String, (Value, bool)> = HashMap::new();
     let first: Vec<Value> = rows
         .iter()
@@ -89,15 +103,29 @@ async fn produce(
     }
     let keepalive = state.config.stream_keepalive;
     let mut idle_since = tokio::time::Instant::now();
+    let mut reread_at = tokio::time::Instant::now() + BASELINE;
     let mut rotate = 0usize;
     while last.values().any(|(_, done)| !done) {
-        let poll_at = tokio::time::Instant::now() + POLL;
-        let changed: Vec<String> = match tokio::time::timeout_at(poll_at, changes.recv()).await {
+        let wake = reread_at.min(idle_since + keepalive);
+        let received = tokio::select! {
+            received = tokio::time::timeout_at(wake, changes.recv()) => received,
+            // The client went away: free its place now, not at the next
+            // line.
+            () = tx.closed() => return,
+        };
+        let changed: Vec<String> = match received {
             Ok(Ok(key)) if last.contains_key(&key) => vec![key],
             Ok(Ok(_)) => Vec::new(),
-            Ok(Err(RecvError::Lagged(_))) | Err(_) => keys.clone(),
+            // Keep-alive time, not yet the baseline: nothing to read.
+            Err(_) if tokio::time::Instant::now() < reread_at => Vec::new(),
+            // Notifications lost, or the baseline: read everything.
+            Ok(Err(RecvError::Lagged(_))) | Err(_) => {
+                reread_at = tokio::time::Instant::now() + BASELINE;
+                keys.clone()
+            }
             Ok(Err(RecvError::Closed)) => {
-                tokio::time::sleep_until(poll_at).await;
+                tokio::time::sleep_until(wake).await;
+                reread_at = tokio::time::Instant::now() + BASELINE;
                 keys.clone()
             }
         };

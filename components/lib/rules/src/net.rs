@@ -71,16 +71,27 @@ impl fmt::Display for DenyReason {
 
 /// A policy refusal: a stable [`DenyReason`] plus a readable message naming
 /// the offending value, e.g. `169.254.169.254 is a link-local address`.
+///
+/// A name's resolved address is for the operator's log only
+/// ([`Denied::message`]); the requester sees [`Denied::public`], which
+/// does not say what the name resolved to — else every refusal would
+/// answer an internal DNS query for whoever sends a URL.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct Denied {
     reason: DenyReason,
     message: String,
+    /// What the requester may read, when it differs from `message`.
+    public: Option<String>,
 }
 
 impl Denied {
     fn new(reason: DenyReason, message: String) -> Self {
-        Self { reason, message }
+        Self {
+            reason,
+            message,
+            public: None,
+        }
     }
 
     /// The stable reason code.
@@ -88,9 +99,15 @@ impl Denied {
         self.reason
     }
 
-    /// The human-readable message (also the `Display` output).
+    /// The whole message, for the operator (also the `Display` output).
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The message for whoever asked for the URL: the same, except that a
+    /// name's resolved addresses are not told.
+    pub fn public(&self) -> &str {
+        self.public.as_deref().unwrap_or(&self.message)
     }
 }
 
@@ -555,7 +572,8 @@ impl NetworkPolicy {
         let Some(blocked) = classify(ip) else {
             return Ok(());
         };
-        let subject = if normalise_host(host) == ip.to_string() {
+        let literal = normalise_host(host) == ip.to_string();
+        let subject = if literal {
             ip.to_string()
         } else {
             format!("{host} resolved to {ip}, which")
@@ -567,7 +585,11 @@ impl NetworkPolicy {
                 kind.phrase()
             ),
         };
-        Err(Denied::new(DenyReason::DestinationIpProhibited, message))
+        let mut denied = Denied::new(DenyReason::DestinationIpProhibited, message);
+        if !literal {
+            denied.public = Some(format!("{host} resolves to a non-public address"));
+        }
+        Err(denied)
     }
 }
 
@@ -788,6 +810,13 @@ mod tests {
             denied.message(),
             "example.com resolved to 127.0.0.1, which is a loopback address"
         );
+        // The requester is not told what the name resolved to.
+        assert_eq!(
+            denied.public(),
+            "example.com resolves to a non-public address"
+        );
+        let literal = p.check_ip("127.0.0.1", loopback).expect_err("literal");
+        assert_eq!(literal.public(), literal.message());
         assert!(p.check_ip("badexample.com", loopback).is_err());
         assert!(p.check_ip("localhost", loopback).is_err());
     }

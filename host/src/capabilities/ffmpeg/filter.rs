@@ -1,127 +1,30 @@
 //! Filter-graph checking: a guest-written `-filter_complex` graph is split
-//! into filters with ffmpeg's own quoting rules, and every filter name must
-//! be on [`ALLOWED_FILTERS`]; options that name files are refused. Filters
-//! that open files or the network (`movie`, `amovie`, `subtitles`, `ass`,
-//! `lut3d`, `sendcmd`, `zmq`, ...) are simply not on the list.
+//! into filters with ffmpeg's own quoting rules; every filter name must be
+//! on the allow-list ([`FILTERS`]) and every option key on that filter's
+//! own list (`filter_options`), which leaves out the options that read or
+//! write files. Filters that open files or the network (`movie`,
+//! `amovie`, `subtitles`, `ass`, `lut3d`, `sendcmd`, `zmq`, ...) are simply
+//! not on the list, and keys are plain words (`[A-Za-z0-9_]`), so ffmpeg
+//! 6.1's `/key=path` (the value read from a file) never passes.
 //!
 //! Syntax handled (ffmpeg-filters(1) "Filtergraph syntax"): chains split by
 //! `;`, filters by `,`, link labels `[name]`, `name@instance=args`,
 //! arguments split by `:`, quoting with `'...'` and escaping with `\`.
 
-/// Filters a task may use: pure frame/sample transforms and generators.
-/// Each is an in-memory operation on its inputs.
-pub const ALLOWED_FILTERS: &[&str] = &[
-    // video geometry and timing
-    "scale",
-    "crop",
-    "pad",
-    "transpose",
-    "hflip",
-    "vflip",
-    "rotate",
-    "setsar",
-    "setdar",
-    "fps",
-    "framerate",
-    "setpts",
-    "trim",
-    "select",
-    "reverse",
-    "tpad",
-    "loop",
-    "tile",
-    "thumbnail",
-    "zoompan",
-    "format",
-    "null",
-    "copy",
-    "split",
-    "fifo",
-    // video compositing and colour
-    "overlay",
-    "blend",
-    "xfade",
-    "fade",
-    "colorchannelmixer",
-    "eq",
-    "hue",
-    "lutrgb",
-    "lutyuv",
-    "curves",
-    "colorbalance",
-    "gblur",
-    "boxblur",
-    "unsharp",
-    "vignette",
-    "noise",
-    "drawbox",
-    "drawtext",
-    "geq",
-    "alphamerge",
-    "alphaextract",
-    "premultiply",
-    "colorkey",
-    "chromakey",
-    "hstack",
-    "vstack",
-    "xstack",
-    "concat",
-    "settb",
-    "scale2ref",
-    "negate",
-    "edgedetect",
-    "hqdn3d",
-    "minterpolate",
-    "tblend",
-    "framestep",
-    "palettegen",
-    "paletteuse",
-    "colorspace",
-    "zscale",
-    "perspective",
-    "shuffleframes",
-    // generators (no files)
-    "color",
-    "testsrc",
-    "nullsrc",
-    "anullsrc",
-    "sine",
-    "aevalsrc",
-    // audio
-    "aformat",
-    "aresample",
-    "atrim",
-    "asetpts",
-    "areverse",
-    "afade",
-    "acrossfade",
-    "amix",
-    "amerge",
-    "volume",
-    "apad",
-    "adelay",
-    "asplit",
-    "anull",
-    "pan",
-    "loudnorm",
-    "dynaudnorm",
-    "sidechaincompress",
-    "acompressor",
-    "alimiter",
-    "highpass",
-    "lowpass",
-    "aecho",
-    "atempo",
-    "asetrate",
-    "aloop",
-    "showwavespic",
-    "astats",
-    "channelsplit",
-    "join",
-    "silenceremove",
-    "aselect",
-    "asettb",
-];
+/// Filters a task may use (pure frame/sample transforms and generators,
+/// each an in-memory operation on its inputs) and the option keys each
+/// may be given.
+pub use super::filter_options::FILTERS;
+
+/// The option keys `filter` may be given, if it is allowed at all.
+fn options_of(filter: &str) -> Option<&'static [&'static str]> {
+    FILTERS
+        .iter()
+        .find(|(name, _)| *name == filter)
+        .map(|(_, keys)| *keys)
+}
+
+use super::filter_options::{GENERIC, REFUSED};
 
 /// Fonts a `drawtext` filter may name: only system font directories.
 const FONT_DIRS: &[&str] = &["/usr/share/fonts/"];
@@ -156,38 +59,47 @@ pub fn check_graph(graph: &str) -> Result<Vec<String>, Refused> {
         if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') || name.is_empty() {
             return Err(Refused(format!("invalid filter name {name:?}")));
         }
-        if !ALLOWED_FILTERS.contains(&name) {
+        let Some(keys) = options_of(name) else {
             return Err(Refused(format!("filter {name:?} is not allowed")));
-        }
+        };
         if let Some(args) = args {
-            check_args(name, args)?;
+            check_args(name, keys, args)?;
         }
         names.push(name.to_owned());
     }
     Ok(names)
 }
 
-/// Options that name a file are refused, except a drawtext font from a
-/// system font directory. Checked as the filter will see them: ffmpeg
+/// Every named option must be one `filter` takes ([`options_of`], which
+/// leaves out those that read or write files), except a drawtext font from
+/// a system font directory. Checked as the filter will see them: ffmpeg
 /// removes one level of quoting from the arguments (graph level) before
-/// the filter splits them into options, so a key quoted at the graph
-/// level is still a key. Positional options are refused for `drawtext`,
-/// whose first option is `fontfile`.
-fn check_args(filter: &str, args: &str) -> Result<(), Refused> {
+/// the filter splits them into options, so a key quoted at the graph level
+/// is still a key. Positional options are refused for `drawtext`, whose
+/// first option is `fontfile`.
+fn check_args(filter: &str, keys: &[&str], args: &str) -> Result<(), Refused> {
     let options = unquote(args);
     for arg in split_top(&options, &[':'])? {
         let Some(i) = find_unquoted(arg, '=') else {
-            if filter == "drawtext" && !arg.trim().is_empty() {
-                return Err(Refused(
-                    "drawtext takes named options only (its first is fontfile)".into(),
-                ));
+            // A positional value fills the filter's next option in ffmpeg's
+            // order, which reaches a file option as well as a key does:
+            // filters that have one take named options only.
+            let has_file_option = filter == "drawtext" || REFUSED.iter().any(|(f, _)| *f == filter);
+            if has_file_option && !arg.trim().is_empty() {
+                return Err(Refused(format!(
+                    "{filter} takes named options only (one of its options names a file)"
+                )));
             }
             continue;
         };
-        let key = arg[..i].trim();
+        let key = unquote(arg[..i].trim());
         let value = unquote(arg[i + 1..].trim());
-        let lower = key.to_ascii_lowercase();
-        if lower == "fontfile" && filter == "drawtext" {
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(Refused(format!(
+                "option {key:?} of filter {filter:?} is not a plain name"
+            )));
+        }
+        if key == "fontfile" && filter == "drawtext" {
             if FONT_DIRS.iter().any(|d| value.starts_with(d)) && !value.contains("..") {
                 continue;
             }
@@ -195,7 +107,7 @@ fn check_args(filter: &str, args: &str) -> Result<(), Refused> {
                 "drawtext fontfile {value:?} is outside the font directories"
             )));
         }
-        if lower.contains("file") || lower == "filename" || lower == "f" && filter != "format" {
+        if !keys.contains(&key.as_str()) && !GENERIC.contains(&key.as_str()) {
             return Err(Refused(format!(
                 "option {key:?} of filter {filter:?} is not allowed"
             )));
@@ -325,8 +237,63 @@ mod tests {
             "drawtext=text='a:fontfile=/etc/passwd'",
             // drawtext's first positional option is fontfile.
             "drawtext=/etc/passwd:text=x",
+            // Options that write or read files.
+            "curves=plot=/tmp/x.gnuplot",
+            "curves=psfile=/etc/passwd",
+            "paletteuse=debug_kdtree=/tmp/tree.dot",
+            "[0:v]split[a][b];[b]palettegen[p];[a][p]paletteuse=debug_kdtree=x",
+            // ffmpeg >= 6.1 reads `/key`'s value from the file it names.
+            "drawtext=text=hi:/text=/etc/passwd",
+            "drawtext=text=hi:'/text'=/etc/passwd",
+            "scale=w=2:/h=/etc/passwd",
+            // Positional values reach the file options too.
+            "paletteuse=bayer:2:rectangle:0:128:/tmp/tree.dot",
+            "curves=none:0/0 1/1",
+            // Keys no filter has, or another filter's.
+            "scale=bogus=1",
+            "volume=volume=1:plot=x",
+            "scale=w=2:te-xt=1",
         ] {
             assert!(check_graph(g).is_err(), "{g} passed");
+        }
+    }
+
+    /// The table is the installed ffmpeg's own: every key it lists for a
+    /// filter is one that filter has, and every key that filter has is
+    /// listed or refused on purpose. (A different ffmpeg fails here: its
+    /// options must be looked at before drake passes them.)
+    #[test]
+    fn the_option_table_is_ffmpegs() {
+        let Ok(probe) = std::process::Command::new("ffmpeg")
+            .arg("-version")
+            .output()
+        else {
+            // Without ffmpeg, no graph runs either: nothing to hold.
+            return;
+        };
+        assert!(probe.status.success());
+        for (filter, keys) in FILTERS {
+            let help = std::process::Command::new("ffmpeg")
+                .args(["-hide_banner", "-h", &format!("filter={filter}")])
+                .output()
+                .unwrap();
+            let help = String::from_utf8_lossy(&help.stdout);
+            let listed: Vec<&str> = help
+                .lines()
+                .filter(|l| l.starts_with("   ") && !l.starts_with("    "))
+                .filter_map(|l| l.split_whitespace().next())
+                .filter(|k| k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+                .collect();
+            for key in *keys {
+                assert!(listed.contains(key), "{filter} has no option {key}");
+            }
+            for key in &listed {
+                let refused = REFUSED.contains(&(*filter, *key));
+                assert!(
+                    keys.contains(key) || refused,
+                    "{filter}'s option {key} is neither allowed nor refused"
+                );
+            }
         }
     }
 

@@ -25,6 +25,7 @@ use crate::run::RunEvent;
 pub mod argv;
 pub mod context;
 pub mod filter;
+mod filter_options;
 pub mod policy;
 pub mod probe;
 pub mod process;

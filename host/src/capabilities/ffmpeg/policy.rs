@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::sandbox::{self, Limits, ProcessMeter, RunError, Sandbox};
 use crate::bindings::ffmpeg::FfmpegError;
-use crate::config::{FfmpegConfig, SandboxKind};
+use crate::config::{FfmpegConfig, KNOWN_FFMPEG_MAJORS, SandboxKind};
 
 /// Open files per process: ffmpeg needs a few dozen descriptors; a long
 /// timeline a few hundred inputs.
@@ -71,6 +71,19 @@ impl FfmpegPolicy {
             file_size: config.max_file_bytes,
             open_files: OPEN_FILES,
         };
+        if let Ok(found) = &binaries {
+            let out = tokio::process::Command::new(&found.ffmpeg)
+                .arg("-version")
+                .output()
+                .await
+                .with_context(|| format!("running {} -version", found.ffmpeg.display()))?;
+            let first = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_owned();
+            check_version(&first, &config.accept_versions)?;
+        }
         if let (Ok(found), Sandbox::Bwrap(_)) = (&binaries, &sandbox) {
             if !found.ffmpeg.starts_with("/usr/") {
                 anyhow::bail!(
@@ -111,6 +124,34 @@ impl FfmpegPolicy {
     /// Where runs keep their written inputs (`run-*` directories).
     pub(super) fn scratch_root(&self) -> &Path {
         &self.scratch
+    }
+}
+
+/// The major version in `ffmpeg -version`'s first line (`ffmpeg version
+/// 5.1.9-0+deb12u1 …`, `ffmpeg version n6.1.1 …`); `None` for a build
+/// without one (`N-109421-g…`, a git snapshot).
+fn major(version_line: &str) -> Option<u32> {
+    let version = version_line.strip_prefix("ffmpeg version ")?;
+    let version = version.strip_prefix('n').unwrap_or(version);
+    let digits: String = version.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// Refuse an ffmpeg whose major drake's argument and filter checks were
+/// not made for ([`KNOWN_FFMPEG_MAJORS`]), unless the operator accepts it.
+fn check_version(version_line: &str, accepted: &[u32]) -> anyhow::Result<()> {
+    let known = KNOWN_FFMPEG_MAJORS;
+    match major(version_line) {
+        Some(m) if known.contains(&m) || accepted.contains(&m) => Ok(()),
+        Some(m) => anyhow::bail!(
+            "{version_line:?}: ffmpeg {m} is not a version drake's checks were made for \
+             ({known:?}); a newer ffmpeg may have options that read or write files the \
+             filter check does not know. To run it anyway: [ffmpeg] accept_versions = [{m}]"
+        ),
+        None => anyhow::bail!(
+            "{version_line:?}: not an ffmpeg release with a version number; drake's checks \
+             were made for ffmpeg {known:?}"
+        ),
     }
 }
 
@@ -244,5 +285,27 @@ fn convert_error(e: RunError, probing: bool) -> FfmpegError {
             }
         }
         RunError::Spawn(io) => FfmpegError::Failed(format!("ffmpeg could not start: {io}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_checked() {
+        assert_eq!(
+            major("ffmpeg version 5.1.9-0+deb12u1 Copyright (c) 2000"),
+            Some(5)
+        );
+        assert_eq!(major("ffmpeg version n6.1.1 Copyright"), Some(6));
+        assert_eq!(major("ffmpeg version 7.0"), Some(7));
+        assert_eq!(major("ffmpeg version N-109421-g0a1b2c3"), None);
+        assert_eq!(major("avconv version 12"), None);
+        assert!(check_version("ffmpeg version 5.1.9-0+deb12u1", &[]).is_ok());
+        let newer = check_version("ffmpeg version 7.1", &[]);
+        assert!(newer.is_err_and(|e| e.to_string().contains("accept_versions = [7]")));
+        assert!(check_version("ffmpeg version 7.1", &[7]).is_ok());
+        assert!(check_version("ffmpeg version N-1-gabc", &[7]).is_err());
     }
 }
