@@ -98,6 +98,19 @@ impl Client {
             .context("the server created no task")
     }
 
+    /// Cancel `keys` and wait until every one is final: their statuses,
+    /// in order.
+    pub async fn cancel(&self, keys: &[String]) -> anyhow::Result<Value> {
+        if self.secret.is_none() {
+            bail!("cancelling needs the account secret (--secret or DRAKE_SECRET)");
+        }
+        self.json(
+            self.request(reqwest::Method::POST, "/v1/cancel")
+                .json(&json!({ "tasks": keys, "block": true })),
+        )
+        .await
+    }
+
     /// The statuses of `keys`, in order.
     pub async fn status(&self, keys: &[String]) -> anyhow::Result<Value> {
         self.json(

@@ -55,7 +55,10 @@ pub async fn run(
         }),
         events,
     };
-    let outcome = engine.run(task, &Value::Object(params), env).await;
+    // Nothing cancels a local run but Ctrl-C.
+    let outcome = engine
+        .run(task, &Value::Object(params), env, std::future::pending())
+        .await;
     let files = files.await.unwrap_or_default();
     Ok(LocalRun {
         result: outcome.result.map(|mut values| {

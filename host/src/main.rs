@@ -112,6 +112,19 @@ enum Command {
         #[arg(long, env = "DRAKE_SECRET", hide_env_values = true)]
         secret: Option<String>,
     },
+    /// Cancel tasks (queued ones end at once, running ones promptly) and
+    /// print their final statuses.
+    Cancel {
+        /// Task keys.
+        #[arg(required = true)]
+        keys: Vec<String>,
+        /// The server.
+        #[arg(long, env = "DRAKE_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The account secret.
+        #[arg(long, env = "DRAKE_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+    },
     /// Print the statuses of tasks as they change (one JSON object per
     /// line) until all are final.
     Stream {
@@ -289,6 +302,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!(
                 "{}",
                 serde_json::to_string_pretty(&client.status(&keys).await?)?
+            );
+            Ok(())
+        }
+        Command::Cancel { keys, url, secret } => {
+            let client = Client::new(&url, secret)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&client.cancel(&keys).await?)?
             );
             Ok(())
         }

@@ -938,6 +938,137 @@ async fn slow_and_surplus_connections_are_closed() {
     }
 }
 
+/// Processes whose command line names `dir` (bwrap binds the job's
+/// scratch directory by its path).
+fn processes_in(dir: &std::path::Path) -> Vec<String> {
+    let needle = dir.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter_map(|e| {
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            cmdline.contains(&needle).then_some(cmdline)
+        })
+        .collect()
+}
+
+/// `POST /v1/cancel`: a queued task ends at once, a running one (mid
+/// ffmpeg) promptly — its process gone, its scratch removed — both in
+/// error with a cancelled message and their usage; another account's key
+/// is unknown and an api_key may not cancel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_ends_queued_and_running_tasks() {
+    let scratch = tempfile::tempdir().unwrap();
+    let drake = Drake::start_with(Options {
+        workers: Some(1),
+        tables: format!("[ffmpeg]\nscratch_dir = \"{}\"", scratch.path().display()),
+        ..Options::default()
+    })
+    .await;
+    let fx = Fixtures::start().await;
+    let media = tempfile::tempdir().unwrap();
+    let clip = common::ffmpeg_make(
+        media.path(),
+        "long.avi",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=640x360:rate=25:duration=120",
+            "-c:v",
+            "mpeg4",
+            "-q:v",
+            "20",
+        ],
+    );
+    let url = fx.add("long.avi", "video/x-msvideo", clip);
+    let running = drake
+        .create(json!({"task_name": "video.convert", "url": url}), false)
+        .await[0]["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    drake.wait_until_executing(&running).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while processes_in(scratch.path()).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "ffmpeg never started");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // One worker: this one waits in the queue.
+    let queued = sleeper(&drake, 1_000).await;
+    let cancel = |secret: &str, keys: Vec<&str>, block: bool| {
+        drake.post(
+            "/v1/cancel",
+            json!({"secret": secret, "tasks": keys, "block": block}),
+        )
+    };
+    let (code, body) = cancel(SECRET, vec![&queued], false).await;
+    assert_eq!(code, 200, "{body}");
+    let status = &body[0];
+    assert_eq!(status["status"], "error", "{status}");
+    assert!(
+        status["result"].as_str().unwrap().starts_with("cancelled"),
+        "{status}"
+    );
+    assert_eq!(status["usage"]["wall_ms"], 0, "{status}");
+
+    // Another account's key is unknown; an api_key does not cancel.
+    let (code, _) = cancel("limited-secret", vec![&running], false).await;
+    assert_eq!(code, 404);
+    let by_key = common::client()
+        .post(format!("{}/v1/cancel", drake.url))
+        .header("Referer", "https://example.com/")
+        .body(json!({"api_key": API_KEY, "tasks": [running]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_key.status().as_u16(), 401);
+    let (_, still) = drake.post("/v1/status", json!({"tasks": running})).await;
+    assert_eq!(
+        still[0]["status"], "executing",
+        "refused cancels change nothing"
+    );
+
+    let (code, body) = cancel(SECRET, vec![&running], true).await;
+    assert_eq!(code, 200, "{body}");
+    let status = &body[0];
+    assert_eq!(status["status"], "error", "{status}");
+    assert!(
+        status["result"].as_str().unwrap().starts_with("cancelled"),
+        "{status}"
+    );
+    assert!(status["usage"]["wall_ms"].as_u64().unwrap() > 0, "{status}");
+    assert!(status["usage"]["cpu_ms"].as_u64().unwrap() > 0, "{status}");
+    // The process and the task's scratch are gone.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let left: Vec<_> = std::fs::read_dir(scratch.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        let procs = processes_in(scratch.path());
+        if left.is_empty() && procs.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left behind: {left:?}, processes {procs:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The worker is free again.
+    let next = sleeper(&drake, 10).await;
+    assert_eq!(drake.wait(&next).await["status"], "success");
+}
+
 /// SIGTERM drains: the listener closes at once, the running task ends
 /// normally, then the process exits 0 — after a restart the task is
 /// already done (a killed run would still be re-running).
@@ -1688,7 +1819,7 @@ async fn openapi_describes_every_route_and_task_as_served() {
             );
         }
     }
-    assert_eq!(operations, 22);
+    assert_eq!(operations, 23);
 }
 
 #[tokio::test]

@@ -337,6 +337,34 @@ async fn submit_a_task_see_it_complete_and_preview_it() {
         json!(["image.thumb", "audio.convert", "image.info", "image.thumb"])
     );
 
+    // A running task is cancelled from its card: it ends in error, said
+    // to be cancelled.
+    browser.choose("#task", "test.hostile").await;
+    browser.choose("#f-mode", "\\\"sleep\\\"").await;
+    browser.type_into("#f-ms", "60000").await;
+    browser.click("#submit").await;
+    browser
+        .wait_for(
+            "the cancel button",
+            "const b = document.querySelector('.card[data-task=\"test.hostile\"] button.cancel');\
+             return !!b && document.querySelector('.card[data-task=\"test.hostile\"] .badge').textContent === 'executing'",
+        )
+        .await;
+    browser
+        .click(".card[data-task=\"test.hostile\"] button.cancel")
+        .await;
+    let cancelled = browser
+        .wait_for(
+            "the cancelled status",
+            "const pre = document.querySelector('.card[data-task=\"test.hostile\"] pre.error');\
+             return pre && pre.textContent",
+        )
+        .await;
+    assert!(
+        cancelled.as_str().unwrap().starts_with("cancelled"),
+        "{cancelled}"
+    );
+
     // A wrong secret is refused with the API's message.
     browser.type_into("#secret", "not-the-secret").await;
     browser.click("#submit").await;

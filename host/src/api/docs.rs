@@ -400,6 +400,33 @@ pub const RECENT: Operation = Operation {
     ],
 };
 
+pub const CANCEL: Operation = Operation {
+    method: Method::POST,
+    id: "cancel",
+    summary: "Cancel tasks",
+    about: "An extension of dragon's API. Queued tasks end at once; running ones end \
+            promptly on whichever node runs them (the instance and any ffmpeg killed); each \
+            ends in `error` with a `cancelled` message and the usage so far. Final tasks are \
+            left as they are. Needs the account's secret; another account's key is unknown \
+            (404), and then nothing is cancelled. With `block`, answers once every task is \
+            final.",
+    auth: Auth::Account,
+    body: Some(Body::Status),
+    query: &[],
+    responses: &[
+        (
+            200,
+            "The statuses after the request, in request order.",
+            Payload::Statuses,
+        ),
+        BAD_REQUEST,
+        UNAUTHORIZED,
+        UNKNOWN_KEY,
+        TOO_LARGE,
+        BUSY,
+    ],
+};
+
 pub const DASHBOARD: Operation = Operation {
     method: Method::GET,
     id: "dashboard",

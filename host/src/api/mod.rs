@@ -1,6 +1,6 @@
 //! The HTTP API (api.md §5): routes only. Each route's handler lives in the
 //! module of its noun: [`create`] (create, create_file, create_stream),
-//! [`status`] (status, status_stream, file, recent), [`files`] (storage),
+//! [`status`] (status, status_stream, file, recent), [`cancel`], [`files`] (storage),
 //! [`ops`] (`/v1/tasks`, health, metrics), [`openapi`], [`dashboard`].
 //!
 //! The shared edges: [`extract`] (what handlers start with: the query,
@@ -26,6 +26,7 @@ use crate::store::TaskStore;
 use openapi::Operation;
 
 pub mod auth;
+pub mod cancel;
 pub mod cors;
 pub mod create;
 pub mod dashboard;
@@ -121,6 +122,7 @@ pub fn routes() -> Vec<Route> {
             .post(status::stream_post, STREAM_POST),
         Route::new("/v1/file/{filename}").get(status::file, FILE),
         Route::new("/v1/recent").get(status::recent, RECENT),
+        Route::new("/v1/cancel").post(cancel::cancel, CANCEL),
         Route::new("/v1/storage/{key}/{name}").get(files::storage, STORAGE),
         Route::new("/v1/tasks").get(ops::tasks, TASKS),
         Route::new("/healthz").get(ops::healthz, HEALTHZ),

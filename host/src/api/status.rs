@@ -17,9 +17,11 @@ use crate::wire;
 const MAX_KEYS: usize = 500;
 
 /// What a reading request asked for.
-struct ReadRequest {
-    keys: Vec<String>,
-    block: bool,
+pub(super) struct ReadRequest {
+    /// Task keys, in request order.
+    pub keys: Vec<String>,
+    /// Answer once every task is final.
+    pub block: bool,
 }
 
 fn parse_bool(s: &str) -> Option<bool> {
@@ -56,7 +58,7 @@ fn from_query(pairs: &[(String, String)]) -> Result<ReadRequest, ApiError> {
     check_keys(keys, Location::Querystring).map(|keys| ReadRequest { keys, block })
 }
 
-fn from_body(mut body: Map<String, Value>) -> Result<ReadRequest, ApiError> {
+pub(super) fn from_body(mut body: Map<String, Value>) -> Result<ReadRequest, ApiError> {
     let keys = match body.remove("tasks") {
         Some(Value::String(k)) => vec![k],
         Some(Value::Array(list)) => list

@@ -41,6 +41,8 @@ pub mod cache;
 pub mod cpu;
 mod outcome;
 
+pub use outcome::cancelled;
+
 use outcome::{internal, task_error, time_limit_failure, trap_failure, usage};
 
 /// Epoch tick: the granularity of time limits and of cooperative yields to
@@ -335,7 +337,17 @@ impl Engine {
     }
 
     /// Run task `name` with `params` in a fresh instance.
-    pub async fn run(&self, name: &str, params: &Value, env: RunEnv) -> RunOutcome {
+    ///
+    /// When `cancel` completes first, the run is ended where it is (the
+    /// instance dropped, its ffmpeg processes killed, their directories
+    /// removed) and fails as cancelled, with what it used so far.
+    pub async fn run(
+        &self,
+        name: &str,
+        params: &Value,
+        env: RunEnv,
+        cancel: impl Future<Output = ()>,
+    ) -> RunOutcome {
         let Some(task) = self.tasks.get(name) else {
             return RunOutcome {
                 result: Err(internal(format!("task {name:?} is not loaded"))),
@@ -361,24 +373,27 @@ impl Engine {
         let in_use = self.metrics.instance_started();
         let guest_cpu = std::sync::atomic::AtomicU64::new(0);
         let started = std::time::Instant::now();
-        let outcome = tokio::time::timeout(
-            time_limit + Duration::from_secs(1),
-            cpu::metered(run, &guest_cpu),
-        )
-        .await;
+        let outcome = tokio::select! {
+            outcome = tokio::time::timeout(
+                time_limit + Duration::from_secs(1),
+                cpu::metered(run, &guest_cpu),
+            ) => Some(outcome),
+            () = cancel => None,
+        };
         let duration = started.elapsed();
         drop(in_use);
         let state = store.data();
         let result = match outcome {
-            Err(_elapsed) => Err(time_limit_failure(time_limit)),
-            Ok(Ok(Ok(output))) => match serde_json::from_str::<Value>(&output.values) {
+            None => Err(cancelled()),
+            Some(Err(_elapsed)) => Err(time_limit_failure(time_limit)),
+            Some(Ok(Ok(Ok(output)))) => match serde_json::from_str::<Value>(&output.values) {
                 Ok(Value::Object(values)) => Ok(values),
                 _ => Err(internal(
                     "the task returned values that are not a JSON object".into(),
                 )),
             },
-            Ok(Ok(Err(e))) => Err(task_error(e)),
-            Ok(Err(trap)) => Err(trap_failure(&trap, state, time_limit)),
+            Some(Ok(Ok(Err(e)))) => Err(task_error(e)),
+            Some(Ok(Err(trap))) => Err(trap_failure(&trap, state, time_limit)),
         };
         let usage = usage(state, duration, guest_cpu.into_inner());
         self.metrics.record(&crate::metrics::RunRecord {

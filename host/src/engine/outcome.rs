@@ -39,6 +39,15 @@ pub(super) fn internal(detail: String) -> TaskFailure {
     }
 }
 
+/// The failure of a run the account cancelled (`POST /v1/cancel`).
+pub fn cancelled() -> TaskFailure {
+    TaskFailure {
+        kind: FailureKind::Cancelled,
+        public: Value::from("cancelled: the account asked to end the task"),
+        detail: None,
+    }
+}
+
 pub(super) fn time_limit_failure(limit: Duration) -> TaskFailure {
     TaskFailure {
         kind: FailureKind::Limit,

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::Instrument as _;
 
@@ -189,7 +190,9 @@ impl Scheduler {
         });
 
         let heartbeat = self.heartbeat(key.clone());
-        let run = self.engine.run(&task.task_name, &task.params, env);
+        let run = self
+            .engine
+            .run(&task.task_name, &task.params, env, self.cancelled(&key));
         let outcome = tokio::select! {
             outcome = run => Some(outcome),
             () = heartbeat => None,
@@ -247,6 +250,33 @@ impl Scheduler {
                     .task_fail_if_running(&key, &owner, &failure, Some(&usage), now)
                     .await;
             }
+        }
+    }
+
+    /// Returns once the account asks to cancel task `key`
+    /// (`cancel_requested`): woken by the store's notifications for it
+    /// (every node's, on Postgres), re-read every third of a lease too in
+    /// case one was lost.
+    async fn cancelled(&self, key: &str) {
+        let mut changes = self.store.subscribe();
+        let baseline = self.config.lease / 3;
+        let mut check = true;
+        loop {
+            if check
+                && let Ok(Some(row)) = self.store.task_get(key, now_micros()).await
+                && row.cancel_requested.is_some()
+            {
+                tracing::info!("cancel requested: ending the run");
+                return;
+            }
+            check = match tokio::time::timeout(baseline, changes.recv()).await {
+                Ok(Ok(changed)) => changed == key,
+                Ok(Err(RecvError::Lagged(_))) | Err(_) => true,
+                Ok(Err(RecvError::Closed)) => {
+                    tokio::time::sleep(baseline).await;
+                    true
+                }
+            };
         }
     }
 

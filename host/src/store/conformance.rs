@@ -48,6 +48,7 @@ pub async fn exercise(store: &dyn TaskStore) {
     dedup_and_counts(store).await;
     retention(store).await;
     notifications(store).await;
+    cancellation(store).await;
 }
 
 async fn insert_and_read(store: &dyn TaskStore) {
@@ -474,6 +475,76 @@ async fn notifications(store: &dyn TaskStore) {
     next(&mut rx, "H1").await;
     complete(store, "H1", "w", 8_002 * SEC).await;
     next(&mut rx, "H1").await;
+}
+
+/// A queued task fails at once; a running one is marked (and its node
+/// hears of it); a final one stays; another account's key is unknown.
+async fn cancellation(store: &dyn TaskStore) {
+    let cancelled = TaskFailure {
+        kind: FailureKind::Cancelled,
+        public: json!("cancelled"),
+        detail: None,
+    };
+    let t = 9_000 * SEC;
+    for key in ["K1", "K2", "K3"] {
+        store.task_insert(new_task(key, t)).await.unwrap();
+    }
+    // K1 runs, K2 succeeds; K3 stays queued.
+    let claimed = store.task_claim(claim("w", t + 1, 1)).await.unwrap();
+    assert_eq!(claimed[0].key, "K1");
+    store.task_claim(claim("w", t + 2, 1)).await.unwrap();
+    assert!(complete(store, "K2", "w", t + 3).await);
+    let mut rx = store.subscribe();
+    // Another account's key is unknown, and nothing changes.
+    let other = store
+        .task_cancel("K1", "someone-else", &cancelled, t + 4)
+        .await;
+    assert_eq!(other.unwrap(), None);
+    assert_eq!(
+        store
+            .task_get("K1", t + 4)
+            .await
+            .unwrap()
+            .unwrap()
+            .cancel_requested,
+        None
+    );
+    // Running: marked, notified, still running until its node ends it.
+    let running = store.task_cancel("K1", "acct", &cancelled, t + 5).await;
+    assert_eq!(running.unwrap(), Some(TaskState::Running));
+    let wait = async { while rx.recv().await.unwrap() != "K1" {} };
+    tokio::time::timeout(std::time::Duration::from_secs(10), wait)
+        .await
+        .expect("no notification of the cancel");
+    let row = store.task_get("K1", t + 6).await.unwrap().unwrap();
+    assert_eq!(
+        (row.state, row.cancel_requested),
+        (TaskState::Running, Some(t + 5))
+    );
+    assert!(
+        store
+            .task_fail_if_running("K1", "w", &cancelled, Some(&USAGE), t + 7)
+            .await
+            .unwrap()
+    );
+    // Queued: failed at once, with nothing used.
+    store.task_insert(new_task("K4", t + 8)).await.unwrap();
+    let queued = store.task_cancel("K4", "acct", &cancelled, t + 9).await;
+    assert_eq!(queued.unwrap(), Some(TaskState::Queued));
+    let row = store.task_get("K4", t + 10).await.unwrap().unwrap();
+    assert_eq!(row.state, TaskState::Failed);
+    assert_eq!(row.failure, Some(cancelled.clone()));
+    assert_eq!(row.usage, Some(Usage::default()));
+    // Final: left as it is.
+    let done = store.task_cancel("K2", "acct", &cancelled, t + 11).await;
+    assert_eq!(done.unwrap(), Some(TaskState::Succeeded));
+    let row = store.task_get("K2", t + 12).await.unwrap().unwrap();
+    assert_eq!((row.state, row.failure), (TaskState::Succeeded, None));
+    // A cancelled queued task is never claimed.
+    let k3 = store.task_cancel("K3", "acct", &cancelled, t + 13).await;
+    assert_eq!(k3.unwrap(), Some(TaskState::Queued));
+    let claimed = store.task_claim(claim("w", t + 14, 100)).await.unwrap();
+    assert!(claimed.iter().all(|row| row.key != "K3"));
 }
 
 /// Many claimers at once never claim one task twice.

@@ -136,6 +136,8 @@ pub enum FailureKind {
     Failed,
     /// A trap or host problem.
     Internal,
+    /// The account cancelled it (`POST /v1/cancel`).
+    Cancelled,
 }
 
 /// An output file of a task.
@@ -192,6 +194,9 @@ pub struct TaskRow {
     pub expires_at: Micros,
     /// What the run used (set when a run ended).
     pub usage: Option<Usage>,
+    /// When the account asked to cancel it while it ran (the running node
+    /// ends it).
+    pub cancel_requested: Option<Micros>,
 }
 
 /// What one run of a task used, measured (never estimated): echoed as
@@ -360,6 +365,18 @@ pub trait TaskStore: Send + Sync + 'static {
         usage: Option<&Usage>,
         now: Micros,
     ) -> Result<bool>;
+    /// Cancel task `key` of `account` at `now`: a queued task fails at once
+    /// with `failure`; a running one is marked (`cancel_requested`, which
+    /// notifies), and the node running it ends the run and records it
+    /// failed; a final one is left as it is. Returns the state the task was
+    /// found in, or `None` when `account` has no such unexpired task.
+    async fn task_cancel(
+        &self,
+        key: &str,
+        account: &str,
+        failure: &TaskFailure,
+        now: Micros,
+    ) -> Result<Option<TaskState>>;
     /// Re-queue (or fail, when out of attempts) running tasks whose lease
     /// expired before `now`.
     async fn task_rescue_stuck(&self, now: Micros) -> Result<RescueOutcome>;

@@ -11,6 +11,7 @@
 //! - migrations run under an advisory lock, so nodes starting together
 //!   migrate once.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::Row as _;
@@ -27,6 +28,7 @@ use super::{
 const MIGRATIONS: &[&str] = &[
     include_str!("sql/postgres_0001_init.sql"),
     include_str!("sql/postgres_0002_callbacks.sql"),
+    include_str!("sql/postgres_0003_cancel.sql"),
 ];
 
 /// The channel every node listens on.
@@ -43,7 +45,7 @@ const COLUMNS: &str = "key, account, task_name, params::text AS params, \
      task_metas::text AS task_metas, options::text AS options, dedup_hash, state, progress, \
      result::text AS result, files::text AS files, failure::text AS failure, attempt, \
      max_attempts, lease_owner, lease_expires_at, created_at, started_at, finalized_at, \
-     expires_at, usage::text AS usage";
+     expires_at, usage::text AS usage, cancel_requested";
 
 /// The Postgres task store.
 pub struct PostgresStore {
@@ -321,6 +323,56 @@ impl TaskStore for PostgresStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn task_cancel(
+        &self,
+        key: &str,
+        account: &str,
+        failure: &TaskFailure,
+        now: Micros,
+    ) -> Result<Option<TaskState>> {
+        let mut tx = self.pool.begin().await?;
+        // Locked, so a claim or a completion waits for this decision.
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT state FROM tasks WHERE key = $1 AND account = $2 AND expires_at > $3 \
+             FOR UPDATE",
+        )
+        .bind(key)
+        .bind(account)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(state) = found.map(|s| TaskState::from_str(&s)).transpose()? else {
+            return Ok(None);
+        };
+        match state {
+            TaskState::Queued => {
+                sqlx::query(
+                    "UPDATE tasks SET state = 'failed', failure = $1::jsonb, usage = $2::jsonb, \
+                     progress = NULL, finalized_at = $3 WHERE key = $4 AND state = 'queued'",
+                )
+                .bind(to_json(failure)?)
+                .bind(to_json(&Usage::default())?)
+                .bind(now)
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+            }
+            TaskState::Running => {
+                sqlx::query(
+                    "UPDATE tasks SET cancel_requested = COALESCE(cancel_requested, $1) \
+                     WHERE key = $2 AND state = 'running'",
+                )
+                .bind(now)
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+            }
+            TaskState::Succeeded | TaskState::Failed => {}
+        }
+        tx.commit().await?;
+        Ok(Some(state))
     }
 
     async fn task_rescue_stuck(&self, now: Micros) -> Result<RescueOutcome> {

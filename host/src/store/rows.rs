@@ -66,6 +66,7 @@ where
             .map(serde_json::from_value::<Usage>)
             .transpose()
             .map_err(|e| Error::Corrupt(e.to_string()))?,
+        cancel_requested: row.try_get("cancel_requested")?,
     })
 }
 

@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/sqlite_0001_init.sql"),
     include_str!("sql/sqlite_0002_usage.sql"),
     include_str!("sql/sqlite_0003_callbacks.sql"),
+    include_str!("sql/sqlite_0004_cancel.sql"),
 ];
 
 /// Notification fan-out buffer: a slow subscriber that falls this far
@@ -136,7 +137,7 @@ async fn migrate(conn: &mut sqlx::SqliteConnection) -> Result<()> {
 
 const COLUMNS: &str = "key, account, task_name, params, task_metas, options, dedup_hash, state, \
      progress, result, files, failure, attempt, max_attempts, lease_owner, lease_expires_at, \
-     created_at, started_at, finalized_at, expires_at, usage";
+     created_at, started_at, finalized_at, expires_at, usage, cancel_requested";
 
 #[async_trait::async_trait]
 impl TaskStore for SqliteStore {
@@ -349,6 +350,60 @@ impl TaskStore for SqliteStore {
             self.notify(key);
         }
         Ok(ok)
+    }
+
+    async fn task_cancel(
+        &self,
+        key: &str,
+        account: &str,
+        failure: &TaskFailure,
+        now: Micros,
+    ) -> Result<Option<TaskState>> {
+        // Each statement is atomic and guarded by the state it changes, so
+        // a claim between the two finds the task running and marked.
+        let queued = sqlx::query(
+            "UPDATE tasks SET state = 'failed', failure = ?, usage = ?, progress = NULL, \
+             finalized_at = ? WHERE key = ? AND account = ? AND expires_at > ? AND state = 'queued'",
+        )
+        .bind(to_json(failure)?)
+        .bind(to_json(&Usage::default())?)
+        .bind(now)
+        .bind(key)
+        .bind(account)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        let found = if queued.rows_affected() == 1 {
+            Some(TaskState::Queued)
+        } else {
+            let running = sqlx::query(
+                "UPDATE tasks SET cancel_requested = COALESCE(cancel_requested, ?) \
+                 WHERE key = ? AND account = ? AND expires_at > ? AND state = 'running'",
+            )
+            .bind(now)
+            .bind(key)
+            .bind(account)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+            if running.rows_affected() == 1 {
+                Some(TaskState::Running)
+            } else {
+                let state: Option<String> = sqlx::query_scalar(
+                    "SELECT state FROM tasks WHERE key = ? AND account = ? AND expires_at > ?",
+                )
+                .bind(key)
+                .bind(account)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                state.map(|s| TaskState::from_str(&s)).transpose()?
+            }
+        };
+        if found.is_some() {
+            self.notify(key);
+        }
+        Ok(found)
     }
 
     async fn task_rescue_stuck(&self, now: Micros) -> Result<RescueOutcome> {

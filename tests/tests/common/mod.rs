@@ -80,6 +80,8 @@ pub struct Options {
     pub data_dir: Option<PathBuf>,
     /// Extra `drake serve` arguments (`--api-only`).
     pub args: Vec<String>,
+    /// Concurrent task runs (default 2).
+    pub workers: Option<usize>,
 }
 
 impl Drake {
@@ -100,7 +102,7 @@ listen = "127.0.0.1:0"
 data_dir = "{data_dir}"
 components_dir = "{components}"
 test_tasks = true
-workers = 2
+workers = {workers}
 {top}
 
 [engine]
@@ -135,6 +137,7 @@ max_tasks_per_hour = 2
             components = components_dir().display(),
             cache = cache.display(),
             top = opts.top,
+            workers = opts.workers.unwrap_or(2),
             tables = opts.tables,
             fetch = opts.fetch,
             scheduler = opts.scheduler,

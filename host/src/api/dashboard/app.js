@@ -185,6 +185,9 @@ function renderStatus(s, taskName) {
   const parts = [top];
   if (s.status === "executing" || s.status === "queued") {
     parts.push(el("progress", { max: "100", value: String(s.progress || 0) }));
+    const stop = el("button", { type: "button", class: "cancel", text: "Cancel" });
+    stop.addEventListener("click", () => cancel(s.key, stop));
+    top.append(stop);
   }
   const result = s.result;
   if (s.status === "error") {
@@ -254,6 +257,16 @@ async function submit(event) {
   } finally {
     $("submit").disabled = false;
   }
+}
+
+// POST /v1/cancel: the card follows the task to its final status (its
+// stream, or the answer itself).
+async function cancel(key, button) {
+  button.disabled = true;
+  const resp = await fetch("/v1/cancel", { method: "POST", headers: headers(), body: JSON.stringify({ tasks: [key], block: true }) });
+  if (!resp.ok) { showError(await describeFailure(resp)); button.disabled = false; return; }
+  (await resp.json()).forEach((s) => renderStatus(s));
+  loadRecent();
 }
 
 async function watch(key, taskName) {
