@@ -147,4 +147,39 @@ async fn main() {
         THROUGHPUT_TASKS as f64 / elapsed.as_secs_f64(),
         elapsed.as_secs_f64()
     );
+
+    // 4. Cancellation: from `POST /v1/cancel` to the running task's final
+    //    status (the answer of a blocking cancel).
+    let mut cancels = Vec::with_capacity(10);
+    for _ in 0..10 {
+        let key = drake
+            .create(
+                json!({"task_name": "test.hostile", "mode": "sleep", "ms": 60_000}),
+                false,
+            )
+            .await[0]["key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        drake.wait_until_executing(&key).await;
+        let t = Instant::now();
+        let (code, body) = drake
+            .post(
+                "/v1/cancel",
+                json!({"secret": common::SECRET, "tasks": [key], "block": true}),
+            )
+            .await;
+        cancels.push(t.elapsed());
+        assert_eq!(code, 200);
+        assert_eq!(body[0]["status"], "error", "{body}");
+    }
+    let (c50, c99) = (
+        percentile(&mut cancels, 0.5),
+        percentile(&mut cancels, 0.99),
+    );
+    println!(
+        "cancel of a running task, request to final status p50: {:.1} ms, p99: {:.1} ms",
+        c50.as_secs_f64() * 1e3,
+        c99.as_secs_f64() * 1e3
+    );
 }
