@@ -8,7 +8,10 @@
 //! - `drake_instances_in_use` / `drake_instance_slots` (gauges: the
 //!   engine's pool of concurrent instances);
 //! - `drake_fetched_bytes_total`, `drake_ffmpeg_seconds_total` (counters,
-//!   from the runs' capability contexts).
+//!   from the runs' capability contexts);
+//! - `drake_store_commits_total` (counter, SQLite only: the durable
+//!   commits that creates on this node shared; compare with the creates to
+//!   see how many each fsync carried).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -105,8 +108,21 @@ impl Metrics {
 
     /// The text exposition: these counters plus the store's `counts`
     /// ((task, state, n)) and the pool's size.
-    pub fn render(&self, counts: &[(String, String, u64)], slots: usize) -> String {
+    pub fn render(
+        &self,
+        counts: &[(String, String, u64)],
+        slots: usize,
+        commits: Option<u64>,
+    ) -> String {
         let mut out = String::new();
+        if let Some(commits) = commits {
+            let _ = writeln!(
+                out,
+                "# HELP drake_store_commits_total Durable commits of creates on this node (one fsync each, shared by the creates in flight)."
+            );
+            let _ = writeln!(out, "# TYPE drake_store_commits_total counter");
+            let _ = writeln!(out, "drake_store_commits_total {commits}");
+        }
         let _ = writeln!(
             out,
             "# HELP drake_tasks Tasks in the store by name and state (all nodes)."
@@ -236,7 +252,7 @@ mod tests {
                 ffmpeg: Duration::from_millis(500),
             });
         }
-        let text = m.render(&[("image.info".into(), "queued".into(), 4)], 8);
+        let text = m.render(&[("image.info".into(), "queued".into(), 4)], 8, Some(3));
         for line in [
             "drake_tasks{task=\"image.info\",state=\"queued\"} 4",
             "drake_queue_depth 4",
@@ -251,6 +267,7 @@ mod tests {
             "drake_instance_slots 8",
             "drake_fetched_bytes_total 300",
             "drake_ffmpeg_seconds_total 1.5",
+            "drake_store_commits_total 3",
         ] {
             assert!(
                 text.lines().any(|l| l == line),
@@ -258,6 +275,11 @@ mod tests {
             );
         }
         drop(guard);
-        assert!(m.render(&[], 8).contains("drake_instances_in_use 0"));
+        let text = m.render(&[], 8, None);
+        assert!(text.contains("drake_instances_in_use 0"));
+        assert!(
+            !text.contains("drake_store_commits_total"),
+            "Postgres has no count"
+        );
     }
 }

@@ -83,11 +83,14 @@ pub async fn insert_tasks(
         fresh.push((rows.len() - 1, def, hash));
     }
     check_limits(state, account, fresh.len()).await?;
+    let mut inserted = Vec::with_capacity(fresh.len());
+    let mut tasks = Vec::with_capacity(fresh.len());
     for (slot, mut def, hash) in fresh {
         let failure = validate(state, &mut def, via);
         let key = new_key();
-        let task = NewTask {
-            key: key.clone(),
+        inserted.push((slot, key.clone()));
+        tasks.push(NewTask {
+            key,
             account: account.name.clone(),
             task_name: def.task_name,
             params: Value::Object(def.params),
@@ -98,8 +101,12 @@ pub async fn insert_tasks(
             created_at: now,
             expires_at: now.saturating_add(micros(retention)),
             failure,
-        };
-        state.store.task_insert(task).await?;
+        });
+    }
+    // In request order, committed together (one fsync for the request,
+    // shared with other creates in flight).
+    state.store.task_insert_many(tasks).await?;
+    for (slot, key) in inserted {
         let row = state
             .store
             .task_get(&key, now)

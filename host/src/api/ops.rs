@@ -56,10 +56,11 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
             return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response();
         }
     };
-    let text = state
-        .engine
-        .metrics()
-        .render(&counts, state.engine.instance_slots());
+    let text = state.engine.metrics().render(
+        &counts,
+        state.engine.instance_slots(),
+        state.store.durable_commits(),
+    );
     (
         [(
             header::CONTENT_TYPE,

@@ -322,6 +322,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub trait TaskStore: Send + Sync + 'static {
     /// Insert a task; durable when this returns.
     async fn task_insert(&self, task: NewTask) -> Result<()>;
+    /// Insert tasks in order (one request's), committed together; durable
+    /// when this returns.
+    async fn task_insert_many(&self, tasks: Vec<NewTask>) -> Result<()>;
     /// A task by key, unless expired at `now`.
     async fn task_get(&self, key: &str, now: Micros) -> Result<Option<TaskRow>>;
     /// The newest unexpired task with this dedup hash that has not failed
@@ -386,6 +389,11 @@ pub trait TaskStore: Send + Sync + 'static {
     /// Subscribe to "task K changed" notifications (every node's changes
     /// on a shared backend).
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<String>;
+    /// Durable commits this node made for creates (each one fsync), when
+    /// the backend counts them (`/metrics`: group commit at work).
+    fn durable_commits(&self) -> Option<u64> {
+        None
+    }
     /// A cheap liveness query for `/readyz`.
     async fn ping(&self) -> Result<()>;
     /// Rows by task name and state, `(task_name, state, count)` sorted

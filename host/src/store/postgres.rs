@@ -126,35 +126,50 @@ async fn migrate(pool: &PgPool) -> Result<()> {
     Ok(())
 }
 
+async fn insert_one(tx: &mut sqlx::PgConnection, task: &NewTask) -> Result<()> {
+    let (state, finalized_at, failure) = match &task.failure {
+        Some(f) => (TaskState::Failed, Some(task.created_at), Some(to_json(f)?)),
+        None => (TaskState::Queued, None, None),
+    };
+    sqlx::query(
+        "INSERT INTO tasks (key, account, task_name, params, task_metas, options, dedup_hash, \
+         state, failure, max_attempts, created_at, finalized_at, expires_at, callback_due) \
+         VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8, $9::jsonb, $10, $11, \
+         $12, $13, $14)",
+    )
+    .bind(&task.key)
+    .bind(&task.account)
+    .bind(&task.task_name)
+    .bind(to_json(&task.params)?)
+    .bind(task.task_metas.as_ref().map(to_json).transpose()?)
+    .bind(task.options.as_ref().map(to_json).transpose()?)
+    .bind(&task.dedup_hash)
+    .bind(state.as_str())
+    .bind(failure)
+    .bind(i64::from(task.max_attempts))
+    .bind(task.created_at)
+    .bind(finalized_at)
+    .bind(task.expires_at)
+    .bind(rows::initial_callback_due(task.options.as_ref()))
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl TaskStore for PostgresStore {
     async fn task_insert(&self, task: NewTask) -> Result<()> {
-        let (state, finalized_at, failure) = match &task.failure {
-            Some(f) => (TaskState::Failed, Some(task.created_at), Some(to_json(f)?)),
-            None => (TaskState::Queued, None, None),
-        };
-        sqlx::query(
-            "INSERT INTO tasks (key, account, task_name, params, task_metas, options, dedup_hash, \
-             state, failure, max_attempts, created_at, finalized_at, expires_at, callback_due) \
-             VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8, $9::jsonb, $10, $11, \
-             $12, $13, $14)",
-        )
-        .bind(&task.key)
-        .bind(&task.account)
-        .bind(&task.task_name)
-        .bind(to_json(&task.params)?)
-        .bind(task.task_metas.as_ref().map(to_json).transpose()?)
-        .bind(task.options.as_ref().map(to_json).transpose()?)
-        .bind(&task.dedup_hash)
-        .bind(state.as_str())
-        .bind(failure)
-        .bind(i64::from(task.max_attempts))
-        .bind(task.created_at)
-        .bind(finalized_at)
-        .bind(task.expires_at)
-        .bind(rows::initial_callback_due(task.options.as_ref()))
-        .execute(&self.pool)
-        .await?;
+        self.task_insert_many(vec![task]).await
+    }
+
+    async fn task_insert_many(&self, tasks: Vec<NewTask>) -> Result<()> {
+        // One transaction, in order: one WAL flush for the request (and
+        // Postgres groups concurrent commits' flushes itself).
+        let mut tx = self.pool.begin().await?;
+        for task in &tasks {
+            insert_one(&mut tx, task).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
