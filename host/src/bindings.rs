@@ -7,7 +7,7 @@
 //! ([`crate::capabilities`]); the engine calls the exports
 //! ([`crate::engine`]).
 
-use bytes::Bytes;
+use crate::budget::{Body, BodyBuilder};
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -23,19 +23,19 @@ wasmtime::component::bindgen!({
 pub use drake::task::{blobs, fetch, ffmpeg, progress, types};
 
 /// A `blob`: an immutable byte string held by the host (a fetched input,
-/// a finished output); the guest reads it in slices.
+/// a finished output), in memory or spooled to the run's scratch; the
+/// guest reads it in slices.
 pub struct Blob {
     /// The bytes.
-    pub bytes: Bytes,
+    pub body: Body,
     /// Declared content type.
     pub content_type: String,
     /// Where the bytes came from, after redirects (empty when made here).
     pub url: String,
 }
 
-/// A `writer`: an output being written.
-#[derive(Default)]
+/// A `writer`: an output being written (`None` once finished).
 pub struct Writer {
     /// What the guest wrote so far.
-    pub buf: Vec<u8>,
+    pub builder: Option<BodyBuilder>,
 }

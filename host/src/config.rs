@@ -74,6 +74,8 @@ pub struct Config {
     pub fetch: FetchConfig,
     /// Sandbox limits.
     pub engine: EngineConfig,
+    /// What one task run may take from the node, whatever its guest does.
+    pub budgets: BudgetsConfig,
     /// Native ffmpeg behind the `ffmpeg` capability.
     pub ffmpeg: FfmpegConfig,
     /// Task store.
@@ -130,6 +132,7 @@ impl Default for Config {
             test_tasks: false,
             fetch: FetchConfig::default(),
             engine: EngineConfig::default(),
+            budgets: BudgetsConfig::default(),
             ffmpeg: FfmpegConfig::default(),
             store: StoreConfig::default(),
             blobs: BlobsConfig::default(),
@@ -211,6 +214,85 @@ impl Default for EngineConfig {
             // fill the disk.
             max_output_bytes: 1 << 30,
             cache_dir: None,
+        }
+    }
+}
+
+/// `[budgets]`: what one task run may take from the node, enforced by
+/// the host as bytes flow, whatever the guest does.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BudgetsConfig {
+    /// Bytes one run may download in all (`fetch` and `wasi:http`
+    /// responses together).
+    pub fetch_bytes: u64,
+    /// Bytes one run may upload (`wasi:http` request bodies).
+    pub send_bytes: u64,
+    /// Scratch disk one run may use at once: fetched media spooled to
+    /// disk, inputs written for ffmpeg, and the files ffmpeg writes.
+    pub scratch_bytes: u64,
+    /// Fetched media every run of this node together keeps in memory; a
+    /// body that finds no room is spooled to the run's scratch instead.
+    pub held_bytes: u64,
+    /// Per-task overrides (`"video.create" = { fetch_bytes = 4294967296 }`).
+    pub tasks: BTreeMap<String, BudgetOverrides>,
+}
+
+/// One task's `[budgets.tasks]` entry: the keys it sets replace the
+/// defaults for that task.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetOverrides {
+    /// Replaces `budgets.fetch_bytes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetch_bytes: Option<u64>,
+    /// Replaces `budgets.send_bytes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_bytes: Option<u64>,
+    /// Replaces `budgets.scratch_bytes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scratch_bytes: Option<u64>,
+}
+
+/// The budgets of one task's runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskBudgets {
+    /// See [`BudgetsConfig::fetch_bytes`].
+    pub fetch_bytes: u64,
+    /// See [`BudgetsConfig::send_bytes`].
+    pub send_bytes: u64,
+    /// See [`BudgetsConfig::scratch_bytes`].
+    pub scratch_bytes: u64,
+}
+
+impl Default for BudgetsConfig {
+    fn default() -> Self {
+        BudgetsConfig {
+            // Two downloads at the [fetch] max_bytes cap (a video and its
+            // soundtrack); a timeline of many assets must stay below it.
+            fetch_bytes: 1 << 30,
+            // An upload of the largest output (engine.max_output_bytes)
+            // twice over: a resumable upload that restarts once.
+            send_bytes: 2 << 30,
+            // The downloads, plus ffmpeg's intermediates and output of a
+            // long 1080p render.
+            scratch_bytes: 4 << 30,
+            // Small media stays in memory (fast image tasks); 256 MiB
+            // bounds what all runs together hold on a small node.
+            held_bytes: 256 << 20,
+            tasks: BTreeMap::new(),
+        }
+    }
+}
+
+impl BudgetsConfig {
+    /// The budgets of task `name`'s runs.
+    pub fn for_task(&self, name: &str) -> TaskBudgets {
+        let o = self.tasks.get(name).cloned().unwrap_or_default();
+        TaskBudgets {
+            fetch_bytes: o.fetch_bytes.unwrap_or(self.fetch_bytes),
+            send_bytes: o.send_bytes.unwrap_or(self.send_bytes),
+            scratch_bytes: o.scratch_bytes.unwrap_or(self.scratch_bytes),
         }
     }
 }
@@ -736,6 +818,9 @@ impl Config {
                  to files and the network; to mean it, set ffmpeg.unsandboxed = \"{UNSANDBOXED_CONSENT}\""
             ));
         }
+        if self.budgets.held_bytes < (1 << 20) {
+            problems.push("budgets.held_bytes: must be at least 1 MiB".to_owned());
+        }
         if self.scheduler.max_attempts == 0 {
             problems.push("scheduler.max_attempts: must be at least 1".to_owned());
         }
@@ -1016,7 +1101,7 @@ mod tests {
             .unwrap();
         let documented = Config::from_toml(block).unwrap();
         assert_eq!(documented.accounts.len(), 1);
-        let maps = ["engine.time_limits"];
+        let maps = ["engine.time_limits", "budgets.tasks"];
         let mut shown = BTreeSet::new();
         let table: toml::Table = toml::from_str(block).unwrap();
         key_paths(

@@ -139,6 +139,40 @@ pub struct Fetched {
     pub final_url: Url,
 }
 
+/// A download under way ([`Fetcher::open`]).
+#[derive(Debug)]
+pub struct Opened {
+    response: reqwest::Response,
+    url: Url,
+    cap: u64,
+    received: u64,
+    /// The length the server announced.
+    pub declared: Option<u64>,
+    /// As in [`Fetched`].
+    pub content_type: String,
+    /// The URL after redirects.
+    pub final_url: Url,
+}
+
+impl Opened {
+    /// The next part of the body; `None` at its end. Past the cap:
+    /// [`Error::TooLarge`].
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
+        let chunk = self
+            .response
+            .chunk()
+            .await
+            .map_err(|e| request_failed(&self.url, e))?;
+        if let Some(chunk) = &chunk {
+            self.received += chunk.len() as u64;
+            if self.received > self.cap {
+                return Err(Error::TooLarge(self.cap));
+            }
+        }
+        Ok(chunk)
+    }
+}
+
 /// Resolves host names with the system resolver, then keeps only the
 /// addresses the policy allows. reqwest connects to exactly these addresses,
 /// so this is the IP-after-DNS check.
@@ -266,9 +300,26 @@ impl Fetcher {
     /// `max_bytes` (caller-controlled, e.g. a lower cap for images) can only
     /// lower [`Fetcher::max_bytes`], never raise it.
     pub async fn get(&self, url: &str, max_bytes: Option<u64>) -> Result<Fetched, Error> {
+        let mut opened = self.open(url, max_bytes).await?;
+        let initial = opened.declared.unwrap_or(0).min(MAX_PREALLOCATION);
+        // Bounded by MAX_PREALLOCATION, so this conversion cannot truncate.
+        let mut body = BytesMut::with_capacity(usize::try_from(initial).unwrap_or(0));
+        while let Some(chunk) = opened.chunk().await? {
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Fetched {
+            bytes: body.freeze(),
+            content_type: opened.content_type,
+            final_url: opened.final_url,
+        })
+    }
+
+    /// Starts downloading `url`: the checked response, its body to be read
+    /// with [`Opened::chunk`] (capped as [`Fetcher::get`] caps it).
+    pub async fn open(&self, url: &str, max_bytes: Option<u64>) -> Result<Opened, Error> {
         let cap = max_bytes.map_or(self.max_bytes, |m| m.min(self.max_bytes));
         let url = self.check(url)?;
-        let mut response = self
+        let response = self
             .client
             .get(url.clone())
             .send()
@@ -288,25 +339,14 @@ impl Fetcher {
             .and_then(|v| v.to_str().ok())
             .unwrap_or(FALLBACK_CONTENT_TYPE)
             .to_owned();
-        let final_url = response.url().clone();
-        let initial = declared.unwrap_or(0).min(MAX_PREALLOCATION);
-        // Bounded by MAX_PREALLOCATION, so this conversion cannot truncate.
-        let mut body = BytesMut::with_capacity(usize::try_from(initial).unwrap_or(0));
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| request_failed(&url, e))?
-        {
-            let total = body.len() as u64 + chunk.len() as u64;
-            if total > cap {
-                return Err(Error::TooLarge(cap));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(Fetched {
-            bytes: body.freeze(),
+        Ok(Opened {
+            final_url: response.url().clone(),
+            response,
+            url,
+            cap,
+            received: 0,
+            declared,
             content_type,
-            final_url,
         })
     }
 

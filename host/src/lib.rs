@@ -4,7 +4,9 @@
 //! `tests/tests/modules.rs`, fails on an import circle):
 //!
 //! - [`config`]: the TOML file and `DRAKE_*` overrides, one struct per
-//!   section, validated once;
+//!   section, validated once; [`budget`]: what one run may take from the
+//!   node (bytes fetched and sent, scratch disk, held memory) and the
+//!   bodies it holds;
 //! - [`registry`]: which tasks this build serves (generated from the task
 //!   crates) and how their components are named;
 //! - [`sign`]: every HMAC drake computes (signed URLs, callbacks);
@@ -26,6 +28,7 @@
 pub mod api;
 pub mod app;
 pub mod bindings;
+pub mod budget;
 pub mod callbacks;
 pub mod capabilities;
 pub mod client;

@@ -147,14 +147,6 @@ async fn a_node_killed_with_50_tasks_in_flight_completes_them_after_restart() {
     }
 }
 
-/// Peak resident memory of a process (VmHWM), bytes.
-fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib * 1024
-}
-
 /// Every media task against a corpus of hostile files: each run ends in a
 /// final status (an error naming the problem, or a correct output), the
 /// server stays up, and its memory stays bounded.
@@ -247,7 +239,7 @@ async fn hostile_media_through_every_task_ends_cleanly_within_bounded_memory() {
     assert!(health.status().is_success());
     // Sandboxes are capped (256 MiB each in the tests, 2 workers) and ffmpeg
     // runs in its own processes: the host itself stays far below 1 GiB.
-    let peak = peak_rss(drake.pid().unwrap());
+    let peak = common::peak_rss(drake.pid().unwrap());
     assert!(peak < 1 << 30, "host peak RSS {} MiB", peak >> 20);
     eprintln!(
         "hostile corpus: {} runs, {} errors, host peak RSS {} MiB",

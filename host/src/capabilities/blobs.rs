@@ -7,11 +7,12 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use wasmtime::component::Resource;
 
 use crate::bindings::blobs::{self, BlobError};
 use crate::bindings::{Blob, Writer};
+use crate::budget::BodyBuilder;
+use crate::capabilities::fetch::trap;
 use crate::run::OutputSink;
 
 /// Largest slice one `read` returns: guest-controlled, so bounded; 16 MiB
@@ -89,8 +90,12 @@ impl blobs::Host for crate::capabilities::HostState {
                 "invalid extension {extension:?} or content type {content_type:?}"
             ))));
         }
-        let bytes = self.table.get(&blob)?.bytes.clone();
-        let size = bytes.len() as u64;
+        let body = self.table.get(&blob)?.body.clone();
+        let size = body.len();
+        let bytes = body
+            .to_bytes()
+            .await
+            .map_err(|e| wasmtime::format_err!("reading {name} from scratch: {e}"))?;
         let sink = self.blobs.sink.clone();
         match sink.publish(&name, &extension, &content_type, bytes).await {
             Ok(()) => {
@@ -105,7 +110,7 @@ impl blobs::Host for crate::capabilities::HostState {
 
 impl blobs::HostBlob for crate::capabilities::HostState {
     async fn size(&mut self, blob: Resource<Blob>) -> wasmtime::Result<u64> {
-        Ok(self.table.get(&blob)?.bytes.len() as u64)
+        Ok(self.table.get(&blob)?.body.len())
     }
 
     async fn content_type(&mut self, blob: Resource<Blob>) -> wasmtime::Result<String> {
@@ -122,29 +127,29 @@ impl blobs::HostBlob for crate::capabilities::HostState {
         offset: u64,
         len: u32,
     ) -> wasmtime::Result<Result<Vec<u8>, BlobError>> {
-        let bytes = &self.table.get(&blob)?.bytes;
-        let Ok(start) = usize::try_from(offset) else {
-            return Ok(Err(BlobError::OutOfRange));
-        };
-        if start > bytes.len() {
+        let body = self.table.get(&blob)?.body.clone();
+        if offset > body.len() {
             return Ok(Err(BlobError::OutOfRange));
         }
-        let end = start
-            .saturating_add(len.min(MAX_READ) as usize)
-            .min(bytes.len());
-        Ok(Ok(bytes[start..end].to_vec()))
+        let read = body.read(offset, len.min(MAX_READ) as usize).await;
+        Ok(Ok(read.map_err(|e| {
+            wasmtime::format_err!("reading a blob from scratch: {e}")
+        })?))
     }
 
     async fn drop(&mut self, blob: Resource<Blob>) -> wasmtime::Result<()> {
         let blob = self.table.delete(blob)?;
-        self.ffmpeg.forget(&blob.bytes);
+        self.ffmpeg.forget(&blob.body);
         Ok(())
     }
 }
 
 impl blobs::HostWriter for crate::capabilities::HostState {
     async fn new(&mut self) -> wasmtime::Result<Resource<Writer>> {
-        Ok(self.table.push(Writer::default())?)
+        let builder = BodyBuilder::new(self.budget.clone(), self.scratch.clone(), None);
+        Ok(self.table.push(Writer {
+            builder: Some(builder),
+        })?)
     }
 
     async fn write(
@@ -155,7 +160,10 @@ impl blobs::HostWriter for crate::capabilities::HostState {
         if let Err(e) = self.blobs.reserve(bytes.len()) {
             return Ok(Err(e));
         }
-        self.table.get_mut(&writer)?.buf.extend_from_slice(&bytes);
+        match &mut self.table.get_mut(&writer)?.builder {
+            Some(builder) => builder.push(&bytes).await.map_err(trap)?,
+            None => return Ok(Err(BlobError::OutOfRange)),
+        }
         Ok(Ok(()))
     }
 
@@ -163,9 +171,11 @@ impl blobs::HostWriter for crate::capabilities::HostState {
         &mut self,
         writer: Resource<Writer>,
     ) -> wasmtime::Result<Result<Resource<Blob>, BlobError>> {
-        let buf = std::mem::take(&mut self.table.get_mut(&writer)?.buf);
+        let Some(builder) = self.table.get_mut(&writer)?.builder.take() else {
+            return Ok(Err(BlobError::OutOfRange));
+        };
         let blob = Blob {
-            bytes: Bytes::from(buf),
+            body: builder.finish().await.map_err(trap)?,
             content_type: String::new(),
             url: String::new(),
         };

@@ -2,15 +2,15 @@
 //! under the same network policy as `fetch`: the URL is checked, every
 //! address the name resolves to is vetted before connecting, redirects are
 //! answered to the guest (which must send a new request, checked again),
-//! and the response body is capped. Bytes received count towards the run's
-//! `bytes_in`.
+//! and the response body is capped. Bytes received count against the run's
+//! `fetch_bytes` budget and bytes sent against `send_bytes`; going over
+//! ends the stream, and the run ends in that budget's error.
 //!
 //! wasmtime-wasi-http parses the guest's request; [`PolicyHooks`] sends it
 //! with the fetcher's guarded client instead of wasmtime's default
 //! connector (which would connect wherever the name points).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use futures::StreamExt as _;
@@ -18,22 +18,20 @@ use http_body_util::{BodyDataStream, BodyExt as _, StreamBody};
 use hyper::body::Frame;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
+use crate::budget::RunBudget;
 use crate::fetcher::{self as client, Fetcher};
 
-/// The hooks of one run: its fetcher and its byte counter.
+/// The hooks of one run: its fetcher and its budget.
 pub struct PolicyHooks {
     fetcher: Arc<Fetcher>,
-    /// Response bytes received (shared with the body streams).
-    pub bytes_in: Arc<AtomicU64>,
+    /// Shared with the body streams, which outlive the calls.
+    budget: Arc<RunBudget>,
 }
 
 impl PolicyHooks {
-    /// Hooks sending through `fetcher`.
-    pub fn new(fetcher: Arc<Fetcher>) -> Self {
-        PolicyHooks {
-            fetcher,
-            bytes_in: Arc::default(),
-        }
+    /// Hooks sending through `fetcher`, counting against `budget`.
+    pub fn new(fetcher: Arc<Fetcher>, budget: Arc<RunBudget>) -> Self {
+        PolicyHooks { fetcher, budget }
     }
 }
 
@@ -56,12 +54,13 @@ impl WasiHttpHooks for PolicyHooks {
         _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> Box<dyn Future<Output = Sent> + Send> {
         let fetcher = self.fetcher.clone();
-        let counter = self.bytes_in.clone();
+        let budget = self.budget.clone();
         Box::new(async move {
-            let response = send(&fetcher, request).await?;
+            let response = send(&fetcher, request, budget.clone()).await?;
             let cap = fetcher.max_bytes();
-            if response.content_length().is_some_and(|n| n > cap) {
-                return Err(HttpError::HttpResponseBodySize(response.content_length()));
+            let declared = response.content_length();
+            if declared.is_some_and(|n| n > cap || budget.fetch_fits(n).is_err()) {
+                return Err(HttpError::HttpResponseBodySize(declared));
             }
             let status = response.status();
             let headers = response.headers().clone();
@@ -75,8 +74,7 @@ impl WasiHttpHooks for PolicyHooks {
                     }
                 })?;
                 received += chunk.len() as u64;
-                counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                if received > cap {
+                if received > cap || budget.fetch(chunk.len() as u64).is_err() {
                     return Err(HttpError::HttpResponseBodySize(Some(received)));
                 }
                 Ok(Frame::data(chunk))
@@ -92,14 +90,22 @@ impl WasiHttpHooks for PolicyHooks {
 }
 
 /// The guest's request through the guarded client.
-async fn send(fetcher: &Fetcher, request: http::Request<WasiBody>) -> Result<reqwest::Response> {
+async fn send(
+    fetcher: &Fetcher,
+    request: http::Request<WasiBody>,
+    budget: Arc<RunBudget>,
+) -> Result<reqwest::Response> {
     let (parts, body) = request.into_parts();
     let url =
         url::Url::parse(&parts.uri.to_string()).map_err(|_| HttpError::HttpRequestUriInvalid)?;
     let mut out = reqwest::Request::new(parts.method, url);
     *out.headers_mut() = parts.headers;
-    let stream = BodyDataStream::new(body).map(|chunk: Result<Bytes, HttpError>| {
-        chunk.map_err(|e| std::io::Error::other(format!("{e:?}")))
+    let stream = BodyDataStream::new(body).map(move |chunk: Result<Bytes, HttpError>| {
+        let chunk = chunk.map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+        budget
+            .send(chunk.len() as u64)
+            .map_err(std::io::Error::other)?;
+        Ok::<_, std::io::Error>(chunk)
     });
     *out.body_mut() = Some(reqwest::Body::wrap_stream(stream));
     fetcher.send(out).await.map_err(|e| match e {

@@ -5,6 +5,8 @@
 //! traits implemented on [`HostState`] (wasmtime's `HasSelf` projection).
 //! Adding a capability adds one field here and one module.
 
+use std::sync::Arc;
+
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -23,6 +25,10 @@ pub struct HostState {
     pub table: ResourceTable,
     /// Memory cap.
     pub limiter: MemoryLimiter,
+    /// Bytes fetched and sent, scratch disk, held memory.
+    pub budget: Arc<crate::budget::RunBudget>,
+    /// The run's scratch directory (spooled bodies, ffmpeg inputs).
+    pub scratch: Arc<crate::budget::Scratch>,
     /// Network reads.
     pub fetch: fetch::FetchCtx,
     /// Blob reads/writes and published outputs.

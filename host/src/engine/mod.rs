@@ -25,6 +25,7 @@ use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use crate::bindings;
+use crate::budget::{HeldPool, RunBudget, Scratch};
 use crate::capabilities::blobs::BlobsCtx;
 use crate::capabilities::fetch::FetchCtx;
 use crate::capabilities::ffmpeg::{FfmpegCtx, FfmpegPolicy};
@@ -43,7 +44,7 @@ mod outcome;
 
 pub use outcome::cancelled;
 
-use outcome::{internal, task_error, time_limit_failure, trap_failure, usage};
+use outcome::{budget_failure, internal, task_error, time_limit_failure, trap_failure, usage};
 
 /// Epoch tick: the granularity of time limits and of cooperative yields to
 /// the async runtime (a CPU-bound guest gives its thread back this often).
@@ -69,6 +70,7 @@ pub struct LoadedTask {
     pub schema: Value,
     pre: bindings::TaskPre<HostState>,
     time_limit: Duration,
+    budgets: crate::config::TaskBudgets,
 }
 
 /// A component's self-description (the WIT `task-info`).
@@ -102,6 +104,8 @@ pub struct Engine {
     tasks: BTreeMap<String, LoadedTask>,
     fetcher: Arc<Fetcher>,
     ffmpeg: Arc<FfmpegPolicy>,
+    /// Memory for fetched media, shared by every run (`budgets.held_bytes`).
+    held: Arc<HeldPool>,
     config: EngineConfig,
     /// Environment variables every guest sees (the upload endpoints).
     guest_env: Vec<(String, String)>,
@@ -142,6 +146,7 @@ impl Engine {
             tasks: BTreeMap::new(),
             fetcher,
             ffmpeg,
+            held: HeldPool::new(config.budgets.held_bytes),
             config: config.engine.clone(),
             guest_env: config.upload.env(),
             permits: Arc::new(Semaphore::new(POOL_INSTANCES as usize)),
@@ -186,6 +191,7 @@ impl Engine {
                 schema: Value::Null,
                 pre,
                 time_limit,
+                budgets: config.budgets.for_task(name),
             };
             let (info, schema) = this
                 .describe(&loaded)
@@ -201,6 +207,14 @@ impl Engine {
             loaded.info = info;
             loaded.schema = schema;
             this.tasks.insert(name.to_owned(), loaded);
+        }
+        let configured = config.engine.time_limits.keys();
+        for name in configured.chain(config.budgets.tasks.keys()) {
+            if !this.tasks.contains_key(name) {
+                bail!(
+                    "engine.time_limits / budgets.tasks: {name:?} is not a task this server runs"
+                );
+            }
         }
         Ok(this)
     }
@@ -283,10 +297,14 @@ impl Engine {
             .build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
+        let budget = RunBudget::new(task.budgets.clone(), self.held.clone());
+        let scratch = Scratch::new(self.ffmpeg.scratch_root());
         let state = HostState {
             wasi,
             table,
             limiter: MemoryLimiter::new(self.config.memory_limit),
+            budget: budget.clone(),
+            scratch: scratch.clone(),
             fetch: FetchCtx::new(self.fetcher.clone()),
             blobs: BlobsCtx::new(
                 env.sink,
@@ -294,9 +312,14 @@ impl Engine {
                 self.config.max_output_bytes,
             ),
             progress: ProgressCtx::new(env.events),
-            ffmpeg: FfmpegCtx::new(self.ffmpeg.clone(), deadline.into()),
+            ffmpeg: FfmpegCtx::new(
+                self.ffmpeg.clone(),
+                deadline.into(),
+                budget.clone(),
+                scratch,
+            ),
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
-            http_hooks: PolicyHooks::new(self.fetcher.clone()),
+            http_hooks: PolicyHooks::new(self.fetcher.clone(), budget),
             stderr,
         };
         let mut store = wasmtime::Store::new(&self.engine, state);
@@ -394,6 +417,13 @@ impl Engine {
             },
             Some(Ok(Ok(Err(e)))) => Err(task_error(e)),
             Some(Ok(Err(trap))) => Err(trap_failure(&trap, state, time_limit)),
+        };
+        // A budget overrun ends the run in its error, whatever the guest
+        // made of the refusal it got.
+        let result = match (state.budget.exceeded(), result) {
+            (_, Err(e)) if e.kind == crate::store::FailureKind::Cancelled => Err(e),
+            (Some(over), _) => Err(budget_failure(&over)),
+            (None, result) => result,
         };
         let usage = usage(state, duration, guest_cpu.into_inner());
         self.metrics.record(&crate::metrics::RunRecord {

@@ -23,10 +23,7 @@ pub(super) fn usage(state: &HostState, wall: Duration, guest_cpu_micros: u64) ->
             .limiter
             .committed()
             .saturating_add(meter.max_rss.load(Relaxed)),
-        bytes_in: state
-            .fetch
-            .bytes_in
-            .saturating_add(state.http_hooks.bytes_in.load(Relaxed)),
+        bytes_in: state.budget.fetched(),
         bytes_out: state.blobs.published(),
     }
 }
@@ -44,6 +41,15 @@ pub fn cancelled() -> TaskFailure {
     TaskFailure {
         kind: FailureKind::Cancelled,
         public: Value::from("cancelled: the account asked to end the task"),
+        detail: None,
+    }
+}
+
+/// The failure of a run that went over one of its `[budgets]`.
+pub(super) fn budget_failure(over: &crate::budget::Exceeded) -> TaskFailure {
+    TaskFailure {
+        kind: FailureKind::Limit,
+        public: Value::from(over.to_string()),
         detail: None,
     }
 }

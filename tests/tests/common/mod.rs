@@ -395,6 +395,14 @@ async fn serve_fixture(State(f): State<Fixtures>, UrlPath(name): UrlPath<String>
     }
 }
 
+/// Peak resident memory of a process (VmHWM), bytes.
+pub fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
 /// A `w`×`h` test picture (gradient + shapes) as JPEG.
 pub fn jpeg(w: u32, h: u32) -> Vec<u8> {
     encode(&picture(w, h), image::ImageFormat::Jpeg)

@@ -14,11 +14,11 @@
 //! (`in0`, `in1`, …) and its outputs (`out0`, …, read back into blobs),
 //! deleted when the call ends, whatever the outcome.
 
-use bytes::Bytes;
 use wasmtime::component::Resource;
 
 use crate::bindings::Blob;
 use crate::bindings::ffmpeg::{self, FfmpegError, MediaInfo};
+use crate::budget::Body;
 use crate::capabilities::HostState;
 use crate::run::RunEvent;
 
@@ -39,22 +39,22 @@ pub use sandbox::{Limits, Sandbox};
 use policy::Spec;
 
 impl HostState {
-    /// The bytes of the blobs `handles` (a handle the guest does not own
+    /// The bodies of the blobs `handles` (a handle the guest does not own
     /// traps).
-    fn blob_bytes<'a>(
+    fn blob_bodies<'a>(
         &self,
         handles: impl IntoIterator<Item = &'a Resource<Blob>>,
-    ) -> wasmtime::Result<Vec<Bytes>> {
+    ) -> wasmtime::Result<Vec<Body>> {
         handles
             .into_iter()
-            .map(|h| Ok(self.table.get(h)?.bytes.clone()))
+            .map(|h| Ok(self.table.get(h)?.body.clone()))
             .collect()
     }
 
-    /// A new blob handle for bytes a call produced.
-    fn new_blob(&mut self, bytes: Bytes, content_type: &str) -> wasmtime::Result<Resource<Blob>> {
+    /// A new blob handle for a body a call produced.
+    fn new_blob(&mut self, body: Body, content_type: &str) -> wasmtime::Result<Resource<Blob>> {
         Ok(self.table.push(Blob {
-            bytes,
+            body,
             content_type: content_type.to_owned(),
             url: String::new(),
         })?)
@@ -76,7 +76,7 @@ impl ffmpeg::Host for HostState {
         &mut self,
         input: Resource<Blob>,
     ) -> wasmtime::Result<Result<MediaInfo, FfmpegError>> {
-        let inputs = self.blob_bytes([&input])?;
+        let inputs = self.blob_bodies([&input])?;
         let ffprobe = or_answer!(self.ffmpeg.policy().binaries()).ffprobe.clone();
         let call = or_answer!(self.ffmpeg.call(&inputs).await);
         let spec = Spec {
@@ -99,7 +99,7 @@ impl ffmpeg::Host for HostState {
         &mut self,
         job: ffmpeg::Job,
     ) -> wasmtime::Result<Result<ffmpeg::JobResult, FfmpegError>> {
-        let inputs = self.blob_bytes(job.inputs.iter().map(|i| &i.media))?;
+        let inputs = self.blob_bodies(job.inputs.iter().map(|i| &i.media))?;
         let policy = self.ffmpeg.policy();
         let ffmpeg_bin = or_answer!(policy.binaries()).ffmpeg.clone();
         let planned = argv::PlannedJob {
@@ -125,8 +125,8 @@ impl ffmpeg::Host for HostState {
         };
         let ran = or_answer!(call.run(spec, |line| progress.line(line)).await);
         let mut outputs = Vec::with_capacity(ran.outputs.len());
-        for bytes in ran.outputs {
-            outputs.push(self.new_blob(bytes, "")?);
+        for body in ran.outputs {
+            outputs.push(self.new_blob(body, "")?);
         }
         Ok(Ok(ffmpeg::JobResult {
             outputs,

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use bytes::Bytes;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::sandbox::{self, Limits, ProcessMeter, RunError, Sandbox};
 use crate::bindings::ffmpeg::FfmpegError;
+use crate::budget::{Body, BodyError, RunBudget, SPILL_BYTES, Scratch};
 use crate::config::{FfmpegConfig, KNOWN_FFMPEG_MAJORS, SandboxKind};
 
 /// Open files per process: ffmpeg needs a few dozen descriptors; a long
@@ -121,8 +121,9 @@ impl FfmpegPolicy {
             .map_err(|e| FfmpegError::Failed(e.clone()))
     }
 
-    /// Where runs keep their written inputs (`run-*` directories).
-    pub(super) fn scratch_root(&self) -> &Path {
+    /// Where runs keep their scratch (`run-*` directories) and calls
+    /// their own (`job-*`).
+    pub fn scratch_root(&self) -> &Path {
         &self.scratch
     }
 }
@@ -156,19 +157,24 @@ fn check_version(version_line: &str, accepted: &[u32]) -> anyhow::Result<()> {
 }
 
 /// What one process needs besides its arguments: the run's policy,
-/// deadline and usage meter, and the run's files of its inputs.
+/// deadline, usage meter, budget and scratch, and the files of its inputs.
 pub(super) struct Call {
     pub policy: Arc<FfmpegPolicy>,
     pub deadline: Instant,
     pub meter: Arc<ProcessMeter>,
+    pub budget: Arc<RunBudget>,
+    pub scratch: Arc<Scratch>,
     /// Input `i` of the call, linked into its directory as `in<i>`.
     pub inputs: Vec<PathBuf>,
+    /// The bodies whose files those are, kept while the call runs.
+    pub _keep: Vec<Body>,
 }
 
-/// What a call leaves: the captured stdout and the output files read back.
+/// What a call leaves: the captured stdout and its output files (small
+/// ones read into memory, others moved into the run's scratch).
 pub(super) struct Ran {
     pub stdout: Vec<u8>,
-    pub outputs: Vec<Bytes>,
+    pub outputs: Vec<Body>,
 }
 
 /// How a call's process is run.
@@ -210,10 +216,17 @@ impl Call {
                 .await
                 .map_err(|e| FfmpegError::Failed(format!("writing {name}: {e}")))?;
         }
+        // ffmpeg writes within the run's scratch budget: the file-size
+        // limit is lowered to what is left of it.
+        let scratch_left = self.budget.scratch_left();
+        let limits = Limits {
+            file_size: policy.limits.file_size.min(scratch_left),
+            ..policy.limits.clone()
+        };
         let finished = sandbox::run(
             sandbox::Invocation {
                 sandbox: &policy.sandbox,
-                limits: &policy.limits,
+                limits: &limits,
                 dir,
                 program: spec.program,
                 args: spec.args,
@@ -224,23 +237,48 @@ impl Call {
             on_line,
         )
         .await
-        .map_err(|e| convert_error(e, spec.probing))?;
+        .map_err(|e| match e {
+            RunError::FileSize(_) if limits.file_size < policy.limits.file_size => {
+                FfmpegError::Limit(self.budget.scratch_exceeded().to_string())
+            }
+            e => convert_error(e, spec.probing),
+        })?;
         let mut outputs = Vec::with_capacity(spec.outputs);
         for i in 0..spec.outputs {
-            // ffmpeg creates no file when nothing was decoded (a seek past
-            // the last frame, a stream without frames): that is an empty
-            // output, for the task to judge.
-            let bytes = match tokio::fs::read(dir.join(format!("out{i}"))).await {
-                Ok(b) => b,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-                Err(e) => return Err(FfmpegError::Failed(format!("reading output {i}: {e}"))),
-            };
-            outputs.push(Bytes::from(bytes));
+            outputs.push(self.output(&dir.join(format!("out{i}"))).await?);
         }
         Ok(Ran {
             stdout: finished.stdout,
             outputs,
         })
+    }
+}
+
+impl Call {
+    /// Output file `path` as a body: read when small, else moved into
+    /// the run's scratch (charged to its budget). ffmpeg creates no file
+    /// when nothing was decoded (a seek past the last frame, a stream
+    /// without frames): that is an empty output, for the task to judge.
+    async fn output(&self, path: &Path) -> Result<Body, FfmpegError> {
+        let failed = |e: std::io::Error| FfmpegError::Failed(format!("reading an output: {e}"));
+        let len = match tokio::fs::metadata(path).await {
+            Ok(meta) => meta.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(failed(e)),
+        };
+        if len == 0 {
+            return Ok(Body::from_bytes(bytes::Bytes::new()));
+        }
+        if len <= SPILL_BYTES {
+            let bytes = tokio::fs::read(path).await.map_err(failed)?;
+            return Ok(Body::from_bytes(bytes.into()));
+        }
+        Body::adopt(path, len, &self.budget, &self.scratch)
+            .await
+            .map_err(|e| match e {
+                BodyError::Exceeded(e) => FfmpegError::Limit(e.to_string()),
+                BodyError::Io(e) => failed(e),
+            })
     }
 }
 
