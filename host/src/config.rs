@@ -638,6 +638,10 @@ pub struct SchedulerConfig {
     /// node re-runs them).
     #[serde(with = "duration")]
     pub drain_timeout: Duration,
+    /// Runs beyond `workers` that only an account with nothing running
+    /// may take: one account's backlog of long tasks never makes another
+    /// account wait for a whole run.
+    pub spare_slots: usize,
 }
 
 impl Default for SchedulerConfig {
@@ -653,6 +657,9 @@ impl Default for SchedulerConfig {
             // 120 s finishes most runs; orchestrators' grace periods
             // (Kubernetes: 30 s by default) must be set above it.
             drain_timeout: Duration::from_secs(120),
+            // One: a light task of an idle account starts at once beside
+            // the backlog (ffmpeg runs niced, so it gets the CPU it needs).
+            spare_slots: 1,
         }
     }
 }
@@ -678,6 +685,26 @@ pub struct Account {
     /// Retention override for this account's tasks.
     #[serde(default, with = "opt_duration")]
     pub retention: Option<Duration>,
+    /// Its weight in claims: while several accounts have tasks queued,
+    /// each holds workers in proportion to its share.
+    #[serde(default = "default_share")]
+    pub share: u32,
+    /// Its tasks running at once, across nodes; more wait, queued.
+    #[serde(default)]
+    pub max_running: Option<u32>,
+    /// Its tasks queued at once; a create past it → 401.
+    #[serde(default = "default_max_queued")]
+    pub max_queued: u64,
+}
+
+fn default_share() -> u32 {
+    1
+}
+
+/// Bulk work (a whole catalogue of thumbnails) fits; a runaway client
+/// filling the store does not.
+fn default_max_queued() -> u64 {
+    20_000
 }
 
 impl Account {
@@ -702,6 +729,9 @@ impl Account {
             referrers: vec![],
             max_tasks_per_hour: None,
             retention: None,
+            share: default_share(),
+            max_running: None,
+            max_queued: default_max_queued(),
         };
         Ok((account, path))
     }
@@ -820,6 +850,14 @@ impl Config {
         }
         if self.budgets.held_bytes < (1 << 20) {
             problems.push("budgets.held_bytes: must be at least 1 MiB".to_owned());
+        }
+        for account in &self.accounts {
+            if account.share == 0 {
+                problems.push(format!(
+                    "accounts.{}.share: must be at least 1",
+                    account.name
+                ));
+            }
         }
         if self.scheduler.max_attempts == 0 {
             problems.push("scheduler.max_attempts: must be at least 1".to_owned());
@@ -1130,6 +1168,7 @@ mod tests {
         full.accounts = documented.accounts.clone();
         full.accounts[0].retention = Some(Duration::from_secs(60));
         full.accounts[0].max_tasks_per_hour = Some(1);
+        full.accounts[0].max_running = Some(1);
         let mut keys = BTreeSet::new();
         key_paths(&serde_json::to_value(&full).unwrap(), "", &maps, &mut keys);
         assert_eq!(

@@ -138,3 +138,92 @@ async fn a_timeline_of_huge_assets_ends_at_the_fetch_budget_in_bounded_memory() 
         peak >> 20
     );
 }
+
+/// Accounts beside the harness's `test`: `other` (an idle tenant) and
+/// `capped` (one task running at once, three queued).
+fn tenants() -> common::Options {
+    common::Options {
+        tables: r#"
+[[accounts]]
+name = "other"
+secret = "other-secret"
+
+[[accounts]]
+name = "capped"
+secret = "capped-secret"
+max_running = 1
+max_queued = 3
+"#
+        .into(),
+        ..Default::default()
+    }
+}
+
+fn sleeps(n: usize, ms: u64) -> serde_json::Value {
+    (0..n)
+        .map(|i| json!({"task_name": "test.hostile", "mode": "sleep", "ms": ms + i as u64}))
+        .collect()
+}
+
+/// Claims take turns between accounts: while `test` has a backlog filling
+/// every worker, `other`'s task starts at once (the spare slot is for
+/// accounts with nothing running) and ends long before the backlog does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_accounts_backlog_does_not_hold_a_task_back() {
+    let drake = Drake::start_with(tenants()).await;
+    let backlog = drake.create(sleeps(20, 1000), false).await;
+    drake
+        .wait_until_executing(backlog[0]["key"].as_str().unwrap())
+        .await;
+    let (code, done) = drake
+        .post(
+            "/v1/create",
+            json!({"secret": "other-secret", "block": true,
+                   "tasks": [{"task_name": "test.hostile", "mode": "sleep", "ms": 10}]}),
+        )
+        .await;
+    assert_eq!(code, 200, "{done}");
+    assert_eq!(done[0]["status"], "success", "{done}");
+    // The backlog is 10 s of work on two workers; at most the first few
+    // of its tasks can have ended by now.
+    let keys: Vec<&str> = backlog.iter().map(|s| s["key"].as_str().unwrap()).collect();
+    let (_, statuses) = drake.post("/v1/status", json!({"tasks": keys})).await;
+    let ended = statuses
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "success")
+        .count();
+    assert!(ended <= 4, "{ended} of the backlog ended first");
+}
+
+/// `max_queued` refuses a create past it with 401 naming the limit;
+/// `max_running` keeps the account's runs one at a time although workers
+/// are free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_limits_on_queued_and_running_tasks() {
+    let drake = Drake::start_with(tenants()).await;
+    let create = |tasks: serde_json::Value| {
+        drake.post(
+            "/v1/create",
+            json!({"secret": "capped-secret", "tasks": tasks}),
+        )
+    };
+    let (code, created) = create(sleeps(3, 300)).await;
+    assert_eq!(code, 200, "{created}");
+    let (code, refused) = create(sleeps(2, 300)).await;
+    assert_eq!(code, 401, "{refused}");
+    let message = refused["errors"][0]["description"].as_str().unwrap_or("");
+    assert!(message.contains("max_queued"), "{refused}");
+    let mut runs: Vec<(String, String)> = Vec::new();
+    for status in created.as_array().unwrap() {
+        let done = drake.wait(status["key"].as_str().unwrap()).await;
+        assert_eq!(done["status"], "success", "{done}");
+        let at = |e: &str| done["events"][e].as_str().unwrap().to_owned();
+        runs.push((at("started"), at("completed")));
+    }
+    runs.sort();
+    for pair in runs.windows(2) {
+        assert!(pair[0].1 <= pair[1].0, "runs overlap: {runs:?}");
+    }
+}

@@ -291,6 +291,9 @@ mod tests {
             referrers: vec!["example.com".into(), "*.example.org".into()],
             max_tasks_per_hour: None,
             retention: None,
+            share: 1,
+            max_running: None,
+            max_queued: 20_000,
         }
     }
 

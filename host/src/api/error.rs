@@ -112,7 +112,15 @@ impl ApiError {
 
 impl From<crate::store::Error> for ApiError {
     fn from(e: crate::store::Error) -> Self {
-        ApiError::internal(e)
+        use crate::store::Error;
+        match e {
+            // Overload, not failure: 503 with Retry-After.
+            Error::Overloaded(_) | Error::Database(sqlx::Error::PoolTimedOut) => {
+                tracing::warn!(error = %e, "store overloaded");
+                ApiError::overloaded("the server is overloaded; retry after Retry-After")
+            }
+            e => ApiError::internal(e),
+        }
     }
 }
 

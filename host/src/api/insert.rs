@@ -35,22 +35,37 @@ pub fn dedup_hash(account: &str, def: &TaskDef) -> String {
     hex::encode(h.finalize())
 }
 
-/// Check the account's hourly limit for `n` more tasks (api.md §3: 401).
+/// Check the account's limits for `n` more tasks: its hourly creations
+/// and its tasks queued now (api.md §3: 401, naming the limit).
 pub async fn check_limits(state: &AppState, account: &Account, n: usize) -> Result<(), ApiError> {
-    let Some(limit) = account.max_tasks_per_hour else {
-        return Ok(());
-    };
-    let since = now_micros() - 3_600_000_000;
-    let used = state
-        .store
-        .task_count_created_since(&account.name, since)
-        .await?;
-    if used.saturating_add(n as u64) > limit {
-        return Err(ApiError::unauthorized(
+    let over = |description: String| {
+        Err(ApiError::unauthorized(
             "account",
             Location::Body,
-            format!("account limit reached: {limit} tasks per hour"),
-        ));
+            description,
+        ))
+    };
+    if let Some(limit) = account.max_tasks_per_hour {
+        let since = now_micros() - 3_600_000_000;
+        let used = state
+            .store
+            .task_count_created_since(&account.name, since)
+            .await?;
+        if used.saturating_add(n as u64) > limit {
+            return over(format!(
+                "account limit reached: {limit} tasks per hour (max_tasks_per_hour)"
+            ));
+        }
+    }
+    if n > 0 {
+        let queued = state.store.task_count_queued(&account.name).await?;
+        let limit = account.max_queued;
+        if queued.saturating_add(n as u64) > limit {
+            return over(format!(
+                "account limit reached: {limit} tasks queued at once (max_queued); \
+                 {queued} are waiting"
+            ));
+        }
     }
     Ok(())
 }

@@ -1,8 +1,9 @@
 //! The scheduler: claim → run → complete, with leases.
 //!
 //! - [`Scheduler::run`] is the dispatcher: it holds one permit per worker
-//!   slot, claims a queued task when a slot is free, and runs it on its own
-//!   tokio task. It wakes on the store's change notifications and polls as
+//!   slot, claims a queued task when a slot is free (accounts taking turns
+//!   by share: store/fair.rs), and runs it on its own tokio task; the
+//!   `spare_slots` claim only for accounts with nothing running. It wakes on the store's change notifications and polls as
 //!   a baseline (other nodes' tasks, lost notifications). On shutdown it
 //!   stops claiming and waits for the running tasks (the drain).
 //! - [`Scheduler::execute`] runs one claimed task: heartbeats renew the
@@ -24,8 +25,8 @@ use crate::engine::Engine;
 use crate::outputs::{Storage, TaskSink};
 use crate::run::{RunEnv, RunEvent, RunOutcome};
 use crate::store::{
-    ClaimParams, CompleteParams, FailureKind, ProgressParams, TaskFailure, TaskRow, TaskStore,
-    now_micros,
+    ClaimParams, CompleteParams, FailureKind, ProgressParams, Share, TaskFailure, TaskRow,
+    TaskStore, now_micros,
 };
 
 pub mod reaper;
@@ -44,6 +45,8 @@ pub struct Scheduler {
     node_id: String,
     /// Concurrent runs on this node.
     workers: usize,
+    /// The accounts' parts in claims.
+    shares: Arc<[Share]>,
     config: SchedulerConfig,
 }
 
@@ -67,6 +70,15 @@ impl Scheduler {
             outputs,
             node_id,
             workers: config.workers,
+            shares: config
+                .accounts
+                .iter()
+                .map(|a| Share {
+                    account: a.name.clone(),
+                    share: a.share,
+                    max_running: a.max_running,
+                })
+                .collect(),
             config: config.scheduler.clone(),
         })
     }
@@ -75,27 +87,44 @@ impl Scheduler {
     /// and wait up to `drain` for the running tasks to end. Returns how
     /// many were still running at the deadline (their leases expire and
     /// another node re-runs them).
-    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>, drain: Duration) -> usize {
-        let workers = self.workers;
+    pub async fn run(self: Arc<Self>, stop: watch::Receiver<bool>, drain: Duration) -> usize {
+        let (workers, spare) = (self.workers, self.config.spare_slots);
         let slots = Arc::new(Semaphore::new(workers));
-        self.dispatch(slots.clone(), &mut stop).await;
-        let running = workers - slots.available_permits();
+        let spares = Arc::new(Semaphore::new(spare));
+        tokio::join!(
+            self.clone().dispatch(slots.clone(), stop.clone(), false),
+            self.clone().dispatch(spares.clone(), stop, true),
+        );
+        let in_use = |s: &Semaphore, all: usize| all - s.available_permits();
+        let running = in_use(&slots, workers) + in_use(&spares, spare);
         tracing::info!(running, "draining: no new claims");
-        let all = u32::try_from(workers).unwrap_or(u32::MAX);
-        match tokio::time::timeout(drain, slots.acquire_many(all)).await {
-            Ok(_) => 0,
+        let all = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let drained = async {
+            let _ = tokio::join!(
+                slots.acquire_many(all(workers)),
+                spares.acquire_many(all(spare))
+            );
+        };
+        match tokio::time::timeout(drain, drained).await {
+            Ok(()) => 0,
             Err(_) => {
-                let left = workers - slots.available_permits();
+                let left = in_use(&slots, workers) + in_use(&spares, spare);
                 tracing::warn!(left, "drain timeout: leaving tasks to other nodes");
                 left
             }
         }
     }
 
-    /// Claim and start tasks while worker slots are free, until `stop`.
+    /// Claim and start tasks while `slots` are free, until `stop`
+    /// (`idle_only`: the spare slots, for accounts with nothing running).
     /// Stopping interrupts only waits, never a claim in flight (a task
     /// claimed and then dropped would sit out its lease).
-    async fn dispatch(self: Arc<Self>, slots: Arc<Semaphore>, stop: &mut watch::Receiver<bool>) {
+    async fn dispatch(
+        self: Arc<Self>,
+        slots: Arc<Semaphore>,
+        mut stop: watch::Receiver<bool>,
+        idle_only: bool,
+    ) {
         let mut changes = self.store.subscribe();
         loop {
             let permit = tokio::select! {
@@ -113,6 +142,8 @@ impl Scheduler {
                     now,
                     lease_expires_at: now + micros(self.config.lease),
                     limit: 1,
+                    shares: self.shares.clone(),
+                    idle_only,
                 })
                 .await;
             match claimed {

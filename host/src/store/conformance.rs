@@ -6,8 +6,8 @@
 use serde_json::json;
 
 use super::{
-    ClaimParams, CompleteParams, FailureKind, NewTask, OutputFile, ProgressParams, TaskFailure,
-    TaskState, TaskStore, Usage,
+    ClaimParams, CompleteParams, FailureKind, NewTask, OutputFile, ProgressParams, Share,
+    TaskFailure, TaskState, TaskStore, Usage,
 };
 
 const SEC: i64 = 1_000_000;
@@ -34,6 +34,8 @@ fn claim(owner: &str, now: i64, limit: u32) -> ClaimParams {
         now,
         lease_expires_at: now + 10 * SEC,
         limit,
+        shares: std::sync::Arc::from([]),
+        idle_only: false,
     }
 }
 
@@ -49,6 +51,7 @@ pub async fn exercise(store: &dyn TaskStore) {
     retention(store).await;
     notifications(store).await;
     cancellation(store).await;
+    fair_claims(store).await;
 }
 
 async fn insert_and_read(store: &dyn TaskStore) {
@@ -577,4 +580,80 @@ pub async fn concurrent_claims(store: &dyn TaskStore) {
     let unique: std::collections::HashSet<_> = all.iter().collect();
     assert_eq!(all.len(), TASKS, "every task claimed");
     assert_eq!(unique.len(), TASKS, "no task claimed twice");
+}
+
+/// Accounts take turns by share, `max_running` caps an account, spare
+/// claims go only to accounts with nothing running, and accounts that are
+/// not configured come after the configured ones.
+async fn fair_claims(store: &dyn TaskStore) {
+    let t = 20_000 * SEC;
+    let mut n = 0;
+    let mut add = |account: &'static str| {
+        n += 1;
+        let mut task = new_task(&format!("F{n:02}{account}"), t + n);
+        task.account = account.to_owned();
+        task
+    };
+    // The unconfigured account's task is the oldest of all.
+    let mut tasks = vec![add("zz")];
+    for account in ["fa", "fb", "fc"] {
+        for _ in 0..6 {
+            tasks.push(add(account));
+        }
+    }
+    tasks.push(add("fd"));
+    store.task_insert_many(tasks).await.unwrap();
+    let share = |account: &str, share: u32, max_running: Option<u32>| Share {
+        account: account.to_owned(),
+        share,
+        max_running,
+    };
+    let shares: std::sync::Arc<[Share]> = std::sync::Arc::from([
+        share("fa", 1, None),
+        share("fb", 2, None),
+        share("fc", 1, Some(1)),
+        share("fd", 1, None),
+    ]);
+    let fair = |idle_only: bool| ClaimParams {
+        shares: shares.clone(),
+        idle_only,
+        ..claim("w", t + 100, 1)
+    };
+    let mut order = Vec::new();
+    for _ in 0..8 {
+        let got = store.task_claim(fair(false)).await.unwrap();
+        order.push(got[0].account.clone());
+    }
+    // (running + 1) / share, ties to the oldest task: fb (½), fa, fb, fc
+    // (then capped), fd (its one task), fb, fa, fb.
+    let expected = ["fb", "fa", "fb", "fc", "fd", "fb", "fa", "fb"];
+    assert_eq!(order, expected, "turns by share");
+    // Everyone configured has something running: no spare claim.
+    assert!(store.task_claim(fair(true)).await.unwrap().is_empty());
+    // Claims go on to fb and fa only (fc is at its max_running) …
+    let more = store
+        .task_claim(ClaimParams {
+            limit: 6,
+            ..fair(false)
+        })
+        .await
+        .unwrap();
+    assert!(more.iter().all(|t| t.account == "fa" || t.account == "fb"));
+    assert_eq!(more.len(), 6, "fa and fb had 4 + 2 left");
+    // … then to the unconfigured account, then nothing (fc waits).
+    let last = store
+        .task_claim(ClaimParams {
+            limit: 5,
+            ..fair(false)
+        })
+        .await
+        .unwrap();
+    let accounts: Vec<&str> = last.iter().map(|t| t.account.as_str()).collect();
+    assert_eq!(accounts, ["zz"]);
+    assert_eq!(store.task_count_queued("fc").await.unwrap(), 5);
+    // Without shares, claims go oldest first: fc's five, leaving the
+    // queue empty for the cases after this one.
+    let rest = store.task_claim(claim("w", t + 200, 100)).await.unwrap();
+    assert_eq!(rest.len(), 5);
+    assert!(rest.iter().all(|t| t.account == "fc"));
 }

@@ -31,6 +31,7 @@ use serde_json::Value;
 
 #[cfg(test)]
 pub mod conformance;
+mod fair;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
@@ -257,6 +258,22 @@ pub struct ClaimParams {
     pub lease_expires_at: Micros,
     /// How many tasks at most.
     pub limit: u32,
+    /// The configured accounts' parts in claims (empty: oldest first).
+    pub shares: std::sync::Arc<[Share]>,
+    /// Claim only for accounts with nothing running (a spare slot).
+    pub idle_only: bool,
+}
+
+/// An account's part in claims (store/fair.rs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Share {
+    /// Account name.
+    pub account: String,
+    /// Its weight: an account of share 2 holds twice the workers of one
+    /// of share 1 while both have work.
+    pub share: u32,
+    /// Its running tasks at most, across nodes (`None`: no limit).
+    pub max_running: Option<u32>,
 }
 
 /// Arguments of [`TaskStore::task_progress_if_running`].
@@ -308,6 +325,10 @@ pub enum Error {
     /// A row does not decode.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The store takes no more writes for now (its queue is full): the
+    /// caller should come back shortly.
+    #[error("the store is overloaded: {0}")]
+    Overloaded(&'static str),
     /// An unsupported store URL.
     #[error("unsupported store URL {0:?} (expected sqlite://PATH or postgres://…)")]
     UnsupportedUrl(String),
@@ -345,7 +366,10 @@ pub trait TaskStore: Send + Sync + 'static {
     ) -> Result<Vec<TaskRow>>;
     /// Tasks created by `account` since `since` (account limits).
     async fn task_count_created_since(&self, account: &str, since: Micros) -> Result<u64>;
-    /// Claim up to `limit` queued tasks, oldest first.
+    /// Tasks of `account` queued now (`max_queued`).
+    async fn task_count_queued(&self, account: &str) -> Result<u64>;
+    /// Claim up to `limit` queued tasks, accounts taking turns by share
+    /// (store/fair.rs), each account's oldest first.
     async fn task_claim(&self, params: ClaimParams) -> Result<Vec<TaskRow>>;
     /// Extend the lease; false if the lease was lost.
     async fn task_heartbeat_if_running(

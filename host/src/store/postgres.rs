@@ -18,6 +18,7 @@ use sqlx::Row as _;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use tokio::sync::broadcast;
 
+use super::fair;
 use super::rows::{self, row_to_task, to_json};
 use super::{
     ClaimParams, CompleteParams, DueCallback, Micros, NewTask, ProgressParams, RescueOutcome,
@@ -29,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/postgres_0001_init.sql"),
     include_str!("sql/postgres_0002_callbacks.sql"),
     include_str!("sql/postgres_0003_cancel.sql"),
+    include_str!("sql/postgres_0004_fair.sql"),
 ];
 
 /// The channel every node listens on.
@@ -95,6 +97,30 @@ impl PostgresStore {
             changes,
             listener,
         })
+    }
+
+    /// The `id` of the task the next claim takes (store/fair.rs).
+    async fn pick(&self, params: &ClaimParams) -> Result<Option<i64>> {
+        if !params.shares.is_empty() {
+            let sql = fair::pick_sql(fair::Dialect::Postgres, params);
+            let mut query = sqlx::query_scalar(&sql);
+            for share in params.shares.iter() {
+                let (account, weight, max_running) = fair::binds(share);
+                query = query.bind(account).bind(weight).bind(max_running);
+            }
+            if let Some(id) = query.fetch_optional(&self.pool).await? {
+                return Ok(Some(id));
+            }
+        }
+        if params.idle_only {
+            return Ok(None);
+        }
+        let sql = fair::others_sql(fair::Dialect::Postgres, params);
+        let mut query = sqlx::query_scalar(&sql);
+        for share in params.shares.iter() {
+            query = query.bind(share.account.clone());
+        }
+        Ok(query.fetch_optional(&self.pool).await?)
     }
 }
 
@@ -231,25 +257,42 @@ impl TaskStore for PostgresStore {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    async fn task_claim(&self, params: ClaimParams) -> Result<Vec<TaskRow>> {
-        // SKIP LOCKED: rows another node is claiming right now are passed
-        // over, not waited for.
-        let rows = sqlx::query(&format!(
-            "UPDATE tasks SET state = 'running', lease_owner = $1, lease_expires_at = $2, \
-             attempt = attempt + 1, started_at = COALESCE(started_at, $3) \
-             WHERE id IN (SELECT id FROM tasks WHERE state = 'queued' ORDER BY id LIMIT $4 \
-             FOR UPDATE SKIP LOCKED) \
-             RETURNING {COLUMNS}"
-        ))
-        .bind(&params.owner)
-        .bind(params.lease_expires_at)
-        .bind(params.now)
-        .bind(i64::from(params.limit))
-        .fetch_all(&self.pool)
+    async fn task_count_queued(&self, account: &str) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tasks WHERE account = $1 AND state = 'queued'",
+        )
+        .bind(account)
+        .fetch_one(&self.pool)
         .await?;
-        let mut tasks = rows.iter().map(row_to_task).collect::<Result<Vec<_>>>()?;
-        // RETURNING order is unspecified: restore claim order.
-        tasks.sort_by_key(|t| t.created_at);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn task_claim(&self, params: ClaimParams) -> Result<Vec<TaskRow>> {
+        let mut tasks = Vec::new();
+        let mut lost = 0;
+        while tasks.len() < params.limit as usize {
+            let Some(id) = self.pick(&params).await? else {
+                break;
+            };
+            // Another node claiming the same row: the update waits for its
+            // lock, then finds the row running and takes nothing.
+            let row = sqlx::query(&format!(
+                "UPDATE tasks SET state = 'running', lease_owner = $1, lease_expires_at = $2, \
+                 attempt = attempt + 1, started_at = COALESCE(started_at, $3) \
+                 WHERE id = $4 AND state = 'queued' RETURNING {COLUMNS}"
+            ))
+            .bind(&params.owner)
+            .bind(params.lease_expires_at)
+            .bind(params.now)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+            match row {
+                Some(row) => tasks.push(row_to_task(&row)?),
+                None if lost < fair::MAX_LOST_RACES => lost += 1,
+                None => break,
+            }
+        }
         Ok(tasks)
     }
 
@@ -664,6 +707,8 @@ mod tests {
                 now: 1_000_001,
                 lease_expires_at: 2_000_000,
                 limit: 1,
+                shares: std::sync::Arc::from([]),
+                idle_only: false,
             })
             .await
             .unwrap();

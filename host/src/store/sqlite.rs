@@ -16,6 +16,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Connection as _, SqlitePool};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use super::fair;
 use super::rows::{self, row_to_task, to_json};
 use super::{
     ClaimParams, CompleteParams, DueCallback, Error, Micros, NewTask, ProgressParams,
@@ -29,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/sqlite_0002_usage.sql"),
     include_str!("sql/sqlite_0003_callbacks.sql"),
     include_str!("sql/sqlite_0004_cancel.sql"),
+    include_str!("sql/sqlite_0005_fair.sql"),
 ];
 
 /// Notification fan-out buffer: a slow subscriber that falls this far
@@ -60,8 +62,9 @@ pub struct SqliteStore {
 /// A task to insert, and who waits for it to be durable.
 type PendingInsert = (NewTask, oneshot::Sender<Result<()>>);
 
-/// Inserts queued for the committer before `task_insert` waits for room:
-/// far more than the creates in flight on one node.
+/// Inserts queued for the committer; past it a create is refused as
+/// overloaded (503 + Retry-After): far more than the creates one node
+/// has in flight while its disk keeps up.
 const INSERT_QUEUE: usize = 4096;
 
 /// Most inserts one commit takes: bounds one transaction's length.
@@ -133,6 +136,30 @@ impl SqliteStore {
             migrate(&mut conn).await?;
         }
         Ok(store)
+    }
+
+    /// The `id` of the task the next claim takes (store/fair.rs).
+    async fn pick(&self, params: &ClaimParams) -> Result<Option<i64>> {
+        if !params.shares.is_empty() {
+            let sql = fair::pick_sql(fair::Dialect::Sqlite, params);
+            let mut query = sqlx::query_scalar(&sql);
+            for share in params.shares.iter() {
+                let (account, weight, max_running) = fair::binds(share);
+                query = query.bind(account).bind(weight).bind(max_running);
+            }
+            if let Some(id) = query.fetch_optional(&self.pool).await? {
+                return Ok(Some(id));
+            }
+        }
+        if params.idle_only {
+            return Ok(None);
+        }
+        let sql = fair::others_sql(fair::Dialect::Sqlite, params);
+        let mut query = sqlx::query_scalar(&sql);
+        for share in params.shares.iter() {
+            query = query.bind(share.account.clone());
+        }
+        Ok(query.fetch_optional(&self.pool).await?)
     }
 
     fn notify(&self, key: &str) {
@@ -262,7 +289,12 @@ impl TaskStore for SqliteStore {
         let mut waiting = Vec::with_capacity(tasks.len());
         for task in tasks {
             let (reply, done) = oneshot::channel();
-            self.inserts.send((task, reply)).await.map_err(|_| gone())?;
+            self.inserts.try_send((task, reply)).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => {
+                    Error::Overloaded("more creates waiting for the disk than it commits")
+                }
+                mpsc::error::TrySendError::Closed(_) => gone(),
+            })?;
             waiting.push(done);
         }
         for done in waiting {
@@ -330,22 +362,40 @@ impl TaskStore for SqliteStore {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    async fn task_count_queued(&self, account: &str) -> Result<u64> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE account = ? AND state = 'queued'")
+                .bind(account)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     async fn task_claim(&self, params: ClaimParams) -> Result<Vec<TaskRow>> {
-        let rows = sqlx::query(&format!(
-            "UPDATE tasks SET state = 'running', lease_owner = ?, lease_expires_at = ?, \
-             attempt = attempt + 1, started_at = COALESCE(started_at, ?) \
-             WHERE id IN (SELECT id FROM tasks WHERE state = 'queued' ORDER BY id LIMIT ?) \
-             RETURNING {COLUMNS}"
-        ))
-        .bind(&params.owner)
-        .bind(params.lease_expires_at)
-        .bind(params.now)
-        .bind(i64::from(params.limit))
-        .fetch_all(&self.pool)
-        .await?;
-        let mut tasks = rows.iter().map(row_to_task).collect::<Result<Vec<_>>>()?;
-        // RETURNING order is unspecified: restore claim order.
-        tasks.sort_by_key(|t| t.created_at);
+        let mut tasks = Vec::new();
+        let mut lost = 0;
+        while tasks.len() < params.limit as usize {
+            let Some(id) = self.pick(&params).await? else {
+                break;
+            };
+            let row = sqlx::query(&format!(
+                "UPDATE tasks SET state = 'running', lease_owner = ?, lease_expires_at = ?, \
+                 attempt = attempt + 1, started_at = COALESCE(started_at, ?) \
+                 WHERE id = ? AND state = 'queued' RETURNING {COLUMNS}"
+            ))
+            .bind(&params.owner)
+            .bind(params.lease_expires_at)
+            .bind(params.now)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+            match row {
+                Some(row) => tasks.push(row_to_task(&row)?),
+                // Another claimer took it between the pick and the update.
+                None if lost < fair::MAX_LOST_RACES => lost += 1,
+                None => break,
+            }
+        }
         for t in &tasks {
             self.notify(&t.key);
         }
@@ -667,6 +717,8 @@ mod tests {
                 now: 1_000,
                 lease_expires_at: 10_000,
                 limit: 64,
+                shares: std::sync::Arc::from([]),
+                idle_only: false,
             })
             .await
             .unwrap();

@@ -1,6 +1,7 @@
 //! Running ffmpeg/ffprobe as a sandboxed process.
 //!
 //! Layers, outermost first:
+//! - `nice -n 10`: renders yield the CPU to the API and light tasks;
 //! - `prlimit`: CPU seconds (SIGXCPU at the soft limit), address space,
 //!   largest file written (SIGXFSZ), open files;
 //! - `bwrap` (bubblewrap): new user, mount, network, PID, IPC and UTS
@@ -38,6 +39,11 @@ pub enum Sandbox {
     /// rlimits and deadline only.
     None,
 }
+
+/// ffmpeg's scheduling niceness: a render uses every core for minutes,
+/// while the API, the guests and other accounts' light tasks need a few
+/// milliseconds now; niced, ffmpeg takes what they leave.
+const NICENESS: &str = "10";
 
 /// Process limits.
 #[derive(Debug, Clone)]
@@ -146,7 +152,9 @@ pub async fn run(inv: Invocation<'_>, mut on_line: impl FnMut(&str)) -> Result<F
         capture,
         meter,
     } = inv;
-    let mut cmd = Command::new("prlimit");
+    // `nice` and `prlimit` exec what follows: the child stays one process.
+    let mut cmd = Command::new("nice");
+    cmd.args(["-n", NICENESS, "prlimit"]);
     cmd.arg(format!(
         "--cpu={}:{}",
         limits.cpu_seconds,
