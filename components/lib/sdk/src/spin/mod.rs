@@ -51,6 +51,10 @@ pub const MAX_BODY: usize = 1 << 20;
 /// drake's 512 MiB fetch cap; 100 MiB holds a large photo or an hour of MP3.
 pub const MAX_FETCH_BYTES: u64 = 100 << 20;
 
+/// Default [`Settings::fetch_budget`]: a few of the largest downloads; a
+/// request downloading more is using the function as a proxy.
+pub const FETCH_BUDGET: u64 = 256 << 20;
+
 /// What a Spin component reads from its environment.
 pub struct Settings {
     /// The secret requests must carry (`DRAKE_SECRET`), if any.
@@ -60,6 +64,10 @@ pub struct Settings {
     /// The longest wait for a fetched server (`DRAKE_FETCH_TIMEOUT`,
     /// seconds): to connect, for the first byte, between bytes.
     fetch_timeout: Duration,
+    /// Bytes one request's task may download in all, fetches and
+    /// `wasi:http` responses together (`DRAKE_FETCH_BUDGET`): drake's
+    /// `[budgets] fetch_bytes`.
+    fetch_budget: u64,
 }
 
 /// Default [`Settings::fetch_timeout`]: under hosted Spin's ~30 s request
@@ -68,8 +76,8 @@ pub struct Settings {
 const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Settings {
-    /// Read `DRAKE_SECRET`, `DRAKE_FETCH_ALLOW` and `DRAKE_FETCH_TIMEOUT`
-    /// through `var`; an empty value is unset (Spin's `environment` table
+    /// Read `DRAKE_SECRET`, `DRAKE_FETCH_ALLOW`, `DRAKE_FETCH_TIMEOUT` and
+    /// `DRAKE_FETCH_BUDGET` through `var`; an empty value is unset (Spin's `environment` table
     /// cannot unset).
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let secret = var("DRAKE_SECRET").filter(|s| !s.trim().is_empty());
@@ -91,10 +99,20 @@ impl Settings {
                     format!("DRAKE_FETCH_TIMEOUT: {s:?} is not a number of seconds in (0, 3600]")
                 })?,
         };
+        let fetch_budget = match var("DRAKE_FETCH_BUDGET").filter(|s| !s.trim().is_empty()) {
+            None => FETCH_BUDGET,
+            Some(s) => s
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("DRAKE_FETCH_BUDGET: {s:?} is not a number of bytes"))?,
+        };
         Ok(Settings {
             secret,
             policy,
             fetch_timeout,
+            fetch_budget,
         })
     }
 
@@ -210,9 +228,19 @@ pub fn serve<T: Task>(request: &Request, settings: &Settings, net: &mut dyn Net)
         net,
         published: BTreeMap::new(),
         partial: Map::new(),
+        fetched: 0,
+        over_budget: false,
     };
     let outcome =
         crate::decode_params_value::<T>(Value::Object(params)).and_then(|p| T::run(&mut ctx, p));
+    // Over the budget, the task ends in that error, whatever it made of
+    // the refusal it got (as on drake's host).
+    if ctx.over_budget {
+        return failure(TaskError::Limit(format!(
+            "budget exceeded: the task downloaded more than {} bytes (fetch_bytes)",
+            settings.fetch_budget
+        )));
+    }
     let values = match outcome {
         Ok(values) => values,
         Err(e) => return failure(e),
@@ -374,6 +402,10 @@ struct SpinCtx<'a> {
     net: &'a mut dyn Net,
     published: BTreeMap<String, Published>,
     partial: Values,
+    /// Bytes downloaded so far, against `settings.fetch_budget`.
+    fetched: u64,
+    /// A download was cut off by the budget.
+    over_budget: bool,
 }
 
 /// What a task that needs ffmpeg gets on Spin.
@@ -386,6 +418,12 @@ fn no_ffmpeg() -> FfmpegError {
 }
 
 impl SpinCtx<'_> {
+    /// The cap of the next download: `asked`, lowered to what is left of
+    /// the budget.
+    fn cap(&self, asked: u64) -> u64 {
+        asked.min(self.settings.fetch_budget.saturating_sub(self.fetched))
+    }
+
     /// One GET under the policy, following redirects as drake's host does
     /// ([`NetworkPolicy::check_redirect`]: each hop checked, at most
     /// [`net::MAX_REDIRECTS`]).
@@ -425,8 +463,16 @@ impl SpinCtx<'_> {
 
 impl Ctx for SpinCtx<'_> {
     fn fetch(&mut self, url: &str, max_bytes: Option<u64>) -> Result<Box<dyn Input>, FetchError> {
-        let cap = max_bytes.map_or(MAX_FETCH_BYTES, |m| m.min(MAX_FETCH_BYTES));
-        let (at, response) = self.get(url, cap)?;
+        let asked = max_bytes.map_or(MAX_FETCH_BYTES, |m| m.min(MAX_FETCH_BYTES));
+        let cap = self.cap(asked);
+        let (at, response) = match self.get(url, cap) {
+            Err(FetchError::TooLarge(_)) if cap < asked => {
+                self.over_budget = true;
+                return Err(FetchError::TooLarge(cap));
+            }
+            other => other?,
+        };
+        self.fetched += response.body.len() as u64;
         let content_type = response.header("content-type").unwrap_or("").to_owned();
         Ok(Box::new(
             MemInput::new(&content_type, response.body).with_url(at.as_str()),
@@ -474,7 +520,14 @@ impl Ctx for SpinCtx<'_> {
         self.settings
             .check_url(&url)
             .map_err(|_| http::Error::Blocked)?;
-        self.net.send(request, MAX_FETCH_BYTES)
+        let cap = self.cap(MAX_FETCH_BYTES);
+        let response = self.net.send(request, cap);
+        match &response {
+            Ok(r) => self.fetched += r.body.len() as u64,
+            Err(http::Error::TooLarge) if cap < MAX_FETCH_BYTES => self.over_budget = true,
+            Err(_) => {}
+        }
+        response
     }
 }
 
@@ -568,6 +621,55 @@ mod tests {
                 body,
             })
         }
+    }
+
+    /// Fetches `url` `times` times, ignoring refusals (a task that
+    /// catches its errors).
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    struct ManyParams {
+        url: String,
+        times: u32,
+    }
+    struct Many;
+    impl Task for Many {
+        const NAME: &'static str = "test.many";
+        const SUMMARY: &'static str = "Fetch again and again.";
+        const VALUES: &'static [&'static str] = &["fetched"];
+        const FILES: &'static [&'static str] = &[];
+        type Params = ManyParams;
+        fn run(ctx: &mut dyn Ctx, p: ManyParams) -> Result<Values, TaskError> {
+            let fetched = (0..p.times)
+                .filter(|_| ctx.fetch(&p.url, None).is_ok())
+                .count();
+            Ok(crate::values([("fetched", fetched.into())]))
+        }
+    }
+
+    /// The downloads of one request are capped in all (`DRAKE_FETCH_BUDGET`),
+    /// and going over ends the task in that error even when it carried on.
+    #[test]
+    fn the_fetch_budget_caps_a_request_in_all() {
+        let s = Settings::from_env(|k| (k == "DRAKE_FETCH_BUDGET").then(|| "20".into())).unwrap();
+        let mut net = FakeNet(vec![]);
+        // Two 7-byte bodies fit in 20; the third is refused.
+        let r = serve::<Many>(
+            &get("/v1/run/test.many", "url=http://h/a.png&times=2"),
+            &s,
+            &mut net,
+        );
+        assert_eq!(body(&r)["result"]["fetched"], 2, "{:?}", body(&r));
+        let r = serve::<Many>(
+            &get("/v1/run/test.many", "url=http://h/a.png&times=5"),
+            &s,
+            &mut net,
+        );
+        assert_eq!(r.status, 400);
+        assert_eq!(
+            body(&r)["result"],
+            "budget exceeded: the task downloaded more than 20 bytes (fetch_bytes)"
+        );
+        assert!(Settings::from_env(|k| (k == "DRAKE_FETCH_BUDGET").then(|| "-1".into())).is_err());
     }
 
     fn settings(secret: Option<&str>, allow: &str) -> Settings {
