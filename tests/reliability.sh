@@ -7,6 +7,8 @@
 #   - the hostile-media corpus through every media task (host RSS bounded);
 #   - schemathesis against /openapi.json, 200 examples per operation;
 #   - scale-out: 3 nodes on Postgres + S3, 500 tasks, one node SIGKILLed;
+#   - tenants: a 10,000-task flood through a kill beside an idle tenant,
+#     the fetch budget, fair claims and account limits;
 #   - cargo fuzz: every target for 10 minutes (FUZZ_SECONDS to change).
 # About 30 minutes on 2 cores once `make test` has built everything.
 set -euo pipefail
@@ -16,4 +18,6 @@ cargo build --release --workspace --all-targets
 DRAKE_RELIABILITY=long cargo test --release -p drake-tests --test reliability -- \
   --nocapture --test-threads 1
 cargo test --release -p drake-tests --test scale -- --nocapture --test-threads 1
+DRAKE_RELIABILITY=long cargo test --release -p drake-tests --test tenants -- \
+  --nocapture --test-threads 1
 make --no-print-directory fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-600}"

@@ -15,36 +15,17 @@ use serde_json::{Value, json};
 
 use common::{Drake, Fixtures, SECRET};
 
-fn long_form() -> bool {
-    std::env::var("DRAKE_RELIABILITY").is_ok_and(|v| v == "long")
-}
-
 /// The `q`-quantile of sorted `values`.
 fn quantile(sorted: &[Duration], q: f64) -> Duration {
     let rank = ((sorted.len() as f64 - 1.0) * q).round() as usize;
     sorted[rank.min(sorted.len() - 1)]
 }
 
-/// Wait for every key to be final (blocking status calls, 100 at a time).
-async fn finals(drake: &Drake, keys: &[String]) -> Vec<Value> {
-    let mut out = Vec::with_capacity(keys.len());
-    for batch in keys.chunks(100) {
-        let (code, body) = drake
-            .post("/v1/status", json!({"tasks": batch, "block": true}))
-            .await;
-        assert_eq!(code, 200, "{body}");
-        let statuses = body.as_array().unwrap();
-        assert_eq!(statuses.len(), batch.len());
-        out.extend(statuses.iter().cloned());
-    }
-    out
-}
-
 /// Creates at concurrency 64: no request fails, no task is lost, every
 /// task ends in success; create latency p50/p99 printed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_at_concurrency_64_loses_nothing() {
-    let total = if long_form() { 10_000 } else { 1_000 };
+    let total = if common::long_form() { 10_000 } else { 1_000 };
     let drake = Drake::start().await;
     let fixtures = Fixtures::start().await;
     let photo = fixtures.add("p.png", "image/png", common::png(32, 24));
@@ -102,7 +83,7 @@ async fn load_at_concurrency_64_loses_nothing() {
     let mut latencies: Vec<Duration> = results.iter().map(|(_, t)| *t).collect();
     latencies.sort();
 
-    let statuses = finals(&drake, &keys).await;
+    let statuses = common::finals(&drake, &keys).await;
     let done_in = started.elapsed();
     let failed: Vec<&Value> = statuses
         .iter()
@@ -141,7 +122,7 @@ async fn a_node_killed_with_50_tasks_in_flight_completes_them_after_restart() {
     drake.wait_until_executing(&keys[0]).await;
     drake.kill9();
     drake.spawn().await;
-    for (i, status) in finals(&drake, &keys).await.iter().enumerate() {
+    for (i, status) in common::finals(&drake, &keys).await.iter().enumerate() {
         assert_eq!(status["status"], "success", "{status}");
         assert_eq!(status["result"]["ms"], 100 + i, "{status}");
     }
@@ -224,7 +205,7 @@ async fn hostile_media_through_every_task_ends_cleanly_within_bounded_memory() {
                 .map(|s| s["key"].as_str().unwrap().to_owned()),
         );
     }
-    let statuses = finals(&drake, &keys).await;
+    let statuses = common::finals(&drake, &keys).await;
     for (def, status) in defs.iter().zip(&statuses) {
         match status["status"].as_str() {
             Some("success") => {}
@@ -258,7 +239,7 @@ async fn hostile_media_through_every_task_ends_cleanly_within_bounded_memory() {
 async fn the_openapi_contract_holds_under_schemathesis() {
     let drake = Drake::start().await;
     let program = common::s3::venv_bin("st");
-    let examples = if long_form() { "200" } else { "8" };
+    let examples = if common::long_form() { "200" } else { "8" };
     let url = drake.url.clone();
     // schemathesis keeps a cache in its working directory: not the repo's.
     let scratch = tempfile::tempdir().unwrap();

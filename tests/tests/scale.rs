@@ -179,6 +179,71 @@ async fn api_only_and_worker_only_nodes_split_the_work() {
     assert_eq!(create.status(), reqwest::StatusCode::NOT_FOUND);
 }
 
+/// A cancel sent to an API-only node ends the run on the worker node that
+/// holds it: the blocking cancel answers with the final status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_on_one_node_ends_the_run_on_another() {
+    let db = testing::database().await;
+    let shared = tempfile::tempdir().unwrap();
+    let api = node(&db, shared.path(), &["--api-only"]).await;
+    let _worker = node(&db, shared.path(), &["--worker-only"]).await;
+    let created = api
+        .create(
+            json!([{"task_name": "test.hostile", "mode": "sleep", "ms": 600_000}]),
+            false,
+        )
+        .await;
+    let key = created[0]["key"].as_str().unwrap().to_owned();
+    api.wait_until_executing(&key).await;
+    let (code, body) = api
+        .post(
+            "/v1/cancel",
+            json!({"secret": common::SECRET, "tasks": [&key], "block": true}),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body[0]["status"], "error", "{body}");
+    assert!(
+        body[0]["result"].as_str().unwrap().starts_with("cancelled"),
+        "{body}"
+    );
+    assert_eq!(attempts(&db, &key).await, 1, "ended, not re-run");
+}
+
+/// `max_running` holds across nodes: one account's tasks, created on two
+/// nodes with free workers, run one at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accounts_max_running_holds_across_nodes() {
+    let db = testing::database().await;
+    let shared = tempfile::tempdir().unwrap();
+    let capped = "[[accounts]]\nname = \"capped\"\nsecret = \"capped-secret\"\nmax_running = 1\n";
+    let start = || {
+        Drake::start_with(Options {
+            tables: format!("[store]\nurl = \"{}\"\n{capped}", db.url),
+            data_dir: Some(shared.path().to_path_buf()),
+            ..Options::default()
+        })
+    };
+    let (a, b) = (start().await, start().await);
+    let mut keys = Vec::new();
+    for (i, on) in [&a, &b, &a, &b].into_iter().enumerate() {
+        let (code, body) = on
+            .post(
+                "/v1/create",
+                json!({"secret": "capped-secret",
+                       "tasks": [{"task_name": "test.hostile", "mode": "sleep", "ms": 300 + i}]}),
+            )
+            .await;
+        assert_eq!(code, 200, "{body}");
+        keys.push(body[0]["key"].as_str().unwrap().to_owned());
+    }
+    let mut finals = Vec::new();
+    for key in &keys {
+        finals.push(a.wait(key).await);
+    }
+    common::assert_one_at_a_time(&finals);
+}
+
 /// Three stateless nodes (own data directories) on one Postgres and one
 /// S3 bucket; 500 tasks created round-robin through all three; one node
 /// SIGKILLed mid-run. Every task succeeds once, with its one output file

@@ -7,14 +7,16 @@
 //! account's oldest task. An account with a backlog of thousands therefore
 //! holds at most its share of the workers while another account has work,
 //! and no account waits behind another's backlog. Counts are the store's,
-//! so they hold across nodes.
+//! so they hold across nodes: a claim is one statement (SQLite runs one
+//! writer at a time), and on Postgres one transaction under an advisory
+//! lock, so two nodes never both see an account below its `max_running`.
 //!
 //! Both lookups per account are index seeks (`tasks_queued_account`,
 //! `tasks_running_account`): a claim costs the same with 10 or 100,000
-//! tasks queued. Tasks of accounts no longer configured are claimed
-//! oldest first when no configured account has one ready.
+//! tasks queued. Tasks of accounts no longer configured are claimed oldest
+//! first when no configured account has one ready.
 
-use super::ClaimParams;
+use super::{ClaimParams, Share};
 
 /// SQL placeholders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,9 +27,10 @@ pub(super) enum Dialect {
     Postgres,
 }
 
-/// The query picking the next task's `id` among configured accounts
-/// (`params.shares` non-empty), with the binds in [`binds`] order.
-pub(super) fn pick_sql(dialect: Dialect, params: &ClaimParams) -> String {
+/// The statement claiming one task for `params` and returning `columns`,
+/// or `None` when it could claim nothing (a spare slot and no accounts).
+/// Binds: each share's [`binds`], then owner, lease end, now.
+pub(super) fn claim_sql(dialect: Dialect, params: &ClaimParams, columns: &str) -> Option<String> {
     let mut n = 0;
     let mut next = || {
         n += 1;
@@ -36,58 +39,69 @@ pub(super) fn pick_sql(dialect: Dialect, params: &ClaimParams) -> String {
             Dialect::Postgres => format!("${n}"),
         }
     };
-    let rows: Vec<String> = params
-        .shares
-        .iter()
-        .map(|_| match dialect {
-            Dialect::Sqlite => format!("({}, {}, {})", next(), next(), next()),
-            Dialect::Postgres => format!("({}::text, {}::int8, {}::int8)", next(), next(), next()),
-        })
-        .collect();
-    // Spare slots go only to accounts with nothing running.
-    let idle = if params.idle_only {
-        " AND running = 0"
-    } else {
-        ""
+    let mut with = String::new();
+    let mut picks = Vec::new();
+    if !params.shares.is_empty() {
+        let rows: Vec<String> = params
+            .shares
+            .iter()
+            .map(|_| match dialect {
+                Dialect::Sqlite => format!("({}, {}, {})", next(), next(), next()),
+                Dialect::Postgres => {
+                    format!("({}::text, {}::int8, {}::int8)", next(), next(), next())
+                }
+            })
+            .collect();
+        with = format!(
+            "WITH shares (account, share, max_running) AS (VALUES {}), \
+             heads AS (SELECT s.share, s.max_running, \
+               (SELECT id FROM tasks WHERE state = 'queued' AND account = s.account \
+                ORDER BY id LIMIT 1) AS id, \
+               (SELECT COUNT(*) FROM tasks WHERE state = 'running' AND account = s.account) AS running \
+               FROM shares s) ",
+            rows.join(", ")
+        );
+        // Spare slots go only to accounts with nothing running.
+        let idle = if params.idle_only {
+            " AND running = 0"
+        } else {
+            ""
+        };
+        picks.push(format!(
+            "(SELECT id FROM heads \
+              WHERE id IS NOT NULL AND (max_running IS NULL OR running < max_running){idle} \
+              ORDER BY (running + 1.0) / share, id LIMIT 1)"
+        ));
+    }
+    if !params.idle_only {
+        let others = if params.shares.is_empty() {
+            ""
+        } else {
+            " AND account NOT IN (SELECT account FROM shares)"
+        };
+        picks.push(format!(
+            "(SELECT id FROM tasks WHERE state = 'queued'{others} ORDER BY id LIMIT 1)"
+        ));
+    }
+    let pick = match picks.as_slice() {
+        [] => return None,
+        [one] => one.clone(),
+        [first, rest @ ..] => format!("COALESCE({first}, {})", rest.join(", ")),
     };
-    format!(
-        "WITH shares (account, share, max_running) AS (VALUES {rows}), \
-         heads AS (SELECT s.share, s.max_running, \
-           (SELECT id FROM tasks WHERE state = 'queued' AND account = s.account ORDER BY id LIMIT 1) AS id, \
-           (SELECT COUNT(*) FROM tasks WHERE state = 'running' AND account = s.account) AS running \
-           FROM shares s) \
-         SELECT id FROM heads \
-         WHERE id IS NOT NULL AND (max_running IS NULL OR running < max_running){idle} \
-         ORDER BY (running + 1.0) / share, id LIMIT 1",
-        rows = rows.join(", ")
-    )
-}
-
-/// The query picking the oldest task of an account not in `params.shares`.
-pub(super) fn others_sql(dialect: Dialect, params: &ClaimParams) -> String {
-    let list: Vec<String> = (1..=params.shares.len())
-        .map(|i| match dialect {
-            Dialect::Sqlite => "?".to_owned(),
-            Dialect::Postgres => format!("${i}"),
-        })
-        .collect();
-    let others = if list.is_empty() {
-        String::new()
-    } else {
-        format!(" AND account NOT IN ({})", list.join(", "))
-    };
-    format!("SELECT id FROM tasks WHERE state = 'queued'{others} ORDER BY id LIMIT 1")
+    let (owner, lease, now) = (next(), next(), next());
+    Some(format!(
+        "{with}UPDATE tasks SET state = 'running', lease_owner = {owner}, \
+         lease_expires_at = {lease}, attempt = attempt + 1, \
+         started_at = COALESCE(started_at, {now}) \
+         WHERE state = 'queued' AND id = {pick} RETURNING {columns}"
+    ))
 }
 
 /// One share's binds: account, share, max_running.
-pub(super) fn binds(share: &super::Share) -> (String, i64, Option<i64>) {
+pub(super) fn binds(share: &Share) -> (String, i64, Option<i64>) {
     (
         share.account.clone(),
         i64::from(share.share.max(1)),
         share.max_running.map(i64::from),
     )
 }
-
-/// Lost races (another claimer took the picked task first) tolerated in
-/// one claim before it gives up until the next wake-up.
-pub(super) const MAX_LOST_RACES: u32 = 8;

@@ -43,6 +43,10 @@ const MIGRATION_LOCK: i64 = 0x6472_616b_6531;
 const NOTIFY_CAPACITY: usize = 4096;
 
 /// JSONB columns come back as text, so rows decode as SQLite's do.
+/// The advisory lock claims take on Postgres (store/fair.rs): any fixed
+/// number; "drake" in ASCII.
+const CLAIM_LOCK: i64 = 0x0064_7261_6b65;
+
 const COLUMNS: &str = "key, account, task_name, params::text AS params, \
      task_metas::text AS task_metas, options::text AS options, dedup_hash, state, progress, \
      result::text AS result, files::text AS files, failure::text AS failure, attempt, \
@@ -97,30 +101,6 @@ impl PostgresStore {
             changes,
             listener,
         })
-    }
-
-    /// The `id` of the task the next claim takes (store/fair.rs).
-    async fn pick(&self, params: &ClaimParams) -> Result<Option<i64>> {
-        if !params.shares.is_empty() {
-            let sql = fair::pick_sql(fair::Dialect::Postgres, params);
-            let mut query = sqlx::query_scalar(&sql);
-            for share in params.shares.iter() {
-                let (account, weight, max_running) = fair::binds(share);
-                query = query.bind(account).bind(weight).bind(max_running);
-            }
-            if let Some(id) = query.fetch_optional(&self.pool).await? {
-                return Ok(Some(id));
-            }
-        }
-        if params.idle_only {
-            return Ok(None);
-        }
-        let sql = fair::others_sql(fair::Dialect::Postgres, params);
-        let mut query = sqlx::query_scalar(&sql);
-        for share in params.shares.iter() {
-            query = query.bind(share.account.clone());
-        }
-        Ok(query.fetch_optional(&self.pool).await?)
     }
 }
 
@@ -268,28 +248,33 @@ impl TaskStore for PostgresStore {
     }
 
     async fn task_claim(&self, params: ClaimParams) -> Result<Vec<TaskRow>> {
+        let Some(sql) = fair::claim_sql(fair::Dialect::Postgres, &params, COLUMNS) else {
+            return Ok(Vec::new());
+        };
         let mut tasks = Vec::new();
-        let mut lost = 0;
         while tasks.len() < params.limit as usize {
-            let Some(id) = self.pick(&params).await? else {
-                break;
-            };
-            // Another node claiming the same row: the update waits for its
-            // lock, then finds the row running and takes nothing.
-            let row = sqlx::query(&format!(
-                "UPDATE tasks SET state = 'running', lease_owner = $1, lease_expires_at = $2, \
-                 attempt = attempt + 1, started_at = COALESCE(started_at, $3) \
-                 WHERE id = $4 AND state = 'queued' RETURNING {COLUMNS}"
-            ))
-            .bind(&params.owner)
-            .bind(params.lease_expires_at)
-            .bind(params.now)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+            // Claims of every node take turns (a few hundred microseconds
+            // each), so none sees an account below its max_running that
+            // another is about to fill.
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(CLAIM_LOCK)
+                .execute(&mut *tx)
+                .await?;
+            let mut query = sqlx::query(&sql);
+            for share in params.shares.iter() {
+                let (account, weight, max_running) = fair::binds(share);
+                query = query.bind(account).bind(weight).bind(max_running);
+            }
+            let row = query
+                .bind(&params.owner)
+                .bind(params.lease_expires_at)
+                .bind(params.now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            tx.commit().await?;
             match row {
                 Some(row) => tasks.push(row_to_task(&row)?),
-                None if lost < fair::MAX_LOST_RACES => lost += 1,
                 None => break,
             }
         }

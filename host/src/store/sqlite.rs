@@ -138,30 +138,6 @@ impl SqliteStore {
         Ok(store)
     }
 
-    /// The `id` of the task the next claim takes (store/fair.rs).
-    async fn pick(&self, params: &ClaimParams) -> Result<Option<i64>> {
-        if !params.shares.is_empty() {
-            let sql = fair::pick_sql(fair::Dialect::Sqlite, params);
-            let mut query = sqlx::query_scalar(&sql);
-            for share in params.shares.iter() {
-                let (account, weight, max_running) = fair::binds(share);
-                query = query.bind(account).bind(weight).bind(max_running);
-            }
-            if let Some(id) = query.fetch_optional(&self.pool).await? {
-                return Ok(Some(id));
-            }
-        }
-        if params.idle_only {
-            return Ok(None);
-        }
-        let sql = fair::others_sql(fair::Dialect::Sqlite, params);
-        let mut query = sqlx::query_scalar(&sql);
-        for share in params.shares.iter() {
-            query = query.bind(share.account.clone());
-        }
-        Ok(query.fetch_optional(&self.pool).await?)
-    }
-
     fn notify(&self, key: &str) {
         // No subscriber is fine.
         let _ = self.changes.send(key.to_owned());
@@ -372,27 +348,26 @@ impl TaskStore for SqliteStore {
     }
 
     async fn task_claim(&self, params: ClaimParams) -> Result<Vec<TaskRow>> {
+        let Some(sql) = fair::claim_sql(fair::Dialect::Sqlite, &params, COLUMNS) else {
+            return Ok(Vec::new());
+        };
         let mut tasks = Vec::new();
-        let mut lost = 0;
         while tasks.len() < params.limit as usize {
-            let Some(id) = self.pick(&params).await? else {
-                break;
-            };
-            let row = sqlx::query(&format!(
-                "UPDATE tasks SET state = 'running', lease_owner = ?, lease_expires_at = ?, \
-                 attempt = attempt + 1, started_at = COALESCE(started_at, ?) \
-                 WHERE id = ? AND state = 'queued' RETURNING {COLUMNS}"
-            ))
-            .bind(&params.owner)
-            .bind(params.lease_expires_at)
-            .bind(params.now)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+            // One statement: SQLite runs one writer at a time, so the pick
+            // and the update see the same counts.
+            let mut query = sqlx::query(&sql);
+            for share in params.shares.iter() {
+                let (account, weight, max_running) = fair::binds(share);
+                query = query.bind(account).bind(weight).bind(max_running);
+            }
+            let row = query
+                .bind(&params.owner)
+                .bind(params.lease_expires_at)
+                .bind(params.now)
+                .fetch_optional(&self.pool)
+                .await?;
             match row {
                 Some(row) => tasks.push(row_to_task(&row)?),
-                // Another claimer took it between the pick and the update.
-                None if lost < fair::MAX_LOST_RACES => lost += 1,
                 None => break,
             }
         }

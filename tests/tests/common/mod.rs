@@ -395,6 +395,44 @@ async fn serve_fixture(State(f): State<Fixtures>, UrlPath(name): UrlPath<String>
     }
 }
 
+/// Whether the long form of the reliability and tenant suites runs
+/// (`DRAKE_RELIABILITY=long`, what `tests/reliability.sh` sets).
+pub fn long_form() -> bool {
+    std::env::var("DRAKE_RELIABILITY").is_ok_and(|v| v == "long")
+}
+
+/// Wait for every key to be final (blocking status calls, 100 at a time).
+pub async fn finals(drake: &Drake, keys: &[String]) -> Vec<Value> {
+    let mut out = Vec::with_capacity(keys.len());
+    for batch in keys.chunks(100) {
+        let (code, body) = drake
+            .post("/v1/status", json!({"tasks": batch, "block": true}))
+            .await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        let statuses = body.as_array().unwrap();
+        assert_eq!(statuses.len(), batch.len());
+        out.extend(statuses.iter().cloned());
+    }
+    out
+}
+
+/// Every task succeeded, and no two ran at the same time (their
+/// `started`–`completed` intervals do not overlap).
+pub fn assert_one_at_a_time(finals: &[Value]) {
+    let mut runs: Vec<(String, String)> = finals
+        .iter()
+        .map(|done| {
+            assert_eq!(done["status"], "success", "{done}");
+            let at = |e: &str| done["events"][e].as_str().unwrap().to_owned();
+            (at("started"), at("completed"))
+        })
+        .collect();
+    runs.sort();
+    for pair in runs.windows(2) {
+        assert!(pair[0].1 <= pair[1].0, "runs overlap: {runs:?}");
+    }
+}
+
 /// Peak resident memory of a process (VmHWM), bytes.
 pub fn peak_rss(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
