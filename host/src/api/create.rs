@@ -44,10 +44,13 @@ pub async fn create(
     let defs = definition::task_defs(&state, &mut body, "tasks")?;
     // A place among the open waits before anything is created.
     let slot = block.then(|| state.waiters.enter(peer)).transpose()?;
+    // Listening from before the insert, the wait starts from the rows the
+    // insert stored without missing a change.
+    let changes = block.then(|| state.store.subscribe());
     let mut rows = insert_tasks(&state, (&account, via), defs, dedup).await?;
-    if slot.is_some() {
-        let keys: Vec<String> = rows.iter().map(|r| r.key.clone()).collect();
-        rows = wait::wait_until(&state, &keys, state.config.block_timeout, wait::all_final).await?;
+    if let (Some(_), Some(changes)) = (&slot, changes) {
+        let timeout = state.config.block_timeout;
+        rows = wait::wait_from(&state, changes, rows, timeout, wait::all_final).await?;
     }
     let statuses: Vec<Value> = rows.iter().map(|r| wire::status(r, &state.urls)).collect();
     Ok(Json(statuses).into_response())

@@ -75,11 +75,39 @@ pub async fn wait_until(
     done: impl Fn(&[TaskRow]) -> bool,
 ) -> Result<Vec<TaskRow>, ApiError> {
     // Subscribe before reading, so no change between the two is missed.
-    let mut changes = state.store.subscribe();
+    let changes = state.store.subscribe();
+    wait(state, changes, keys, HashMap::new(), timeout, done).await
+}
+
+/// [`wait_until`] for the tasks of `rows`, read by the caller after it
+/// subscribed to `changes` (a create: the rows it just stored).
+pub async fn wait_from(
+    state: &AppState,
+    changes: tokio::sync::broadcast::Receiver<String>,
+    rows: Vec<TaskRow>,
+    timeout: Duration,
+    done: impl Fn(&[TaskRow]) -> bool,
+) -> Result<Vec<TaskRow>, ApiError> {
+    let keys: Vec<String> = rows.iter().map(|r| r.key.clone()).collect();
+    let known = rows.into_iter().map(|r| (r.key.clone(), r)).collect();
+    wait(state, changes, &keys, known, timeout, done).await
+}
+
+async fn wait(
+    state: &AppState,
+    mut changes: tokio::sync::broadcast::Receiver<String>,
+    keys: &[String],
+    mut rows: HashMap<String, TaskRow>,
+    timeout: Duration,
+    done: impl Fn(&[TaskRow]) -> bool,
+) -> Result<Vec<TaskRow>, ApiError> {
     let deadline = Instant::now() + timeout;
     let watched = distinct(keys);
-    let mut rows = HashMap::new();
-    let mut stale: HashSet<&String> = watched.iter().copied().collect();
+    let mut stale: HashSet<&String> = watched
+        .iter()
+        .copied()
+        .filter(|k| !rows.contains_key(*k))
+        .collect();
     loop {
         read_distinct(state, stale.drain(), &mut rows).await?;
         let ordered = in_order(keys, &rows);

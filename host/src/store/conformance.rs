@@ -60,6 +60,11 @@ async fn insert_and_read(store: &dyn TaskStore) {
         .await
         .unwrap();
     let row = store.task_get("A1", 1_000 * SEC).await.unwrap().unwrap();
+    assert_eq!(
+        row,
+        new_task("A1", 1_000 * SEC).row(),
+        "what create answers with"
+    );
     assert_eq!(row.state, TaskState::Queued);
     assert_eq!(row.task_metas, Some(json!({"id": 7})));
     assert_eq!(row.params["url"], "http://example.com/a.png");
@@ -78,8 +83,9 @@ async fn insert_and_read(store: &dyn TaskStore) {
         public: json!({"parameters": {"url": ["this field is required"]}}),
         detail: None,
     });
-    store.task_insert(failed).await.unwrap();
+    store.task_insert(failed.clone()).await.unwrap();
     let row = store.task_get("A2", 1_000 * SEC).await.unwrap().unwrap();
+    assert_eq!(row, failed.row());
     assert_eq!(row.state, TaskState::Failed);
     assert_eq!(row.finalized_at, Some(1_000 * SEC));
     // Drain A1 so later cases start from an empty queue.

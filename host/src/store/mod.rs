@@ -247,6 +247,40 @@ pub struct NewTask {
     pub failure: Option<TaskFailure>,
 }
 
+impl NewTask {
+    /// The row an insert of this task stores, as `task_get` would read it
+    /// back right after: a create answers from it without reading.
+    pub fn row(&self) -> TaskRow {
+        TaskRow {
+            key: self.key.clone(),
+            account: self.account.clone(),
+            task_name: self.task_name.clone(),
+            params: self.params.clone(),
+            task_metas: self.task_metas.clone(),
+            options: self.options.clone(),
+            dedup_hash: self.dedup_hash.clone(),
+            state: match self.failure {
+                Some(_) => TaskState::Failed,
+                None => TaskState::Queued,
+            },
+            progress: None,
+            result: None,
+            files: BTreeMap::new(),
+            failure: self.failure.clone(),
+            attempt: 0,
+            max_attempts: self.max_attempts,
+            lease_owner: None,
+            lease_expires_at: None,
+            created_at: self.created_at,
+            started_at: None,
+            finalized_at: self.failure.as_ref().map(|_| self.created_at),
+            expires_at: self.expires_at,
+            usage: None,
+            cancel_requested: None,
+        }
+    }
+}
+
 /// Arguments of [`TaskStore::task_claim`].
 #[derive(Debug, Clone)]
 pub struct ClaimParams {
