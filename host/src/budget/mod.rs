@@ -145,21 +145,6 @@ impl RunBudget {
         })
     }
 
-    /// No limits worth the name, a private pool (`describe`, tests).
-    pub fn unlimited() -> Arc<RunBudget> {
-        let limits = TaskBudgets {
-            fetch_bytes: u64::MAX,
-            send_bytes: u64::MAX,
-            scratch_bytes: u64::MAX,
-        };
-        RunBudget::new(limits, HeldPool::new(1 << 30))
-    }
-
-    /// The limits in effect.
-    pub fn limits(&self) -> &TaskBudgets {
-        &self.limits
-    }
-
     /// The first budget the run went over, if any: the run ends in that
     /// error whatever its guest made of it.
     pub fn exceeded(&self) -> Option<Exceeded> {
@@ -205,11 +190,6 @@ impl RunBudget {
             return Err(self.over("fetch_bytes", self.limits.fetch_bytes));
         }
         Ok(())
-    }
-
-    /// Bytes uploaded so far.
-    pub fn sent(&self) -> u64 {
-        self.sent.load(Ordering::Relaxed)
     }
 
     /// Count `n` bytes uploaded.
