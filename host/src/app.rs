@@ -100,6 +100,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         config: Arc::new(config),
         waiters,
         openapi: Arc::default(),
+        queued: Arc::default(),
     };
     Ok(App {
         state,

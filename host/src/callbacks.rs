@@ -134,7 +134,18 @@ impl Callbacks {
                 }
             };
             if !full {
-                let _ = tokio::time::timeout(poll, changes.recv()).await;
+                // Callbacks fall due when tasks end: other changes (a
+                // claim, progress) are not worth a claim query.
+                let ended = async {
+                    loop {
+                        match changes.recv().await {
+                            Ok(change)
+                                if change.row.as_ref().is_some_and(|r| !r.state.is_final()) => {}
+                            _ => return,
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(poll, ended).await;
             }
         }
     }

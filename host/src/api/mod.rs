@@ -61,6 +61,8 @@ pub struct AppState {
     pub waiters: Arc<wait::Waiters>,
     /// `/openapi.json`, built once.
     pub openapi: Arc<std::sync::OnceLock<serde_json::Value>>,
+    /// Accounts' queued tasks, counted recently (`max_queued`).
+    pub queued: Arc<insert::QueuedCounts>,
 }
 
 /// One path: its handlers and their documentation. The router and

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use super::AppState;
 use super::wait::WaitSlot;
-use crate::store::{TaskRow, now_micros};
+use crate::store::{Change, TaskRow, now_micros};
 use crate::wire;
 
 /// Lines buffered for a slow client before the producer waits.
@@ -78,7 +78,7 @@ async fn produce(
     rows: Vec<TaskRow>,
     sse: bool,
     tx: mpsc::Sender<Result<Bytes, Infallible>>,
-    mut changes: tokio::sync::broadcast::Receiver<String>,
+    mut changes: tokio::sync::broadcast::Receiver<Change>,
 ) {
     let urls = state.urls.clone();
     // Each distinct key is watched (and read) once, however often the
@@ -113,34 +113,40 @@ async fn produce(
             // line.
             () = tx.closed() => return,
         };
-        let changed: Vec<String> = match received {
-            Ok(Ok(key)) if last.contains_key(&key) => vec![key],
+        // Changed keys, with their new rows when the notification carries
+        // them (then nothing is read).
+        let changed: Vec<Change> = match received {
+            Ok(Ok(change)) if last.contains_key(&change.key) => vec![change],
             Ok(Ok(_)) => Vec::new(),
             // Keep-alive time, not yet the baseline: nothing to read.
             Err(_) if tokio::time::Instant::now() < reread_at => Vec::new(),
             // Notifications lost, or the baseline: read everything.
             Ok(Err(RecvError::Lagged(_))) | Err(_) => {
                 reread_at = tokio::time::Instant::now() + BASELINE;
-                keys.clone()
+                keys.iter().cloned().map(Change::key).collect()
             }
             Ok(Err(RecvError::Closed)) => {
                 tokio::time::sleep_until(wake).await;
                 reread_at = tokio::time::Instant::now() + BASELINE;
-                keys.clone()
+                keys.iter().cloned().map(Change::key).collect()
             }
         };
         let now = now_micros();
-        for key in changed {
+        for Change { key, row } in changed {
+            // A final task's line was sent; nothing after it can be newer.
             if last.get(&key).is_some_and(|(_, done)| *done) {
                 continue;
             }
-            let row = match state.store.task_get(&key, now).await {
-                Ok(Some(row)) => row,
-                // Expired mid-stream or a store error: stop watching it.
-                Ok(None) | Err(_) => {
-                    last.insert(key, (Value::Null, true));
-                    continue;
-                }
+            let row = match row {
+                Some(row) => TaskRow::clone(&row),
+                None => match state.store.task_get(&key, now).await {
+                    Ok(Some(row)) => row,
+                    // Expired mid-stream or a store error: stop watching it.
+                    Ok(None) | Err(_) => {
+                        last.insert(key, (Value::Null, true));
+                        continue;
+                    }
+                },
             };
             let status = wire::status(&row, &urls);
             let done = row.state.is_final();

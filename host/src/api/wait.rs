@@ -1,6 +1,7 @@
 //! Waiting for tasks to change: `block`, create_file and file wait on the
 //! store's change notifications. Each distinct key is read once, however
-//! often a request repeats it, and then only when a notification names it;
+//! often a request repeats it, and then only when a notification names it
+//! without carrying its new row (SQLite's carry it: no read at all);
 //! everything is re-read only when notifications were lost (a lagging
 //! receiver) or at a slow baseline.
 
@@ -12,7 +13,7 @@ use tokio::time::Instant;
 
 use super::AppState;
 use super::error::{ApiError, ErrorEntry, Location};
-use crate::store::{TaskRow, now_micros};
+use crate::store::{Change, TaskRow, now_micros};
 
 /// Re-read every watched task this often even without a notification:
 /// both stores notify every change (SQLite in process, Postgres through
@@ -83,7 +84,7 @@ pub async fn wait_until(
 /// subscribed to `changes` (a create: the rows it just stored).
 pub async fn wait_from(
     state: &AppState,
-    changes: tokio::sync::broadcast::Receiver<String>,
+    changes: tokio::sync::broadcast::Receiver<Change>,
     rows: Vec<TaskRow>,
     timeout: Duration,
     done: impl Fn(&[TaskRow]) -> bool,
@@ -95,7 +96,7 @@ pub async fn wait_from(
 
 async fn wait(
     state: &AppState,
-    mut changes: tokio::sync::broadcast::Receiver<String>,
+    mut changes: tokio::sync::broadcast::Receiver<Change>,
     keys: &[String],
     mut rows: HashMap<String, TaskRow>,
     timeout: Duration,
@@ -115,11 +116,22 @@ async fn wait(
             return Ok(ordered);
         }
         let baseline = (Instant::now() + BASELINE).min(deadline);
-        while stale.is_empty() {
+        let mut fresh = false;
+        while stale.is_empty() && !fresh {
             match tokio::time::timeout_at(baseline, changes.recv()).await {
-                Ok(Ok(key)) => {
-                    if let Some(k) = watched.iter().find(|k| ***k == key) {
-                        stale.insert(k);
+                Ok(Ok(change)) => {
+                    let Some(k) = watched.iter().find(|k| ***k == change.key) else {
+                        continue;
+                    };
+                    match change.row {
+                        Some(row) if row.supersedes(rows.get(*k)) => {
+                            rows.insert((*k).clone(), (*row).clone());
+                            fresh = true;
+                        }
+                        Some(_) => {}
+                        None => {
+                            stale.insert(k);
+                        }
                     }
                 }
                 Ok(Err(RecvError::Lagged(_))) | Err(_) => stale.extend(watched.iter().copied()),

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 use tracing::Instrument as _;
 
 use crate::config::{Config, SchedulerConfig};
@@ -25,8 +25,8 @@ use crate::engine::Engine;
 use crate::outputs::{Storage, TaskSink};
 use crate::run::{RunEnv, RunEvent, RunOutcome};
 use crate::store::{
-    ClaimParams, CompleteParams, FailureKind, ProgressParams, Share, TaskFailure, TaskRow,
-    TaskStore, now_micros,
+    Change, ClaimParams, CompleteParams, FailureKind, ProgressParams, Share, TaskFailure, TaskRow,
+    TaskState, TaskStore, now_micros,
 };
 
 pub mod reaper;
@@ -92,8 +92,9 @@ impl Scheduler {
         let slots = Arc::new(Semaphore::new(workers));
         let spares = Arc::new(Semaphore::new(spare));
         tokio::join!(
-            self.clone().dispatch(slots.clone(), stop.clone(), false),
-            self.clone().dispatch(spares.clone(), stop, true),
+            self.clone().dispatch(slots.clone(), None, stop.clone()),
+            self.clone()
+                .dispatch(spares.clone(), Some(slots.clone()), stop),
         );
         let in_use = |s: &Semaphore, all: usize| all - s.available_permits();
         let running = in_use(&slots, workers) + in_use(&spares, spare);
@@ -115,16 +116,20 @@ impl Scheduler {
         }
     }
 
-    /// Claim and start tasks while `slots` are free, until `stop`
-    /// (`idle_only`: the spare slots, for accounts with nothing running).
+    /// Claim and start tasks while `slots` are free, until `stop`.
+    /// `spare_for`: these are the spare slots beside those workers' slots,
+    /// claiming only for accounts with nothing running, and only while
+    /// every worker slot is taken (a free worker claims whatever a spare
+    /// could; both claiming on every change would double the queries).
     /// Stopping interrupts only waits, never a claim in flight (a task
     /// claimed and then dropped would sit out its lease).
     async fn dispatch(
         self: Arc<Self>,
         slots: Arc<Semaphore>,
+        spare_for: Option<Arc<Semaphore>>,
         mut stop: watch::Receiver<bool>,
-        idle_only: bool,
     ) {
+        let idle_only = spare_for.is_some();
         let mut changes = self.store.subscribe();
         loop {
             let permit = tokio::select! {
@@ -134,33 +139,56 @@ impl Scheduler {
                 },
                 _ = stop.wait_for(|stopped| *stopped) => return,
             };
+            let workers_free = spare_for
+                .as_ref()
+                .is_some_and(|w| w.available_permits() > 0);
+            // Subscribed before the claim, so the run hears of a cancel
+            // made between the claim and its start.
+            let watch = self.store.subscribe();
             let now = now_micros();
-            let claimed = self
-                .store
-                .task_claim(ClaimParams {
-                    owner: self.node_id.clone(),
-                    now,
-                    lease_expires_at: now + micros(self.config.lease),
-                    limit: 1,
-                    shares: self.shares.clone(),
-                    idle_only,
-                })
-                .await;
+            let claimed = if workers_free {
+                Ok(Vec::new())
+            } else {
+                self.store
+                    .task_claim(ClaimParams {
+                        owner: self.node_id.clone(),
+                        now,
+                        lease_expires_at: now + micros(self.config.lease),
+                        limit: 1,
+                        shares: self.shares.clone(),
+                        idle_only,
+                    })
+                    .await
+            };
             match claimed {
                 Ok(mut tasks) if !tasks.is_empty() => {
                     let task = tasks.remove(0);
                     let this = self.clone();
                     tokio::spawn(async move {
-                        this.execute(task).await;
+                        this.execute(task, watch).await;
                         drop(permit);
                     });
                 }
                 Ok(_) => {
                     drop(permit);
-                    // Sleep until something changes or the poll interval.
-                    let poll = self.config.poll_interval;
+                    // Sleep until something may be claimable or the poll
+                    // interval: a task queued, or one ended (its account
+                    // may be below max_running again); a claim or progress
+                    // is not worth a claim query.
+                    let claimable = async {
+                        loop {
+                            match changes.recv().await {
+                                Ok(change)
+                                    if change
+                                        .row
+                                        .as_ref()
+                                        .is_some_and(|r| r.state == TaskState::Running) => {}
+                                _ => return,
+                            }
+                        }
+                    };
                     tokio::select! {
-                        _ = tokio::time::timeout(poll, changes.recv()) => {}
+                        _ = tokio::time::timeout(self.config.poll_interval, claimable) => {}
                         _ = stop.wait_for(|stopped| *stopped) => return,
                     }
                 }
@@ -176,13 +204,15 @@ impl Scheduler {
         }
     }
 
-    /// Run one claimed task to its final state (or until the lease is lost).
-    pub async fn execute(&self, task: TaskRow) {
+    /// Run one claimed task to its final state (or until the lease is
+    /// lost), hearing of changes on `changes` (subscribed before the
+    /// claim).
+    pub async fn execute(&self, task: TaskRow, changes: broadcast::Receiver<Change>) {
         let span = tracing::info_span!("task", key = %task.key, task = %task.task_name, account = %task.account);
-        self.execute_in_span(task).instrument(span).await;
+        self.execute_in_span(task, changes).instrument(span).await;
     }
 
-    async fn execute_in_span(&self, task: TaskRow) {
+    async fn execute_in_span(&self, task: TaskRow, changes: broadcast::Receiver<Change>) {
         let owner = self.node_id.clone();
         let key = task.key.clone();
         let started = std::time::Instant::now();
@@ -221,9 +251,12 @@ impl Scheduler {
         });
 
         let heartbeat = self.heartbeat(key.clone());
-        let run = self
-            .engine
-            .run(&task.task_name, &task.params, env, self.cancelled(&key));
+        let run = self.engine.run(
+            &task.task_name,
+            &task.params,
+            env,
+            self.cancelled(&key, task.cancel_requested.is_some(), changes),
+        );
         let outcome = tokio::select! {
             outcome = run => Some(outcome),
             () = heartbeat => None,
@@ -285,29 +318,41 @@ impl Scheduler {
     }
 
     /// Returns once the account asks to cancel task `key`
-    /// (`cancel_requested`): woken by the store's notifications for it
-    /// (every node's, on Postgres), re-read every third of a lease too in
-    /// case one was lost.
-    async fn cancelled(&self, key: &str) {
-        let mut changes = self.store.subscribe();
+    /// (`cancel_requested`; `requested`: already when claimed): woken by
+    /// the store's notifications for it (every node's, on Postgres), taking
+    /// the row a notification carries or reading it, and re-reading every
+    /// third of a lease in case a notification was lost.
+    async fn cancelled(
+        &self,
+        key: &str,
+        requested: bool,
+        mut changes: broadcast::Receiver<Change>,
+    ) {
         let baseline = self.config.lease / 3;
-        let mut check = true;
+        let mut requested = requested;
         loop {
-            if check
-                && let Ok(Some(row)) = self.store.task_get(key, now_micros()).await
-                && row.cancel_requested.is_some()
-            {
+            if requested {
                 tracing::info!("cancel requested: ending the run");
                 return;
             }
-            check = match tokio::time::timeout(baseline, changes.recv()).await {
-                Ok(Ok(changed)) => changed == key,
+            let read = match tokio::time::timeout(baseline, changes.recv()).await {
+                Ok(Ok(change)) if change.key == key => match change.row {
+                    Some(row) => {
+                        requested = row.cancel_requested.is_some();
+                        false
+                    }
+                    None => true,
+                },
+                Ok(Ok(_)) => false,
                 Ok(Err(RecvError::Lagged(_))) | Err(_) => true,
                 Ok(Err(RecvError::Closed)) => {
                     tokio::time::sleep(baseline).await;
                     true
                 }
             };
+            if read && let Ok(Some(row)) = self.store.task_get(key, now_micros()).await {
+                requested = row.cancel_requested.is_some();
+            }
         }
     }
 

@@ -6,8 +6,8 @@
 use serde_json::json;
 
 use super::{
-    ClaimParams, CompleteParams, FailureKind, NewTask, OutputFile, ProgressParams, Share,
-    TaskFailure, TaskState, TaskStore, Usage,
+    Change, ClaimParams, CompleteParams, FailureKind, Micros, NewTask, OutputFile, ProgressParams,
+    Share, TaskFailure, TaskState, TaskStore, Usage,
 };
 
 const SEC: i64 = 1_000_000;
@@ -465,25 +465,53 @@ async fn retention(store: &dyn TaskStore) {
     );
 }
 
-async fn notifications(store: &dyn TaskStore) {
-    // The next notification about `key`: on Postgres, notifications of
-    // earlier cases' changes may still be in flight and arrive first.
-    async fn next(rx: &mut tokio::sync::broadcast::Receiver<String>, key: &str) {
-        let wait = async { while rx.recv().await.unwrap() != key {} };
-        tokio::time::timeout(std::time::Duration::from_secs(10), wait)
-            .await
-            .unwrap_or_else(|_| panic!("no notification about {key}"));
-    }
-    let mut rx = store.subscribe();
-    store
-        .task_insert(new_task("H1", 8_000 * SEC))
+/// The next notification about `key` (on Postgres, notifications of
+/// earlier cases' changes may still be in flight and arrive first); a row
+/// it carries is the row as stored.
+async fn next_change(
+    store: &dyn TaskStore,
+    rx: &mut tokio::sync::broadcast::Receiver<Change>,
+    key: &str,
+    now: Micros,
+) -> Option<TaskState> {
+    let wait = async {
+        loop {
+            let change = rx.recv().await.unwrap();
+            if change.key == key {
+                return change;
+            }
+        }
+    };
+    let change = tokio::time::timeout(std::time::Duration::from_secs(10), wait)
         .await
-        .unwrap();
-    next(&mut rx, "H1").await;
-    store.task_claim(claim("w", 8_001 * SEC, 1)).await.unwrap();
-    next(&mut rx, "H1").await;
-    complete(store, "H1", "w", 8_002 * SEC).await;
-    next(&mut rx, "H1").await;
+        .unwrap_or_else(|_| panic!("no notification about {key}"));
+    let row = change.row?;
+    let stored = store.task_get(key, now).await.unwrap().unwrap();
+    assert_eq!(*row, stored, "the row notified is the row stored");
+    Some(row.state)
+}
+
+async fn notifications(store: &dyn TaskStore) {
+    let mut rx = store.subscribe();
+    let t = 8_000 * SEC;
+    store.task_insert(new_task("H1", t)).await.unwrap();
+    let notified = next_change(store, &mut rx, "H1", t).await;
+    assert!(matches!(notified, None | Some(TaskState::Queued)));
+    store.task_claim(claim("w", t + 1, 1)).await.unwrap();
+    let notified = next_change(store, &mut rx, "H1", t + 1).await;
+    assert!(matches!(notified, None | Some(TaskState::Running)));
+    let progress = ProgressParams {
+        key: "H1".into(),
+        owner: "w".into(),
+        progress: Some(40),
+        values: None,
+        file: None,
+    };
+    assert!(store.task_progress_if_running(progress).await.unwrap());
+    next_change(store, &mut rx, "H1", t + 2).await;
+    complete(store, "H1", "w", t + 3).await;
+    let notified = next_change(store, &mut rx, "H1", t + 3).await;
+    assert!(matches!(notified, None | Some(TaskState::Succeeded)));
 }
 
 /// A queued task fails at once; a running one is marked (and its node
@@ -521,10 +549,7 @@ async fn cancellation(store: &dyn TaskStore) {
     // Running: marked, notified, still running until its node ends it.
     let running = store.task_cancel("K1", "acct", &cancelled, t + 5).await;
     assert_eq!(running.unwrap(), Some(TaskState::Running));
-    let wait = async { while rx.recv().await.unwrap() != "K1" {} };
-    tokio::time::timeout(std::time::Duration::from_secs(10), wait)
-        .await
-        .expect("no notification of the cancel");
+    next_change(store, &mut rx, "K1", t + 5).await;
     let row = store.task_get("K1", t + 6).await.unwrap().unwrap();
     assert_eq!(
         (row.state, row.cancel_requested),

@@ -150,6 +150,48 @@ pub struct OutputFile {
     pub content_type: String,
 }
 
+/// One task changed: what the store's notifications carry.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The task's key.
+    pub key: String,
+    /// The row as this change left it, when the backend has it at hand
+    /// (SQLite's writes return it; a Postgres `NOTIFY` carries the key
+    /// only): a waiter takes it instead of reading the task again.
+    /// Notifications of two concurrent writes to one task may arrive in
+    /// either order, so a final row is never replaced by a later-arriving
+    /// running one ([`TaskRow::supersedes`]).
+    pub row: Option<std::sync::Arc<TaskRow>>,
+}
+
+impl Change {
+    /// A change known by its key only: subscribers read the task.
+    pub fn key(key: impl Into<String>) -> Change {
+        Change {
+            key: key.into(),
+            row: None,
+        }
+    }
+
+    /// A change and the row it left.
+    pub fn row(row: TaskRow) -> Change {
+        Change {
+            key: row.key.clone(),
+            row: Some(std::sync::Arc::new(row)),
+        }
+    }
+}
+
+impl TaskRow {
+    /// Whether this row, carried by a change notification, replaces
+    /// `known`: always, unless `known` is final and this is not (a final
+    /// task never changes again, so this is an earlier write's
+    /// notification overtaken by the final one's).
+    pub fn supersedes(&self, known: Option<&TaskRow>) -> bool {
+        !known.is_some_and(|k| k.state.is_final() && !self.state.is_final())
+    }
+}
+
 /// A task row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskRow {
@@ -446,7 +488,7 @@ pub trait TaskStore: Send + Sync + 'static {
     async fn task_delete_expired(&self, now: Micros) -> Result<Vec<String>>;
     /// Subscribe to "task K changed" notifications (every node's changes
     /// on a shared backend).
-    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<String>;
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change>;
     /// Durable commits this node made for creates (each one fsync), when
     /// the backend counts them (`/metrics`: group commit at work).
     fn durable_commits(&self) -> Option<u64> {

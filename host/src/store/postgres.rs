@@ -21,8 +21,8 @@ use tokio::sync::broadcast;
 use super::fair;
 use super::rows::{self, row_to_task, to_json};
 use super::{
-    ClaimParams, CompleteParams, DueCallback, Micros, NewTask, ProgressParams, RescueOutcome,
-    Result, TaskFailure, TaskRow, TaskState, TaskStore, Usage,
+    Change, ClaimParams, CompleteParams, DueCallback, Micros, NewTask, ProgressParams,
+    RescueOutcome, Result, TaskFailure, TaskRow, TaskState, TaskStore, Usage,
 };
 
 /// Schema migrations, applied in order; `drake_migrations` records them.
@@ -56,7 +56,7 @@ const COLUMNS: &str = "key, account, task_name, params::text AS params, \
 /// The Postgres task store.
 pub struct PostgresStore {
     pool: PgPool,
-    changes: broadcast::Sender<String>,
+    changes: broadcast::Sender<Change>,
     listener: tokio::task::JoinHandle<()>,
 }
 
@@ -86,7 +86,7 @@ impl PostgresStore {
             loop {
                 match listener.recv().await {
                     // No subscriber is fine.
-                    Ok(n) => drop(sender.send(n.payload().to_owned())),
+                    Ok(n) => drop(sender.send(Change::key(n.payload()))),
                     // recv reconnects on its next call; changes made
                     // meanwhile reach waiters at their next poll.
                     Err(e) => {
@@ -496,7 +496,7 @@ impl TaskStore for PostgresStore {
         Ok(())
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<String> {
+    fn subscribe(&self) -> broadcast::Receiver<Change> {
         self.changes.subscribe()
     }
 
@@ -684,7 +684,7 @@ mod tests {
             .await
             .unwrap();
         let seen = tokio::time::timeout(Duration::from_secs(10), on_b.recv()).await;
-        assert_eq!(seen.unwrap().unwrap(), "N1");
+        assert_eq!(seen.unwrap().unwrap().key, "N1");
         // A heartbeat is not news.
         let claimed = b
             .task_claim(ClaimParams {
@@ -698,7 +698,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(claimed.len(), 1);
-        assert_eq!(on_b.recv().await.unwrap(), "N1");
+        assert_eq!(on_b.recv().await.unwrap().key, "N1");
         assert!(
             a.task_heartbeat_if_running("N1", "w", 3_000_000)
                 .await

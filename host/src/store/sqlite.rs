@@ -12,14 +12,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::Row as _;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Connection as _, SqlitePool};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::fair;
 use super::rows::{self, row_to_task, to_json};
 use super::{
-    ClaimParams, CompleteParams, DueCallback, Error, Micros, NewTask, ProgressParams,
+    Change, ClaimParams, CompleteParams, DueCallback, Error, Micros, NewTask, ProgressParams,
     RescueOutcome, Result, TaskFailure, TaskRow, TaskState, TaskStore, Usage,
 };
 
@@ -52,7 +54,7 @@ const NOTIFY_CAPACITY: usize = 4096;
 /// a task's path (an fsync costs milliseconds on common disks).
 pub struct SqliteStore {
     pool: SqlitePool,
-    changes: broadcast::Sender<String>,
+    changes: broadcast::Sender<Change>,
     /// Inserts waiting for the group committer (see [`commit_inserts`]).
     inserts: mpsc::Sender<PendingInsert>,
     /// Durable commits made so far (each one fsync).
@@ -108,6 +110,9 @@ impl SqliteStore {
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
+                // A local file's connection cannot go stale, and the
+                // ping would cost a round trip to its thread per query.
+                .test_before_acquire(false)
         };
         let pool = pool_options().connect_with(options.clone()).await?;
         let durable = if memory {
@@ -138,9 +143,17 @@ impl SqliteStore {
         Ok(store)
     }
 
-    fn notify(&self, key: &str) {
+    fn notify(&self, change: Change) {
         // No subscriber is fine.
-        let _ = self.changes.send(key.to_owned());
+        let _ = self.changes.send(change);
+    }
+
+    /// Notify the change a write returned `row` for; whether it changed
+    /// a row at all.
+    fn notify_row(&self, row: Option<&SqliteRow>) -> Result<bool> {
+        let Some(row) = row else { return Ok(false) };
+        self.notify(Change::row(row_to_task(row)?));
+        Ok(true)
     }
 
     /// Durable commits made so far: each is one fsync of the WAL, shared by
@@ -158,7 +171,7 @@ impl SqliteStore {
 async fn commit_inserts(
     durable: SqlitePool,
     mut queued: mpsc::Receiver<PendingInsert>,
-    changes: broadcast::Sender<String>,
+    changes: broadcast::Sender<Change>,
     commits: Arc<AtomicU64>,
 ) {
     while let Some(first) = queued.recv().await {
@@ -172,16 +185,24 @@ async fn commit_inserts(
         commits.fetch_add(1, Ordering::Relaxed);
         for ((task, reply), outcome) in group.into_iter().zip(outcomes) {
             if outcome.is_ok() {
-                let _ = changes.send(task.key.clone());
+                let _ = changes.send(Change::row(task.row()));
             }
             let _ = reply.send(outcome);
         }
     }
 }
 
-/// Insert `group` in one transaction: each insert's own outcome (a
-/// duplicate key fails that insert only), or the commit's error for all.
+/// Insert `group` in one transaction (a lone insert is one statement,
+/// atomic by itself): each insert's own outcome (a duplicate key fails
+/// that insert only), or the commit's error for all.
 async fn insert_group(durable: &SqlitePool, group: &[PendingInsert]) -> Vec<Result<()>> {
+    if let [(task, _)] = group {
+        let outcome = match durable.acquire().await {
+            Ok(mut conn) => insert_one(&mut conn, task).await,
+            Err(e) => Err(Error::Corrupt(format!("commit failed: {e}"))),
+        };
+        return vec![outcome];
+    }
     let failed_all = |e: &sqlx::Error| {
         group
             .iter()
@@ -372,7 +393,7 @@ impl TaskStore for SqliteStore {
             }
         }
         for t in &tasks {
-            self.notify(&t.key);
+            self.notify(Change::row(t.clone()));
         }
         Ok(tasks)
     }
@@ -409,45 +430,37 @@ impl TaskStore for SqliteStore {
             Some((name, file)) => (Some(format!("$.\"{name}\"")), Some(to_json(file)?)),
             None => (None, None),
         };
-        let done = sqlx::query(
+        let row = sqlx::query(&format!(
             "UPDATE tasks SET progress = COALESCE(?1, progress), \
-             result = CASE WHEN ?2 IS NULL THEN result ELSE json_patch(COALESCE(result, '{}'), ?2) END, \
+             result = CASE WHEN ?2 IS NULL THEN result ELSE json_patch(COALESCE(result, '{{}}'), ?2) END, \
              files = CASE WHEN ?3 IS NULL THEN files ELSE json_set(files, ?3, json(?4)) END \
-             WHERE key = ?5 AND state = 'running' AND lease_owner = ?6",
-        )
+             WHERE key = ?5 AND state = 'running' AND lease_owner = ?6 RETURNING {COLUMNS}"
+        ))
         .bind(p.progress.map(i64::from))
         .bind(values)
         .bind(file_path)
         .bind(file)
         .bind(&p.key)
         .bind(&p.owner)
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        let ok = done.rows_affected() == 1;
-        if ok {
-            self.notify(&p.key);
-        }
-        Ok(ok)
+        self.notify_row(row.as_ref())
     }
 
     async fn task_complete_if_running(&self, p: CompleteParams) -> Result<bool> {
-        let done = sqlx::query(
+        let row = sqlx::query(&format!(
             "UPDATE tasks SET state = 'succeeded', result = ?, usage = ?, progress = NULL, \
              finalized_at = ?, lease_owner = NULL, lease_expires_at = NULL \
-             WHERE key = ? AND state = 'running' AND lease_owner = ?",
-        )
+             WHERE key = ? AND state = 'running' AND lease_owner = ? RETURNING {COLUMNS}"
+        ))
         .bind(to_json(&p.values)?)
         .bind(to_json(&p.usage)?)
         .bind(p.now)
         .bind(&p.key)
         .bind(&p.owner)
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        let ok = done.rows_affected() == 1;
-        if ok {
-            self.notify(&p.key);
-        }
-        Ok(ok)
+        self.notify_row(row.as_ref())
     }
 
     async fn task_fail_if_running(
@@ -458,23 +471,19 @@ impl TaskStore for SqliteStore {
         usage: Option<&Usage>,
         now: Micros,
     ) -> Result<bool> {
-        let done = sqlx::query(
+        let row = sqlx::query(&format!(
             "UPDATE tasks SET state = 'failed', failure = ?, usage = ?, progress = NULL, \
              finalized_at = ?, lease_owner = NULL, lease_expires_at = NULL \
-             WHERE key = ? AND state = 'running' AND lease_owner = ?",
-        )
+             WHERE key = ? AND state = 'running' AND lease_owner = ? RETURNING {COLUMNS}"
+        ))
         .bind(to_json(failure)?)
         .bind(usage.map(to_json).transpose()?)
         .bind(now)
         .bind(key)
         .bind(owner)
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        let ok = done.rows_affected() == 1;
-        if ok {
-            self.notify(key);
-        }
-        Ok(ok)
+        self.notify_row(row.as_ref())
     }
 
     async fn task_cancel(
@@ -486,32 +495,34 @@ impl TaskStore for SqliteStore {
     ) -> Result<Option<TaskState>> {
         // Each statement is atomic and guarded by the state it changes, so
         // a claim between the two finds the task running and marked.
-        let queued = sqlx::query(
+        let queued = sqlx::query(&format!(
             "UPDATE tasks SET state = 'failed', failure = ?, usage = ?, progress = NULL, \
-             finalized_at = ? WHERE key = ? AND account = ? AND expires_at > ? AND state = 'queued'",
-        )
+             finalized_at = ? WHERE key = ? AND account = ? AND expires_at > ? AND state = 'queued' \
+             RETURNING {COLUMNS}"
+        ))
         .bind(to_json(failure)?)
         .bind(to_json(&Usage::default())?)
         .bind(now)
         .bind(key)
         .bind(account)
         .bind(now)
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        let found = if queued.rows_affected() == 1 {
+        let found = if self.notify_row(queued.as_ref())? {
             Some(TaskState::Queued)
         } else {
-            let running = sqlx::query(
+            let running = sqlx::query(&format!(
                 "UPDATE tasks SET cancel_requested = COALESCE(cancel_requested, ?) \
-                 WHERE key = ? AND account = ? AND expires_at > ? AND state = 'running'",
-            )
+                 WHERE key = ? AND account = ? AND expires_at > ? AND state = 'running' \
+                 RETURNING {COLUMNS}"
+            ))
             .bind(now)
             .bind(key)
             .bind(account)
             .bind(now)
-            .execute(&self.pool)
+            .fetch_optional(&self.pool)
             .await?;
-            if running.rows_affected() == 1 {
+            if self.notify_row(running.as_ref())? {
                 Some(TaskState::Running)
             } else {
                 let state: Option<String> = sqlx::query_scalar(
@@ -525,9 +536,6 @@ impl TaskStore for SqliteStore {
                 state.map(|s| TaskState::from_str(&s)).transpose()?
             }
         };
-        if found.is_some() {
-            self.notify(key);
-        }
         Ok(found)
     }
 
@@ -555,7 +563,7 @@ impl TaskStore for SqliteStore {
         .await?;
         tx.commit().await?;
         for key in failed.iter().chain(&requeued) {
-            self.notify(key);
+            self.notify(Change::key(key.as_str()));
         }
         Ok(RescueOutcome { requeued, failed })
     }
@@ -618,7 +626,7 @@ impl TaskStore for SqliteStore {
         Some(self.commits())
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<String> {
+    fn subscribe(&self) -> broadcast::Receiver<Change> {
         self.changes.subscribe()
     }
 
