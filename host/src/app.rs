@@ -101,6 +101,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         waiters,
         openapi: Arc::default(),
         queued: Arc::default(),
+        scheduler: scheduler.clone(),
     };
     Ok(App {
         state,

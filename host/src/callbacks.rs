@@ -29,7 +29,7 @@ use tokio::sync::Semaphore;
 use crate::fetcher::{Error as FetchError, Fetcher};
 use crate::outputs::FileUrls;
 use crate::sign::{CALLBACK_HEADER, callback_signature};
-use crate::store::{DueCallback, Micros, TaskRow, TaskState, TaskStore, now_micros};
+use crate::store::{Change, DueCallback, Micros, TaskRow, TaskState, TaskStore, now_micros};
 
 /// Deliveries claimed per sweep (more are claimed at once when a sweep
 /// fills up).
@@ -134,13 +134,15 @@ impl Callbacks {
                 }
             };
             if !full {
-                // Callbacks fall due when tasks end: other changes (a
-                // claim, progress) are not worth a claim query.
+                // A callback falls due when a task that asked for one
+                // ends: other changes (a claim, progress, a task without
+                // a callback ending) are not worth a claim query, which
+                // would also take SQLite's write lock from the creates.
                 let ended = async {
                     loop {
                         match changes.recv().await {
-                            Ok(change)
-                                if change.row.as_ref().is_some_and(|r| !r.state.is_final()) => {}
+                            Ok(Change { row: Some(r), .. })
+                                if !(r.state.is_final() && r.asks_callback()) => {}
                             _ => return,
                         }
                     }

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use bytes::Bytes;
 use serde_json::{Map, Value};
+
+use crate::budget::Body;
 
 use crate::config::Config;
 use crate::run::{OutputSink, RunEnv, RunEvent};
@@ -85,12 +86,15 @@ impl OutputSink for DirSink {
         name: &str,
         extension: &str,
         content_type: &str,
-        bytes: Bytes,
+        body: Body,
     ) -> Result<(), String> {
         let path = self.dir.join(format!("{name}.{extension}"));
-        tokio::fs::write(&path, &bytes)
-            .await
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let written = match (body.bytes(), body.path()) {
+            (Some(bytes), _) => tokio::fs::write(&path, bytes).await,
+            (None, Some(from)) => tokio::fs::copy(from, &path).await.map(drop),
+            (None, None) => Ok(()),
+        };
+        written.map_err(|e| format!("{}: {e}", path.display()))?;
         let file = OutputFile {
             path: path.display().to_string(),
             content_type: content_type.to_owned(),

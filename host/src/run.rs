@@ -9,10 +9,10 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
+use crate::budget::Body;
 use crate::store::{OutputFile, TaskFailure, Usage};
 
 /// Something the running task reported.
@@ -36,7 +36,7 @@ pub trait OutputSink: Send + Sync {
         name: &str,
         extension: &str,
         content_type: &str,
-        bytes: Bytes,
+        body: Body,
     ) -> Result<(), String>;
 }
 
@@ -45,7 +45,7 @@ pub struct NoOutputs;
 
 #[async_trait::async_trait]
 impl OutputSink for NoOutputs {
-    async fn publish(&self, name: &str, _: &str, _: &str, _: Bytes) -> Result<(), String> {
+    async fn publish(&self, name: &str, _: &str, _: &str, _: Body) -> Result<(), String> {
         Err(format!("output {name:?} published outside a run"))
     }
 }

@@ -144,8 +144,20 @@ pub async fn insert_tasks(
     check_limits(state, account, fresh.len()).await?;
     let mut inserted = Vec::with_capacity(fresh.len());
     let mut tasks = Vec::with_capacity(fresh.len());
+    // Tasks this node will run at once: stored already claimed, each in a
+    // worker slot free now, watched for changes (a cancel) from before
+    // the insert.
+    let mut starts = Vec::new();
     for (slot, mut def, hash) in fresh {
         let failure = validate(state, &mut def, via);
+        let worker = match &failure {
+            None => state.scheduler.take_slot(&account.name),
+            Some(_) => None,
+        };
+        let lease = worker.as_ref().map(|_| state.scheduler.lease(now));
+        if let Some(worker) = worker {
+            starts.push((tasks.len(), worker, state.store.subscribe()));
+        }
         inserted.push(slot);
         tasks.push(NewTask {
             key: new_key(),
@@ -159,12 +171,16 @@ pub async fn insert_tasks(
             created_at: now,
             expires_at: now.saturating_add(micros(retention)),
             failure,
+            lease,
         });
     }
     // In request order, committed together (one fsync for the request,
     // shared with other creates in flight).
     let stored: Vec<TaskRow> = tasks.iter().map(NewTask::row).collect();
     state.store.task_insert_many(tasks).await?;
+    for (i, worker, changes) in starts {
+        state.scheduler.start(stored[i].clone(), worker, changes);
+    }
     // Answered from what was stored, without reading it back.
     for (slot, row) in inserted.into_iter().zip(stored) {
         rows[slot] = Some(row);

@@ -61,6 +61,9 @@ pub struct AppState {
     pub waiters: Arc<wait::Waiters>,
     /// `/openapi.json`, built once.
     pub openapi: Arc<std::sync::OnceLock<serde_json::Value>>,
+    /// This node's scheduler: a create runs its tasks at once in free
+    /// worker slots.
+    pub scheduler: Arc<crate::scheduler::Scheduler>,
     /// Accounts' queued tasks, counted recently (`max_queued`).
     pub queued: Arc<insert::QueuedCounts>,
 }

@@ -45,6 +45,14 @@ impl Scratch {
         })
     }
 
+    /// Remove the directory and what is left in it (the run is over; a
+    /// later [`Scratch::new_path`] would make a new one).
+    pub fn remove(&self) {
+        if let Ok(mut dir) = self.dir.lock() {
+            drop(dir.take());
+        }
+    }
+
     /// A fresh file name in the directory (names are never reused: a
     /// deleted file may still be linked into a running ffmpeg job).
     pub fn new_path(&self) -> io::Result<PathBuf> {

@@ -92,12 +92,8 @@ impl blobs::Host for crate::capabilities::HostState {
         }
         let body = self.table.get(&blob)?.body.clone();
         let size = body.len();
-        let bytes = body
-            .to_bytes()
-            .await
-            .map_err(|e| wasmtime::format_err!("reading {name} from scratch: {e}"))?;
         let sink = self.blobs.sink.clone();
-        match sink.publish(&name, &extension, &content_type, bytes).await {
+        match sink.publish(&name, &extension, &content_type, body).await {
             Ok(()) => {
                 self.blobs.published += size;
                 Ok(Ok(()))

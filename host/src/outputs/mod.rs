@@ -22,10 +22,17 @@ use futures::stream::BoxStream;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::prefix::PrefixStore;
-use object_store::{GetOptions, GetRange, ObjectStore, PutPayload};
+use object_store::{GetOptions, GetRange, ObjectStore, PutPayload, WriteMultipart};
 
+use crate::budget::Body;
 use crate::config::{BlobsLocation, Config, OutputUrls};
 use crate::run::{OutputSink, RunEvent};
+
+/// Part size of a streamed put: above S3's 5 MiB minimum part, small
+/// enough that a few in flight stay a few tens of MiB of memory.
+const PART_BYTES: usize = 8 << 20;
+/// Parts uploaded at once while the next is read.
+const PARTS_IN_FLIGHT: usize = 2;
 use crate::store::OutputFile;
 
 /// The output store.
@@ -111,6 +118,36 @@ impl Storage {
             .map(drop)
     }
 
+    /// Store `body` at `path`: a body in memory in one put, one spooled to
+    /// disk streamed from its file in parts (an output of gigabytes never
+    /// enters memory whole).
+    pub async fn put_body(&self, path: &str, body: &Body) -> object_store::Result<()> {
+        let file = match (body.bytes(), body.path()) {
+            (Some(bytes), _) => return self.put(path, bytes.clone()).await,
+            (None, Some(file)) => file,
+            (None, None) => return self.put(path, Bytes::new()).await,
+        };
+        let io = |e: std::io::Error| object_store::Error::Generic {
+            store: "scratch",
+            source: Box::new(e),
+        };
+        let mut file = tokio::fs::File::open(file).await.map_err(io)?;
+        let upload = self.inner.put_multipart(&ObjectPath::from(path)).await?;
+        let mut parts = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+        let mut buf = vec![0u8; PART_BYTES];
+        loop {
+            let n = tokio::io::AsyncReadExt::read(&mut file, &mut buf)
+                .await
+                .map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            parts.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+            parts.write(&buf[..n]);
+        }
+        parts.finish().await.map(drop)
+    }
+
     /// Read `range` (or all) of `path`.
     pub async fn get(&self, path: &str, range: Option<Range<u64>>) -> object_store::Result<Object> {
         let options = GetOptions {
@@ -181,11 +218,11 @@ impl OutputSink for TaskSink {
         name: &str,
         extension: &str,
         content_type: &str,
-        bytes: Bytes,
+        body: Body,
     ) -> Result<(), String> {
         let path = format!("{}/{name}.{extension}", self.key);
         self.storage
-            .put(&path, bytes)
+            .put_body(&path, &body)
             .await
             .map_err(|e| e.to_string())?;
         let file = OutputFile {
@@ -196,5 +233,46 @@ impl OutputSink for TaskSink {
             .send(RunEvent::File(name.to_owned(), file))
             .await
             .map_err(|_| "the run's event receiver is gone".to_owned())
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
+mod tests {
+    use super::*;
+    use crate::budget::{HeldPool, RunBudget, Scratch};
+    use crate::config::TaskBudgets;
+
+    /// A body spooled to disk is stored whole, in parts (more than one
+    /// here), byte for byte; a memory body in one put.
+    #[tokio::test]
+    async fn put_body_streams_spooled_files() {
+        let out = tempfile::tempdir().unwrap();
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(out.path()).unwrap();
+        let storage = Storage {
+            inner: Arc::new(fs),
+        };
+        let root = tempfile::tempdir().unwrap();
+        let limits = TaskBudgets {
+            fetch_bytes: u64::MAX,
+            send_bytes: u64::MAX,
+            scratch_bytes: u64::MAX,
+        };
+        let budget = RunBudget::new(limits, HeldPool::new(1 << 20));
+        let scratch = Scratch::new(root.path());
+        let data: Bytes = (0..PART_BYTES * 2 + 12_345)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>()
+            .into();
+        let spooled = Body::spool(&data, &budget, &scratch).await.unwrap();
+        assert!(spooled.path().is_some(), "the body is on disk");
+        storage.put_body("K/video.mp4", &spooled).await.unwrap();
+        assert_eq!(std::fs::read(out.path().join("K/video.mp4")).unwrap(), data);
+        let small = Body::from_bytes(Bytes::from_static(b"thumb"));
+        storage.put_body("K/thumb.jpg", &small).await.unwrap();
+        assert_eq!(
+            std::fs::read(out.path().join("K/thumb.jpg")).unwrap(),
+            b"thumb"
+        );
     }
 }

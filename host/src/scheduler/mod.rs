@@ -16,8 +16,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{Semaphore, broadcast, mpsc, watch};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, watch};
 use tracing::Instrument as _;
 
 use crate::config::{Config, SchedulerConfig};
@@ -25,8 +27,8 @@ use crate::engine::Engine;
 use crate::outputs::{Storage, TaskSink};
 use crate::run::{RunEnv, RunEvent, RunOutcome};
 use crate::store::{
-    Change, ClaimParams, CompleteParams, FailureKind, ProgressParams, Share, TaskFailure, TaskRow,
-    TaskState, TaskStore, now_micros,
+    Change, ClaimParams, CompleteParams, FailureKind, Lease, ProgressParams, Share, TaskFailure,
+    TaskRow, TaskState, TaskStore, now_micros,
 };
 
 pub mod reaper;
@@ -48,6 +50,18 @@ pub struct Scheduler {
     /// The accounts' parts in claims.
     shares: Arc<[Share]>,
     config: SchedulerConfig,
+    /// One permit per worker slot.
+    slots: Arc<Semaphore>,
+    /// Whether [`Scheduler::run`] is dispatching (not before it starts, on
+    /// an API-only node, or once it drains): only then may a create take
+    /// a slot ([`Scheduler::take_slot`]).
+    dispatching: AtomicBool,
+}
+
+/// A worker slot a create took, to store its task already claimed by this
+/// node and run it at once ([`Scheduler::start`]).
+pub struct Slot {
+    _permit: OwnedSemaphorePermit,
 }
 
 fn micros(d: Duration) -> i64 {
@@ -80,6 +94,8 @@ impl Scheduler {
                 })
                 .collect(),
             config: config.scheduler.clone(),
+            slots: Arc::new(Semaphore::new(config.workers)),
+            dispatching: AtomicBool::new(false),
         })
     }
 
@@ -89,13 +105,15 @@ impl Scheduler {
     /// another node re-runs them).
     pub async fn run(self: Arc<Self>, stop: watch::Receiver<bool>, drain: Duration) -> usize {
         let (workers, spare) = (self.workers, self.config.spare_slots);
-        let slots = Arc::new(Semaphore::new(workers));
+        let slots = self.slots.clone();
         let spares = Arc::new(Semaphore::new(spare));
+        self.dispatching.store(true, Ordering::SeqCst);
         tokio::join!(
             self.clone().dispatch(slots.clone(), None, stop.clone()),
             self.clone()
                 .dispatch(spares.clone(), Some(slots.clone()), stop),
         );
+        self.dispatching.store(false, Ordering::SeqCst);
         let in_use = |s: &Semaphore, all: usize| all - s.available_permits();
         let running = in_use(&slots, workers) + in_use(&spares, spare);
         tracing::info!(running, "draining: no new claims");
@@ -116,6 +134,48 @@ impl Scheduler {
         }
     }
 
+    /// A free worker slot for a task of `account` about to be created,
+    /// when this node dispatches and the account has no `max_running`
+    /// (which only the claim query counts). A slot free now means no
+    /// claimable task is queued (the dispatcher would have taken it), so
+    /// the new task takes no one's turn; it skips the claim's round trip
+    /// through the store's notifications.
+    pub fn take_slot(&self, account: &str) -> Option<Slot> {
+        if !self.dispatching.load(Ordering::SeqCst)
+            || self
+                .shares
+                .iter()
+                .any(|s| s.account == account && s.max_running.is_some())
+        {
+            return None;
+        }
+        let permit = self.slots.clone().try_acquire_owned().ok()?;
+        Some(Slot { _permit: permit })
+    }
+
+    /// The lease a task stored already claimed by this node starts with.
+    pub fn lease(&self, now: i64) -> Lease {
+        Lease {
+            owner: self.node_id.clone(),
+            expires_at: now + micros(self.config.lease),
+        }
+    }
+
+    /// Run `task`, stored already claimed with [`Scheduler::lease`], in
+    /// `slot`; `changes` was subscribed before the insert.
+    pub fn start(
+        self: &Arc<Self>,
+        task: TaskRow,
+        slot: Slot,
+        changes: broadcast::Receiver<Change>,
+    ) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            this.execute(task, changes).await;
+            drop(slot);
+        });
+    }
+
     /// Claim and start tasks while `slots` are free, until `stop`.
     /// `spare_for`: these are the spare slots beside those workers' slots,
     /// claiming only for accounts with nothing running, and only while
@@ -130,6 +190,7 @@ impl Scheduler {
         mut stop: watch::Receiver<bool>,
     ) {
         let idle_only = spare_for.is_some();
+        let ends_matter = idle_only || self.shares.iter().any(|s| s.max_running.is_some());
         let mut changes = self.store.subscribe();
         loop {
             let permit = tokio::select! {
@@ -172,17 +233,17 @@ impl Scheduler {
                 Ok(_) => {
                     drop(permit);
                     // Sleep until something may be claimable or the poll
-                    // interval: a task queued, or one ended (its account
-                    // may be below max_running again); a claim or progress
-                    // is not worth a claim query.
+                    // interval: a task queued, or one ended while an
+                    // account's turn may depend on it (below max_running
+                    // again; idle again, for the spares). A claim or
+                    // progress is not worth a claim query, which would also
+                    // take SQLite's write lock from the creates.
                     let claimable = async {
                         loop {
                             match changes.recv().await {
-                                Ok(change)
-                                    if change
-                                        .row
-                                        .as_ref()
-                                        .is_some_and(|r| r.state == TaskState::Running) => {}
+                                Ok(Change { row: Some(r), .. })
+                                    if r.state == TaskState::Running
+                                        || (r.state.is_final() && !ends_matter) => {}
                                 _ => return,
                             }
                         }
@@ -227,11 +288,28 @@ impl Scheduler {
             events: events_tx,
         };
 
-        // Events → store, in order, while the run goes on.
+        // Events → store, in order, while the run goes on; once it has
+        // returned (`ended`), the events it sent are drained (its senders
+        // may outlive it: the instance is freed in the background).
         let store = self.store.clone();
         let (k, o) = (key.clone(), owner.clone());
+        let (end, mut ended) = tokio::sync::oneshot::channel::<()>();
         let writer = tokio::spawn(async move {
-            while let Some(event) = events_rx.recv().await {
+            let mut draining = false;
+            loop {
+                let event = if draining {
+                    events_rx.try_recv().ok()
+                } else {
+                    tokio::select! {
+                        biased;
+                        event = events_rx.recv() => event,
+                        _ = &mut ended => {
+                            draining = true;
+                            events_rx.try_recv().ok()
+                        }
+                    }
+                };
+                let Some(event) = event else { break };
                 let mut p = ProgressParams {
                     key: k.clone(),
                     owner: o.clone(),
@@ -261,7 +339,8 @@ impl Scheduler {
             outcome = run => Some(outcome),
             () = heartbeat => None,
         };
-        // The run (and its sink) is dropped: the writer drains and ends.
+        // The run is over: the writer drains what it sent and ends.
+        drop(end);
         let _ = writer.await;
 
         let now = now_micros();

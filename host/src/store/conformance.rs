@@ -6,8 +6,8 @@
 use serde_json::json;
 
 use super::{
-    Change, ClaimParams, CompleteParams, FailureKind, Micros, NewTask, OutputFile, ProgressParams,
-    Share, TaskFailure, TaskState, TaskStore, Usage,
+    Change, ClaimParams, CompleteParams, FailureKind, Lease, Micros, NewTask, OutputFile,
+    ProgressParams, Share, TaskFailure, TaskState, TaskStore, Usage,
 };
 
 const SEC: i64 = 1_000_000;
@@ -25,6 +25,7 @@ pub(crate) fn new_task(key: &str, created_at: i64) -> NewTask {
         created_at,
         expires_at: created_at + 100 * SEC,
         failure: None,
+        lease: None,
     }
 }
 
@@ -88,13 +89,36 @@ async fn insert_and_read(store: &dyn TaskStore) {
     assert_eq!(row, failed.row());
     assert_eq!(row.state, TaskState::Failed);
     assert_eq!(row.finalized_at, Some(1_000 * SEC));
+    // Inserted already claimed (a node with a free worker slot): running,
+    // first attempt, leased; no claim takes it, its owner completes it.
+    let mut claimed = new_task("A3", 1_000 * SEC);
+    claimed.lease = Some(Lease {
+        owner: "w0".into(),
+        expires_at: 1_030 * SEC,
+    });
+    store.task_insert(claimed.clone()).await.unwrap();
+    let row = store.task_get("A3", 1_000 * SEC).await.unwrap().unwrap();
+    assert_eq!(row, claimed.row());
+    assert_eq!(
+        (row.state, row.attempt, row.lease_owner.as_deref()),
+        (TaskState::Running, 1, Some("w0"))
+    );
+    assert_eq!(
+        (row.started_at, row.lease_expires_at),
+        (Some(1_000 * SEC), Some(1_030 * SEC))
+    );
     // Drain A1 so later cases start from an empty queue.
     let claimed = store
         .task_claim(claim("w0", 1_001 * SEC, 10))
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        claimed[0].key, "A1",
+        "a task inserted claimed is not claimed again"
+    );
     complete(store, "A1", "w0", 1_002 * SEC).await;
+    assert!(complete(store, "A3", "w0", 1_002 * SEC).await);
 }
 
 /// A run's usage, stored with its final state.

@@ -190,6 +190,11 @@ impl TaskRow {
     pub fn supersedes(&self, known: Option<&TaskRow>) -> bool {
         !known.is_some_and(|k| k.state.is_final() && !self.state.is_final())
     }
+
+    /// Whether the task asked for a callback or errback.
+    pub fn asks_callback(&self) -> bool {
+        rows::initial_callback_due(self.options.as_ref()).is_some()
+    }
 }
 
 /// A task row.
@@ -287,12 +292,64 @@ pub struct NewTask {
     /// `Some` to insert the task already failed (parameter errors found
     /// at create time).
     pub failure: Option<TaskFailure>,
+    /// `Some` to insert the task already claimed (running, first attempt)
+    /// by a node with a free worker slot; ignored with `failure`.
+    pub lease: Option<Lease>,
+}
+
+/// A claim's lease: who runs the task, and until when unless renewed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lease {
+    /// The node (`lease_owner`).
+    pub owner: String,
+    /// `lease_expires_at`.
+    pub expires_at: Micros,
+}
+
+/// What an insert stores for a new task's state: queued, failed (at
+/// create time) or claimed.
+pub(crate) struct Initial<'a> {
+    pub state: TaskState,
+    pub finalized_at: Option<Micros>,
+    pub failure: Option<&'a TaskFailure>,
+    pub lease: Option<&'a Lease>,
+    /// `attempt` and `started_at` (claimed: the first attempt, now).
+    pub attempt: u32,
+    pub started_at: Option<Micros>,
 }
 
 impl NewTask {
     /// The row an insert of this task stores, as `task_get` would read it
     /// back right after: a create answers from it without reading.
+    pub(crate) fn initial(&self) -> Initial<'_> {
+        let queued = Initial {
+            state: TaskState::Queued,
+            finalized_at: None,
+            failure: None,
+            lease: None,
+            attempt: 0,
+            started_at: None,
+        };
+        match (&self.failure, &self.lease) {
+            (Some(f), _) => Initial {
+                state: TaskState::Failed,
+                finalized_at: Some(self.created_at),
+                failure: Some(f),
+                ..queued
+            },
+            (None, Some(lease)) => Initial {
+                state: TaskState::Running,
+                lease: Some(lease),
+                attempt: 1,
+                started_at: Some(self.created_at),
+                ..queued
+            },
+            (None, None) => queued,
+        }
+    }
+
     pub fn row(&self) -> TaskRow {
+        let initial = self.initial();
         TaskRow {
             key: self.key.clone(),
             account: self.account.clone(),
@@ -301,21 +358,18 @@ impl NewTask {
             task_metas: self.task_metas.clone(),
             options: self.options.clone(),
             dedup_hash: self.dedup_hash.clone(),
-            state: match self.failure {
-                Some(_) => TaskState::Failed,
-                None => TaskState::Queued,
-            },
+            state: initial.state,
             progress: None,
             result: None,
             files: BTreeMap::new(),
-            failure: self.failure.clone(),
-            attempt: 0,
+            failure: initial.failure.cloned(),
+            attempt: initial.attempt,
             max_attempts: self.max_attempts,
-            lease_owner: None,
-            lease_expires_at: None,
+            lease_owner: initial.lease.map(|l| l.owner.clone()),
+            lease_expires_at: initial.lease.map(|l| l.expires_at),
             created_at: self.created_at,
-            started_at: None,
-            finalized_at: self.failure.as_ref().map(|_| self.created_at),
+            started_at: initial.started_at,
+            finalized_at: initial.finalized_at,
             expires_at: self.expires_at,
             usage: None,
             cancel_requested: None,

@@ -133,15 +133,13 @@ async fn migrate(pool: &PgPool) -> Result<()> {
 }
 
 async fn insert_one(tx: &mut sqlx::PgConnection, task: &NewTask) -> Result<()> {
-    let (state, finalized_at, failure) = match &task.failure {
-        Some(f) => (TaskState::Failed, Some(task.created_at), Some(to_json(f)?)),
-        None => (TaskState::Queued, None, None),
-    };
+    let initial = task.initial();
     sqlx::query(
         "INSERT INTO tasks (key, account, task_name, params, task_metas, options, dedup_hash, \
-         state, failure, max_attempts, created_at, finalized_at, expires_at, callback_due) \
+         state, failure, max_attempts, created_at, finalized_at, expires_at, callback_due, \
+         attempt, started_at, lease_owner, lease_expires_at) \
          VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8, $9::jsonb, $10, $11, \
-         $12, $13, $14)",
+         $12, $13, $14, $15, $16, $17, $18)",
     )
     .bind(&task.key)
     .bind(&task.account)
@@ -150,13 +148,17 @@ async fn insert_one(tx: &mut sqlx::PgConnection, task: &NewTask) -> Result<()> {
     .bind(task.task_metas.as_ref().map(to_json).transpose()?)
     .bind(task.options.as_ref().map(to_json).transpose()?)
     .bind(&task.dedup_hash)
-    .bind(state.as_str())
-    .bind(failure)
+    .bind(initial.state.as_str())
+    .bind(initial.failure.map(to_json).transpose()?)
     .bind(i64::from(task.max_attempts))
     .bind(task.created_at)
-    .bind(finalized_at)
+    .bind(initial.finalized_at)
     .bind(task.expires_at)
     .bind(rows::initial_callback_due(task.options.as_ref()))
+    .bind(i64::from(initial.attempt))
+    .bind(initial.started_at)
+    .bind(initial.lease.map(|l| l.owner.as_str()))
+    .bind(initial.lease.map(|l| l.expires_at))
     .execute(tx)
     .await?;
     Ok(())

@@ -102,4 +102,9 @@ impl FfmpegCtx {
     pub fn forget(&mut self, body: &Body) {
         self.written.remove(&body.id());
     }
+
+    /// Drop every copy on disk (the run is over).
+    pub fn forget_all(&mut self) {
+        self.written.clear();
+    }
 }
