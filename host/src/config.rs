@@ -328,6 +328,10 @@ pub struct FfmpegConfig {
     /// With `sandbox = "none"`, the operator's acknowledgement, in words:
     /// exactly [`UNSANDBOXED_CONSENT`].
     pub unsandboxed: Option<String>,
+    /// A job whose progress (frames, output time, output size) has not
+    /// advanced for this long is ended with an error naming the stall.
+    #[serde(with = "duration")]
+    pub stall_timeout: Duration,
 }
 
 /// The ffmpeg majors drake's argument and filter checks were made against
@@ -360,6 +364,10 @@ impl Default for FfmpegConfig {
             scratch_dir: None,
             accept_versions: Vec::new(),
             unsandboxed: None,
+            // ffmpeg reports progress twice a second while it works, and
+            // an encoder's lookahead fills in seconds even at 4K: a minute
+            // without a new frame is a graph starved of input, not work.
+            stall_timeout: Duration::from_secs(60),
         }
     }
 }

@@ -592,17 +592,68 @@ async fn a_director_theme_lays_out_its_tracks() {
           <track type="audio"><audio filename="{b}music.mp3"/></track>
         </widget>"#
     ));
-    let s = &drake
-        .create(
-            json!({"task_name": "video.create", "definition": doc, "preview": false}),
-            true,
-        )
-        .await[0];
-    assert_eq!(s["status"], "success", "{s}");
+    let s = &render(&drake, &doc).await;
     // 3 + 4 + 5 s, two 1 s crossfades.
     assert_eq!(s["result"]["duration"], 10.0);
     let v = save(m.dir.path(), "theme.mp4", &s["result"]["export"]).await;
     assert_eq!(probe(&v).5.as_deref(), Some("aac"));
+}
+
+/// Render `doc` without a preview; its status, asserted a success.
+async fn render(drake: &Drake, doc: &str) -> Value {
+    let mut statuses = drake
+        .create(
+            json!({"task_name": "video.create", "definition": doc, "preview": false}),
+            true,
+        )
+        .await;
+    let s = statuses.remove(0);
+    assert_eq!(s["status"], "success", "{s}");
+    s
+}
+
+/// Mean absolute difference of two RGB frames of the same size.
+fn frame_diff(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let sum: u64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    sum as f64 / a.len() as f64
+}
+
+/// A `skip` past the end of a clip (a 6 s clip skipped by 18 and 36 s, a
+/// crossfade between them) shows the clip's last frame for the item's
+/// time: it used to leave the crossfade waiting for frames that never
+/// came, holding the worker until the task's one-hour limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_skip_past_the_end_of_a_clip_holds_its_last_frame() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let m = media(&fx);
+    let b = &m.base;
+    let doc = movie(&format!(
+        r#"<sequence>
+          <effect type="none" duration="2"><video filename="{b}footage.mov" skip="18"/></effect>
+          <transition type="crossfade" duration="1"/>
+          <effect type="none" duration="2"><video filename="{b}footage.mov" skip="36"/></effect>
+          <effect type="none" duration="1"><video filename="{b}footage.mov"/></effect>
+        </sequence>"#
+    ));
+    let s = &render(&drake, &doc).await;
+    // 2 + 2 − 1 + 1 s.
+    assert_eq!(s["result"]["duration"], 4.0);
+    let v = save(m.dir.path(), "skip.mp4", &s["result"]["export"]).await;
+    // Held: the first item's frames are one picture, the second's too (the
+    // same one), and it is not the clip's first frame (shown at 3.5 s).
+    let (early, late, second) = (frame(&v, 0.2), frame(&v, 1.5), frame(&v, 2.6));
+    let first = frame(&v, 3.5);
+    assert!(frame_diff(&early, &late) < 3.0, "the picture moved");
+    assert!(frame_diff(&late, &second) < 3.0, "a different picture");
+    assert!(
+        frame_diff(&early, &first) > 3.0,
+        "not the clip's last frame"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -145,6 +145,21 @@ pub fn compile_with(
     })
 }
 
+/// Seconds before a clip's end that surely hold a frame: more than one
+/// frame at any rate a camera records.
+const LAST_FRAME_WINDOW: f64 = 0.5;
+
+/// For a `skip` at or past the end of a clip of `duration` seconds (the
+/// picture's own, probed; 0 when unknown), where its last frame is
+/// looked for: from [`LAST_FRAME_WINDOW`] before the end. `None` while
+/// the skip leaves frames to play.
+fn last_frame_window(skip: f64, duration: f64) -> Option<f64> {
+    // A skip within the last frame's length leaves nothing to decode.
+    const FRAME_SLACK: f64 = 0.1;
+    (duration > 0.0 && skip > duration - FRAME_SLACK)
+        .then(|| (duration - LAST_FRAME_WINDOW).max(0.0))
+}
+
 /// One sound: a file or speech placed on the timeline.
 #[derive(Debug, Clone)]
 struct Clip {
@@ -817,10 +832,23 @@ impl Builder<'_> {
         if !asset.still {
             let skip = node.number("skip").unwrap_or(0.0);
             let speed = node.number("speed").unwrap_or(1.0);
-            let _ = write!(
-                chain,
-                "trim=start={skip:.6},setpts=(PTS-STARTPTS)/{speed},fps={rate},"
-            );
+            match last_frame_window(skip, asset.duration) {
+                // Past the end: its last frame, held (below) for the
+                // item's time. An empty stream would starve the graph
+                // (xfade waits for a frame that never comes).
+                Some(from) => {
+                    let _ = write!(
+                        chain,
+                        "trim=start={from:.6},reverse,trim=end_frame=1,setpts=PTS-STARTPTS,fps={rate},"
+                    );
+                }
+                None => {
+                    let _ = write!(
+                        chain,
+                        "trim=start={skip:.6},setpts=(PTS-STARTPTS)/{speed},fps={rate},"
+                    );
+                }
+            }
             if node.flag("audio") != Some(false) && asset.audio {
                 self.clip(span, &asset, skip, speed, None)?;
             }

@@ -86,6 +86,7 @@ impl ffmpeg::Host for HostState {
             capture: true,
             outputs: 0,
             probing: true,
+            progress: false,
         };
         let ran = or_answer!(call.run(spec, |_| {}).await);
         let json = or_answer!(
@@ -122,6 +123,7 @@ impl ffmpeg::Host for HostState {
             capture: false,
             outputs: job.outputs.len(),
             probing: false,
+            progress: true,
         };
         let ran = or_answer!(call.run(spec, |line| progress.line(line)).await);
         let mut outputs = Vec::with_capacity(ran.outputs.len());
@@ -156,6 +158,7 @@ impl ffmpeg::Host for HostState {
             capture: false,
             outputs: 1,
             probing: false,
+            progress: false,
         };
         let mut ran = or_answer!(call.run(spec, |_| {}).await);
         match ran.outputs.pop() {

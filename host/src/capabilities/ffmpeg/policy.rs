@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::sync::Semaphore;
@@ -26,6 +27,8 @@ pub struct FfmpegPolicy {
     limits: Limits,
     /// Threads per job (`-threads`).
     pub(super) threads: u32,
+    /// How long a job may go without progress.
+    stall: Duration,
     permits: Semaphore,
     scratch: PathBuf,
 }
@@ -109,6 +112,7 @@ impl FfmpegPolicy {
             sandbox,
             limits,
             threads: config.threads.max(1),
+            stall: config.stall_timeout,
             permits: Semaphore::new(config.max_concurrent.max(1)),
             scratch,
         })
@@ -190,6 +194,9 @@ pub(super) struct Spec<'a> {
     pub outputs: usize,
     /// Whether a failure means the input is unreadable (probing).
     pub probing: bool,
+    /// Whether the process reports `-progress` (then a job that stops
+    /// advancing is ended: [`FfmpegConfig::stall_timeout`]).
+    pub progress: bool,
 }
 
 impl Call {
@@ -233,6 +240,7 @@ impl Call {
                 deadline: self.deadline,
                 capture: spec.capture,
                 meter: &self.meter,
+                stall: spec.progress.then_some(policy.stall),
             },
             on_line,
         )
@@ -298,9 +306,11 @@ async fn link_input(dir: &Path, i: usize, from: &Path) -> Result<(), FfmpegError
 /// The one mapping from process failures to the WIT variant.
 fn convert_error(e: RunError, probing: bool) -> FfmpegError {
     match e {
-        RunError::Timeout(_) | RunError::Cpu(_) | RunError::FileSize(_) | RunError::Memory(_) => {
-            FfmpegError::Limit(format!("ffmpeg {e}"))
-        }
+        RunError::Timeout(_)
+        | RunError::Stalled(_)
+        | RunError::Cpu(_)
+        | RunError::FileSize(_)
+        | RunError::Memory(_) => FfmpegError::Limit(format!("ffmpeg {e}")),
         RunError::Exit { stderr, .. } => {
             let input_problem = probing
                 || [

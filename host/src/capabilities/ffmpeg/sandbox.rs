@@ -64,6 +64,11 @@ pub enum RunError {
     /// Past the deadline; killed.
     #[error("took longer than the time left to the task ({0:?})")]
     Timeout(Duration),
+    /// No progress for this long; killed.
+    #[error(
+        "made no progress for {0:?} (a filter graph waiting for frames that never come); ended ([ffmpeg] stall_timeout)"
+    )]
+    Stalled(Duration),
     /// CPU seconds exhausted.
     #[error("used more than {0} CPU seconds")]
     Cpu(u64),
@@ -137,6 +142,50 @@ pub struct Invocation<'a> {
     pub capture: bool,
     /// Where the process's usage is added once it is reaped.
     pub meter: &'a ProcessMeter,
+    /// For ffmpeg with `-progress`: kill it once its progress (frames,
+    /// output time, output size) has not advanced for this long.
+    pub stall: Option<Duration>,
+}
+
+/// Watches `-progress` lines for a job that stopped advancing: a filter
+/// graph starved of frames (a stream cut to nothing that another waits
+/// for) leaves ffmpeg idle until the task's deadline, holding a worker.
+struct Stall {
+    limit: Duration,
+    advanced: Instant,
+    /// The last `frame=`, `out_time_us=` and `total_size=` values.
+    last: [String; 3],
+}
+
+impl Stall {
+    fn new(limit: Duration) -> Stall {
+        Stall {
+            limit,
+            advanced: Instant::now(),
+            last: Default::default(),
+        }
+    }
+
+    /// Until when the job may go without advancing.
+    fn deadline(&self) -> Instant {
+        self.advanced + self.limit
+    }
+
+    fn line(&mut self, line: &str) {
+        let Some((key, value)) = line.split_once('=') else {
+            return;
+        };
+        let slot = match key {
+            "frame" => 0,
+            "out_time_us" => 1,
+            "total_size" => 2,
+            _ => return,
+        };
+        if self.last[slot] != value {
+            value.clone_into(&mut self.last[slot]);
+            self.advanced = Instant::now();
+        }
+    }
 }
 
 /// Run an invocation. Each stdout line goes to `on_line` (ffmpeg
@@ -151,6 +200,7 @@ pub async fn run(inv: Invocation<'_>, mut on_line: impl FnMut(&str)) -> Result<F
         deadline,
         capture,
         meter,
+        stall,
     } = inv;
     // `nice` and `prlimit` exec what follows: the child stays one process.
     let mut cmd = Command::new("nice");
@@ -266,11 +316,24 @@ pub async fn run(inv: Invocation<'_>, mut on_line: impl FnMut(&str)) -> Result<F
         tail
     });
 
+    let mut watch = stall.map(Stall::new);
     let work = async {
         let mut captured = Vec::new();
         if let Some(out) = stdout {
             let mut lines = BufReader::new(out).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
+            loop {
+                let next = match &watch {
+                    Some(w) => match tokio::time::timeout_at(w.deadline(), lines.next_line()).await
+                    {
+                        Ok(next) => next,
+                        Err(_) => return None,
+                    },
+                    None => lines.next_line().await,
+                };
+                let Ok(Some(line)) = next else { break };
+                if let Some(w) = &mut watch {
+                    w.line(&line);
+                }
                 on_line(&line);
                 if capture && captured.len() < STDOUT_CAP {
                     captured.extend_from_slice(line.as_bytes());
@@ -278,17 +341,20 @@ pub async fn run(inv: Invocation<'_>, mut on_line: impl FnMut(&str)) -> Result<F
                 }
             }
         }
-        let exit = process.wait().await;
-        (captured, exit)
+        Some((captured, process.wait().await))
     };
-    let (captured, exit) = match tokio::time::timeout_at(deadline, work).await {
-        Ok(done) => done,
-        Err(_) => {
+    let ended = tokio::time::timeout_at(deadline, work).await;
+    let (captured, exit) = match ended {
+        Ok(Some(done)) => done,
+        ended => {
             // Kill now and count what it used up to here.
             if let Ok(exit) = process.kill().await {
                 meter.record(&exit, None, started.elapsed());
             }
-            return Err(RunError::Timeout(started.elapsed()));
+            return Err(match (ended, stall) {
+                (Ok(None), Some(limit)) => RunError::Stalled(limit),
+                _ => RunError::Timeout(started.elapsed()),
+            });
         }
     };
     let exit = exit.map_err(RunError::Spawn)?;
@@ -377,6 +443,7 @@ pub async fn self_test(sandbox: &Sandbox, limits: &Limits, program: &Path) -> Re
         deadline,
         capture: false,
         meter: &ProcessMeter::default(),
+        stall: None,
     };
     run(inv, |_| {}).await.map(drop)
 }
@@ -384,6 +451,84 @@ pub async fn self_test(sandbox: &Sandbox, limits: &Limits, program: &Path) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// ffmpeg (unsandboxed: the test needs no namespaces) with `args`,
+    /// ended after `stall` without progress.
+    async fn ffmpeg(args: &[&str], stall: Duration) -> Result<Finished, RunError> {
+        let limits = Limits {
+            cpu_seconds: 60,
+            address_space: 4 << 30,
+            file_size: 1 << 30,
+            open_files: 256,
+        };
+        let dir = tempfile::tempdir().map_err(RunError::Spawn)?;
+        let mut argv: Vec<String> = ["-nostdin", "-loglevel", "error", "-progress", "pipe:1"]
+            .map(String::from)
+            .to_vec();
+        argv.extend(args.iter().map(|a| (*a).to_owned()));
+        let inv = Invocation {
+            sandbox: &Sandbox::None,
+            limits: &limits,
+            dir: dir.path(),
+            program: Path::new("/usr/bin/ffmpeg"),
+            args: &argv,
+            deadline: Instant::now() + Duration::from_secs(60),
+            capture: false,
+            meter: &ProcessMeter::default(),
+            stall: Some(stall),
+        };
+        run(inv, |_| {}).await
+    }
+
+    /// A graph that never outputs a frame is ended at the stall limit, not
+    /// at the task's deadline; one that advances runs past the limit.
+    #[tokio::test]
+    async fn a_job_without_progress_is_ended_as_stalled() {
+        if !Path::new("/usr/bin/ffmpeg").exists() {
+            eprintln!("skipped: no /usr/bin/ffmpeg");
+            return;
+        }
+        let stall = Duration::from_millis(1500);
+        let starved = ffmpeg(
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "nullsrc=s=16x16:r=25",
+                "-vf",
+                "select=0",
+                "-f",
+                "null",
+                "-",
+            ],
+            stall,
+        )
+        .await;
+        assert!(
+            matches!(starved, Err(RunError::Stalled(d)) if d == stall),
+            "{starved:?}"
+        );
+        let started = Instant::now();
+        let slow = ffmpeg(
+            &[
+                "-re",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=s=16x16:r=10:d=3",
+                "-f",
+                "null",
+                "-",
+            ],
+            stall,
+        )
+        .await;
+        assert!(slow.is_ok(), "{slow:?}");
+        assert!(
+            started.elapsed() > stall,
+            "the job ran past the stall limit"
+        );
+    }
 
     #[test]
     fn errors_are_kept_info_dropped_and_maxrss_read() {
