@@ -656,6 +656,39 @@ async fn a_skip_past_the_end_of_a_clip_holds_its_last_frame() {
     );
 }
 
+/// Written as client code that ran against the original writes it: a
+/// typo'd attribute and an element of the client's own are ignored, and
+/// the result says so (they ended the task before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_attributes_and_elements_are_ignored_and_reported() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let m = media(&fx);
+    let b = &m.base;
+    let doc = format!(
+        "<movie service=\"craftsman-1.0\"><body>\n<effect type=\"none\" alighn=\"left\" duration=\"2\">\
+         <image filename=\"{b}a.jpg\"/><clientdata id=\"42\"/></effect>\n</body></movie>"
+    );
+    let s = render(&drake, &doc).await;
+    assert_eq!(s["result"]["duration"], 2.0);
+    assert_eq!(
+        s["result"]["warnings"],
+        json!([
+            "line 2, column 1: <effect>: unknown attribute \"alighn\" ignored",
+            format!(
+                "line 2, column {}: <effect>: unknown element <clientdata> ignored",
+                73 + b.len()
+            ),
+        ]),
+        "{s}"
+    );
+    // A document without anything to ignore has no warnings value.
+    let clean = movie(&format!(
+        r#"<effect type="none" duration="1"><image filename="{b}a.jpg"/></effect>"#
+    ));
+    let s = render(&drake, &clean).await;
+    assert!(s["result"].get("warnings").is_none(), "{s}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_definitions_end_in_readable_errors() {
     let (drake, fx) = (Drake::start().await, Fixtures::start().await);

@@ -4,9 +4,11 @@
 //! - [`parse`]: XML → [`Movie`]. Every error names its line and column;
 //!   DTDs are refused, so entities are never declared, let alone expanded
 //!   (billion laughs cannot happen); size, depth and node count are capped.
-//!   Elements, attribute names and attribute values are checked against
-//!   the language (tiers A and B); tier C features (maps, spheres,
-//!   shaders, unknown widgets) are refused by name and line.
+//!   Attribute values are checked against the language (tiers A and B);
+//!   unknown attributes and elements are ignored and listed in
+//!   [`Movie::warnings`], as the original service ignored what it did not
+//!   know; tier C features (maps, spheres, shaders, unknown widgets) are
+//!   refused by name and line.
 //! - [`time::resolve`]: the two-pass duration algorithm of sxml.md §3 —
 //!   intrinsic durations bottom-up, assigned spans top-down.
 //!
@@ -31,5 +33,5 @@ const EXAMPLES: &[&str] = &[
     include_str!("../tests/examples/14.8.sxml"),
 ];
 
-pub use model::{Error, Kind, Movie, Node};
+pub use model::{Error, Kind, Movie, Node, Warning};
 pub use parse::{EFFECTS, MAX_BYTES, MAX_DEPTH, MAX_ELEMENTS, MAX_SECONDS, TRANSITIONS, parse};

@@ -151,7 +151,14 @@ pub struct Movie {
     pub body: Node,
     /// `<default>` children (a default transition and effect).
     pub defaults: Vec<Node>,
+    /// What the document says that is ignored, as the original service
+    /// ignored what it did not know: unknown attributes and elements.
+    pub warnings: Vec<Warning>,
 }
+
+/// Something a document says that is ignored, with where (the same
+/// record as an [`Error`]).
+pub type Warning = Error;
 
 /// A definition that cannot be rendered, with where.
 #[derive(Debug, Clone, PartialEq, Eq)]

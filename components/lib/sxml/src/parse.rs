@@ -3,7 +3,7 @@
 
 use roxmltree::{Document, NodeType, ParsingOptions};
 
-use crate::model::{Error, Kind, Movie, Node};
+use crate::model::{Error, Kind, Movie, Node, Warning};
 
 /// Largest definition: drake's request body cap, and far more than any
 /// hand- or machine-written timeline needs.
@@ -600,6 +600,7 @@ pub fn parse(text: &str) -> Result<Movie, Error> {
     let mut body = None;
     let mut defaults = Vec::new();
     let mut count = 0;
+    let mut warnings = Vec::new();
     for attr in root.attributes() {
         match attr.name() {
             "service" if attr.value() == "craftsman-1.0" => {}
@@ -610,13 +611,11 @@ pub fn parse(text: &str) -> Result<Movie, Error> {
                     format!("<movie>: service {:?} is not craftsman-1.0", attr.value()),
                 ));
             }
-            other => {
-                return Err(Error::at(
-                    line,
-                    column,
-                    format!("<movie>: unknown attribute {other:?}"),
-                ));
-            }
+            other => warnings.push(Error::at(
+                line,
+                column,
+                format!("<movie>: unknown attribute {other:?} ignored"),
+            )),
         }
     }
     if root.attribute("service").is_none() {
@@ -642,11 +641,11 @@ pub fn parse(text: &str) -> Result<Movie, Error> {
             "body" if body.is_some() => {
                 return Err(Error::at(l, c, "<movie>: a second <body>"));
             }
-            "body" => body = Some(convert(&doc, child, 1, &mut count)?),
+            "body" => body = Some(convert(&doc, child, 1, &mut count, &mut warnings)?),
             "head" if child.children().all(|n| !n.is_element()) => {}
             "default" => {
                 for d in child.children().filter(roxmltree::Node::is_element) {
-                    let node = convert(&doc, d, 2, &mut count)?;
+                    let node = convert(&doc, d, 2, &mut count, &mut warnings)?;
                     if !matches!(node.kind, Kind::Transition | Kind::Effect) {
                         return Err(Error::on(
                             &node,
@@ -656,13 +655,21 @@ pub fn parse(text: &str) -> Result<Movie, Error> {
                     defaults.push(node);
                 }
             }
-            other => {
-                let why = refused(other).map_or_else(
-                    || format!("<movie>: unknown element <{other}>"),
-                    |why| format!("<{other}>: {why}"),
-                );
-                return Err(Error::at(l, c, why));
-            }
+            other => match refused(other) {
+                Some(why) => return Err(Error::at(l, c, format!("<{other}>: {why}"))),
+                None if self::grammar(other).is_some() => {
+                    return Err(Error::at(
+                        l,
+                        c,
+                        format!("<{other}> cannot be inside <movie>"),
+                    ));
+                }
+                None => warnings.push(Error::at(
+                    l,
+                    c,
+                    format!("<movie>: unknown element <{other}> ignored"),
+                )),
+            },
         }
     }
     let Some(body) = body else {
@@ -674,7 +681,11 @@ pub fn parse(text: &str) -> Result<Movie, Error> {
             "nothing to play: add an effect, stack or sequence",
         ));
     }
-    Ok(Movie { body, defaults })
+    Ok(Movie {
+        body,
+        defaults,
+        warnings,
+    })
 }
 
 /// Refuse nesting deeper than [`MAX_DEPTH`] before the XML parser sees
@@ -774,6 +785,7 @@ fn convert(
     el: roxmltree::Node<'_, '_>,
     depth: usize,
     count: &mut usize,
+    warnings: &mut Vec<Warning>,
 ) -> Result<Node, Error> {
     let p = doc.text_pos_at(el.range().start);
     let (line, column) = (p.row, p.col);
@@ -835,12 +847,15 @@ fn convert(
                 }
             }
             (None, _) if grammar.lax => Ty::Any,
+            // A client's typo (`alighn`) or a feature of the original
+            // drake does not know: ignored, as the original did.
             (None, _) => {
-                return Err(Error::at(
+                warnings.push(Error::at(
                     line,
                     column,
-                    format!("<{name}>: unknown attribute {key:?}"),
+                    format!("<{name}>: unknown attribute {key:?} ignored"),
                 ));
+                continue;
             }
         };
         check_value(ty, attr.value())
@@ -869,20 +884,22 @@ fn convert(
         }
         let child_name = child.tag_name().name();
         if grammar.children.contains(&child_name) {
-            node.children.push(convert(doc, child, depth + 1, count)?);
+            node.children
+                .push(convert(doc, child, depth + 1, count, warnings)?);
         } else if refused(child_name).is_some() || self::grammar(child_name).is_some() {
             // A known element in the wrong place, or a refused one.
-            let converted = convert(doc, child, depth + 1, count)?;
+            let converted = convert(doc, child, depth + 1, count, warnings)?;
             return Err(Error::on(
                 &converted,
                 format!("cannot be inside <{name}> (line {line})"),
             ));
         } else {
+            // Not SXML at all: ignored with everything inside it.
             let p = doc.text_pos_at(child.range().start);
-            return Err(Error::at(
+            warnings.push(Error::at(
                 p.row,
                 p.col,
-                format!("unknown element <{child_name}>"),
+                format!("<{name}>: unknown element <{child_name}> ignored"),
             ));
         }
     }
@@ -1072,11 +1089,34 @@ mod tests {
     }
 
     #[test]
-    fn unknown_elements_attributes_and_values_are_named() {
-        let e = err(&movie(
-            "<effect type=\"none\"><picture filename=\"x\"/></effect>",
-        ));
-        assert!(e.message.contains("unknown element <picture>"), "{e}");
+    fn unknown_elements_and_attributes_are_ignored_with_warnings() {
+        // As client code that ran against the original sends them: a typo,
+        // an element of its own; ignored, each named with its place.
+        let doc = "<movie service=\"craftsman-1.0\" version=\"2\"><meta/><body>\n\
+            <effect type=\"none\" alighn=\"left\"><image color=\"#000000\"/><picture filename=\"x\"><image color=\"#ffffff\"/></picture></effect>\n\
+            </body></movie>";
+        let movie = parse(doc).unwrap();
+        let said: Vec<String> = movie.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            said,
+            [
+                "definition: line 1, column 1: <movie>: unknown attribute \"version\" ignored",
+                "definition: line 1, column 44: <movie>: unknown element <meta> ignored",
+                "definition: line 2, column 1: <effect>: unknown attribute \"alighn\" ignored",
+                "definition: line 2, column 59: <effect>: unknown element <picture> ignored",
+            ]
+        );
+        let effect = &movie.body.children[0];
+        assert_eq!(effect.attr("alighn"), None);
+        assert_eq!(
+            effect.children.len(),
+            1,
+            "the unknown element and its contents are gone"
+        );
+    }
+
+    #[test]
+    fn bad_values_and_misplaced_elements_are_named() {
         let e = err(&movie(
             "<effect type=\"zoom\"><image color=\"#000000\"/></effect>",
         ));
@@ -1085,10 +1125,8 @@ mod tests {
                 .contains("type: \"zoom\" is not one of none, kenburns"),
             "{e}"
         );
-        let e = err(&movie(
-            "<effect type=\"none\" durration=\"3\"><image color=\"#000000\"/></effect>",
-        ));
-        assert!(e.message.contains("unknown attribute \"durration\""), "{e}");
+        let e = err(&movie("<sequence><video filename=\"x\"/></sequence>"));
+        assert!(e.message.contains("cannot be inside <sequence>"), "{e}");
         let e = err(&movie(
             "<effect type=\"none\"><image color=\"red\"/></effect>",
         ));

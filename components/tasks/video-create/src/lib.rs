@@ -97,7 +97,7 @@ impl Task for VideoCreate {
     const NAME: &'static str = "video.create";
     const SUMMARY: &'static str =
         "Render an SXML timeline (effects, transitions, text, overlays, audio) to a video.";
-    const VALUES: &'static [&'static str] = &["duration", "width", "height"];
+    const VALUES: &'static [&'static str] = &["duration", "width", "height", "warnings"];
     const FILES: &'static [&'static str] = &["preview", "export", "thumbnail"];
     type Params = Params;
 
@@ -140,11 +140,16 @@ impl Task for VideoCreate {
             .rate
             .seconds(profile.rate.frames(body.end()) - profile.rate.frames(body.start));
         let sounds = measure_ducking(ctx, &body, &fetched)?;
-        let values = drake_sdk::values([
+        let mut values = drake_sdk::values([
             ("duration", centis(duration).into()),
             ("width", profile.width.into()),
             ("height", profile.height.into()),
         ]);
+        // What the definition says that was ignored, when anything was.
+        if !movie.warnings.is_empty() {
+            let said = movie.warnings.iter().map(|w| where_said(w).into());
+            values.insert("warnings".into(), serde_json::Value::Array(said.collect()));
+        }
         if p.preview {
             let graph = compile(&body, preview_canvas(profile), &assets, "", &sounds)?;
             let span = (0, if p.export { 20 } else { 90 });
@@ -439,12 +444,16 @@ fn sound_runs(pcm: &dyn Input, threshold: f64) -> Vec<(f64, f64)> {
 
 /// A definition error as the `definition` parameter's message.
 fn definition_error(e: drake_sxml::Error) -> TaskError {
-    let msg = if e.line == 0 {
-        e.message
+    TaskError::parameter("definition", where_said(&e))
+}
+
+/// An error or warning about the definition, with its line and column.
+fn where_said(e: &drake_sxml::Error) -> String {
+    if e.line == 0 {
+        e.message.clone()
     } else {
         format!("line {}, column {}: {}", e.line, e.column, e.message)
-    };
-    TaskError::parameter("definition", msg)
+    }
 }
 
 /// Fetched media and what the graph knows of it, by [`asset_key`].
