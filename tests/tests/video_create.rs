@@ -681,12 +681,21 @@ async fn unknown_attributes_and_elements_are_ignored_and_reported() {
         ]),
         "{s}"
     );
-    // A document without anything to ignore has no warnings value.
+    // A document without anything to ignore has no warnings value; an
+    // empty text (a client's empty data slot) takes its time, drawing
+    // nothing over the black background.
     let clean = movie(&format!(
-        r#"<effect type="none" duration="1"><image filename="{b}a.jpg"/></effect>"#
+        r#"<effect type="none" duration="1"><image filename="{b}a.jpg"/></effect><text duration="1"></text>"#
     ));
     let s = render(&drake, &clean).await;
     assert!(s["result"].get("warnings").is_none(), "{s}");
+    assert_eq!(s["result"]["duration"], 2.0);
+    let v = save(m.dir.path(), "empty-text.mp4", &s["result"]["export"]).await;
+    near(
+        pixel(&v, 1.5, 0.5, 0.5),
+        [0, 0, 0],
+        "an empty text draws nothing",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1009,9 +1009,8 @@ fn check_children(node: &Node) -> Result<(), Error> {
             }
             _ => {}
         },
-        Kind::Text if node.text.is_empty() => {
-            return Err(Error::on(node, "no text"));
-        }
+        // An empty text is accepted and draws nothing: client code
+        // fills text slots from data that is sometimes empty.
         Kind::Body | Kind::Sequence => {
             // A transition sits between two items.
             let items: Vec<&Node> = node
@@ -1113,6 +1112,11 @@ mod tests {
             1,
             "the unknown element and its contents are gone"
         );
+    }
+
+    #[test]
+    fn an_empty_text_is_accepted() {
+        assert!(parse(&movie("<text duration=\"2\"></text>")).is_ok());
     }
 
     #[test]

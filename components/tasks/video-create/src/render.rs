@@ -371,6 +371,10 @@ impl Builder<'_> {
     /// (which `drawtext` cannot) — drawn into its own box, then placed
     /// like an overlay.
     fn text(&mut self, span: &Span<'_>, origin: f64) -> Result<Layer, String> {
+        // An empty text takes its time and draws nothing.
+        if span.node.text.is_empty() {
+            return Ok(Layer::Text(Vec::new()));
+        }
         let turns = span.children.iter().any(|a| {
             a.node.kind == Kind::Animator && matches!(a.node.ty(), "rot-in" | "rot-out" | "grow")
         });
@@ -1137,7 +1141,7 @@ impl Builder<'_> {
                 // Captions.
                 for caption in item.children.iter().filter(|c| c.node.kind == Kind::Track) {
                     for c in &caption.children {
-                        if c.node.kind == Kind::Text {
+                        if c.node.kind == Kind::Text && !c.node.text.is_empty() {
                             let filters = text::caption(c, item.start, self.c)?;
                             label = self.draw(label, Layer::Text(filters), 0);
                         }
