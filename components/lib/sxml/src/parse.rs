@@ -676,9 +676,19 @@ pub fn parse(text: &str) -> Result<Movie, Error> {
         return Err(Error::at(line, column, "<movie>: <body> is missing"));
     };
     if body.children.iter().all(|c| !c.kind.is_atom()) {
+        // What was ignored may be what the author meant to play.
+        let ignored: Vec<String> = warnings
+            .iter()
+            .map(|w| format!("line {}, column {}: {}", w.line, w.column, w.message))
+            .collect();
+        let also = if ignored.is_empty() {
+            String::new()
+        } else {
+            format!(" (also {})", ignored.join("; "))
+        };
         return Err(Error::on(
             &body,
-            "nothing to play: add an effect, stack or sequence",
+            format!("nothing to play: add an effect, stack or sequence{also}"),
         ));
     }
     Ok(Movie {
@@ -1117,6 +1127,13 @@ mod tests {
     #[test]
     fn an_empty_text_is_accepted() {
         assert!(parse(&movie("<text duration=\"2\"></text>")).is_ok());
+    }
+
+    #[test]
+    fn nothing_to_play_names_what_was_ignored() {
+        let e = err(&movie("<bogus/>"));
+        assert!(e.message.contains("nothing to play"), "{e}");
+        assert!(e.message.contains("unknown element <bogus> ignored"), "{e}");
     }
 
     #[test]
