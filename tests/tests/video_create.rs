@@ -728,8 +728,8 @@ async fn bad_definitions_end_in_readable_errors() {
         ("<movie service=\"craftsman-1.0\"><body>".into(), "line 1"),
         (movie("<bogus/>"), "bogus"),
         (
-            movie("<effect type=\"wobble\"><image color=\"#000000\"/></effect>"),
-            "wobble",
+            movie("<stack><audio filename=\"x\" volume=\"11\"/></stack>"),
+            "volume",
         ),
         (
             movie("<effect type=\"none\" duration=\"0\"><image color=\"#000000\"/></effect>"),

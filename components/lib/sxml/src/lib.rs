@@ -17,6 +17,7 @@
 
 mod model;
 mod parse;
+mod source;
 pub mod time;
 
 /// sxml.md §14.1–§14.8 (the fragments wrapped in a movie), for the tests

@@ -105,6 +105,14 @@ impl Resolver<'_> {
         node.number("duration").unwrap_or(self.default_transition)
     }
 
+    /// How long a theme's items overlap: the transition given between
+    /// them, or the theme's own crossfade.
+    fn theme_join(&self, transition: Option<&Node>) -> f64 {
+        transition.map_or(THEME_CROSSFADE, |t| {
+            t.number("duration").unwrap_or(THEME_CROSSFADE)
+        })
+    }
+
     /// The inner length a node needs on its own (without margins), if any.
     fn inner(&self, node: &Node) -> Option<f64> {
         match node.attr("duration").map(str::trim) {
@@ -132,8 +140,8 @@ impl Resolver<'_> {
             }
             Kind::Widget => {
                 let items = theme_items(node);
-                let overlap = THEME_CROSSFADE * items.len().saturating_sub(1) as f64;
-                self.back_to_back(items.into_iter(), overlap)
+                let overlap: f64 = items.iter().skip(1).map(|(_, t)| self.theme_join(*t)).sum();
+                self.back_to_back(items.into_iter().map(|(item, _)| item), overlap)
             }
             Kind::Image
             | Kind::Transition
@@ -338,18 +346,40 @@ impl Resolver<'_> {
                 children: Vec::new(),
             };
             if track.ty() == "video" {
-                let mut at = 0.0_f64;
+                // Where the next item starts, and the transition into it.
+                let (mut at, mut last) = (0.0_f64, 0.0_f64);
+                let mut join: Option<&Node> = None;
                 for item in &track.children {
-                    let d = self.outer(item).unwrap_or(DEFAULT_SECONDS);
-                    let begin = at.min(room);
-                    let d = d.min(room - begin);
+                    if item.kind == Kind::Transition {
+                        join = Some(item);
+                        continue;
+                    }
+                    // Never more than the item before lasts.
+                    let overlap = if span.children.is_empty() {
+                        0.0
+                    } else {
+                        self.theme_join(join).min(last)
+                    };
+                    let begin = (at - overlap).clamp(0.0, room);
+                    if let Some(t) = join.take() {
+                        span.children.push(Span {
+                            node: t,
+                            start: start + begin,
+                            duration: overlap.min(room - begin),
+                            children: Vec::new(),
+                        });
+                    }
+                    let d = self
+                        .outer(item)
+                        .unwrap_or(DEFAULT_SECONDS)
+                        .min(room - begin);
                     span.children.push(Span {
                         node: item,
                         start: start + begin,
                         duration: d,
                         children: self.children(item, start + begin, d),
                     });
-                    at = begin + d - THEME_CROSSFADE;
+                    (at, last) = (begin + d, d);
                 }
             } else {
                 span.children = track
@@ -364,13 +394,25 @@ impl Resolver<'_> {
     }
 }
 
-/// A theme widget's video-track items.
-fn theme_items(node: &Node) -> Vec<&Node> {
-    node.children
+/// A theme widget's video-track items, each with the transition given
+/// before it, if any.
+fn theme_items(node: &Node) -> Vec<(&Node, Option<&Node>)> {
+    let mut items = Vec::new();
+    for track in node
+        .children
         .iter()
         .filter(|t| t.kind == Kind::Track && t.ty() == "video")
-        .flat_map(|t| t.children.iter())
-        .collect()
+    {
+        let mut join = None;
+        for c in &track.children {
+            if c.kind == Kind::Transition {
+                join = Some(c);
+            } else {
+                items.push((c, join.take()));
+            }
+        }
+    }
+    items
 }
 
 /// Lay out `movie`: the body's span, every node inside it.
@@ -641,5 +683,29 @@ mod tests {
              <track type=\"audio\"><audio filename=\"http://x/music.mp3\"/></track></widget>",
         );
         assert_eq!(total(&doc), 2.5 + 4.0 + 5.0 - 2.0);
+        // A transition given between two items joins them for its own
+        // length; the others keep the theme's crossfade.
+        let doc = movie(
+            "<widget type=\"director.theme.tiles\"><track type=\"video\">\
+             <image filename=\"http://x/1.jpg\" duration=\"3\"/>\
+             <transition type=\"cube\" duration=\"2\"/>\
+             <image filename=\"http://x/2.jpg\" duration=\"3\"/>\
+             <image filename=\"http://x/3.jpg\" duration=\"3\"/>\
+             <transition type=\"swirl\"/></track></widget>",
+        );
+        assert_eq!(total(&doc), 3.0 * 3.0 - 2.0 - 1.0);
+        let s = spans(&doc);
+        let at = |label: &str| {
+            s.iter()
+                .find(|(l, _, _)| l == label)
+                .map(|&(_, a, d)| (a, d))
+        };
+        assert_eq!(at("transition"), Some((1.0, 2.0)));
+        let images: Vec<f64> = s
+            .iter()
+            .filter(|(l, _, _)| l == "image")
+            .map(|&(_, a, _)| a)
+            .collect();
+        assert_eq!(images, [0.0, 1.0, 3.0]);
     }
 }

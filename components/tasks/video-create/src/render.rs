@@ -1110,7 +1110,12 @@ impl Builder<'_> {
                 }
                 continue;
             }
+            let mut given: Option<&Node> = None;
             for item in &track.children {
+                if item.node.kind == Kind::Transition {
+                    given = Some(item.node);
+                    continue;
+                }
                 let f = self.frames(item);
                 let (mut label, _) = match item.node.kind {
                     Kind::Image | Kind::Video => {
@@ -1151,7 +1156,8 @@ impl Builder<'_> {
                     None => (label, f, item.end()),
                     Some((prev, pf, prev_end)) => {
                         let overlap = (r.frames(prev_end) - r.frames(item.start)).max(0);
-                        let out = self.join(&prev, &label, pf, overlap, Some("transition=fade"));
+                        let kind = given.take().map_or_else(|| "transition=fade".to_owned(), look::xfade);
+                        let out = self.join(&prev, &label, pf, overlap, Some(&kind));
                         (out, pf + f - overlap, item.end())
                     }
                 });
