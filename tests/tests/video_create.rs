@@ -817,3 +817,118 @@ async fn bad_definitions_end_in_readable_errors() {
         .await[0];
     assert_eq!(ok["status"], "success", "{ok}");
 }
+
+/// Every widget renders (issue 22): each family its own look from the
+/// same slots, `style` layers recolouring and hiding parts, any other
+/// type through the generic renderer with a warning, and a
+/// `set.transitions.*` widget drawing a custom transition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn widget_families_have_looks_of_their_own() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let m = media(&fx);
+    let b = &m.base;
+    let red = r##"<image color="#ff0000" duration="2"/>"##;
+    let doc = movie(&format!(
+        r##"<widget type="slideshow.reflect.simple.index">{red}</widget>
+        <widget type="set.scrapbook.text.01b.m.01"><style layer="background:lightColor" color="#F892FE"/>{red}<text>Happy birthday</text></widget>
+        <widget type="set.scrapbook.photo.02"><image filename="{b}c.jpg" duration="2"/><text>Paper</text></widget>
+        <widget type="set.moviestyle.machete.solo.01">{red}<text>MACHETE</text></widget>
+        <widget type="set.moviestyle.machete.solo.01"><style layer="bars" visible="false"/><style layer="fx:vignette" visible="false"/>{red}</widget>
+        <widget type="customers2.acme.01">{red}<text>Generic</text></widget>
+        <transition type="custom" duration="1"><widget type="set.transitions.dissolve.01"/></transition>
+        <widget type="set.transitions.wipe.01"><image color="#0000ff" duration="2"/><image color="#00ff00" duration="2"/></widget>"##
+    ));
+    let s = render(&drake, &doc).await;
+    // Six widgets of 2 s, then 2 + 2 − 1 s joined by the widget's wipe,
+    // overlapping the one before by the custom transition's 1 s.
+    assert_eq!(s["result"]["duration"], 14.0, "{s}");
+    assert_eq!(
+        s["result"]["warnings"],
+        json!([
+            "line 6, column 9: <widget>: type \"customers2.acme.01\" is not one of drake's widget families; drawn by the generic widget renderer"
+        ]),
+        "{s}"
+    );
+    let v = save(m.dir.path(), "widgets.mp4", &s["result"]["export"]).await;
+    let probes: &[(f64, f64, f64, [u8; 3], &str)] = &[
+        (1.0, 0.02, 0.02, [16, 16, 24], "reflect: a dark stage"),
+        (1.0, 0.5, 0.3, [255, 0, 0], "reflect: the picture"),
+        (
+            1.0,
+            0.5,
+            0.67,
+            [88, 13, 19],
+            "reflect: its mirror image, faded",
+        ),
+        (
+            3.0,
+            0.02,
+            0.02,
+            [248, 146, 254],
+            "scrapbook: the style's paper colour",
+        ),
+        (3.0, 0.5, 0.42, [255, 0, 0], "scrapbook: the photo"),
+        (5.0, 0.02, 0.02, [243, 233, 210], "scrapbook: its own paper"),
+        (7.0, 0.5, 0.04, [0, 0, 0], "moviestyle: the letterbox bar"),
+        (7.0, 0.5, 0.5, [255, 0, 0], "moviestyle: the picture"),
+        (
+            9.0,
+            0.5,
+            0.04,
+            [255, 0, 0],
+            "moviestyle: bars and vignette hidden",
+        ),
+        (11.0, 0.02, 0.02, [255, 0, 0], "generic: full frame"),
+        (
+            13.5,
+            0.5,
+            0.5,
+            [0, 255, 0],
+            "transitions widget: its second item",
+        ),
+    ];
+    for &(t, x, y, want, what) in probes {
+        near(pixel(&v, t, x, y), want, what);
+    }
+}
+
+/// What client code that ran against the original sends (issue 22):
+/// an unknown effect type, `&` and `<` left unescaped in text and in a
+/// URL, transitions inside a theme's track and as its last child. All
+/// render, each listed in the warnings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_originals_leniency_renders_client_documents() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let m = media(&fx);
+    let b = &m.base;
+    let doc = format!(
+        "<movie service=\"craftsman-1.0\"><body>\n\
+         <effect type=\"tv\" duration=\"2\"><image filename=\"{b}a.jpg?w=640&h=480\"/></effect>\n\
+         <stack><effect type=\"none\" duration=\"2\"><image filename=\"{b}b.jpg\"/></effect><text type=\"zone\">Fish & Chips < 5</text></stack>\n\
+         <widget type=\"director.theme.tiles\"><track type=\"video\"><image filename=\"{b}a.jpg\" duration=\"2\"/>\
+         <transition type=\"swirl\" duration=\"1\"/><image filename=\"{b}c.jpg\" duration=\"2\"/><transition type=\"cube\"/></track></widget>\n\
+         </body></movie>"
+    );
+    let s = render(&drake, &doc).await;
+    assert_eq!(s["result"]["duration"], 2.0 + 2.0 + 3.0, "{s}");
+    let warnings: Vec<&str> = s["result"]["warnings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{s}"))
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let said = |line: u32, what: &str| {
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with(&format!("line {line}, ")) && w.contains(what)),
+            "{what} on line {line}: {warnings:?}"
+        );
+    };
+    said(2, "unescaped '&'");
+    said(2, "type: \"tv\" is not one of");
+    said(3, "unescaped '&'");
+    said(3, "unescaped '<'");
+    said(4, "<transition>: nothing follows it in <track>; ignored");
+    assert_eq!(warnings.len(), 5, "{warnings:?}");
+}

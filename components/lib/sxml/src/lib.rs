@@ -7,8 +7,10 @@
 //!   Attribute values are checked against the language (tiers A and B);
 //!   unknown attributes and elements are ignored and listed in
 //!   [`Movie::warnings`], as the original service ignored what it did not
-//!   know; tier C features (maps, spheres, shaders, unknown widgets) are
-//!   refused by name and line.
+//!   know, and so are unknown values of known attributes (their defaults
+//!   stand in), stray `&` and `<` (read as text) and transitions with
+//!   nothing to join; tier C features (spheres, shaders) are refused by
+//!   name and line.
 //! - [`time::resolve`]: the two-pass duration algorithm of sxml.md §3 —
 //!   intrinsic durations bottom-up, assigned spans top-down.
 //!
@@ -35,4 +37,6 @@ const EXAMPLES: &[&str] = &[
 ];
 
 pub use model::{Error, Kind, Movie, Node, Warning};
-pub use parse::{EFFECTS, MAX_BYTES, MAX_DEPTH, MAX_ELEMENTS, MAX_SECONDS, TRANSITIONS, parse};
+pub use parse::{
+    EFFECTS, MAX_BYTES, MAX_DEPTH, MAX_ELEMENTS, MAX_SECONDS, TRANSITIONS, WIDGET_FAMILIES, parse,
+};

@@ -79,7 +79,11 @@ pub const EFFECTS: &[&str] = &[
 ];
 
 /// The 14 transition types (§5).
-pub const TRANSITIONS: &[&str] = &[
+pub const TRANSITIONS: &[&str] = TRANSITION_TYPES.split_at(14).0;
+
+/// The transition types and `custom` (a `set.transitions.*` widget draws
+/// the transition, §5).
+const TRANSITION_TYPES: &[&str] = &[
     "crossfade",
     "waterdrop",
     "circle",
@@ -94,6 +98,17 @@ pub const TRANSITIONS: &[&str] = &[
     "cube",
     "spiral",
     "dualmove",
+    "custom",
+];
+
+/// The widget families drawn with looks of their own
+/// (docs/sxml-rendering.md); any other type gets the generic renderer.
+pub const WIDGET_FAMILIES: &[&str] = &[
+    "director.theme.",
+    "slideshow.reflect.",
+    "set.scrapbook.",
+    "set.moviestyle.",
+    "set.transitions.",
 ];
 
 /// Filter types rendered (tiers A and B, §9).
@@ -393,7 +408,7 @@ fn grammar(name: &str) -> Option<Grammar> {
         "transition" => g(
             Kind::Transition,
             &[&[
-                ("type", Ty::OneOf(TRANSITIONS)),
+                ("type", Ty::OneOf(TRANSITION_TYPES)),
                 ("duration", Ty::Seconds),
                 ("direction", Ty::Any),
                 (
@@ -408,7 +423,7 @@ fn grammar(name: &str) -> Option<Grammar> {
                 ("drawOrder", Ty::OneOf(&["normal", "inverted"])),
                 ("start", Ty::Seconds),
             ]],
-            &[],
+            &["widget"],
             false,
         ),
         "filter" => g(
@@ -464,7 +479,15 @@ fn grammar(name: &str) -> Option<Grammar> {
             kind: Kind::Widget,
             attrs: &[TIME],
             lax: true,
-            children: &["text", "image", "video", "track", "style", "audio"],
+            children: &[
+                "text",
+                "image",
+                "video",
+                "track",
+                "style",
+                "audio",
+                "transition",
+            ],
             text: false,
         },
         "track" => g(
@@ -1027,6 +1050,19 @@ impl Cx<'_, '_> {
                     format!("<filter>: unknown filter type {t:?}; drawn unfiltered"),
                 ))
             }
+            (Kind::Widget, t)
+                if !WIDGET_FAMILIES
+                    .iter()
+                    .any(|f| t.unwrap_or("").starts_with(f)) =>
+            {
+                let t = t.unwrap_or("");
+                self.warn(
+                    node.line,
+                    node.column,
+                    format!("<widget>: type {t:?} is not one of drake's widget families; drawn by the generic widget renderer"),
+                );
+                None
+            }
             (Kind::Image, Some(t)) if t != "map" => {
                 Some(("", format!("<image>: unknown image type {t:?} ignored")))
             }
@@ -1045,7 +1081,30 @@ impl Cx<'_, '_> {
     /// last or doubled in a sequence or track. Nothing to join, so they
     /// are dropped, with a warning.
     fn lenient_children(&mut self, node: &mut Node) {
-        if !matches!(node.kind, Kind::Body | Kind::Sequence | Kind::Track) {
+        if node.kind == Kind::Transition {
+            let drawn = node
+                .children
+                .iter()
+                .any(|w| w.ty().starts_with("set.transitions."));
+            match (node.ty() == "custom", drawn) {
+                (true, false) => self.warn(
+                    node.line,
+                    node.column,
+                    "<transition>: a custom transition without a set.transitions.* widget; a crossfade is drawn".to_owned(),
+                ),
+                (false, _) if !node.children.is_empty() => self.warn(
+                    node.line,
+                    node.column,
+                    "<transition>: only a custom transition uses a widget; ignored".to_owned(),
+                ),
+                _ => {}
+            }
+            return;
+        }
+        if !matches!(
+            node.kind,
+            Kind::Body | Kind::Sequence | Kind::Track | Kind::Widget
+        ) {
             return;
         }
         let is_item = |c: &Node| c.kind.is_atom() || matches!(c.kind, Kind::Image | Kind::Video);
@@ -1132,14 +1191,6 @@ fn check_element(node: &Node) -> Result<(), Error> {
         Kind::Audio if has("filename") && has("voice") => {
             Err(Error::on(node, "give filename or voice, not both"))
         }
-        Kind::Widget => match node.ty() {
-            t if t.starts_with("director.theme.") => Ok(()),
-            "" => Err(Error::on(node, "type is missing")),
-            t => Err(Error::on(
-                node,
-                format!("widget type {t:?} is not supported (only director.theme.*)"),
-            )),
-        },
         _ => Ok(()),
     }
 }
@@ -1318,7 +1369,7 @@ mod tests {
                 "<effect> type: \"tv\" is not one of none, kenburns, panel, explode, flower, slice, rectangles, diving, rotator, sliding, square; \"none\" is used",
                 "<image> color: \"red\" is not a colour like #RRGGBB or #RRGGBBAA; black is used",
                 "<filter>: unknown filter type \"sparkle\"; drawn unfiltered",
-                "<transition> type: \"wipe\" is not one of crossfade, waterdrop, circle, radial, swirl, strip, scan, scans, move, over, under, cube, spiral, dualmove; the default is used",
+                "<transition> type: \"wipe\" is not one of crossfade, waterdrop, circle, radial, swirl, strip, scan, scans, move, over, under, cube, spiral, dualmove, custom; the default is used",
                 "<animator> type: \"wobble\" is not one of slide-in, slide-out, slide, rot-in, rot-out, grow, custom; the animator is ignored",
                 "<text> fontcolor: \"blue\" is not a colour like #RRGGBB or #RRGGBBAA; the default is used",
                 "<text> vector: \"yes\" is not true or false; the default is used",
@@ -1383,6 +1434,37 @@ mod tests {
     }
 
     #[test]
+    fn every_widget_type_parses_and_unknown_families_are_named() {
+        let m = parse(&movie(concat!(
+            "<widget type=\"set.scrapbook.text.01b.m.01\"><style layer=\"background:lightColor\" color=\"#F892FE\"/><text>Hi</text></widget>",
+            "<widget type=\"customers2.acme.01\" duration=\"3\"><image color=\"#ff0000\"/><text>A</text></widget>",
+            "<widget><image color=\"#ff0000\"/></widget>",
+            "<transition type=\"custom\" duration=\"1\"><widget type=\"set.transitions.dissolve.01\"/></transition>",
+            "<widget type=\"slideshow.reflect.simple.index\"><image color=\"#ff0000\"/></widget>",
+        )))
+        .unwrap();
+        let said: Vec<&str> = m.warnings.iter().map(|w| w.message.as_str()).collect();
+        assert_eq!(
+            said,
+            [
+                "<widget>: type \"customers2.acme.01\" is not one of drake's widget families; drawn by the generic widget renderer",
+                "<widget>: type \"\" is not one of drake's widget families; drawn by the generic widget renderer",
+            ]
+        );
+        let m = parse(&movie(concat!(
+            "<widget type=\"set.moviestyle.machete.solo.01\"><image color=\"#ff0000\"/></widget>",
+            "<transition type=\"custom\"/>",
+            "<widget type=\"set.moviestyle.machete.solo.01\"><image color=\"#ff0000\"/></widget>",
+        )))
+        .unwrap();
+        assert!(
+            m.warnings[0].message.contains("a crossfade is drawn"),
+            "{:?}",
+            m.warnings
+        );
+    }
+
+    #[test]
     fn filters_in_stacks_overlays_in_sequences_and_auto_places_parse() {
         let m = parse(&movie(concat!(
             "<stack><filter type=\"blur\"><effect type=\"none\"><image color=\"#000000\"/></effect></filter></stack>",
@@ -1414,8 +1496,6 @@ mod tests {
             "<movie service=\"craftsman-1.0\"><head><filtercode name=\"x\">void main(){}</filtercode></head><body/></movie>",
         );
         assert!(e.message.contains("shaders"), "{e}");
-        let e = err(&movie("<widget type=\"set.scrapbook.map.01b\"/>"));
-        assert!(e.message.contains("only director.theme"), "{e}");
         let e = err(&movie(
             "<stack><effect type=\"none\"><image color=\"#000000\"><filter type=\"tv\"/></image></effect></stack>",
         ));

@@ -334,85 +334,104 @@ impl Resolver<'_> {
             .collect()
     }
 
-    /// A director theme: its video track in sequence with crossfades,
-    /// captions over their item, the audio track under it all.
+    /// A widget (§11): its items one after another, each joined to the
+    /// last by the transition given between them or the widget's own
+    /// (`theme_join`); captions over their item; audio under it all. The
+    /// spans come out flat: items, the transitions into them, audio, and
+    /// the widget's non-video tracks. A caption is a child of its item's
+    /// span.
     fn theme<'a>(&self, node: &'a Node, start: f64, room: f64) -> Vec<Span<'a>> {
-        let mut out = Vec::new();
-        for track in node.children.iter().filter(|c| c.kind == Kind::Track) {
-            let mut span = Span {
-                node: track,
-                start,
-                duration: room,
-                children: Vec::new(),
-            };
-            if track.ty() == "video" {
-                // Where the next item starts, and the transition into it.
-                let (mut at, mut last) = (0.0_f64, 0.0_f64);
-                let mut join: Option<&Node> = None;
-                for item in &track.children {
-                    if item.kind == Kind::Transition {
-                        join = Some(item);
-                        continue;
-                    }
-                    // Never more than the item before lasts.
-                    let overlap = if span.children.is_empty() {
-                        0.0
-                    } else {
-                        self.theme_join(join).min(last)
-                    };
-                    let begin = (at - overlap).clamp(0.0, room);
-                    if let Some(t) = join.take() {
-                        span.children.push(Span {
-                            node: t,
-                            start: start + begin,
-                            duration: overlap.min(room - begin),
-                            children: Vec::new(),
-                        });
-                    }
-                    let d = self
-                        .outer(item)
-                        .unwrap_or(DEFAULT_SECONDS)
-                        .min(room - begin);
-                    span.children.push(Span {
-                        node: item,
-                        start: start + begin,
-                        duration: d,
-                        children: self.children(item, start + begin, d),
-                    });
-                    (at, last) = (begin + d, d);
-                }
+        let mut out: Vec<Span<'a>> = Vec::new();
+        let items = theme_items(node);
+        let captions = theme_captions(node, &items);
+        // Where the next item starts, and how long the last one lasts.
+        let (mut at, mut last) = (0.0_f64, 0.0_f64);
+        for (i, &(item, join)) in items.iter().enumerate() {
+            // Never more than the item before lasts.
+            let overlap = if i == 0 {
+                0.0
             } else {
-                span.children = track
-                    .children
-                    .iter()
-                    .map(|c| self.place(c, start, room, false))
-                    .collect();
+                self.theme_join(join).min(last)
+            };
+            let begin = (at - overlap).clamp(0.0, room);
+            if let (Some(t), true) = (join, i > 0) {
+                out.push(Span {
+                    node: t,
+                    start: start + begin,
+                    duration: overlap.min(room - begin),
+                    children: Vec::new(),
+                });
             }
-            out.push(span);
+            let d = self
+                .outer(item)
+                .unwrap_or(DEFAULT_SECONDS)
+                .min(room - begin);
+            let mut children = self.children(item, start + begin, d);
+            for &(_, caption) in captions.iter().filter(|(k, _)| *k == i) {
+                children.push(self.place(caption, start + begin, d, false));
+            }
+            out.push(Span {
+                node: item,
+                start: start + begin,
+                duration: d,
+                children,
+            });
+            (at, last) = (begin + d, d);
+        }
+        for c in &node.children {
+            let under = match c.kind {
+                Kind::Audio => true,
+                Kind::Track => c.ty() != "video",
+                _ => false,
+            };
+            if under {
+                out.push(self.place(c, start, room, false));
+            }
         }
         out
     }
 }
 
-/// A theme widget's video-track items, each with the transition given
-/// before it, if any.
+/// A widget's items in order — its video tracks' children and its own
+/// pictures (its own texts too, when it has no picture: title cards) —
+/// each with the transition given before it, if any.
 fn theme_items(node: &Node) -> Vec<(&Node, Option<&Node>)> {
     let mut items = Vec::new();
-    for track in node
-        .children
-        .iter()
-        .filter(|t| t.kind == Kind::Track && t.ty() == "video")
-    {
-        let mut join = None;
-        for c in &track.children {
-            if c.kind == Kind::Transition {
-                join = Some(c);
+    let pictures = node.children.iter().any(|c| {
+        matches!(c.kind, Kind::Image | Kind::Video) || (c.kind == Kind::Track && c.ty() == "video")
+    });
+    let mut join = None;
+    for c in &node.children {
+        let inner: &[Node] = match c.kind {
+            Kind::Track if c.ty() == "video" => &c.children,
+            Kind::Image | Kind::Video | Kind::Transition => std::slice::from_ref(c),
+            Kind::Text if !pictures => std::slice::from_ref(c),
+            _ => &[],
+        };
+        for item in inner {
+            if item.kind == Kind::Transition {
+                join = Some(item);
             } else {
-                items.push((c, join.take()));
+                items.push((item, join.take()));
             }
         }
     }
     items
+}
+
+/// A widget's own texts when it has pictures: text slot k is the caption
+/// of picture k (sxml.md §11: TEXT_01… fill in order), any extra ones
+/// captions of the last item. (item index, text).
+fn theme_captions<'a>(node: &'a Node, items: &[(&Node, Option<&Node>)]) -> Vec<(usize, &'a Node)> {
+    if items.iter().all(|(i, _)| i.kind == Kind::Text) {
+        return Vec::new();
+    }
+    node.children
+        .iter()
+        .filter(|c| c.kind == Kind::Text)
+        .enumerate()
+        .map(|(k, t)| (k.min(items.len().saturating_sub(1)), t))
+        .collect()
 }
 
 /// Lay out `movie`: the body's span, every node inside it.

@@ -14,6 +14,7 @@ pub mod look;
 pub mod profile;
 pub mod render;
 pub mod text;
+pub mod widget;
 
 use std::collections::BTreeMap;
 
@@ -342,7 +343,14 @@ fn run_job(
         progress_duration: (seconds > 0.0).then_some(seconds),
         progress_span: span,
     };
-    let done = ctx.ffmpeg_run(job).map_err(FfmpegError::into_task_error)?;
+    let done = ctx.ffmpeg_run(job).map_err(|e| match e {
+        // A graph ffmpeg refuses is drake's fault: the client hears about
+        // its document, the operator's log has ffmpeg's words.
+        FfmpegError::Failed(_) => TaskError::Failed(
+            "definition: drake could not render this timeline; this is a fault of drake's renderer, not of the document (the server log has the details)".into(),
+        ),
+        e => e.into_task_error(),
+    })?;
     single(done)
 }
 

@@ -327,6 +327,7 @@ pub fn xfade(t: &Node) -> String {
     // Progress 0 → 1 (xfade's P runs 1 → 0).
     const Q: &str = "(1-P)";
     match t.attr("type").unwrap_or("crossfade") {
+        "custom" => crate::widget::custom_transition(t),
         "waterdrop" => named("circleopen"),
         "circle" => named("circlecrop"),
         "radial" => named("radial"),

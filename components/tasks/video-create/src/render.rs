@@ -21,6 +21,7 @@ use drake_sxml::{Kind, Node};
 use crate::look::{self, Fit, Motion};
 use crate::profile::Canvas;
 use crate::text;
+use crate::widget::{self, Family};
 
 /// A fetched media file, as the graph uses it.
 #[derive(Debug, Clone, PartialEq)]
@@ -238,11 +239,12 @@ impl Builder<'_> {
         (r.frames(span.end()) - r.frames(span.start)).max(0)
     }
 
-    /// Timestamps renumbered frame by frame at the canvas rate (what
-    /// `xfade`, `concat` and `overlay` need to line streams up).
+    /// Timestamps renumbered frame by frame at the canvas rate, square
+    /// pixels (what `xfade`, `concat` and `overlay` need to line streams
+    /// up: a JPEG's JFIF density or a clip's SAR must not reach a join).
     fn norm(&self) -> String {
         let r = self.c.rate.ffmpeg();
-        format!("setpts=N/({r})/TB,fps={r}")
+        format!("setpts=N/({r})/TB,fps={r},setsar=1")
     }
 
     /// A fresh label fed by input `input`'s picture.
@@ -266,9 +268,14 @@ impl Builder<'_> {
 
     /// A transparent full frame of `frames`.
     fn canvas(&mut self, frames: i64) -> String {
+        self.solid("black@0", "yuva420p", frames)
+    }
+
+    /// A full frame of one colour (ffmpeg's syntax) in `format`.
+    fn solid(&mut self, color: &str, format: &str, frames: i64) -> String {
         let l = self.label();
         self.push(format!(
-            "color=c=black@0:s={}x{}:r={},format=yuva420p,trim=end_frame={frames},{}[{l}]",
+            "color=c={color}:s={}x{}:r={},format={format},trim=end_frame={frames},{}[{l}]",
             self.c.width,
             self.c.height,
             self.c.rate.ffmpeg(),
@@ -557,7 +564,7 @@ impl Builder<'_> {
             for ((_, a, b), o) in cuts.iter().zip(&outs) {
                 let _ = write!(
                     chain,
-                    ";[{o}x]trim=start_frame={a}:end_frame={b},setpts=PTS-STARTPTS[{o}]"
+                    ";[{o}x]trim=start_frame={a}:end_frame={b},setpts=PTS-STARTPTS,setsar=1[{o}]"
                 );
             }
             self.push(chain);
@@ -637,6 +644,9 @@ impl Builder<'_> {
     ) -> String {
         let out = self.label();
         let r = self.c.rate;
+        // Square pixels on both sides, whatever filters made them.
+        self.push(format!("[{prev}]setsar=1[{out}p];[{next}]setsar=1[{out}n]"));
+        let (prev, next) = (format!("{out}p"), format!("{out}n"));
         match kind {
             Some(kind) if overlap > 0 => self.push(format!(
                 "[{prev}][{next}]xfade={kind}:duration={:.6}:offset={:.6},{}[{out}]",
@@ -1096,78 +1106,251 @@ impl Builder<'_> {
         Ok((label, alpha))
     }
 
-    /// A director theme: video-track items crossfading, captions over
-    /// their item, the audio track under all (§11, the fallback theme).
+    /// A widget (§11; each family's look in `widget`): its items in turn,
+    /// each drawn the family's way, joined by the transition given
+    /// between them or the family's own; captions over their item; the
+    /// audio under it all.
     fn theme(&mut self, span: &Span<'_>) -> Result<Layer, String> {
+        let look = widget::Look::of(span.node);
         let frames = self.frames(span);
         let r = self.c.rate;
-        let (w, h) = (self.c.width, self.c.height);
         let mut acc: Option<(String, i64, f64)> = None;
-        for track in &span.children {
-            if track.node.ty() != "video" {
-                for c in &track.children {
-                    self.visual(c, span.start)?;
-                }
-                continue;
-            }
-            let mut given: Option<&Node> = None;
-            for item in &track.children {
-                if item.node.kind == Kind::Transition {
+        let mut given: Option<&Node> = None;
+        let mut index = 0;
+        for item in &span.children {
+            match item.node.kind {
+                Kind::Transition => {
                     given = Some(item.node);
                     continue;
                 }
-                let f = self.frames(item);
-                let (mut label, _) = match item.node.kind {
-                    Kind::Image | Kind::Video => {
-                        let motion = look::effect_motion(item.node, item.node);
-                        let (l, a) = self.picture(item, w, h, f, &motion)?;
-                        if a {
-                            let o = self.label();
-                            self.push(format!("[{l}]format=yuv420p[{o}]"));
-                            (o, false)
-                        } else {
-                            (l, false)
-                        }
+                // Sound under it all (a caption track of the widget's own
+                // has nothing to caption).
+                Kind::Audio => {
+                    self.visual(item, span.start)?;
+                    continue;
+                }
+                Kind::Track => {
+                    for c in &item.children {
+                        self.visual(c, span.start)?;
                     }
-                    _ => {
-                        let bg = self.label();
-                        self.push(format!(
-                            "color=c=black:s={w}x{h}:r={},trim=end_frame={f},{}[{bg}]",
-                            r.ffmpeg(),
-                            self.norm()
-                        ));
-                        let layer = self.visual(item, item.start)?;
-                        match layer {
-                            Some(l) => (self.draw(bg, l, 0), false),
-                            None => (bg, false),
-                        }
-                    }
-                };
-                // Captions.
-                for caption in item.children.iter().filter(|c| c.node.kind == Kind::Track) {
-                    for c in &caption.children {
-                        if c.node.kind == Kind::Text && !c.node.text.is_empty() {
-                            let filters = text::caption(c, item.start, self.c)?;
-                            label = self.draw(label, Layer::Text(filters), 0);
-                        }
+                    continue;
+                }
+                _ => {}
+            }
+            let f = self.frames(item);
+            let mut label = match item.node.kind {
+                Kind::Image | Kind::Video => self.widget_picture(&look, item, f, index)?,
+                Kind::Text => self.widget_title(&look, item, f)?,
+                _ => {
+                    let bg = self.backdrop(&look, f);
+                    match self.visual(item, item.start)? {
+                        Some(l) => self.draw(bg, l, 0),
+                        None => bg,
                     }
                 }
-                acc = Some(match acc {
-                    None => (label, f, item.end()),
-                    Some((prev, pf, prev_end)) => {
-                        let overlap = (r.frames(prev_end) - r.frames(item.start)).max(0);
-                        let kind = given.take().map_or_else(|| "transition=fade".to_owned(), look::xfade);
-                        let out = self.join(&prev, &label, pf, overlap, Some(&kind));
-                        (out, pf + f - overlap, item.end())
+            };
+            index += 1;
+            // Captions: a caption track's texts, or the widget's text slots.
+            let captions = item.children.iter().flat_map(|c| match c.node.kind {
+                Kind::Track => c.children.iter().collect::<Vec<_>>(),
+                Kind::Text => vec![c],
+                _ => Vec::new(),
+            });
+            for c in captions.filter(|c| c.node.kind == Kind::Text) {
+                let Some(node) = look.caption(c.node, false, (self.c.width, self.c.height)) else {
+                    continue;
+                };
+                if node.text.is_empty() {
+                    continue;
+                }
+                let styled = Span {
+                    node: &node,
+                    start: c.start,
+                    duration: c.duration,
+                    children: c.children.clone(),
+                };
+                let filters = match look.family {
+                    Family::Director | Family::Transitions => {
+                        text::caption(&styled, item.start, self.c)?
                     }
-                });
+                    _ => text::drawtext(&styled, item.start, self.c)?,
+                };
+                label = self.draw(label, Layer::Text(filters), 0);
             }
+            acc = Some(match acc {
+                None => (label, f, item.end()),
+                Some((prev, pf, prev_end)) => {
+                    let overlap = (r.frames(prev_end) - r.frames(item.start)).max(0);
+                    let kind = given.take().map_or_else(|| look.join(), look::xfade);
+                    let out = self.join(&prev, &label, pf, overlap, Some(&kind));
+                    (out, pf + f - overlap, item.end())
+                }
+            });
         }
         let (label, got) = match acc {
             Some((l, got, _)) => (l, got),
             None => (self.canvas(frames), frames),
         };
         Ok(Layer::Full(self.fit_frames(label, got, frames), false))
+    }
+
+    /// A widget's backdrop: `frames` of its family's colour, opaque.
+    fn backdrop(&mut self, look: &widget::Look, frames: i64) -> String {
+        let (hex, _) = look::color(&look.backdrop());
+        self.solid(&hex, "yuv420p", frames)
+    }
+
+    /// A widget's title card: a text item on the family's backdrop.
+    fn widget_title(
+        &mut self,
+        look: &widget::Look,
+        item: &Span<'_>,
+        frames: i64,
+    ) -> Result<String, String> {
+        let bg = self.backdrop(look, frames);
+        let Some(node) = look.caption(item.node, true, (self.c.width, self.c.height)) else {
+            return Ok(bg);
+        };
+        let styled = Span {
+            node: &node,
+            start: item.start,
+            duration: item.duration,
+            children: item.children.clone(),
+        };
+        let layer = self.text(&styled, item.start)?;
+        Ok(self.draw(bg, layer, 0))
+    }
+
+    /// The largest `aspect`-shaped box inside `bw`×`bh` (even sides).
+    fn fitted(&self, node: &Node, bw: f64, bh: f64) -> (u32, u32) {
+        let aspect = match self.asset(node) {
+            Ok(a) if a.width > 0 && a.height > 0 => f64::from(a.width) / f64::from(a.height),
+            _ => bw / bh,
+        };
+        if aspect >= bw / bh {
+            (look::even(bw), look::even(bw / aspect))
+        } else {
+            (look::even(bh * aspect), look::even(bh))
+        }
+    }
+
+    /// A widget's picture item drawn its family's way, `frames` long and
+    /// opaque. A still is composed once and repeated: only what moves is
+    /// drawn every frame.
+    fn widget_picture(
+        &mut self,
+        look: &widget::Look,
+        item: &Span<'_>,
+        frames: i64,
+        index: usize,
+    ) -> Result<String, String> {
+        let (w, h) = (self.c.width, self.c.height);
+        let (wf, hf) = (f64::from(w), f64::from(h));
+        let node = item.node;
+        let still = node.attr("color").is_some() || self.asset(node).is_ok_and(|a| a.still);
+        let n = if still { 1 } else { frames };
+        let cover = Motion::Static(Fit::Cover);
+        let composed = match look.family {
+            Family::Director | Family::Transitions => {
+                let motion = look::effect_motion(node, node);
+                let (l, alpha) = self.picture(item, w, h, frames, &motion)?;
+                if !alpha {
+                    return Ok(l);
+                }
+                let o = self.label();
+                self.push(format!("[{l}]format=yuv420p[{o}]"));
+                return Ok(o);
+            }
+            Family::Reflect => {
+                let (pw, ph) = self.fitted(node, wf * 0.6, hf * 0.56);
+                let (p, _) = self.picture(item, pw, ph, n, &cover)?;
+                let (x, y) = ((w - pw) / 2, look::even(hf * 0.06));
+                let gap = look::even(hf * 0.01);
+                let rh =
+                    look::even((f64::from(ph) * 0.45).min(hf * 0.94 - f64::from(y + ph + gap)));
+                let bg = self.backdrop(look, n);
+                let out = self.label();
+                if look.shows("reflection") && rh > 2 {
+                    // The mirror image fades from 35 % to nothing; its mask
+                    // is computed once.
+                    let mask = self.label();
+                    self.push(format!(
+                        "color=c=white:s={pw}x{rh}:r={},format=gray,trim=end_frame=1,geq=lum='89*(1-Y/H)',loop=loop={}:size=1:start=0,{}[{mask}]",
+                        self.c.rate.ffmpeg(),
+                        (n - 1).max(0),
+                        self.norm()
+                    ));
+                    self.push(format!(
+                        "[{p}]format=yuva420p,split[{p}a][{p}b];[{p}b]vflip,crop={pw}:{rh}:0:0,format=yuv420p[{p}c];[{p}c][{mask}]alphamerge[{p}r];[{bg}][{p}a]overlay={x}:{y}[{p}s];[{p}s][{p}r]overlay={x}:{},format=yuv420p[{out}]",
+                        y + ph + gap
+                    ));
+                } else {
+                    self.push(format!("[{bg}][{p}]overlay={x}:{y},format=yuv420p[{out}]"));
+                }
+                out
+            }
+            Family::Scrapbook => {
+                let (pw, ph) = self.fitted(node, wf * 0.64, hf * 0.6);
+                let (p, _) = self.picture(item, pw, ph, n, &cover)?;
+                let b = if look.shows("frame") {
+                    look::even(hf * 0.018)
+                } else {
+                    0
+                };
+                let (frame, _) = look::color(&look.color("frame", "#FFFFFF"));
+                let a = widget::scrapbook_angle(index).to_radians();
+                let bg = self.backdrop(look, n);
+                let out = self.label();
+                let photo = format!(
+                    "[{p}]format=yuva420p,pad={}:{}:{b}:{b}:color={frame},rotate={a:.5}:ow=rotw({a:.5}):oh=roth({a:.5}):c=black@0",
+                    pw + 2 * b,
+                    ph + 2 * b
+                );
+                // Centred a little above the middle: the caption goes below.
+                let (px, py) = ("(W-w)/2", "(H-h)/2-H*0.05");
+                if look.shows("shadow") {
+                    let s = look::even(hf * 0.012);
+                    self.push(format!(
+                        "{photo},split[{p}a][{p}b];[{p}b]format=rgba,colorchannelmixer=rr=0:gg=0:bb=0:aa=0.4,boxblur=3:1[{p}s];[{bg}][{p}s]overlay=x='{px}+{s}':y='{py}+{s}'[{p}t];[{p}t][{p}a]overlay=x='{px}':y='{py}',format=yuv420p[{out}]"
+                    ));
+                } else {
+                    self.push(format!(
+                        "{photo}[{p}a];[{bg}][{p}a]overlay=x='{px}':y='{py}',format=yuv420p[{out}]"
+                    ));
+                }
+                out
+            }
+            Family::Moviestyle => {
+                let band = if look.shows("bars") {
+                    widget::moviestyle_band(w, h).0
+                } else {
+                    h
+                };
+                let (p, _) = self.picture(item, w, band, n, &cover)?;
+                let (bars, _) = look::color(&look.color("bars", "#000000"));
+                let vignette = if look.shows("vignette") {
+                    ",vignette=angle=PI/5"
+                } else {
+                    ""
+                };
+                let out = self.label();
+                self.push(format!(
+                    "[{p}]format=yuv420p{vignette},pad={w}:{h}:0:{}:color={bars}[{out}]",
+                    (h - band) / 2
+                ));
+                out
+            }
+        };
+        if !still {
+            return Ok(composed);
+        }
+        let out = self.label();
+        self.push(format!(
+            "[{composed}]loop=loop={}:size=1:start=0,{}[{out}]",
+            (frames - 1).max(0),
+            self.norm()
+        ));
+        Ok(out)
     }
 
     /// An `<audio>` (§8.3).

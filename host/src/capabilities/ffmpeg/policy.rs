@@ -325,11 +325,17 @@ fn convert_error(e: RunError, probing: bool) -> FfmpegError {
                 ]
                 .iter()
                 .any(|m| stderr.contains(m));
-            let msg = stderr.replace("/job/", "").replace("in0", "the input");
+            // ffmpeg's own words go to the operator; the task hears what
+            // concerns its input, never the internals of a filter graph.
+            tracing::warn!(target: "drake::ffmpeg", stderr = %stderr, input_problem, "ffmpeg exited with an error");
             if input_problem {
+                let msg = stderr.replace("/job/", "").replace("in0", "the input");
                 FfmpegError::InvalidInput(format!("the input is not readable media: {msg}"))
             } else {
-                FfmpegError::Failed(format!("ffmpeg failed: {msg}"))
+                FfmpegError::Failed(
+                    "ffmpeg could not carry out the job (its messages are in the server log)"
+                        .into(),
+                )
             }
         }
         RunError::Spawn(io) => FfmpegError::Failed(format!("ffmpeg could not start: {io}")),
@@ -339,6 +345,29 @@ fn convert_error(e: RunError, probing: bool) -> FfmpegError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ffmpeg_internals_stay_in_the_log() {
+        let graph = RunError::Exit {
+            code: 1,
+            stderr: "[Parsed_concat_3] Input link in1:v0 parameters (size 320x180, SAR 1:1) do not match".into(),
+        };
+        let FfmpegError::Failed(m) = convert_error(graph, false) else {
+            panic!("a graph error is a failure");
+        };
+        assert!(!m.contains("concat") && m.contains("server log"), "{m}");
+        let input = RunError::Exit {
+            code: 1,
+            stderr: "/job/in0: Invalid data found when processing input".into(),
+        };
+        let FfmpegError::InvalidInput(m) = convert_error(input, false) else {
+            panic!("an unreadable input is the input's fault");
+        };
+        assert_eq!(
+            m,
+            "the input is not readable media: the input: Invalid data found when processing input"
+        );
+    }
 
     #[test]
     fn versions_are_checked() {
