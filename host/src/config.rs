@@ -86,6 +86,8 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     /// Video platforms' API endpoints.
     pub upload: UploadConfig,
+    /// Map tiles and place names for `video.create`.
+    pub maps: MapsConfig,
     /// Accounts allowed to create tasks.
     pub accounts: Vec<Account>,
 }
@@ -138,6 +140,7 @@ impl Default for Config {
             blobs: BlobsConfig::default(),
             scheduler: SchedulerConfig::default(),
             upload: UploadConfig::default(),
+            maps: MapsConfig::default(),
             accounts: Vec::new(),
         }
     }
@@ -430,6 +433,58 @@ impl UploadConfig {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.trim_end_matches('/').to_owned()))
+        .collect()
+    }
+}
+
+/// `[maps]`: where `video.create` draws `<image type="map">` from. The
+/// component reads them as the WASI environment variables
+/// `DRAKE_MAPS_TILE_URL`, `DRAKE_MAPS_SATELLITE_TILE_URL`,
+/// `DRAKE_MAPS_GEOCODER_URL` and `DRAKE_MAPS_ATTRIBUTION`; every request
+/// goes through the fetch policy.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MapsConfig {
+    /// Slippy-map tiles: a URL with `{z}`, `{x}` and `{y}` (256-pixel
+    /// tiles, OpenStreetMap's scheme). None by default: public tile
+    /// servers have usage policies an operator must accept, so a map is
+    /// an error naming this key until one is set.
+    pub tile_url: Option<String>,
+    /// Tiles for `maptype="satellite"` and `"hybrid"`; default: `tile_url`.
+    pub satellite_tile_url: Option<String>,
+    /// A Nominatim-style search for place names: a URL with `{query}`,
+    /// answering a JSON array of objects with `lat` and `lon`. None by
+    /// default (then only `lat,lng` centres work).
+    pub geocoder_url: Option<String>,
+    /// Drawn in a corner of every map: tile licences ask for it.
+    pub attribution: String,
+}
+
+impl Default for MapsConfig {
+    fn default() -> Self {
+        MapsConfig {
+            tile_url: None,
+            satellite_tile_url: None,
+            geocoder_url: None,
+            attribution: "© OpenStreetMap contributors".into(),
+        }
+    }
+}
+
+impl MapsConfig {
+    /// The guest environment: the variables set, and only those.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("DRAKE_MAPS_TILE_URL", self.tile_url.as_ref()),
+            (
+                "DRAKE_MAPS_SATELLITE_TILE_URL",
+                self.satellite_tile_url.as_ref(),
+            ),
+            ("DRAKE_MAPS_GEOCODER_URL", self.geocoder_url.as_ref()),
+            ("DRAKE_MAPS_ATTRIBUTION", Some(&self.attribution)),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.to_owned(), v?.clone())))
         .collect()
     }
 }
@@ -1173,6 +1228,9 @@ mod tests {
         full.blobs.s3.access_key_id = Some("a".into());
         full.blobs.s3.secret_access_key = Some("s".into());
         full.metrics_token = Some("t".into());
+        full.maps.tile_url = Some("http://t/{z}/{x}/{y}.png".into());
+        full.maps.satellite_tile_url = Some("http://s/{z}/{x}/{y}.jpg".into());
+        full.maps.geocoder_url = Some("http://g/search?q={query}".into());
         full.accounts = documented.accounts.clone();
         full.accounts[0].retention = Some(Duration::from_secs(60));
         full.accounts[0].max_tasks_per_hour = Some(1);

@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Drake, Fixtures};
+use common::{Drake, Fixtures, Options, tile_color};
 use serde_json::{Value, json};
 
 /// The media the documents use, served on loopback under the names of
@@ -753,7 +753,7 @@ async fn bad_definitions_end_in_readable_errors() {
         (laughs.into(), "DOCTYPE"),
         (
             movie("<effect type=\"none\"><image type=\"map\" center=\"1,2\"/></effect>"),
-            "map",
+            "[maps] tile_url",
         ),
         (
             movie("<stack><audio voice=\"neospeech:bob\">hi</audio></stack>"),
@@ -931,4 +931,69 @@ async fn the_originals_leniency_renders_client_documents() {
     said(3, "unescaped '<'");
     said(4, "<transition>: nothing follows it in <track>; ignored");
     assert_eq!(warnings.len(), 5, "{warnings:?}");
+}
+
+/// `<image type="map">` (issue 22): drawn from the configured tile server,
+/// a place name found through the geocoder, a fractional zoom, a marker
+/// and the attribution; each tile and each place fetched once per task,
+/// however many maps use them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maps_are_drawn_from_tiles_and_place_names() {
+    let fx = Fixtures::start().await;
+    let tables = format!(
+        "[maps]\ntile_url = \"{}\"\ngeocoder_url = \"{}\"\n",
+        fx.url("/tiles/{z}/{x}/{y}.png"),
+        fx.url("/geocode?format=json&q={query}")
+    );
+    let drake = Drake::start_with(Options {
+        tables,
+        ..Options::default()
+    })
+    .await;
+    let m = media(&fx);
+    let paris =
+        r#"<image type="map" center="Paris" zoom="10.5" size="640x360" markers="48.8566,2.3522"/>"#;
+    let doc = movie(&format!(
+        r#"<effect type="none" duration="2">{paris}</effect>
+        <widget type="set.scrapbook.map.01b" duration="2"><image type="map" center="48.8566,2.3522" zoom="10" size="640x360"/><text>Paris</text></widget>
+        <effect type="none" duration="2">{paris}</effect>"#
+    ));
+    let s = render(&drake, &doc).await;
+    assert_eq!(s["result"]["duration"], 6.0, "{s}");
+    // One place name, asked once; every tile fetched once.
+    assert_eq!(fx.hits("/geocode"), [("/geocode?q=Paris".to_owned(), 1)]);
+    let tiles = fx.hits("/tiles/");
+    assert!(tiles.len() >= 4, "{tiles:?}");
+    assert!(tiles.iter().all(|(_, n)| *n == 1), "{tiles:?}");
+    // Zoom 10.5 draws zoom-10 tiles, scaled; Paris is on tile (518, 352).
+    assert!(
+        tiles.iter().any(|(p, _)| p == "/tiles/10/518/352"),
+        "{tiles:?}"
+    );
+    let v = save(m.dir.path(), "map.mp4", &s["result"]["export"]).await;
+    near(
+        pixel(&v, 1.0, 0.5, 0.5),
+        [220, 40, 40],
+        "the marker, at the centre",
+    );
+    let ground = pixel(&v, 1.0, 0.25, 0.25);
+    assert!(
+        [tile_color(0, 0), tile_color(0, 1)].iter().any(|c| {
+            c.iter()
+                .zip(ground)
+                .all(|(a, b)| (i32::from(*a) - i32::from(b)).abs() <= 48)
+        }),
+        "the tiles: {ground:?}"
+    );
+    let note = pixel(&v, 1.0, 0.99, 0.965);
+    assert!(
+        note.iter().all(|c| *c >= 150),
+        "the attribution's light box: {note:?}"
+    );
+    // The scrapbook shows the map as a photo on its paper.
+    near(
+        pixel(&v, 3.0, 0.02, 0.02),
+        [243, 233, 210],
+        "scrapbook paper",
+    );
 }

@@ -148,7 +148,7 @@ impl Engine {
             ffmpeg,
             held: HeldPool::new(config.budgets.held_bytes),
             config: config.engine.clone(),
-            guest_env: config.upload.env(),
+            guest_env: [config.upload.env(), config.maps.env()].concat(),
             permits: Arc::new(Semaphore::new(POOL_INSTANCES as usize)),
             metrics: crate::metrics::Metrics::default(),
             epoch_stop,

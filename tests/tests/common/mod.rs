@@ -331,6 +331,8 @@ type FixtureFiles = HashMap<String, (String, Vec<u8>)>;
 #[derive(Clone, Default)]
 pub struct Fixtures {
     files: Arc<Mutex<FixtureFiles>>,
+    /// Requests per path, for the generated routes (tiles, geocoder).
+    hits: Arc<Mutex<HashMap<String, usize>>>,
     pub addr: Option<SocketAddr>,
 }
 
@@ -342,6 +344,11 @@ impl Fixtures {
         fixtures.addr = Some(listener.local_addr().unwrap());
         let router = axum::Router::new()
             .route("/f/{name}", axum::routing::get(serve_fixture))
+            // A slippy-map tile server: 256-px PNG tiles, blue and yellow
+            // in a checkerboard of tiles.
+            .route("/tiles/{z}/{x}/{y}", axum::routing::get(serve_tile))
+            // A Nominatim-style geocoder that knows one place, Paris.
+            .route("/geocode", axum::routing::get(serve_geocode))
             // A redirect to a fixture (`/r/x` → `/f/x`): what a page's
             // relative URLs resolve against is where it ended up.
             .route(
@@ -378,6 +385,20 @@ impl Fixtures {
         self.url(&format!("/f/{name}"))
     }
 
+    /// Requests so far to each path starting with `prefix`.
+    pub fn hits(&self, prefix: &str) -> Vec<(String, usize)> {
+        let mut hits: Vec<(String, usize)> = self
+            .hits
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p.starts_with(prefix))
+            .map(|(p, n)| (p.clone(), *n))
+            .collect();
+        hits.sort();
+        hits
+    }
+
     /// An absolute URL on the fixture server.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr.unwrap())
@@ -393,6 +414,51 @@ async fn serve_fixture(State(f): State<Fixtures>, UrlPath(name): UrlPath<String>
             .into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+/// The colour of map tile (x, y) on the fixture tile server.
+pub fn tile_color(x: u32, y: u32) -> [u8; 3] {
+    if (x + y).is_multiple_of(2) {
+        [40, 90, 200]
+    } else {
+        [240, 200, 60]
+    }
+}
+
+async fn serve_tile(
+    State(f): State<Fixtures>,
+    UrlPath((z, x, y)): UrlPath<(u32, u32, String)>,
+) -> Response {
+    let y: u32 = y.trim_end_matches(".png").parse().unwrap_or(0);
+    *f.hits
+        .lock()
+        .unwrap()
+        .entry(format!("/tiles/{z}/{x}/{y}"))
+        .or_default() += 1;
+    let tile = image::RgbImage::from_pixel(256, 256, image::Rgb(tile_color(x, y)));
+    (
+        [(header::CONTENT_TYPE, "image/png")],
+        encode(&tile, image::ImageFormat::Png),
+    )
+        .into_response()
+}
+
+async fn serve_geocode(
+    State(f): State<Fixtures>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    let query = q.get("q").cloned().unwrap_or_default();
+    *f.hits
+        .lock()
+        .unwrap()
+        .entry(format!("/geocode?q={query}"))
+        .or_default() += 1;
+    let found = if query.eq_ignore_ascii_case("paris") {
+        json!([{"lat": "48.8566", "lon": "2.3522", "display_name": "Paris, France"}])
+    } else {
+        json!([])
+    };
+    axum::Json(found).into_response()
 }
 
 /// Whether the long form of the reliability and tenant suites runs

@@ -397,6 +397,20 @@ pub(crate) mod guest {
     }
 }
 
+/// RFC 3986 percent-encoding: everything but `A–Z a–z 0–9 - . _ ~` (a
+/// query value, an OAuth 1.0a signature base).
+pub fn percent(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -374,7 +374,7 @@ fn grammar(name: &str) -> Option<Grammar> {
                 ("name", Ty::Any),
                 ("alt_filename", Ty::Any),
                 ("nativeHeightRatio", Ty::Number),
-                // Map images (refused, tier C, but named as such).
+                // Map images (§8.1; drawn from the server's tiles).
                 ("center", Ty::Any),
                 ("zoom", Ty::Any),
                 ("size", Ty::Any),
@@ -1181,7 +1181,13 @@ fn check_element(node: &Node) -> Result<(), Error> {
             t => Err(Error::on(node, format!("unknown filter type {t:?}"))),
         },
         Kind::Image => match (node.attr("type"), has("filename"), has("color")) {
-            (Some("map"), _, _) => Err(Error::on(node, "map images are not supported")),
+            // A map draws what it says: a filename or colour beside it is
+            // not looked at.
+            (Some("map"), _, _) if has("center") || has("markers") => Ok(()),
+            (Some("map"), _, _) => Err(Error::on(
+                node,
+                "a map needs a center (a place name or lat,lng) or markers",
+            )),
             (Some(t), _, _) => Err(Error::on(node, format!("unknown image type {t:?}"))),
             (None, true, true) => Err(Error::on(node, "give filename or color, not both")),
             (None, false, false) => Err(Error::on(node, "filename or color is missing")),
@@ -1487,9 +1493,9 @@ mod tests {
     #[test]
     fn tier_c_is_refused_by_name() {
         let e = err(&movie(
-            "<effect type=\"none\"><image type=\"map\" center=\"Paris\"/></effect>",
+            "<effect type=\"none\"><image type=\"map\" zoom=\"3\"/></effect>",
         ));
-        assert!(e.message.contains("map images are not supported"), "{e}");
+        assert!(e.message.contains("a map needs a center"), "{e}");
         let e = err(&movie("<sphere radius=\"1\"/>"));
         assert!(e.message.contains("<sphere>: 3-D spheres"), "{e}");
         let e = err(

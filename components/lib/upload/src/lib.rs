@@ -335,19 +335,8 @@ pub fn form(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-/// RFC 3986 percent-encoding (everything but `A–Z a–z 0–9 - . _ ~`), as
-/// OAuth 1.0a requires.
-pub fn percent(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// RFC 3986 percent-encoding, as OAuth 1.0a requires.
+pub use drake_sdk::http::percent;
 
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]

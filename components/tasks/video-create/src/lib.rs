@@ -11,6 +11,7 @@
 
 mod exif;
 pub mod look;
+mod map;
 pub mod profile;
 pub mod render;
 pub mod text;
@@ -471,6 +472,7 @@ type Fetched = BTreeMap<String, (Box<dyn Input>, Asset)>;
 /// by [`asset_key`]; inputs numbered in document order.
 fn fetch_assets(ctx: &mut dyn Ctx, movie: &Movie) -> Result<Fetched, TaskError> {
     let mut out = Fetched::new();
+    let mut maps = map::Maps::default();
     for node in movie.body.walk() {
         if !matches!(node.kind, Kind::Image | Kind::Video | Kind::Audio) {
             continue;
@@ -490,6 +492,8 @@ fn fetch_assets(ctx: &mut dyn Ctx, movie: &Movie) -> Result<Fetched, TaskError> 
         let input = out.len();
         let fetched = if node.kind == Kind::Audio && node.attr("voice").is_some() {
             speak(ctx, node, input)?
+        } else if node.kind == Kind::Image && node.attr("type") == Some("map") {
+            maps.draw(ctx, node, input)?
         } else {
             fetch(ctx, node, input)?
         };
@@ -625,16 +629,7 @@ fn still_header(node: &Node, media: &dyn Input, input: usize) -> Option<Asset> {
     } else {
         (header.width, header.height)
     };
-    Some(Asset {
-        input,
-        width,
-        height,
-        duration: 0.0,
-        video: true,
-        audio: false,
-        still: true,
-        alpha,
-    })
+    Some(Asset::still(input, (width, height), alpha))
 }
 
 /// What the graph needs to know of a probed file.
@@ -750,12 +745,12 @@ mod tests {
     fn definition_errors_name_the_parameter_line_and_column() {
         let mut ctx = drake_sdk::FakeCtx::default();
         let bad = r#"<movie service="craftsman-1.0"><body>
-            <effect type="wobble"/></body></movie>"#;
+            <effect type="none" duration="soon"/></body></movie>"#;
         match run(&mut ctx, serde_json::json!({"definition": bad})) {
             Err(TaskError::InvalidParameters(m)) => {
                 let msg = &m["definition"][0];
                 assert!(
-                    msg.starts_with("line 2, column 13:") && msg.contains("wobble"),
+                    msg.starts_with("line 2, column 13:") && msg.contains("soon"),
                     "{msg}"
                 );
             }

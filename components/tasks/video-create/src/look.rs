@@ -323,17 +323,20 @@ pub fn sample(side: char, x: &str, y: &str) -> String {
 pub fn xfade(t: &Node) -> String {
     let dir = t.attr("direction").unwrap_or("left");
     let named = |n: &str| format!("transition={n}");
-    let custom = |e: String| format!("transition=custom:expr='{e}'");
-    // Progress 0 → 1 (xfade's P runs 1 → 0).
-    const Q: &str = "(1-P)";
     match t.attr("type").unwrap_or("crossfade") {
         "custom" => crate::widget::custom_transition(t),
         "waterdrop" => named("circleopen"),
         "circle" => named("circlecrop"),
         "radial" => named("radial"),
-        "swirl" => custom(format!(
-            "A+(B-A)*clip(({Q}*1.25-mod(atan2(Y-H/2,X-W/2)/(2*PI)+0.5+hypot(X-W/2,Y-H/2)/hypot(W/2,H/2),1))/0.25,0,1)"
-        )),
+        // A pixel's turn comes with its angle plus its distance from the
+        // centre; it blends over a fifth of the transition.
+        "swirl" => Wipe {
+            map: format!(
+                "mod(atan2({Y}-H/2,{X}-W/2)/(2*PI)+0.5+hypot({X}-W/2,{Y}-H/2)/hypot(W/2,H/2),1)/1.25"
+            ),
+            soft: 0.2,
+        }
+        .kind(),
         "strip" => named(match dir {
             "right" => "hrslice",
             "up" => "vuslice",
@@ -347,12 +350,16 @@ pub fn xfade(t: &Node) -> String {
             _ => "wipeleft",
         }),
         // Eight bands wipe together, like blinds.
-        "scans" => custom(match dir {
-            "right" => format!("if(lt(mod(X,W/8)/(W/8),{Q}),B,A)"),
-            "up" => format!("if(lt(mod(H-1-Y,H/8)/(H/8),{Q}),B,A)"),
-            "down" => format!("if(lt(mod(Y,H/8)/(H/8),{Q}),B,A)"),
-            _ => format!("if(lt(mod(W-1-X,W/8)/(W/8),{Q}),B,A)"),
-        }),
+        "scans" => Wipe {
+            map: match dir {
+                "right" => format!("mod({X},W/8)/(W/8)"),
+                "up" => format!("mod(H-1-{Y},H/8)/(H/8)"),
+                "down" => format!("mod({Y},H/8)/(H/8)"),
+                _ => format!("mod(W-1-{X},W/8)/(W/8)"),
+            },
+            soft: HARD,
+        }
+        .kind(),
         "move" => named(match dir {
             "right" => "slideright",
             "up" => "slideup",
@@ -360,60 +367,145 @@ pub fn xfade(t: &Node) -> String {
             _ => "slideleft",
         }),
         // The next item slides in over the still previous one.
-        "over" => custom(cover(dir)),
+        "over" => Move {
+            a: "static".into(),
+            b: dir.into(),
+            b_on_top: true,
+        }
+        .kind(),
         // The previous item slides away, uncovering the still next one.
-        "under" => custom(uncover(dir)),
-        "cube" => custom(cube(dir)),
+        "under" => Move {
+            a: dir.into(),
+            b: "static".into(),
+            b_on_top: false,
+        }
+        .kind(),
+        "cube" => format!("transition=custom:expr='{}'", cube(dir)),
         // A one-arm spiral from the centre reveals the next item.
-        "spiral" => custom(format!(
-            "if(lt((atan2(Y-H/2,X-W/2)/(2*PI)+0.5+hypot(X-W/2,Y-H/2)/hypot(W/2,H/2)*2)/3,{Q}),B,A)"
-        )),
+        "spiral" => Wipe {
+            map: format!(
+                "(atan2({Y}-H/2,{X}-W/2)/(2*PI)+0.5+hypot({X}-W/2,{Y}-H/2)/hypot(W/2,H/2)*2)/3"
+            ),
+            soft: HARD,
+        }
+        .kind(),
         "dualmove" => {
             let dirs = t.attr("directions").unwrap_or("left,left");
             let (a, b) = dirs.split_once(',').unwrap_or((dirs, dirs));
-            custom(dualmove(a.trim(), b.trim()))
+            Move {
+                a: a.trim().into(),
+                b: b.trim().into(),
+                b_on_top: true,
+            }
+            .kind()
         }
         _ => named("fade"),
     }
 }
 
-/// Where a pixel of a side moving towards `dir` comes from at progress
-/// `(1-P)` (entering: starts off-screen; leaving: ends off-screen), and
-/// whether it is on screen.
-fn moved(dir: &str, entering: bool) -> (String, String, String) {
-    // Entering: offset goes full → 0 (P); leaving: 0 → full (1-P).
-    let k = if entering { "P" } else { "(1-P)" };
-    match (dir, entering) {
-        ("static", _) => ("X".into(), "Y".into(), "1".into()),
-        ("right", true) => (format!("X+W*{k}"), "Y".into(), format!("lt(X+W*{k},W)")),
-        ("right", false) => (format!("X-W*{k}"), "Y".into(), format!("gte(X-W*{k},0)")),
-        ("up", true) => ("X".into(), format!("Y-H*{k}"), format!("gte(Y-H*{k},0)")),
-        ("up", false) => ("X".into(), format!("Y+H*{k}"), format!("lt(Y+H*{k},H)")),
-        ("down", true) => ("X".into(), format!("Y+H*{k}"), format!("lt(Y+H*{k},H)")),
-        ("down", false) => ("X".into(), format!("Y-H*{k}"), format!("gte(Y-H*{k},0)")),
-        (_, true) => (format!("X-W*{k}"), "Y".into(), format!("gte(X-W*{k},0)")),
-        (_, false) => (format!("X+W*{k}"), "Y".into(), format!("lt(X+W*{k},W)")),
+/// A sample's position in luma pixels inside `geq` (whose `X`, `Y` count
+/// the current plane's samples; `W`, `H` are the luma size).
+const X: &str = "(X/SW)";
+const Y: &str = "(Y/SH)";
+/// A wipe's edge without blending: one 255th of the transition (enough
+/// to smooth the edge's stairs, not enough to see a blend).
+const HARD: f64 = 1.0 / 255.0;
+
+/// A transition where each pixel switches from the previous picture to
+/// the next at its own time: `map` (a `geq` expression of the pixel, in
+/// 0–1) is when it starts, `soft` the fraction of the transition it
+/// takes. Drawn by `render.rs`'s `blend` from a map computed once, not by
+/// an expression per pixel per frame.
+pub struct Wipe {
+    pub map: String,
+    pub soft: f64,
+}
+
+/// Whether a join kind is drawn by `render.rs`'s `blend` rather than
+/// `xfade`.
+pub fn drawn_by_blend(kind: &str) -> bool {
+    Wipe::parse(kind).is_some() || Move::parse(kind).is_some()
+}
+
+impl Wipe {
+    const PREFIX: &'static str = "wipe:";
+
+    /// As a join kind (beside xfade's options).
+    fn kind(&self) -> String {
+        format!("{}{:.6}:{}", Self::PREFIX, self.soft, self.map)
+    }
+
+    /// The wipe a join kind is, if it is one.
+    pub fn parse(kind: &str) -> Option<Wipe> {
+        let (soft, map) = kind.strip_prefix(Self::PREFIX)?.split_once(':')?;
+        Some(Wipe {
+            map: map.to_owned(),
+            soft: soft.parse().ok().filter(|s: &f64| *s > 0.0)?,
+        })
     }
 }
 
-fn cover(dir: &str) -> String {
-    let (x, y, on) = moved(dir, true);
-    format!("if({on},{},A)", sample('b', &x, &y))
+/// A transition where whole pictures move: the previous one (`a`) and
+/// the next (`b`) each leave or enter towards a direction (`left`,
+/// `right`, `up`, `down`; `static`: stays), the one on `top` drawn over
+/// the other. Drawn by `render.rs`'s `blend` with `overlay` positions per
+/// frame, not an expression per pixel.
+pub struct Move {
+    pub a: String,
+    pub b: String,
+    pub b_on_top: bool,
 }
 
-fn uncover(dir: &str) -> String {
-    let (x, y, on) = moved(dir, false);
-    format!("if({on},{},B)", sample('a', &x, &y))
-}
+impl Move {
+    const PREFIX: &'static str = "move:";
 
-fn dualmove(a: &str, b: &str) -> String {
-    let (bx, by, bon) = moved(b, true);
-    let (ax, ay, aon) = moved(a, false);
-    format!(
-        "if({bon},{},if({aon},{},B))",
-        sample('b', &bx, &by),
-        sample('a', &ax, &ay)
-    )
+    fn kind(&self) -> String {
+        format!(
+            "{}{}:{}:{}",
+            Self::PREFIX,
+            self.a,
+            self.b,
+            if self.b_on_top { "b" } else { "a" }
+        )
+    }
+
+    /// The move a join kind is, if it is one.
+    pub fn parse(kind: &str) -> Option<Move> {
+        let mut it = kind.strip_prefix(Self::PREFIX)?.split(':');
+        let (a, b, top) = (it.next()?, it.next()?, it.next()?);
+        Some(Move {
+            a: a.to_owned(),
+            b: b.to_owned(),
+            b_on_top: top == "b",
+        })
+    }
+
+    /// `overlay`'s x and y of side `a` (leaving) or `b` (entering) at
+    /// frame `n` of `frames`.
+    pub fn position(&self, side_b: bool, frames: i64) -> (String, String) {
+        let dir = if side_b { &self.b } else { &self.a };
+        // Progress 0 → 1 over the overlap; entering sides start off-screen.
+        let p = format!("(n/{frames})");
+        let off = if side_b {
+            format!("(1-{p})")
+        } else {
+            p.clone()
+        };
+        let sign = |entering_from_positive: bool| {
+            if entering_from_positive == side_b {
+                ""
+            } else {
+                "-"
+            }
+        };
+        match dir.as_str() {
+            "right" => (format!("{}W*{off}", sign(false)), "0".into()),
+            "up" => ("0".into(), format!("{}H*{off}", sign(true))),
+            "down" => ("0".into(), format!("{}H*{off}", sign(false))),
+            "static" => ("0".into(), "0".into()),
+            _ => (format!("{}W*{off}", sign(true)), "0".into()),
+        }
+    }
 }
 
 /// A cube turning, flattened: the edge between the two sides moves

@@ -44,9 +44,27 @@ pub struct Asset {
     pub alpha: bool,
 }
 
-/// The key of a node's asset: its `filename`, or its speech.
+impl Asset {
+    /// A still picture of `size`, ffmpeg input `input`.
+    pub fn still(input: usize, (width, height): (u32, u32), alpha: bool) -> Asset {
+        Asset {
+            input,
+            width,
+            height,
+            duration: 0.0,
+            video: true,
+            audio: false,
+            still: true,
+            alpha,
+        }
+    }
+}
+
+/// The key of a node's asset: its `filename`, its speech, or what its map
+/// shows.
 pub fn asset_key(node: &Node) -> Option<String> {
     match node.kind {
+        Kind::Image if node.attr("type") == Some("map") => Some(crate::map::key(node)),
         Kind::Audio if node.attr("voice").is_some() => Some(format!(
             "voice:{}:{}",
             node.attr("voice").unwrap_or(""),
@@ -507,7 +525,9 @@ impl Builder<'_> {
                 join,
             });
         }
-        let acc = self.cut_and_join(&items).or_else(|| self.chain(items));
+        let acc = self
+            .cut_and_join(&items, alpha)
+            .or_else(|| self.chain(items, alpha));
         let (label, got) = match acc {
             Some(a) => a,
             None => (self.canvas(frames), frames),
@@ -524,7 +544,7 @@ impl Builder<'_> {
     /// concatenated — so the rest of the frames pass untouched (an
     /// `xfade` converts every frame it sees to 4:4:4). `None` when
     /// transitions on both sides of an item overlap each other.
-    fn cut_and_join(&mut self, items: &[Item]) -> Option<(String, i64)> {
+    fn cut_and_join(&mut self, items: &[Item], alpha: bool) -> Option<(String, i64)> {
         if items.iter().all(|i| i.join.is_none()) || items.is_empty() {
             return None;
         }
@@ -538,7 +558,6 @@ impl Builder<'_> {
         if (0..items.len()).any(|i| head(i) + tail(i) > items[i].frames) {
             return None;
         }
-        let r = self.c.rate;
         let mut pieces = Vec::new();
         let mut total = 0;
         let mut pending_tail: Option<String> = None;
@@ -574,12 +593,7 @@ impl Builder<'_> {
                         // The previous tail and this head, blended.
                         let (kind, overlap) = join.clone()?;
                         let prev = pending_tail.take()?;
-                        let x = self.label();
-                        self.push(format!(
-                            "[{prev}][{o}]xfade={kind}:duration={:.6}:offset=0,{}[{x}]",
-                            r.seconds(overlap),
-                            self.norm()
-                        ));
+                        let x = self.blend(&prev, &o, overlap, &kind, alpha);
                         pieces.push(x);
                         total += b - a;
                     }
@@ -606,7 +620,7 @@ impl Builder<'_> {
 
     /// Items one after another, each joined to the running result
     /// (transitions may overlap each other).
-    fn chain(&mut self, items: Vec<Item>) -> Option<(String, i64)> {
+    fn chain(&mut self, items: Vec<Item>, alpha: bool) -> Option<(String, i64)> {
         let mut acc: Option<(String, i64)> = None;
         for Item {
             label,
@@ -621,9 +635,9 @@ impl Builder<'_> {
                     let out = self.join(
                         &prev,
                         &label,
-                        pf,
-                        overlap,
+                        (pf, overlap),
                         join.as_ref().map(|j| j.0.as_str()),
+                        alpha,
                     );
                     (out, pf + f - overlap)
                 }
@@ -633,14 +647,15 @@ impl Builder<'_> {
     }
 
     /// `next` after `prev` (of `prev_frames`): overlapping by `overlap`
-    /// frames through `xfade` options `kind`, or back to back.
+    /// frames through `kind` (xfade's options, or a wipe of
+    /// [`look::Wipe`]), or back to back.
     fn join(
         &mut self,
         prev: &str,
         next: &str,
-        prev_frames: i64,
-        overlap: i64,
+        (prev_frames, overlap): (i64, i64),
         kind: Option<&str>,
+        alpha: bool,
     ) -> String {
         let out = self.label();
         let r = self.c.rate;
@@ -648,6 +663,25 @@ impl Builder<'_> {
         self.push(format!("[{prev}]setsar=1[{out}p];[{next}]setsar=1[{out}n]"));
         let (prev, next) = (format!("{out}p"), format!("{out}n"));
         match kind {
+            Some(kind) if overlap > 0 && look::drawn_by_blend(kind) => {
+                // Cut both at the overlap, blend it, put the pieces back.
+                let body = prev_frames - overlap;
+                let (tail, parts) = if body > 0 {
+                    self.push(format!(
+                        "[{prev}]split[{out}a][{out}b];[{out}a]trim=end_frame={body}[{out}pb];[{out}b]trim=start_frame={body},setpts=PTS-STARTPTS[{out}pt]"
+                    ));
+                    (format!("{out}pt"), format!("[{out}pb]"))
+                } else {
+                    (prev, String::new())
+                };
+                self.push(format!(
+                    "[{next}]split[{out}c][{out}d];[{out}c]trim=end_frame={overlap}[{out}nh];[{out}d]trim=start_frame={overlap},setpts=PTS-STARTPTS[{out}nr]"
+                ));
+                let blended = self.blend(&tail, &format!("{out}nh"), overlap, kind, alpha);
+                let n = if body > 0 { 3 } else { 2 };
+                let parts = format!("{parts}[{blended}][{out}nr]concat=n={n}");
+                self.push(format!("{parts}:v=1:a=0,{}[{out}]", self.norm()));
+            }
             Some(kind) if overlap > 0 => self.push(format!(
                 "[{prev}][{next}]xfade={kind}:duration={:.6}:offset={:.6},{}[{out}]",
                 r.seconds(overlap),
@@ -659,6 +693,71 @@ impl Builder<'_> {
                 self.norm()
             )),
         }
+        out
+    }
+
+    /// `a` into `b`, both `n` frames, through `kind`: xfade's options, or
+    /// a wipe ([`look::Wipe`]) drawn with filters that cost a table
+    /// lookup per pixel: the wipe's switch-time map is computed once and
+    /// repeated, each frame's mask is that map against the frame's
+    /// progress (`lut2`), and `maskedmerge` mixes the two pictures.
+    fn blend(&mut self, a: &str, b: &str, n: i64, kind: &str, alpha: bool) -> String {
+        let out = self.label();
+        let r = self.c.rate;
+        let fmt = if alpha { "yuva420p" } else { "yuv420p" };
+        if let Some(m) = look::Move::parse(kind) {
+            let (w, h, rate) = (self.c.width, self.c.height, r.ffmpeg());
+            let ((ax, ay), (bx, by)) = (m.position(false, n), m.position(true, n));
+            let (under, over, (ux, uy), (ox, oy)) = if m.b_on_top {
+                (a, b, (ax, ay), (bx, by))
+            } else {
+                (b, a, (bx, by), (ax, ay))
+            };
+            // The side below moves too: drawn on black first.
+            let base = if (ux.as_str(), uy.as_str()) == ("0", "0") {
+                format!("[{under}]format={fmt}[{out}u]")
+            } else {
+                format!(
+                    "color=c=black:s={w}x{h}:r={rate},format={fmt},trim=end_frame={n},setpts=N/({rate})/TB[{out}k];[{out}k][{under}]overlay=x='{ux}':y='{uy}':format=auto[{out}u]"
+                )
+            };
+            self.push(format!(
+                "{base};[{out}u][{over}]overlay=x='{ox}':y='{oy}':format=auto,format={fmt},trim=end_frame={n},{}[{out}]",
+                self.norm()
+            ));
+            return out;
+        }
+        let Some(wipe) = look::Wipe::parse(kind) else {
+            self.push(format!(
+                "[{a}][{b}]xfade={kind}:duration={:.6}:offset=0,{}[{out}]",
+                r.seconds(n),
+                self.norm()
+            ));
+            return out;
+        };
+        let (w, h, rate) = (self.c.width, self.c.height, r.ffmpeg());
+        let map = &wipe.map;
+        let with_alpha = |e: &str| {
+            if alpha {
+                format!("lum='{e}':a='{e}'")
+            } else {
+                format!("lum='{e}'")
+            }
+        };
+        // Pixels switch from A to B as the progress passes their time,
+        // over `soft` of the transition.
+        let step = format!("clip((y-x)/{:.4},0,255)", wipe.soft);
+        self.push(format!(
+            "color=c=black:s={w}x{h}:r={rate},format={fmt},trim=end_frame=1,geq={},loop=loop={}:size=1:start=0,setpts=N/({rate})/TB[{out}m];\
+             color=c=black:s=2x2:r={rate},format={fmt},trim=end_frame={n},geq={},scale={w}:{h}:flags=neighbor,setpts=N/({rate})/TB[{out}p];\
+             [{out}m][{out}p]lut2=c0='{step}':c1='{step}':c2='{step}':c3='{step}'[{out}k];\
+             [{a}]format={fmt}[{out}a];[{b}]format={fmt}[{out}b];\
+             [{out}a][{out}b][{out}k]maskedmerge,trim=end_frame={n},{}[{out}]",
+            with_alpha(&format!("255*({map})")),
+            (n - 1).max(0),
+            with_alpha(&format!("255*N/{n}")),
+            self.norm()
+        ));
         out
     }
 
@@ -771,7 +870,7 @@ impl Builder<'_> {
                         (r.frames(0.5)).min(prev_own / 3).min(own / 3)
                     };
                     let kind = format!("transition={join}");
-                    let out = self.join(&prev, &l, pf, overlap, Some(&kind));
+                    let out = self.join(&prev, &l, (pf, overlap), Some(&kind), alpha);
                     (out, pf + own + lead - overlap, alpha)
                 }
             });
@@ -1182,7 +1281,7 @@ impl Builder<'_> {
                 Some((prev, pf, prev_end)) => {
                     let overlap = (r.frames(prev_end) - r.frames(item.start)).max(0);
                     let kind = given.take().map_or_else(|| look.join(), look::xfade);
-                    let out = self.join(&prev, &label, pf, overlap, Some(&kind));
+                    let out = self.join(&prev, &label, (pf, overlap), Some(&kind), false);
                     (out, pf + f - overlap, item.end())
                 }
             });

@@ -14,6 +14,11 @@ use crate::profile::Canvas;
 /// command). Unknown `fontname`s fall back to DejaVu Sans.
 const FONT_DIR: &str = "/usr/share/fonts/truetype/dejavu";
 
+/// DejaVu Sans, the default face.
+pub fn default_font() -> String {
+    format!("{FONT_DIR}/DejaVuSans.ttf")
+}
+
 /// The font file for a text node's `fontname`, `face`, `weight`, `style`.
 pub fn font_file(node: &Node) -> String {
     let name = node.attr("fontname").unwrap_or("").to_ascii_lowercase();
