@@ -136,17 +136,14 @@ pub fn effect_intro(ty: &str) -> Option<String> {
         // Vertical slices slide in, alternately from top and bottom.
         "slice" => Some("transition=vuslice".into()),
         // The picture grows from a point in the centre to the frame.
-        "rectangles" => Some(format!(
-            "transition=custom:expr='if(lt(abs(X-W/2),(1-P)*W/2)*lt(abs(Y-H/2),(1-P)*H/2),{},A)'",
-            sample(
-                'b',
-                "W/2+(X-W/2)/max(1-P,0.001)",
-                "H/2+(Y-H/2)/max(1-P,0.001)"
-            )
-        )),
+        "rectangles" => Some(GROW.into()),
         _ => None,
     }
 }
+
+/// The `rectangles` intro: not an xfade, the picture scaled frame by
+/// frame (`render.rs`).
+pub const GROW: &str = "grow";
 
 /// A multi-image effect's item motion and the xfade joining its items.
 pub fn shared(ty: &str) -> (Motion, &'static str) {
@@ -312,13 +309,6 @@ pub fn channels(value: &str) -> [f64; 4] {
     [at(0), at(2), at(4), at(6)]
 }
 
-/// A pixel of xfade input `side` (`a`/`b`) at `(x, y)`, plane by plane.
-pub fn sample(side: char, x: &str, y: &str) -> String {
-    format!(
-        "if(eq(PLANE,0),{side}0({x},{y}),if(eq(PLANE,1),{side}1({x},{y}),if(eq(PLANE,2),{side}2({x},{y}),{side}3({x},{y}))))"
-    )
-}
-
 /// The `xfade` options of a `<transition>` (§5; looks in the docs).
 pub fn xfade(t: &Node) -> String {
     let dir = t.attr("direction").unwrap_or("left");
@@ -380,7 +370,7 @@ pub fn xfade(t: &Node) -> String {
             b_on_top: false,
         }
         .kind(),
-        "cube" => format!("transition=custom:expr='{}'", cube(dir)),
+        "cube" => cube_kind(dir),
         // A one-arm spiral from the centre reveals the next item.
         "spiral" => Wipe {
             map: format!(
@@ -424,7 +414,7 @@ pub struct Wipe {
 /// Whether a join kind is drawn by `render.rs`'s `blend` rather than
 /// `xfade`.
 pub fn drawn_by_blend(kind: &str) -> bool {
-    Wipe::parse(kind).is_some() || Move::parse(kind).is_some()
+    Wipe::parse(kind).is_some() || Move::parse(kind).is_some() || kind.starts_with("cube:")
 }
 
 impl Wipe {
@@ -509,32 +499,54 @@ impl Move {
 }
 
 /// A cube turning, flattened: the edge between the two sides moves
-/// across, each side squeezed into its part.
-fn cube(dir: &str) -> String {
-    match dir {
-        "up" | "down" => {
-            let (first, second) = if dir == "up" { ('a', 'b') } else { ('b', 'a') };
-            let e = if dir == "up" { "H*P" } else { "H*(1-P)" };
-            format!(
-                "if(lt(Y,{e}),{},{})",
-                sample(first, "X", &format!("Y*H/max({e},1)")),
-                sample(second, "X", &format!("(Y-{e})*H/max(H-{e},1)"))
-            )
-        }
-        _ => {
-            let (first, second) = if dir == "right" {
-                ('b', 'a')
-            } else {
-                ('a', 'b')
-            };
-            let e = if dir == "right" { "W*(1-P)" } else { "W*P" };
-            format!(
-                "if(lt(X,{e}),{},{})",
-                sample(first, &format!("X*W/max({e},1)"), "Y"),
-                sample(second, &format!("(X-{e})*W/max(W-{e},1)"), "Y")
-            )
-        }
-    }
+/// across, each side squeezed into its part. The join kind:
+/// `cube:<dir>`, drawn by `render.rs`'s `blend` (a scale per frame).
+pub fn cube_kind(dir: &str) -> String {
+    let dir = match dir {
+        "right" | "up" | "down" => dir,
+        _ => "left",
+    };
+    format!("cube:{dir}")
+}
+
+/// The squeeze of a `cube:` join over `frames`: for the previous side and
+/// the next, `scale`'s size (per frame, `n` counting) and `pad`'s place.
+pub fn cube(kind: &str, frames: i64) -> Option<[(String, String); 2]> {
+    let dir = kind.strip_prefix("cube:")?;
+    let q = format!("n/{frames}");
+    // Even sizes, never 0: a side leaving keeps 2 pixels.
+    let size = |share: String, whole: &str| format!("max(2,trunc({whole}*{share}/2)*2)");
+    let (a_share, b_share) = (format!("(1-{q})"), format!("({q})"));
+    Some(match dir {
+        "right" => [
+            (
+                format!("w='{}':h=ih", size(a_share, "iw")),
+                "'ow-iw':0".into(),
+            ),
+            (format!("w='{}':h=ih", size(b_share, "iw")), "0:0".into()),
+        ],
+        "up" => [
+            (format!("w=iw:h='{}'", size(a_share, "ih")), "0:0".into()),
+            (
+                format!("w=iw:h='{}'", size(b_share, "ih")),
+                "0:'oh-ih'".into(),
+            ),
+        ],
+        "down" => [
+            (
+                format!("w=iw:h='{}'", size(a_share, "ih")),
+                "0:'oh-ih'".into(),
+            ),
+            (format!("w=iw:h='{}'", size(b_share, "ih")), "0:0".into()),
+        ],
+        _ => [
+            (format!("w='{}':h=ih", size(a_share, "iw")), "0:0".into()),
+            (
+                format!("w='{}':h=ih", size(b_share, "iw")),
+                "'ow-iw':0".into(),
+            ),
+        ],
+    })
 }
 
 /// A box in pixels.

@@ -727,6 +727,18 @@ impl Builder<'_> {
             ));
             return out;
         }
+        if let Some([(sa, pa), (sb, pb)]) = look::cube(kind, n) {
+            // Each side scaled to its part frame by frame, placed on
+            // transparency, the next over the previous.
+            let (w, h) = (self.c.width, self.c.height);
+            self.push(format!(
+                "[{a}]scale={sa}:eval=frame,format=yuva420p,pad={w}:{h}:{pa}:color=black@0:eval=frame,setsar=1[{out}a];\
+                 [{b}]scale={sb}:eval=frame,format=yuva420p,pad={w}:{h}:{pb}:color=black@0:eval=frame,setsar=1[{out}b];\
+                 [{out}a][{out}b]overlay=format=auto,format={fmt},trim=end_frame={n},{}[{out}]",
+                self.norm()
+            ));
+            return out;
+        }
         let Some(wipe) = look::Wipe::parse(kind) else {
             self.push(format!(
                 "[{a}][{b}]xfade={kind}:duration={:.6}:offset=0,{}[{out}]",
@@ -798,10 +810,26 @@ impl Builder<'_> {
         } else {
             self.shared(span, &media)?
         };
-        // Intros drawn by an xfade from transparency (slice, rectangles).
+        // Intros from transparency: the picture grows in (rectangles), or
+        // an xfade (slice).
         if let Some(intro) = look::effect_intro(ty) {
             let n = (frames / 4).clamp(1, self.c.rate.frames(1.0).max(1));
-            if frames > n {
+            if frames > n && intro == look::GROW {
+                // Frame k of the first n: the picture at k/n of its size,
+                // centred on transparency (a scale per frame, not an
+                // expression per pixel).
+                let (w, h) = (self.c.width, self.c.height);
+                let out = self.label();
+                self.push(format!(
+                    "[{label}]format=yuva420p,split[{out}a][{out}b];\
+                     [{out}a]trim=end_frame={n},scale=w='max(2,trunc(iw*n/{n}/2)*2)':h='max(2,trunc(ih*n/{n}/2)*2)':eval=frame,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black@0:eval=frame,setsar=1,format=yuva420p[{out}g];\
+                     [{out}b]trim=start_frame={n},setpts=PTS-STARTPTS[{out}r];\
+                     [{out}g][{out}r]concat=n=2:v=1:a=0,{}[{out}]",
+                    self.norm()
+                ));
+                label = out;
+                alpha = true;
+            } else if frames > n {
                 let clear = self.canvas(frames);
                 let from = self.label();
                 self.push(format!("[{label}]format=yuva420p[{from}]"));

@@ -312,19 +312,30 @@ fn convert_error(e: RunError, probing: bool) -> FfmpegError {
         | RunError::FileSize(_)
         | RunError::Memory(_) => FfmpegError::Limit(format!("ffmpeg {e}")),
         RunError::Exit { stderr, .. } => {
-            let input_problem = probing
-                || [
-                    "Invalid data found",
-                    "moov atom not found",
-                    "could not find codec parameters",
-                    "Error opening input",
-                    "End of file",
-                    "Invalid argument",
-                    "does not contain any stream",
-                    "not in allowed list",
-                ]
-                .iter()
-                .any(|m| stderr.contains(m));
+            // A filter instance (`[Parsed_concat_3 @ …]`) or the graph's
+            // setup speaking: the job is wrong, whatever else it says.
+            let graph_problem = [
+                "[Parsed_",
+                "Error reinitializing filters",
+                "Error initializing complex filters",
+                "Failed to configure",
+            ]
+            .iter()
+            .any(|m| stderr.contains(m));
+            let input_problem = !graph_problem
+                && (probing
+                    || [
+                        "Invalid data found",
+                        "moov atom not found",
+                        "could not find codec parameters",
+                        "Error opening input",
+                        "End of file",
+                        "Invalid argument",
+                        "does not contain any stream",
+                        "not in allowed list",
+                    ]
+                    .iter()
+                    .any(|m| stderr.contains(m)));
             // ffmpeg's own words go to the operator; the task hears what
             // concerns its input, never the internals of a filter graph.
             tracing::warn!(target: "drake::ffmpeg", stderr = %stderr, input_problem, "ffmpeg exited with an error");
@@ -350,7 +361,7 @@ mod tests {
     fn ffmpeg_internals_stay_in_the_log() {
         let graph = RunError::Exit {
             code: 1,
-            stderr: "[Parsed_concat_3] Input link in1:v0 parameters (size 320x180, SAR 1:1) do not match".into(),
+            stderr: "[Parsed_concat_3 @ 0x5] Input link in0:v0 parameters (size 320x180, SAR 1:1) do not match; Failed to inject frame into filter network: Invalid argument".into(),
         };
         let FfmpegError::Failed(m) = convert_error(graph, false) else {
             panic!("a graph error is a failure");
