@@ -126,6 +126,7 @@ bench: build
 	$(CARGO) bench --profile release --workspace --bench api
 	$(CARGO) bench --profile release --workspace --bench video
 	$(CARGO) bench --profile release --workspace --bench video_create
+	$(CARGO) bench --profile release --workspace --bench sxml_corpus
 	$(CARGO) bench --profile release --workspace --bench start
 
 clean:

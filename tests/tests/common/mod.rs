@@ -19,6 +19,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+pub mod corpus;
 pub mod s3;
 
 pub const SECRET: &str = "test-secret";
@@ -459,6 +460,72 @@ async fn serve_geocode(
         json!([])
     };
     axum::Json(found).into_response()
+}
+
+/// Download `url` into `dir/name`.
+pub async fn save(dir: &Path, name: &str, url: &Value) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, download(url.as_str().unwrap()).await).unwrap();
+    path
+}
+
+/// (frames, width, height, rate, video codec, audio codec) of a file.
+pub fn probe(path: &Path) -> (u64, u64, u64, f64, String, Option<String>) {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-print_format", "json"])
+        .args(["-show_streams", "-show_format"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let p: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let streams = p["streams"].as_array().unwrap();
+    let v = streams.iter().find(|s| s["codec_type"] == "video").unwrap();
+    let a = streams.iter().find(|s| s["codec_type"] == "audio");
+    let rate = v["r_frame_rate"].as_str().unwrap();
+    let (n, d) = rate.split_once('/').unwrap();
+    (
+        v["nb_read_frames"].as_str().unwrap().parse().unwrap(),
+        v["width"].as_u64().unwrap(),
+        v["height"].as_u64().unwrap(),
+        n.parse::<f64>().unwrap() / d.parse::<f64>().unwrap(),
+        v["codec_name"].as_str().unwrap().to_owned(),
+        a.map(|a| a["codec_name"].as_str().unwrap().to_owned()),
+    )
+}
+
+/// The RGB pixel at fractions `(fx, fy)` of the frame at `t`.
+pub fn pixel(path: &Path, t: f64, fx: f64, fy: f64) -> [u8; 3] {
+    let (w, h) = frame_size(path);
+    let px = frame(path, t);
+    let (x, y) = ((fx * w as f64) as usize, (fy * h as f64) as usize);
+    let i = (y * w + x) * 3;
+    [px[i], px[i + 1], px[i + 2]]
+}
+
+pub fn frame_size(path: &Path) -> (usize, usize) {
+    let (_, w, h, ..) = probe(path);
+    (w as usize, h as usize)
+}
+
+/// The RGB24 pixels of the frame at `t`.
+pub fn frame(path: &Path, t: f64) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-ss", &format!("{t:.3}"), "-i"])
+        .arg(path)
+        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .unwrap();
+    assert!(!out.stdout.is_empty(), "no frame at {t}");
+    out.stdout
+}
+
+/// `got` within 48 of `want` in every channel.
+pub fn near(got: [u8; 3], want: [u8; 3], what: &str) {
+    let ok = got
+        .iter()
+        .zip(want)
+        .all(|(g, w)| (i32::from(*g) - i32::from(w)).abs() <= 48);
+    assert!(ok, "{what}: got {got:?}, want {want:?}");
 }
 
 /// Whether the long form of the reliability and tenant suites runs
