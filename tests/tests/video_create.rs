@@ -580,6 +580,17 @@ async fn a_skip_past_the_end_of_a_clip_holds_its_last_frame() {
     let s = &render(&drake, &doc).await;
     // 2 + 2 − 1 + 1 s.
     assert_eq!(s["result"]["duration"], 4.0);
+    // Each is said, with where.
+    let said = s["result"]["warnings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{s}"));
+    assert_eq!(said.len(), 2, "{s}");
+    assert!(
+        said.iter().all(|w| w
+            .as_str()
+            .is_some_and(|w| w.contains("past the end of the 6.00 s file"))),
+        "{s}"
+    );
     let v = save(m.dir.path(), "skip.mp4", &s["result"]["export"]).await;
     // Held: the first item's frames are one picture, the second's too (the
     // same one), and it is not the clip's first frame (shown at 3.5 s).

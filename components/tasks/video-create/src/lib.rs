@@ -147,10 +147,17 @@ impl Task for VideoCreate {
             ("width", profile.width.into()),
             ("height", profile.height.into()),
         ]);
-        // What the definition says that was ignored, when anything was.
-        if !movie.warnings.is_empty() {
-            let said = movie.warnings.iter().map(|w| where_said(w).into());
-            values.insert("warnings".into(), serde_json::Value::Array(said.collect()));
+        // What the definition says that was ignored or could not be
+        // played as written, when anything was.
+        let said: Vec<serde_json::Value> = movie
+            .warnings
+            .iter()
+            .map(where_said)
+            .chain(skips_past_the_end(&movie, &lengths))
+            .map(Into::into)
+            .collect();
+        if !said.is_empty() {
+            values.insert("warnings".into(), serde_json::Value::Array(said));
         }
         if p.preview {
             let graph = compile(&body, preview_canvas(profile), &assets, "", &sounds)?;
@@ -457,6 +464,36 @@ fn definition_error(e: drake_sxml::Error) -> TaskError {
 }
 
 /// An error or warning about the definition, with its line and column.
+/// Media whose `skip` is at or past their end (a client's clip shorter
+/// than the one it was written for): a clip holds its last frame, silent,
+/// for whatever time it is given — none without a `duration` — and a
+/// sound plays nothing. Said, not refused.
+fn skips_past_the_end(movie: &Movie, lengths: &dyn Fn(&Node) -> Option<f64>) -> Vec<String> {
+    movie
+        .body
+        .walk()
+        .into_iter()
+        .filter(|n| matches!(n.kind, Kind::Video | Kind::Audio))
+        .filter_map(|n| {
+            let skip = n.number("skip")?;
+            let length = lengths(n)?;
+            (skip >= length - 1e-3).then(|| {
+                let what = if n.kind == Kind::Video {
+                    "its last frame is shown, silent, for the time it is given (none without a duration)"
+                } else {
+                    "it plays nothing"
+                };
+                format!(
+                    "line {}, column {}: <{}>: skip {skip} s is at or past the end of the {length:.2} s file; {what}",
+                    n.line,
+                    n.column,
+                    n.kind.name()
+                )
+            })
+        })
+        .collect()
+}
+
 fn where_said(e: &drake_sxml::Error) -> String {
     if e.line == 0 {
         e.message.clone()
