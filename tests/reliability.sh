@@ -20,4 +20,7 @@ DRAKE_RELIABILITY=long cargo test --release -p drake-tests --test reliability --
 cargo test --release -p drake-tests --test scale -- --nocapture --test-threads 1
 DRAKE_RELIABILITY=long cargo test --release -p drake-tests --test tenants -- \
   --nocapture --test-threads 1
+# 200 random SXML timelines through ffmpeg (a dozen in `make test`).
+DRAKE_RELIABILITY=long cargo test --release -p drake-tests --test sxml_property -- \
+  --nocapture
 make --no-print-directory fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-600}"

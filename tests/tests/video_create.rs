@@ -78,33 +78,15 @@ fn media(fx: &Fixtures) -> Media {
             "wav",
         ],
     );
-    for (name, secs) in [("footage.mov", 6), ("postroll.mp4", 7), ("launch.mov", 12)] {
-        let s = secs.to_string();
-        make(
+    for (name, secs) in [
+        ("footage.mov", "6"),
+        ("postroll.mp4", "7"),
+        ("launch.mov", "12"),
+    ] {
+        fx.add(
             name,
             "video/mp4",
-            &[
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc=s=320x240:r=25",
-                "-f",
-                "lavfi",
-                "-i",
-                &sine(660, secs),
-                "-t",
-                &s,
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-pix_fmt",
-                "yuv420p",
-                "-c:a",
-                "aac",
-                "-f",
-                "mp4",
-            ],
+            common::test_clip(d, name, "320x240", secs, common::H264_AAC_MP4),
         );
     }
     Media {

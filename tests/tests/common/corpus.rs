@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{Fixtures, ffmpeg_make};
+use super::{Fixtures, H264_AAC_MP4, ffmpeg_make};
 
 /// Where the documents are.
 pub const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/sxml-corpus");
@@ -121,21 +121,7 @@ pub fn media(fx: &Fixtures, dir: &Path) -> String {
     // Clips in the containers clients uploaded: Flash video, Windows
     // Media, QuickTime, MP4 (each with sound).
     let clip = |name: &str, ct: &str, secs: &str, size: &str, codecs: &[&str]| {
-        let src = format!("testsrc=s={size}:r=25");
-        let mut args = vec![
-            "-f",
-            "lavfi",
-            "-i",
-            &src,
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=660",
-            "-t",
-            secs,
-        ];
-        args.extend_from_slice(codecs);
-        make(name, ct, &args);
+        fx.add(name, ct, super::test_clip(dir, name, size, secs, codecs));
     };
     clip(
         "clip.flv",
@@ -165,50 +151,13 @@ pub fn media(fx: &Fixtures, dir: &Path) -> String {
         "video/quicktime",
         "3",
         "320x240",
-        &[
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-f",
-            "mov",
-        ],
+        &[&H264_AAC_MP4[..9], &["mov"]].concat(),
     );
-    clip(
-        "clip.mp4",
-        "video/mp4",
-        "5",
-        "640x360",
-        &[
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-f",
-            "mp4",
-        ],
-    );
-    make(
+    clip("clip.mp4", "video/mp4", "5", "640x360", H264_AAC_MP4);
+    fx.add(
         "music.mp3",
         "audio/mpeg",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:duration=20",
-            "-c:a",
-            "libmp3lame",
-            "-f",
-            "mp3",
-        ],
+        super::tone_mp3(dir, "music.mp3", 440, 20),
     );
     fx.url("/f/")
 }

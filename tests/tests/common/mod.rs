@@ -528,6 +528,50 @@ pub fn near(got: [u8; 3], want: [u8; 3], what: &str) {
     assert!(ok, "{what}: got {got:?}, want {want:?}");
 }
 
+/// Encoder options of an H.264 + AAC MP4 (a [`test_clip`]).
+pub const H264_AAC_MP4: &[&str] = &[
+    "-c:v",
+    "libx264",
+    "-preset",
+    "ultrafast",
+    "-pix_fmt",
+    "yuv420p",
+    "-c:a",
+    "aac",
+    "-f",
+    "mp4",
+];
+
+/// A `secs`-second test clip (`testsrc` at 25 fps, `size`, a 660 Hz
+/// tone) written with the encoder options `codecs`.
+pub fn test_clip(dir: &Path, name: &str, size: &str, secs: &str, codecs: &[&str]) -> Vec<u8> {
+    let src = format!("testsrc=s={size}:r=25");
+    let mut args = vec![
+        "-f",
+        "lavfi",
+        "-i",
+        &src,
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=660",
+        "-t",
+        secs,
+    ];
+    args.extend_from_slice(codecs);
+    ffmpeg_make(dir, name, &args)
+}
+
+/// `secs` seconds of a `hz` tone as MP3 (a soundtrack).
+pub fn tone_mp3(dir: &Path, name: &str, hz: u32, secs: u32) -> Vec<u8> {
+    let src = format!("sine=frequency={hz}:duration={secs}");
+    ffmpeg_make(
+        dir,
+        name,
+        &["-f", "lavfi", "-i", &src, "-c:a", "libmp3lame", "-f", "mp3"],
+    )
+}
+
 /// Whether the long form of the reliability and tenant suites runs
 /// (`DRAKE_RELIABILITY=long`, what `tests/reliability.sh` sets).
 pub fn long_form() -> bool {
