@@ -927,3 +927,55 @@ async fn maps_are_drawn_from_tiles_and_place_names() {
         "scrapbook paper",
     );
 }
+
+/// 3-D turns (issue 22): custom keys turning about y (`rot`) or x
+/// (`orient`'s first angle) draw the picture in perspective — narrower,
+/// or shorter, as it turns, with what lies beside it unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turns_about_x_and_y_draw_in_perspective() {
+    let drake = Drake::start().await;
+    let doc = movie(
+        r##"<stack><effect type="none" duration="2"><image color="#000000"/></effect>
+        <overlay left="0.05" top="0.2" width="0.4" height="0.6"><image color="#FF0000"/>
+          <animator type="custom"><key time="0" rot="0,0,1,0"/><key time="2" rot="80,0,1,0"/></animator></overlay>
+        <overlay left="0.55" top="0.2" width="0.4" height="0.6"><image color="#00FF00"/>
+          <animator type="custom"><key time="0" orient="0,0,0"/><key time="2" orient="80,0,0"/></animator></overlay>
+        </stack>"##,
+    );
+    let s = render(&drake, &doc).await;
+    let dir = tempfile::tempdir().unwrap();
+    let v = save(dir.path(), "turns.mp4", &s["result"]["export"]).await;
+    // At the start both stand flat.
+    near(
+        pixel(&v, 0.05, 0.4, 0.5),
+        [255, 0, 0],
+        "about y, flat: its right part",
+    );
+    near(
+        pixel(&v, 0.05, 0.75, 0.25),
+        [0, 255, 0],
+        "about x, flat: its top part",
+    );
+    // Turned by ~78°: the red box is a narrow band about its centre, the
+    // green one a low band about its middle.
+    near(
+        pixel(&v, 1.95, 0.25, 0.5),
+        [255, 0, 0],
+        "about y: its centre",
+    );
+    near(
+        pixel(&v, 1.95, 0.4, 0.5),
+        [0, 0, 0],
+        "about y: beside it now",
+    );
+    near(
+        pixel(&v, 1.95, 0.75, 0.5),
+        [0, 255, 0],
+        "about x: its middle",
+    );
+    near(
+        pixel(&v, 1.95, 0.75, 0.25),
+        [0, 0, 0],
+        "about x: above it now",
+    );
+}

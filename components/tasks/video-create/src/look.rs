@@ -703,6 +703,81 @@ pub fn rotation(span: &Span<'_>) -> Option<String> {
     (!terms.is_empty()).then(|| format!("({})*PI/180", terms.join("+")))
 }
 
+/// The node's 3-D turn (custom keys' `rot` about an axis mostly x or y,
+/// `orient`'s first two angles) as the corners `perspective` maps a
+/// `w`×`h` picture to, per frame (`on`: its frame number at `fps`): the
+/// picture turned about its centre, seen from 2.5 × its larger side.
+/// `None` without such keys.
+pub fn turn_3d(span: &Span<'_>, w: f64, h: f64, fps: f64) -> Option<String> {
+    let var = format!("(on/{fps:.4})");
+    let (mut about_x, mut about_y) = (Vec::new(), Vec::new());
+    for a in span
+        .children
+        .iter()
+        .filter(|a| a.node.kind == Kind::Animator && a.node.ty() == "custom")
+    {
+        let axis = |want_x: bool| {
+            move |v: &[f64]| {
+                let (deg, ax, ay, az) = (v.first()?, v.get(1)?, v.get(2)?, v.get(3)?);
+                let (mine, other) = if want_x { (ax, ay) } else { (ay, ax) };
+                (mine.abs() > az.abs() && mine.abs() >= other.abs()).then(|| deg * mine.signum())
+            }
+        };
+        for (keys, x) in [
+            (key_values(a, span.start, "rot", axis(true)), true),
+            (
+                key_values(a, span.start, "orient", |v| v.first().copied()),
+                true,
+            ),
+            (key_values(a, span.start, "rot", axis(false)), false),
+            (
+                key_values(a, span.start, "orient", |v| v.get(1).copied()),
+                false,
+            ),
+        ] {
+            if !keys.is_empty() {
+                let out = if x { &mut about_x } else { &mut about_y };
+                out.push(piecewise(&keys, &var));
+            }
+        }
+    }
+    if about_x.is_empty() && about_y.is_empty() {
+        return None;
+    }
+    let angle = |terms: &[String]| {
+        if terms.is_empty() {
+            "0".to_owned()
+        } else {
+            format!("(({})*PI/180)", terms.join("+"))
+        }
+    };
+    let (ax, ay) = (angle(&about_x), angle(&about_y));
+    let f = 2.5 * w.max(h);
+    // GL axes (+y up, +z towards the viewer): turned about y, then x.
+    let corner = |sx: f64, sy: f64| {
+        let (x, y) = (sx * w / 2.0, -sy * h / 2.0);
+        let x1 = format!("({x:.2}*cos({ay}))");
+        let z1 = format!("(-({x:.2})*sin({ay}))");
+        let y2 = format!("({y:.2}*cos({ax})-{z1}*sin({ax}))");
+        let z2 = format!("({y:.2}*sin({ax})+{z1}*cos({ax}))");
+        let k = format!("({f:.2}/({f:.2}-{z2}))");
+        (format!("W/2+{x1}*{k}"), format!("H/2-{y2}*{k}"))
+    };
+    let c = [
+        corner(-1.0, -1.0),
+        corner(1.0, -1.0),
+        corner(-1.0, 1.0),
+        corner(1.0, 1.0),
+    ];
+    Some(
+        c.iter()
+            .enumerate()
+            .map(|(i, (x, y))| format!("x{i}='{x}':y{i}='{y}'"))
+            .collect::<Vec<_>>()
+            .join(":"),
+    )
+}
+
 /// The node's size over its own clock `var` (seconds from its start), as
 /// an expression, with its smallest and largest values: `grow` animators
 /// (§10: a move along z towards the camera, 2 units away with the frame

@@ -1090,6 +1090,8 @@ impl Builder<'_> {
         // grow: the box drawn smaller or larger about its centre, in a
         // transparent frame as large as its largest size.
         let mut at = (rect.x, rect.y);
+        // The box stream's size, as the steps below change it.
+        let mut boxed = (rect.w, rect.h);
         let fps = self.c.rate.fps();
         if let Some((size, lo, hi)) = look::scale(span, &format!("(on/{fps:.4})")) {
             // At most 4 frames large, and zoompan zooms at most 10×.
@@ -1106,6 +1108,7 @@ impl Builder<'_> {
                 self.c.rate.ffmpeg()
             ));
             label = out;
+            boxed = (pw, ph);
             at = (
                 rect.x - (f64::from(pw) - f64::from(rect.w)) / 2.0,
                 rect.y - (f64::from(ph) - f64::from(rect.h)) / 2.0,
@@ -1124,9 +1127,29 @@ impl Builder<'_> {
                 "[{label}]format=yuva420p,rotate=a='{angle}':ow={side}:oh={side}:c=black@0[{out}]"
             ));
             label = out;
+            boxed = (side, side);
             at = (
                 at.0 - (f64::from(side) - w) / 2.0,
                 at.1 - (f64::from(side) - h) / 2.0,
+            );
+        }
+        // Turns about x or y: the box in a transparent frame 1.3 times
+        // its size (a near edge grows by at most 1.25), mapped per frame
+        // by `perspective`; what lies outside the turned box is smeared
+        // from the transparent border, so it stays transparent.
+        let (bw, bh) = (
+            ((f64::from(boxed.0) * 1.3) as u32 + 4) & !1,
+            ((f64::from(boxed.1) * 1.3) as u32 + 4) & !1,
+        );
+        if let Some(corners) = look::turn_3d(span, f64::from(bw), f64::from(bh), fps) {
+            let out = self.label();
+            self.push(format!(
+                "[{label}]format=yuva420p,pad={bw}:{bh}:(ow-iw)/2:(oh-ih)/2:color=black@0,perspective={corners}:sense=destination:eval=frame,setsar=1[{out}]"
+            ));
+            label = out;
+            at = (
+                at.0 - (f64::from(bw) - f64::from(boxed.0)) / 2.0,
+                at.1 - (f64::from(bh) - f64::from(boxed.1)) / 2.0,
             );
         }
         let (dx, dy) = look::motion_terms(span, origin, rect, cw, ch);
