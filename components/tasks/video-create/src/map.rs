@@ -41,19 +41,6 @@ const MAX_LAT: f64 = 85.051_128_78;
 /// Colour where there is no tile (beyond the poles): a neutral grey.
 const NO_TILE: &str = "0xDDDDDD";
 
-/// The asset key of a map: what it shows.
-pub fn key(node: &Node) -> String {
-    let a = |k: &str| node.attr(k).unwrap_or("").trim().to_owned();
-    format!(
-        "map:{}|{}|{}|{}|{}",
-        a("center"),
-        a("zoom"),
-        a("size"),
-        a("markers"),
-        a("maptype")
-    )
-}
-
 /// Tiles and places fetched so far in this task.
 #[derive(Default)]
 pub struct Maps {

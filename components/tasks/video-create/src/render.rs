@@ -64,7 +64,18 @@ impl Asset {
 /// shows.
 pub fn asset_key(node: &Node) -> Option<String> {
     match node.kind {
-        Kind::Image if node.attr("type") == Some("map") => Some(crate::map::key(node)),
+        // A map: what it shows (map.rs draws it).
+        Kind::Image if node.attr("type") == Some("map") => {
+            let a = |k: &str| node.attr(k).unwrap_or("").trim();
+            Some(format!(
+                "map:{}|{}|{}|{}|{}",
+                a("center"),
+                a("zoom"),
+                a("size"),
+                a("markers"),
+                a("maptype")
+            ))
+        }
         Kind::Audio if node.attr("voice").is_some() => Some(format!(
             "voice:{}:{}",
             node.attr("voice").unwrap_or(""),
