@@ -979,3 +979,49 @@ async fn turns_about_x_and_y_draw_in_perspective() {
         "about x: above it now",
     );
 }
+
+/// A document cannot turn into thousands of requests to the operator's
+/// tile server: distinct tiles per task are capped (issue 22).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maps_are_bounded_per_task() {
+    let fx = Fixtures::start().await;
+    let drake = Drake::start_with(Options {
+        tables: format!(
+            "[maps]\ntile_url = \"{}\"\n",
+            fx.url("/tiles/{z}/{x}/{y}.png")
+        ),
+        ..Options::default()
+    })
+    .await;
+    // One map at the largest size (81 tiles in one frame) renders.
+    let one = movie(
+        r#"<effect type="none" duration="1"><image type="map" center="-60,-60" zoom="10" size="2048x2048"/></effect>"#,
+    );
+    render(&drake, &one).await;
+    // Six full-size maps far apart: 81 tiles each.
+    let maps: String = (0..6)
+        .map(|i| {
+            format!(
+                r#"<effect type="none" duration="1"><image type="map" center="{},{}" zoom="10" size="2048x2048"/></effect>"#,
+                i * 10,
+                i * 10
+            )
+        })
+        .collect();
+    let statuses = drake
+        .create(
+            json!({"task_name": "video.create", "definition": movie(&maps), "preview": false}),
+            true,
+        )
+        .await;
+    let s = &statuses[0];
+    assert_eq!(s["status"], "error", "{s}");
+    let text = s["result"]["error"].as_str().unwrap_or_default().to_owned() + &s.to_string();
+    assert!(text.contains("more than 400 tiles"), "{s}");
+    let fetched: usize = fx.hits("/tiles/").iter().map(|(_, n)| n).sum();
+    assert_eq!(
+        fetched,
+        81 + 400,
+        "each tile once per task, none past the cap"
+    );
+}

@@ -32,6 +32,13 @@ const MAX_SIDE: u32 = 2048;
 /// Tiles per map: 2048 px at a zoom fraction near 1 needs 9 × 9; a few
 /// more for the edges. Bounds one map's ffmpeg inputs.
 const MAX_TILES_PER_MAP: usize = 100;
+/// Distinct tiles per task: four maps at the largest size. Tile servers
+/// are shared (OpenStreetMap's policy forbids heavy use): one document
+/// must not turn into thousands of requests.
+const MAX_TILES_PER_TASK: usize = 400;
+/// Distinct place names per task: Nominatim-style geocoders ask for about
+/// one request a second.
+const MAX_PLACES_PER_TASK: usize = 20;
 /// Bytes per tile (a 256-px PNG or JPEG is far smaller).
 const MAX_TILE_BYTES: u64 = 2 << 20;
 /// Bytes of a geocoder answer (a JSON list of a few places).
@@ -170,6 +177,11 @@ impl Maps {
             return Ok(*p);
         }
         let place = node.place();
+        if self.places.len() == MAX_PLACES_PER_TASK {
+            return Err(TaskError::Limit(format!(
+                "{place}: more than {MAX_PLACES_PER_TASK} place names to look up; give \"lat,lng\" for the others"
+            )));
+        }
         let template = setting("DRAKE_MAPS_GEOCODER_URL").ok_or_else(|| {
             TaskError::Failed(format!(
                 "{place}: {at:?} is a place name, and this server has no geocoder: give \"lat,lng\", or its operator sets [maps] geocoder_url"
@@ -251,6 +263,11 @@ impl Maps {
                     }
                 };
                 placed.push((i, tx - tx0, ty - ty0));
+                if self.tiles.len() == MAX_TILES_PER_TASK && !self.tiles.contains_key(&url) {
+                    return Err(TaskError::Limit(format!(
+                        "{place}: the maps need more than {MAX_TILES_PER_TASK} tiles in all; the limit per task is {MAX_TILES_PER_TASK}"
+                    )));
+                }
                 if let std::collections::btree_map::Entry::Vacant(slot) = self.tiles.entry(url) {
                     let tile = ctx.fetch(slot.key(), Some(MAX_TILE_BYTES)).map_err(|e| {
                         TaskError::Failed(format!("{place}: the map tile {}: {e}", slot.key()))
@@ -259,21 +276,46 @@ impl Maps {
                 }
             }
         }
-        let mut g = format!(
-            "color=c={NO_TILE}:s={}x{}:r=1:d=1,format=rgb24[c0]",
-            cols * 256,
-            rows * 256
-        );
-        let mut last = "c0".to_owned();
-        for (k, (i, col, row)) in placed.iter().enumerate() {
-            let next = format!("c{}", k + 1);
+        // One frame holds the tiles (`xstack`; chaining an `overlay` per
+        // tile kept a full canvas per step: 81 tiles at 2048 px needed
+        // over 4 GiB). A tile used twice (the world repeating) is split.
+        let (cw, ch) = (cols * 256, rows * 256);
+        let mut uses: BTreeMap<usize, usize> = BTreeMap::new();
+        for (i, _, _) in &placed {
+            *uses.entry(*i).or_default() += 1;
+        }
+        let mut g = String::new();
+        for (i, n) in &uses {
+            let outs: String = (0..*n).map(|k| format!("[t{i}_{k}]")).collect();
             g.push_str(&format!(
-                ";[{last}][{i}:v]overlay={}:{}:format=rgb[{next}]",
+                "[{i}:v]format=rgb24,scale=256:256,split={n}{outs};"
+            ));
+        }
+        let mut taken: BTreeMap<usize, usize> = BTreeMap::new();
+        let mut labels = String::new();
+        let mut layout = Vec::new();
+        for (i, col, row) in &placed {
+            let k = taken.entry(*i).or_default();
+            labels.push_str(&format!("[t{i}_{k}]"));
+            *k += 1;
+            layout.push(format!("{}_{}", col * 256, row * 256));
+        }
+        match placed.as_slice() {
+            [] => g.push_str(&format!(
+                "color=c={NO_TILE}:s={cw}x{ch}:r=1:d=1,format=rgb24[c0]"
+            )),
+            [(_, col, row)] => g.push_str(&format!(
+                "{labels}pad={cw}:{ch}:{}:{}:color={NO_TILE}[c0]",
                 col * 256,
                 row * 256
-            ));
-            last = next;
+            )),
+            many => g.push_str(&format!(
+                "{labels}xstack=inputs={}:layout={}:fill={NO_TILE},pad={cw}:{ch}:0:0:color={NO_TILE}[c0]",
+                many.len(),
+                layout.join("|")
+            )),
         }
+        let mut last = "c0".to_owned();
         let (ox, oy) = (
             view.left - (tx0 as f64) * TILE,
             view.top - (ty0 as f64) * TILE,
