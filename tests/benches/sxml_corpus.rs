@@ -13,20 +13,12 @@ mod common;
 
 use std::time::Instant;
 
-use common::{Drake, Fixtures, Options, SECRET};
+use common::SECRET;
 use serde_json::json;
 
 #[tokio::main]
 async fn main() {
-    let fx = Fixtures::start().await;
-    let drake = Drake::start_with(Options {
-        tables: common::corpus::maps_config(&fx),
-        ..Options::default()
-    })
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let base = common::corpus::media(&fx, dir.path());
-    let docs = common::corpus::documents(&base);
+    let common::corpus::Corpus { drake, docs, .. } = common::corpus::start().await;
     println!(
         "video.create, the SXML corpus at 720p (whole task: preview, export, thumbnail), one at a time:"
     );

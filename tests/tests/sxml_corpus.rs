@@ -13,20 +13,14 @@ mod common;
 
 use std::path::Path;
 
-use common::{Drake, Fixtures, Options, pixel, probe, save};
+use common::{pixel, probe, save};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_corpus_document_renders_as_its_header_says() {
-    let fx = Fixtures::start().await;
-    let drake = Drake::start_with(Options {
-        tables: common::corpus::maps_config(&fx),
-        ..Options::default()
-    })
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let base = common::corpus::media(&fx, dir.path());
-    let docs = common::corpus::documents(&base);
+    let common::corpus::Corpus {
+        drake, dir, docs, ..
+    } = common::corpus::start().await;
     assert!(docs.len() >= 30, "{} documents", docs.len());
     let tasks: Vec<Value> = docs
         .iter()

@@ -63,6 +63,35 @@ pub fn documents(base: &str) -> Vec<Document> {
         .collect()
 }
 
+/// A server with maps on the fixture server, the corpus' media there,
+/// and the documents: what the corpus test and bench start from.
+pub struct Corpus {
+    pub fx: Fixtures,
+    pub drake: super::Drake,
+    /// Holds the media files for as long as the corpus is used.
+    pub dir: tempfile::TempDir,
+    pub docs: Vec<Document>,
+}
+
+/// Start a [`Corpus`].
+pub async fn start() -> Corpus {
+    let fx = Fixtures::start().await;
+    let drake = super::Drake::start_with(super::Options {
+        tables: maps_config(&fx),
+        ..super::Options::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let base = media(&fx, dir.path());
+    let docs = documents(&base);
+    Corpus {
+        fx,
+        drake,
+        dir,
+        docs,
+    }
+}
+
 /// `[maps]` on the fixture server's tiles and geocoder.
 pub fn maps_config(fx: &Fixtures) -> String {
     format!(

@@ -952,21 +952,13 @@ impl Cx<'_, '_> {
                         }
                         // Required, so their defaults stand in: the plain
                         // effect, a black picture.
-                        (Kind::Image, "color") => {
+                        (kind, _) if let Some((value, said)) = required_default(kind, key) => {
                             self.warn(
                                 line,
                                 column,
-                                format!("<{name}> {key}: {why}; black is used"),
+                                format!("<{name}> {key}: {why}; {said} is used"),
                             );
-                            node.attrs.push((key.to_owned(), "#000000".to_owned()));
-                        }
-                        (Kind::Effect, "type") => {
-                            self.warn(
-                                line,
-                                column,
-                                format!("<{name}> {key}: {why}; \"none\" is used"),
-                            );
-                            node.attrs.push((key.to_owned(), "none".to_owned()));
+                            node.attrs.push((key.to_owned(), value.to_owned()));
                         }
                         _ => self.warn(
                             line,
@@ -1140,6 +1132,16 @@ impl Cx<'_, '_> {
         }
         let mut keep = keep.into_iter();
         node.children.retain(|_| keep.next().unwrap_or(true));
+    }
+}
+
+/// What stands in for a required attribute whose value drake does not
+/// know: the value, and how the warning names it.
+fn required_default(kind: Kind, key: &str) -> Option<(&'static str, &'static str)> {
+    match (kind, key) {
+        (Kind::Effect, "type") => Some(("none", "\"none\"")),
+        (Kind::Image, "color") => Some(("#000000", "black")),
+        _ => None,
     }
 }
 
