@@ -1022,6 +1022,7 @@ impl Cx<'_, '_> {
         }
         node.text = node.text.trim().to_owned();
         self.lenient_children(&mut node);
+        content_filters(&mut node);
         check_children(&node)?;
         Ok(Some(node))
     }
@@ -1132,6 +1133,99 @@ impl Cx<'_, '_> {
         }
         let mut keep = keep.into_iter();
         node.children.retain(|_| keep.next().unwrap_or(true));
+    }
+}
+
+/// Draws in time: an atom, media, or a filter holding either.
+fn is_content(node: &Node) -> bool {
+    node.kind.is_atom() || matches!(node.kind, Kind::Image | Kind::Video) || holds_content(node)
+}
+
+/// A filter wrapping what it filters (a mask's child is its source, not
+/// its content).
+fn holds_content(node: &Node) -> bool {
+    node.kind == Kind::Filter && node.ty() != "mask" && node.children.iter().any(is_content)
+}
+
+/// Filters wrapping content (`<stack><filter type="blur"><effect …/>
+/// </filter></stack>`, as client samples write them) draw that content
+/// filtered. In a sequence or stack the filter becomes a stack of its
+/// content (media in a plain effect) with the filter over it, on the
+/// filter's own time; in an effect or overlay, which show one picture,
+/// the content joins the container and the filter filters it.
+fn content_filters(node: &mut Node) {
+    if !node.children.iter().any(holds_content) {
+        return;
+    }
+    let children = std::mem::take(&mut node.children);
+    node.children = match node.kind {
+        Kind::Body | Kind::Sequence | Kind::Stack => children
+            .into_iter()
+            .map(|c| {
+                if holds_content(&c) {
+                    filtered_stack(c)
+                } else {
+                    c
+                }
+            })
+            .collect(),
+        Kind::Effect | Kind::Overlay => {
+            let mut out = Vec::with_capacity(children.len() + 1);
+            for mut c in children {
+                if holds_content(&c) {
+                    let (content, modifiers) = std::mem::take(&mut c.children)
+                        .into_iter()
+                        .partition(is_content);
+                    out.extend(content);
+                    c.children = modifiers;
+                }
+                out.push(c);
+            }
+            out
+        }
+        _ => children,
+    };
+}
+
+/// A content-holding filter as a stack (see [`content_filters`]).
+fn filtered_stack(mut filter: Node) -> Node {
+    const TIME: &[&str] = &["duration", "margin-start", "margin-end", "margin-both"];
+    let (time, attrs) = std::mem::take(&mut filter.attrs)
+        .into_iter()
+        .partition(|(k, _)| TIME.contains(&k.as_str()));
+    filter.attrs = attrs;
+    let (content, modifiers): (Vec<Node>, Vec<Node>) = std::mem::take(&mut filter.children)
+        .into_iter()
+        .partition(is_content);
+    // Nested filters apply first, then this one; animators animate it.
+    let (nested, animators): (Vec<Node>, Vec<Node>) =
+        modifiers.into_iter().partition(|c| c.kind == Kind::Filter);
+    filter.children = animators;
+    let mut children: Vec<Node> = content
+        .into_iter()
+        .map(|c| match c.kind {
+            Kind::Image | Kind::Video => Node {
+                kind: Kind::Effect,
+                attrs: vec![("type".to_owned(), "none".to_owned())],
+                text: String::new(),
+                line: c.line,
+                column: c.column,
+                children: vec![c],
+            },
+            Kind::Filter => filtered_stack(c),
+            _ => c,
+        })
+        .collect();
+    children.extend(nested);
+    let (line, column) = (filter.line, filter.column);
+    children.push(filter);
+    Node {
+        kind: Kind::Stack,
+        attrs: time,
+        text: String::new(),
+        children,
+        line,
+        column,
     }
 }
 
@@ -1557,5 +1651,37 @@ mod tests {
         assert!(e.message.contains("service"), "{e}");
         let e = err(&movie("<stack><audio voice=\"neospeech:julie\"/></stack>"));
         assert!(e.message.contains("text to speak"), "{e}");
+    }
+
+    #[test]
+    fn filters_wrapping_content_draw_it_filtered() {
+        let m = parse(&movie(
+            "<stack><filter type=\"blur\" duration=\"2\"><filter type=\"colormap\"/><effect type=\"none\"><image color=\"#FF0000\"/></effect><video filename=\"v\"/></filter></stack>",
+        ))
+        .unwrap();
+        let stack = &m.body.children[0].children[0];
+        assert_eq!(stack.kind, Kind::Stack);
+        assert_eq!(stack.attr("duration"), Some("2"));
+        let kinds: Vec<Kind> = stack.children.iter().map(|c| c.kind).collect();
+        assert_eq!(
+            kinds,
+            [Kind::Effect, Kind::Effect, Kind::Filter, Kind::Filter],
+            "content, the bare video in a plain effect, nested filter, the filter"
+        );
+        assert_eq!(stack.children[3].ty(), "blur");
+        assert_eq!(stack.children[3].attr("duration"), None);
+        // In an overlay the content joins it and the filter filters it.
+        let m = parse(&movie(
+            "<overlay><filter type=\"blur\"><image color=\"#FF0000\"/></filter></overlay>",
+        ))
+        .unwrap();
+        let kinds: Vec<Kind> = m.body.children[0].children.iter().map(|c| c.kind).collect();
+        assert_eq!(kinds, [Kind::Image, Kind::Filter]);
+        // A mask's child is its source, left where it is.
+        let m = parse(&movie(
+            "<stack><effect type=\"none\"><image color=\"#FF0000\"/></effect><filter type=\"mask\"><image color=\"#FFFFFF\"/></filter></stack>",
+        ))
+        .unwrap();
+        assert_eq!(m.body.children[0].children[1].kind, Kind::Filter);
     }
 }
