@@ -75,9 +75,14 @@ pub struct Corpus {
 
 /// Start a [`Corpus`].
 pub async fn start() -> Corpus {
+    start_with("").await
+}
+
+/// Start a [`Corpus`] whose server has `tables` (TOML) in its configuration.
+pub async fn start_with(tables: &str) -> Corpus {
     let fx = Fixtures::start().await;
     let drake = super::Drake::start_with(super::Options {
-        tables: maps_config(&fx),
+        tables: format!("{}{tables}", maps_config(&fx)),
         ..super::Options::default()
     })
     .await;

@@ -273,7 +273,8 @@ pub fn geometry(motion: &Motion, still: bool, w: u32, h: u32, frames: i64, rate:
             Geometry {
                 pre: cover(bw, bh),
                 post: format!(
-                    "rotate=a='({from:.3}+({:.3})*n/{last})*PI/180':bilinear=1,crop={w}:{h}",
+                    // Only the centre it keeps is computed (`ow`/`oh`).
+                    "rotate=a='({from:.3}+({:.3})*n/{last})*PI/180':ow={w}:oh={h}:bilinear=1",
                     to - from
                 ),
                 alpha: false,
