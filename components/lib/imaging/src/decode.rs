@@ -81,6 +81,18 @@ fn undecodable(e: impl std::fmt::Display) -> TaskError {
     TaskError::InvalidInput(format!("the image could not be decoded: {e}"))
 }
 
+/// A `jpeg-decoder` error. Data that ends early does so in the headers
+/// or the first scan: a complete scan with no end marker has one added
+/// (`jpeg_with_end`), and a short scan is found before decoding.
+fn jpeg_error(e: jpeg_decoder::Error) -> TaskError {
+    match e {
+        jpeg_decoder::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            undecodable("the file ends before its image data (it is cut short)")
+        }
+        e => undecodable(e),
+    }
+}
+
 /// An `image` error: its limits are ours, the rest is a damaged file.
 fn image_error(e: ImageError) -> TaskError {
     match e {
@@ -120,7 +132,7 @@ impl Source {
     fn open_jpeg(bytes: Shared, header: &Header) -> Result<Self, TaskError> {
         let mut decoder = Box::new(jpeg_decoder::Decoder::new(Cursor::new(bytes.clone())));
         decoder.set_max_decoding_buffer_size(JPEG_MAX_BUFFER);
-        decoder.read_info().map_err(undecodable)?;
+        decoder.read_info().map_err(jpeg_error)?;
         let orientation = exif_orientation(decoder.exif_data());
         let icc = decoder.icc_profile();
         let cmyk = decoder
@@ -143,9 +155,18 @@ impl Source {
     pub fn open(bytes: Vec<u8>, header: &Header) -> Result<Self, TaskError> {
         let cursor = Cursor::new(bytes);
         match header.kind {
-            Kind::Jpeg => Self::open_jpeg(Shared(Rc::new(cursor.into_inner())), header),
+            Kind::Jpeg => {
+                let bytes = jpeg_with_end(cursor.into_inner())?;
+                Self::open_jpeg(Shared(Rc::new(bytes)), header)
+            }
             Kind::Png => {
-                let mut decoder = png::Decoder::new(cursor);
+                let mut bytes = cursor.into_inner();
+                // Only the closing IEND chunk missing: browsers show such a
+                // file, and so does drake (`png` would fail looking for it).
+                if !bytes.ends_with(&PNG_IEND) {
+                    bytes.extend_from_slice(&PNG_IEND);
+                }
+                let mut decoder = png::Decoder::new(Cursor::new(bytes));
                 decoder.set_transformations(png::Transformations::normalize_to_color8());
                 let reader = decoder.read_info().map_err(undecodable)?;
                 let info = reader.info();
@@ -231,7 +252,7 @@ impl Source {
                     }
                     decoder.scale(w, h).map_err(undecodable)?;
                 }
-                let pixels = decoder.decode().map_err(undecodable)?;
+                let pixels = decoder.decode().map_err(jpeg_error)?;
                 let info = decoder
                     .info()
                     .ok_or_else(|| undecodable("no frame header"))?;
@@ -319,6 +340,60 @@ impl Iterator for KeptFrames {
         self.kept += 1;
         let delay = frame.delay();
         Some(Ok((DynamicImage::ImageRgba8(frame.into_buffer()), delay)))
+    }
+}
+
+/// A PNG's closing chunk: empty IEND and its CRC.
+const PNG_IEND: [u8; 12] = [0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82];
+
+/// A JPEG judged the same way whatever size is asked of it: one whose
+/// end-of-image marker alone is missing is completed (every mainstream
+/// decoder shows it; `jpeg-decoder` would fail at the end of the scan);
+/// one whose data ends before its last rows — told by decoding its DC
+/// data to the end, which sequential scans and progressive DC scans
+/// allow — is an error naming that. (Zeros in place of data are not
+/// told apart: runs of zero bytes are valid data, e.g. a progressive
+/// refinement scan of a smooth picture; they decode, at every size, to
+/// whatever they code.) A
+/// progressive file whose data ends inside a detail (AC) scan has every
+/// pixel, at less detail, and is shown as it is, as browsers show a
+/// progressive image still loading. Files with an end marker are left
+/// as they are.
+fn jpeg_with_end(mut bytes: Vec<u8>) -> Result<Vec<u8>, TaskError> {
+    let Some(scan) = first_scan(&bytes) else {
+        return Ok(bytes); // no scan: the decoder says what is wrong
+    };
+    let tail = &bytes[scan..];
+    if tail.windows(2).rev().any(|w| w == [0xFF, 0xD9]) {
+        return Ok(bytes);
+    }
+    if let Err(e) = crate::jpeg_dc::decode(&bytes)
+        && e == crate::jpeg_dc::TRUNCATED
+    {
+        return Err(undecodable(e));
+    }
+    bytes.extend_from_slice(&[0xFF, 0xD9]);
+    Ok(bytes)
+}
+
+/// Where a JPEG's first start-of-scan marker is, walking its segments.
+fn first_scan(data: &[u8]) -> Option<usize> {
+    let mut pos = 2;
+    loop {
+        while data.get(pos) == Some(&0xFF) && data.get(pos + 1) == Some(&0xFF) {
+            pos += 1;
+        }
+        let (Some(&0xFF), Some(&marker)) = (data.get(pos), data.get(pos + 1)) else {
+            return None;
+        };
+        if marker == 0xDA {
+            return Some(pos);
+        }
+        let len = usize::from(u16::from_be_bytes([
+            *data.get(pos + 2)?,
+            *data.get(pos + 3)?,
+        ]));
+        pos += 2 + len;
     }
 }
 

@@ -186,6 +186,10 @@ struct Bits<'a> {
     pos: usize,
     acc: u64,
     n: u32,
+    /// Zero bits put in `acc` past the end of the data (or at a marker)
+    /// since the last restart: more of them than `n` have been read as
+    /// data, which a complete scan never does.
+    pad: u32,
 }
 
 impl<'a> Bits<'a> {
@@ -195,7 +199,13 @@ impl<'a> Bits<'a> {
             pos,
             acc: 0,
             n: 0,
+            pad: 0,
         }
+    }
+
+    /// Whether bits past the end of the scan's data have been read.
+    fn overran(&self) -> bool {
+        self.pad > self.n
     }
 
     #[inline]
@@ -224,13 +234,19 @@ impl<'a> Bits<'a> {
                         0xFF
                     }
                     // A marker (or the end): zeros from here on.
-                    _ => 0,
+                    _ => {
+                        self.pad = self.pad.saturating_add(8);
+                        0
+                    }
                 },
                 Some(&b) => {
                     self.pos += 1;
                     b
                 }
-                None => 0,
+                None => {
+                    self.pad = self.pad.saturating_add(8);
+                    0
+                }
             };
             self.acc |= u64::from(byte) << (56 - self.n);
             self.n += 8;
@@ -355,6 +371,7 @@ impl<'a> Bits<'a> {
     fn restart(&mut self) {
         self.acc = 0;
         self.n = 0;
+        self.pad = 0;
         while let Some(&b) = self.data.get(self.pos) {
             if b == 0xFF
                 && let Some(&m) = self.data.get(self.pos + 1)
@@ -708,6 +725,9 @@ fn decode_scan(
     for uy in 0..units_y {
         for ux in 0..units_x {
             if ctx.restart_interval > 0 && done > 0 && done.is_multiple_of(ctx.restart_interval) {
+                if bits.overran() {
+                    return Err(TRUNCATED.into());
+                }
                 bits.restart();
                 preds.fill(0);
             }
@@ -734,8 +754,15 @@ fn decode_scan(
             }
         }
     }
+    if bits.overran() {
+        return Err(TRUNCATED.into());
+    }
     Ok(next_marker(data, bits.pos.min(data.len())))
 }
+
+/// A scan whose data ends before its last block: the file was cut short
+/// (or damaged so that its data runs out early).
+pub const TRUNCATED: &str = "the image data ends before its last rows (the file is cut short)";
 
 /// The DC planes as pixels.
 fn render(f: &Frame, quant: &[i32; 4], adobe_transform: Option<u8>) -> DynamicImage {

@@ -103,15 +103,16 @@ pub fn edge_cases() -> Vec<(&'static str, Vec<u8>, Expect)> {
             Expect::Invalid,
         ),
         ("jpeg magic only", jpeg[..4].to_vec(), Expect::Invalid),
-        (
-            "jpeg headers only",
-            jpeg[..200].to_vec(),
-            Expect::OkOrInvalid,
-        ),
+        ("jpeg headers only", jpeg[..200].to_vec(), Expect::Invalid),
         (
             "truncated jpeg",
             jpeg[..jpeg.len() / 2].to_vec(),
-            Expect::OkOrInvalid,
+            Expect::Invalid,
+        ),
+        (
+            "jpeg without its end marker",
+            jpeg[..jpeg.len() - 2].to_vec(),
+            Expect::Ok,
         ),
         (
             "truncated png",

@@ -70,3 +70,100 @@ fn fetch_errors_name_the_parameter() {
     let err = drake_imaging::load(&mut ctx, URL, "images", Size::Full).err();
     assert!(matches!(err, Some(TaskError::Failed(m)) if m.starts_with("images:")));
 }
+
+/// A damaged file gets one outcome whatever size is asked of it (the 1/8
+/// DC-only decoder, the DCT-scaled one and the full decode judge it
+/// alike), and that outcome says what is wrong.
+#[test]
+fn damaged_files_are_judged_the_same_at_every_size() {
+    use jpeg_encoder::{ColorType, Encoder};
+    let img = samples::gradient(1600, 1200);
+    let progressive = {
+        let mut out = Vec::new();
+        let mut e = Encoder::new(&mut out, 85);
+        e.set_progressive(true);
+        let rgb = img.to_rgb8();
+        e.encode(rgb.as_raw(), 1600, 1200, ColorType::Rgb).unwrap();
+        out
+    };
+    let sources = [
+        ("jpeg", samples::encode(&img, ImageFormat::Jpeg)),
+        ("progressive jpeg", progressive),
+        ("png", samples::encode(&img, ImageFormat::Png)),
+        ("webp", samples::encode(&img, ImageFormat::WebP)),
+    ];
+    // 64 px: the DC-only decoder; 200 and 512: DCT scales; full size.
+    let sizes = [
+        Size::Within(64, 64),
+        Size::Within(200, 200),
+        Size::Within(512, 512),
+        Size::Full,
+    ];
+    for (format, good) in &sources {
+        let n = good.len();
+        let mut variants: Vec<(String, Vec<u8>)> = [300, n / 20, n / 4, n / 2, n - 64]
+            .into_iter()
+            .map(|cut| (format!("cut at {cut} of {n}"), good[..cut].to_vec()))
+            .collect();
+        // Headers, then a few bytes of scan data (the 10×8 grey thumbnail
+        // the DC decoder once made of it).
+        if let Some(sos) = good.windows(2).position(|w| w == [0xFF, 0xDA]) {
+            variants.push(("cut just inside its scan".into(), good[..sos + 30].to_vec()));
+        }
+        let mut zeros = good.clone();
+        zeros[n / 2..].fill(0);
+        variants.push(("zero-filled from the middle".into(), zeros));
+        for at in [n / 3, n / 2, n * 9 / 10] {
+            let mut flipped = good.clone();
+            flipped[at] ^= 0x10;
+            variants.push((format!("a bit flipped at {at}"), flipped));
+        }
+        for (name, body) in variants {
+            let outcomes: Vec<String> = sizes
+                .iter()
+                .map(|&size| match load(body.clone(), size) {
+                    Ok(_) => "ok".to_owned(),
+                    Err(TaskError::InvalidInput(why)) => why,
+                    Err(e) => format!("{e:?}"),
+                })
+                .collect();
+            assert!(
+                outcomes.iter().all(|o| *o == outcomes[0]),
+                "{format} {name}: {outcomes:?}"
+            );
+            let cut = name.starts_with("cut");
+            if cut && *format != "progressive jpeg" {
+                assert_ne!(outcomes[0], "ok", "{format} {name}");
+            }
+        }
+    }
+    // What each says: cut short, in its headers or its data.
+    let jpeg = &sources[0].1;
+    let why = |body: &[u8]| match load(body.to_vec(), Size::Within(64, 64)) {
+        Err(TaskError::InvalidInput(why)) => why,
+        other => panic!("{:?}", other.map(|_| ())),
+    };
+    let headers = why(&jpeg[..300]);
+    assert!(headers.contains("cut short"), "{headers}");
+    assert!(why(&jpeg[..jpeg.len() / 2]).contains("cut short"));
+    // Only the end-of-image marker missing: a picture at every size.
+    for (format, good) in &sources[..2] {
+        for size in sizes {
+            let body = good[..good.len() - 2].to_vec();
+            let got = load(body, size);
+            assert!(
+                got.is_ok(),
+                "{format} without EOI at {size:?}: {:?}",
+                got.err()
+            );
+        }
+    }
+    // A PNG missing only its IEND chunk too.
+    let png = &sources[2].1;
+    for size in sizes {
+        assert!(
+            load(png[..png.len() - 12].to_vec(), size).is_ok(),
+            "{size:?}"
+        );
+    }
+}
