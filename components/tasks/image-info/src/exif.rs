@@ -15,7 +15,7 @@ pub struct Fields {
     pub flash: Option<bool>,
     /// `FocalLength` in millimetres.
     pub focal_length: Option<f64>,
-    /// `PhotographicSensitivity` (formerly `ISOSpeedRatings`).
+    /// The ISO speed ([`iso_speed`]).
     pub iso_speed: Option<u32>,
     /// `ExposureTime` in seconds.
     pub exposure_time: Option<f64>,
@@ -60,11 +60,38 @@ pub fn read(tiff: &[u8]) -> Fields {
             .and_then(|v| v.get_uint(0))
             .map(|f| f & 1 == 1),
         focal_length: field(Tag::FocalLength).and_then(rational),
-        iso_speed: field(Tag::PhotographicSensitivity)
-            .and_then(|v| v.get_uint(0))
-            .filter(|&iso| iso > 0),
+        iso_speed: iso_speed(&|tag| field(tag).and_then(|v| v.get_uint(0)).filter(|&n| n > 0)),
         exposure_time: field(Tag::ExposureTime).and_then(rational),
     }
+}
+
+/// The ISO speed from wherever EXIF puts it: `PhotographicSensitivity`
+/// (0x8827, once `ISOSpeedRatings`), unless it is absent or saturated at
+/// 65535 — a SHORT cannot hold ISO 102400 — where EXIF 2.3 moved the value
+/// into `StandardOutputSensitivity`, `RecommendedExposureIndex` or
+/// `ISOSpeed`: the one `SensitivityType` names, else the first present
+/// (ISO speed, SOS, REI). Zero means unknown. `number` reads a tag's first
+/// value.
+fn iso_speed(number: &dyn Fn(Tag) -> Option<u32>) -> Option<u32> {
+    let photographic = number(Tag::PhotographicSensitivity);
+    if let Some(iso) = photographic.filter(|&iso| iso < 65535) {
+        return Some(iso);
+    }
+    let sos = || number(Tag::StandardOutputSensitivity);
+    let rei = || number(Tag::RecommendedExposureIndex);
+    let speed = || number(Tag::ISOSpeed);
+    // What 0x8827 holds for each type (EXIF 2.3 §4.6.5, SensitivityType).
+    let named = match number(Tag::SensitivityType) {
+        Some(1 | 4 | 5 | 7) => sos(),
+        Some(2 | 6) => rei(),
+        Some(3) => speed(),
+        _ => None,
+    };
+    named
+        .or_else(speed)
+        .or_else(sos)
+        .or_else(rei)
+        .or(photographic)
 }
 
 /// An ASCII field as text; `None` when empty or "unknown" (EXIF writes an

@@ -347,3 +347,44 @@ fn fetch_failure() {
         .unwrap_err();
     assert!(matches!(err, TaskError::Failed(m) if m.contains("404")));
 }
+
+/// Real camera files from 17 makers, and four with the EXIF 2.3 fields
+/// written by exiftool (`tests/cameras/README.md`): `iso_speed` is the
+/// value exiftool reads from the field that holds it.
+#[test]
+fn iso_speed_agrees_with_exiftool_on_camera_files() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cameras");
+    let table = std::fs::read_to_string(dir.join("exiftool.tsv")).unwrap();
+    let mut checked = 0;
+    for line in table.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let [file, make, iso, kind, sos, rei, speed] = cols[..] else {
+            panic!("{line}");
+        };
+        let number = |c: &str| c.parse::<u64>().ok().filter(|&n| n > 0);
+        // 0x8827 below its ceiling; else (absent or 65535) the EXIF 2.3
+        // field SensitivityType names, else the first present.
+        let want = match (number(iso).filter(|&n| n < 65535), kind) {
+            (Some(n), _) => Some(n),
+            (None, "1") => number(sos),
+            (None, "2") => number(rei),
+            (None, "3") => number(speed),
+            (None, _) => number(speed).or(number(sos)).or(number(rei)),
+        };
+        let out = run(std::fs::read(dir.join(file)).unwrap()).unwrap();
+        assert_eq!(
+            out["iso_speed"],
+            want.map_or(Value::Null, Value::from),
+            "{file} ({make})"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 20, "{checked} files");
+    // The made ones, spelled out: past 65535, with and without a type.
+    let iso =
+        |file: &str| run(std::fs::read(dir.join(file)).unwrap()).unwrap()["iso_speed"].clone();
+    assert_eq!(iso("iso-rei.jpg"), 102_400);
+    assert_eq!(iso("iso-sos.jpg"), 3200);
+    assert_eq!(iso("iso-speed.jpg"), 204_800);
+    assert_eq!(iso("iso-untyped.jpg"), 51_200);
+}
