@@ -8,7 +8,7 @@
 //! 4. [`open`] — decoder ready, EXIF orientation and ICC profile read;
 //! 5. [`Opened::decode`] — the first frame, resampled to the working
 //!    [`Size`] the task asks for (a JPEG straight from the DCT at 1/2, 1/4
-//!    or 1/8 when that is still ≥2× the working size), converted to sRGB
+//!    or 1/8 when that is still at least the working size), converted to sRGB
 //!    and turned upright from its EXIF orientation.
 //!
 //! The result is a [`Picture`]: RGBA pixels *as shot* (upright) at the
