@@ -245,12 +245,22 @@ impl Source {
                 cmyk_icc,
             } => {
                 if let Some((w, h)) = jpeg_scale_request(stored, target) {
-                    // 1/8 is enough: the DC coefficients alone, much
-                    // faster; what that decoder leaves goes the general way.
+                    // 1/8 or 1/4 is enough: the DC and lowest AC
+                    // coefficients, every other AC symbol skipped unread,
+                    // much faster; what that decoder leaves (at 1/4,
+                    // progressive files) goes the general way.
                     let (sw, sh) = stored;
-                    if u32::from(w) <= sw.div_ceil(8)
-                        && u32::from(h) <= sh.div_ceil(8)
-                        && let Ok(Some(img)) = crate::jpeg_dc::decode(bytes.as_ref())
+                    let fits =
+                        |d: u32| u32::from(w) <= sw.div_ceil(d) && u32::from(h) <= sh.div_ceil(d);
+                    let scale = if fits(8) {
+                        Some(crate::jpeg_dc::Scale::Eighth)
+                    } else if fits(4) {
+                        Some(crate::jpeg_dc::Scale::Quarter)
+                    } else {
+                        None
+                    };
+                    if let Some(scale) = scale
+                        && let Ok(Some(img)) = crate::jpeg_dc::decode_at(bytes.as_ref(), scale)
                     {
                         return Ok(img);
                     }

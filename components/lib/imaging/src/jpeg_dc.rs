@@ -1,5 +1,8 @@
 //! JPEG at 1/8 scale from the DC coefficients alone — libjpeg's
-//! "shrink-on-load" at its smallest scale, made fast.
+//! "shrink-on-load" at its smallest scale, made fast — and, for baseline
+//! files, at 1/4 from the DC and the three lowest AC coefficients (each
+//! block's four quadrant means, [`quadrants`]), every other AC symbol
+//! still skipped unread.
 //!
 //! At 1/8 each 8×8 block becomes one pixel, its mean: the DC coefficient
 //! times its quantiser, over 8, plus 128 (libjpeg's 1×1 inverse DCT). So:
@@ -327,8 +330,8 @@ impl<'a> Bits<'a> {
     /// several symbols per [`Skip`] lookup, one at a time near the end of
     /// a block without an end-of-block code and for long codes.
     #[inline]
-    fn skip_ac(&mut self, ac: &Huffman, skip: &SkipTable) -> Result<(), &'static str> {
-        let mut k = 1;
+    fn skip_ac(&mut self, ac: &Huffman, skip: &SkipTable, from: usize) -> Result<(), &'static str> {
+        let mut k = from;
         while k < 64 {
             if self.n < LOOKUPS * SKIP_BITS {
                 self.refill();
@@ -365,6 +368,57 @@ impl<'a> Bits<'a> {
             k += usize::from(run) + 1;
         }
         Ok(())
+    }
+
+    /// Read a block's AC coefficients (baseline), keeping those at zigzag
+    /// 1, 2 and 4 in `low`, one symbol at a time, then skipping the rest.
+    fn low_ac(
+        &mut self,
+        ac: &Huffman,
+        skip: &SkipTable,
+        low: &mut [i16; 3],
+    ) -> Result<(), &'static str> {
+        *low = [0; 3];
+        let mut k = 1;
+        while k <= 4 {
+            // ≥ 32 bits: a code from the fast table (≤ LOOKAHEAD) and its
+            // value (≤ 15) need no refill in between (a longer code goes
+            // through `symbol`, which refills).
+            if self.n < 32 {
+                self.refill();
+            }
+            let (len, rs) = ac.fast[self.peek(LOOKAHEAD) as usize];
+            let rs = if len > 0 {
+                self.consume(u32::from(len));
+                rs
+            } else {
+                self.symbol(ac).ok_or("invalid Huffman code")?
+            };
+            let (run, size) = (usize::from(rs >> 4), u32::from(rs & 15));
+            if size == 0 {
+                if run != 15 {
+                    return Ok(()); // end of block
+                }
+                k += 16;
+                continue;
+            }
+            k += run;
+            let v = ((self.acc >> 1) >> (63 - size)) as i32; // the top `size` bits
+            self.consume(size);
+            let v = if v < (1 << size) >> 1 {
+                v + 1 - (1 << size)
+            } else {
+                v
+            };
+            match k {
+                1 => low[0] = v as i16,
+                2 => low[1] = v as i16,
+                4 => low[2] = v as i16,
+                _ => {}
+            }
+            k += 1;
+        }
+        self.skip_ac(ac, skip, k)
     }
 
     /// Skip to the byte after the next RSTn marker (restart interval end).
@@ -423,6 +477,11 @@ struct Frame {
     /// (i16: a quantised DC of an 8-bit JPEG fits in 12 bits; half the
     /// memory of i32 to touch.)
     dc: Vec<Vec<i16>>,
+    /// At 1/4 scale (baseline only), per component and block, the
+    /// quantised coefficients at zigzag 1, 2 and 4 — (0,1), (1,0), (1,1):
+    /// with the DC they give the means of the block's four quadrants
+    /// (see [`quadrants`]). Empty at 1/8.
+    ac: Vec<Vec<[i16; 3]>>,
 }
 
 impl Frame {
@@ -459,11 +518,40 @@ const MAX_BLOCKS: usize = 1 << 22;
 /// Decode `data` at 1/8 scale: `ceil(w/8)` × `ceil(h/8)` pixels, L8 or
 /// Rgb8. `Ok(None)`: a JPEG this decoder leaves to the general one.
 pub fn decode(data: &[u8]) -> Result<Option<DynamicImage>, String> {
+    decode_at(data, Scale::Eighth)
+}
+
+/// The scales this decoder draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    /// 1/8: a pixel per block, from the DC coefficient.
+    Eighth,
+    /// 1/4: 2×2 pixels per block, the means of its quadrants, from the DC
+    /// and the three lowest AC coefficients (baseline files only; every
+    /// other AC symbol is still skipped unread).
+    Quarter,
+}
+
+impl Scale {
+    /// Pixels per block side.
+    fn per_block(self) -> usize {
+        match self {
+            Scale::Eighth => 1,
+            Scale::Quarter => 2,
+        }
+    }
+}
+
+/// Decode `data` at `scale`: `ceil(w·s/8)` × `ceil(h·s/8)` pixels for `s`
+/// pixels per block side. `Ok(None)`: a JPEG this decoder leaves to the
+/// general one (at 1/4, progressive files too).
+pub fn decode_at(data: &[u8], scale: Scale) -> Result<Option<DynamicImage>, String> {
     if data.get(..2) != Some(&[0xFF, 0xD8][..]) {
         return Err("not a JPEG".into());
     }
     let mut pos = 2;
-    let mut quant = [0i32; 4];
+    // Quantisers in zigzag order, as DQT lists them.
+    let mut quant = [[0i32; 64]; 4];
     let mut dc_tables: [Option<Huffman>; 4] = [None, None, None, None];
     let mut ac_tables: [Option<Huffman>; 4] = [None, None, None, None];
     let mut restart_interval = 0usize;
@@ -530,9 +618,19 @@ pub fn decode(data: &[u8]) -> Result<Option<DynamicImage>, String> {
                 if blocks > MAX_BLOCKS {
                     return Ok(None);
                 }
+                if scale == Scale::Quarter && marker == 0xC2 {
+                    return Ok(None);
+                }
                 let dc = components
                     .iter()
                     .map(|c| vec![0; mcus_x * c.h * mcus_y * c.v])
+                    .collect();
+                let ac = components
+                    .iter()
+                    .map(|c| match scale {
+                        Scale::Quarter => vec![[0; 3]; mcus_x * c.h * mcus_y * c.v],
+                        Scale::Eighth => Vec::new(),
+                    })
                     .collect();
                 frame = Some(Frame {
                     width,
@@ -544,6 +642,7 @@ pub fn decode(data: &[u8]) -> Result<Option<DynamicImage>, String> {
                     mcus_y,
                     progressive: marker == 0xC2,
                     dc,
+                    ac,
                 });
             }
             // Lossless, hierarchical, arithmetic coding: not here.
@@ -573,12 +672,13 @@ pub fn decode(data: &[u8]) -> Result<Option<DynamicImage>, String> {
                 let mut at = 0;
                 while at < seg.len() {
                     let (pq, tq) = (seg[at] >> 4, usize::from(seg[at] & 3));
-                    // Only the first (DC) value matters at this scale.
-                    quant[tq] = if pq == 0 {
-                        i32::from(*seg.get(at + 1).ok_or_else(truncated)?)
-                    } else {
-                        be16(seg, at + 1).ok_or_else(truncated)? as i32
-                    };
+                    for (k, q) in quant[tq].iter_mut().enumerate() {
+                        *q = if pq == 0 {
+                            i32::from(*seg.get(at + 1 + k).ok_or_else(truncated)?)
+                        } else {
+                            be16(seg, at + 1 + 2 * k).ok_or_else(truncated)? as i32
+                        };
+                    }
                     at += 1 + 64 * (1 + usize::from(pq));
                 }
             }
@@ -638,7 +738,7 @@ pub fn decode(data: &[u8]) -> Result<Option<DynamicImage>, String> {
     let Some(f) = frame else {
         return Err("no frame header".into());
     };
-    Ok(Some(render(&f, &quant, adobe_transform)))
+    Ok(Some(render(&f, &quant, adobe_transform, scale)))
 }
 
 struct ScanCtx<'a> {
@@ -734,7 +834,8 @@ fn decode_scan(
             done += 1;
             for b in &blocks {
                 let (x, y) = (ux * b.across + b.dx, uy * b.down + b.dy);
-                let Some(slot) = f.dc[b.plane].get_mut(y * b.per_line + x) else {
+                let at = y * b.per_line + x;
+                let Some(slot) = f.dc[b.plane].get_mut(at) else {
                     return Err("block outside the frame".into());
                 };
                 if ctx.refine {
@@ -749,7 +850,10 @@ fn decode_scan(
                 *pred = pred.wrapping_add(bits.dc_diff(dc).ok_or("invalid Huffman code")?);
                 *slot = pred.wrapping_shl(ctx.al) as i16;
                 if let Some((ac, skip)) = b.ac {
-                    bits.skip_ac(ac, skip)?;
+                    match f.ac[b.plane].get_mut(at) {
+                        Some(low) => bits.low_ac(ac, skip, low)?,
+                        None => bits.skip_ac(ac, skip, 1)?,
+                    }
                 }
             }
         }
@@ -764,21 +868,71 @@ fn decode_scan(
 /// (or damaged so that its data runs out early).
 pub const TRUNCATED: &str = "the image data ends before its last rows (the file is cut short)";
 
+/// The means of a block's four quadrants (top left, top right, bottom
+/// left, bottom right) from its quantised DC and its coefficients at
+/// (0,1), (1,0) and (1,1) (`low`): each basis function averaged over a
+/// quadrant, which for these is `M` per direction, signed by side. The
+/// higher odd frequencies add to the means as well; they are left out
+/// (their weights are at most a third of the first's, and a photo holds
+/// less there), and the resize after this scale smooths what remains.
+fn quadrants(dc: i16, low: &[i16; 3], q: &[i32; 64]) -> [u8; 4] {
+    /// The mean of cos((2x+1)π/16) over x = 0..3.
+    const M: f32 = 0.640_728_9;
+    let value = |c: i16, k: usize| f32::from(c) * q[k] as f32;
+    let mean = value(dc, 0) / 8.0 + 128.0;
+    let h = value(low[0], 1) * M / (4.0 * std::f32::consts::SQRT_2);
+    let v = value(low[1], 2) * M / (4.0 * std::f32::consts::SQRT_2);
+    let d = value(low[2], 4) * M * M / 4.0;
+    [
+        mean + h + v + d,
+        mean - h + v - d,
+        mean + h - v - d,
+        mean - h - v + d,
+    ]
+    .map(|x| (x.clamp(0.0, 255.0) + 0.5) as u8)
+}
+
 /// The DC planes as pixels.
-fn render(f: &Frame, quant: &[i32; 4], adobe_transform: Option<u8>) -> DynamicImage {
-    let (w, h) = (f.width.div_ceil(8), f.height.div_ceil(8));
-    // Each block's mean level (libjpeg's 1×1 inverse DCT, rounded).
+fn render(
+    f: &Frame,
+    quant: &[[i32; 64]; 4],
+    adobe_transform: Option<u8>,
+    scale: Scale,
+) -> DynamicImage {
+    let s = scale.per_block();
+    let (w, h) = ((f.width * s).div_ceil(8), (f.height * s).div_ceil(8));
+    // Each component's pixels, `s` per block side: at 1/8 a block's mean
+    // level (libjpeg's 1×1 inverse DCT, rounded), at 1/4 its quadrants'.
     let planes: Vec<Vec<u8>> = f
         .components
         .iter()
-        .zip(&f.dc)
-        .map(|(comp, dc)| {
-            let q = quant[comp.tq];
-            dc.iter()
-                .map(|&c| {
-                    ((i32::from(c).wrapping_mul(q).wrapping_add(4) >> 3) + 128).clamp(0, 255) as u8
-                })
-                .collect()
+        .enumerate()
+        .map(|(c, comp)| {
+            let q = &quant[comp.tq];
+            let dc = &f.dc[c];
+            if scale == Scale::Eighth {
+                return dc
+                    .iter()
+                    .map(|&d| {
+                        ((i32::from(d).wrapping_mul(q[0]).wrapping_add(4) >> 3) + 128).clamp(0, 255)
+                            as u8
+                    })
+                    .collect();
+            }
+            let per_line = f.blocks_per_line(c);
+            let line = per_line * 2;
+            let mut px = vec![0u8; dc.len() * 4];
+            for (i, (&d, low)) in dc.iter().zip(&f.ac[c]).enumerate() {
+                let [tl, tr, bl, br] = quadrants(d, low, q);
+                let at = (i / per_line) * 2 * line + (i % per_line) * 2;
+                if let Some(p) = px.get_mut(at..at + 2) {
+                    p.copy_from_slice(&[tl, tr]);
+                }
+                if let Some(p) = px.get_mut(at + line..at + line + 2) {
+                    p.copy_from_slice(&[bl, br]);
+                }
+            }
+            px
         })
         .collect();
     // Column → block column, per component (chroma replicated).
@@ -788,7 +942,7 @@ fn render(f: &Frame, quant: &[i32; 4], adobe_transform: Option<u8>) -> DynamicIm
         .map(|comp| (0..w).map(|x| x * comp.h / f.hmax).collect())
         .collect();
     let row = |c: usize, y: usize| -> &[u8] {
-        let per_line = f.blocks_per_line(c);
+        let per_line = f.blocks_per_line(c) * s;
         let by = y * f.components[c].v / f.vmax;
         planes[c]
             .get(by * per_line..(by + 1) * per_line)
@@ -841,11 +995,19 @@ mod tests {
     /// DCT where libjpeg (and this decoder) round, so up to 1 per pixel
     /// is expected; a block out of place costs far more.
     fn compare(jpeg: &[u8]) -> f64 {
-        let ours = decode(jpeg).unwrap().unwrap();
+        compare_at(jpeg, Scale::Eighth)
+    }
+
+    /// The same at `scale` (at 1/4 jpeg-decoder's 2×2 inverse DCT samples
+    /// the block where this decoder averages its quadrants: they differ
+    /// by under a level on average, more on fine detail).
+    fn compare_at(jpeg: &[u8], scale: Scale) -> f64 {
+        let ours = decode_at(jpeg, scale).unwrap().unwrap();
         let mut d = jpeg_decoder::Decoder::new(jpeg);
         d.read_info().unwrap();
         let info = d.info().unwrap();
-        d.scale(info.width.div_ceil(8), info.height.div_ceil(8))
+        let div = 8 / scale.per_block() as u16;
+        d.scale(info.width.div_ceil(div), info.height.div_ceil(div))
             .unwrap();
         let theirs = d.decode().unwrap();
         let info = d.info().unwrap();
@@ -896,6 +1058,38 @@ mod tests {
             let mean = compare(&gray);
             assert!(mean <= 1.0, "{w}×{h} gray: {mean}");
         }
+    }
+
+    #[test]
+    fn quarter_scale_agrees_with_the_general_decoder() {
+        use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
+        let smooth = crate::samples::gradient(333, 250);
+        let rgb = crate::samples::encode(&smooth, image::ImageFormat::Jpeg);
+        let mean = compare_at(&rgb, Scale::Quarter);
+        assert!(mean <= 0.5, "smooth: {mean}");
+        let img = noisy(301, 203).to_rgb8();
+        for sampling in [
+            SamplingFactor::F_1_1,
+            SamplingFactor::F_2_1,
+            SamplingFactor::F_2_2,
+            SamplingFactor::F_4_1,
+        ] {
+            for restart in [0, 3] {
+                let mut jpeg = Vec::new();
+                let mut e = Encoder::new(&mut jpeg, 85);
+                e.set_sampling_factor(sampling);
+                e.set_restart_interval(restart);
+                e.encode(img.as_raw(), 301, 203, ColorType::Rgb).unwrap();
+                let mean = compare_at(&jpeg, Scale::Quarter);
+                assert!(mean <= 1.5, "{sampling:?} restart {restart}: {mean}");
+            }
+        }
+        // Progressive files go to the general decoder at this scale.
+        let mut jpeg = Vec::new();
+        let mut e = Encoder::new(&mut jpeg, 85);
+        e.set_progressive(true);
+        e.encode(img.as_raw(), 301, 203, ColorType::Rgb).unwrap();
+        assert!(decode_at(&jpeg, Scale::Quarter).unwrap().is_none());
     }
 
     #[test]
