@@ -245,10 +245,11 @@ impl Source {
                 cmyk_icc,
             } => {
                 if let Some((w, h)) = jpeg_scale_request(stored, target) {
-                    // 1/8 or 1/4 is enough: the DC and lowest AC
-                    // coefficients, every other AC symbol skipped unread,
-                    // much faster; what that decoder leaves (at 1/4,
-                    // progressive files) goes the general way.
+                    // 1/8, 1/4 or 1/2 is enough: drake's reduced decoder
+                    // (the DC and lowest AC coefficients, the other AC
+                    // symbols skipped unread) is much faster; what it
+                    // leaves (above 1/8, progressive files) goes the
+                    // general way.
                     let (sw, sh) = stored;
                     let fits =
                         |d: u32| u32::from(w) <= sw.div_ceil(d) && u32::from(h) <= sh.div_ceil(d);
@@ -256,6 +257,8 @@ impl Source {
                         Some(crate::jpeg_dc::Scale::Eighth)
                     } else if fits(4) {
                         Some(crate::jpeg_dc::Scale::Quarter)
+                    } else if fits(2) {
+                        Some(crate::jpeg_dc::Scale::Half)
                     } else {
                         None
                     };

@@ -371,16 +371,17 @@ impl<'a> Bits<'a> {
     }
 
     /// Read a block's AC coefficients (baseline), keeping those at zigzag
-    /// 1, 2 and 4 in `low`, one symbol at a time, then skipping the rest.
+    /// 1..=`low.len()` in `low`, one symbol at a time, then skipping the
+    /// rest.
     fn low_ac(
         &mut self,
         ac: &Huffman,
         skip: &SkipTable,
-        low: &mut [i16; 3],
+        low: &mut [i16],
     ) -> Result<(), &'static str> {
-        *low = [0; 3];
+        low.fill(0);
         let mut k = 1;
-        while k <= 4 {
+        while k <= low.len() {
             // ≥ 32 bits: a code from the fast table (≤ LOOKAHEAD) and its
             // value (≤ 15) need no refill in between (a longer code goes
             // through `symbol`, which refills).
@@ -410,11 +411,8 @@ impl<'a> Bits<'a> {
             } else {
                 v
             };
-            match k {
-                1 => low[0] = v as i16,
-                2 => low[1] = v as i16,
-                4 => low[2] = v as i16,
-                _ => {}
+            if let Some(slot) = low.get_mut(k.wrapping_sub(1)) {
+                *slot = v as i16;
             }
             k += 1;
         }
@@ -477,11 +475,12 @@ struct Frame {
     /// (i16: a quantised DC of an 8-bit JPEG fits in 12 bits; half the
     /// memory of i32 to touch.)
     dc: Vec<Vec<i16>>,
-    /// At 1/4 scale (baseline only), per component and block, the
-    /// quantised coefficients at zigzag 1, 2 and 4 — (0,1), (1,0), (1,1):
-    /// with the DC they give the means of the block's four quadrants
-    /// (see [`quadrants`]). Empty at 1/8.
-    ac: Vec<Vec<[i16; 3]>>,
+    /// At 1/4 and 1/2 (baseline only), per component, the quantised AC
+    /// coefficients at zigzag 1..=`Scale::low()` of every block, one block
+    /// after another. Empty at 1/8.
+    ac: Vec<Vec<i16>>,
+    /// AC coefficients kept per block (`Scale::low`).
+    low: usize,
 }
 
 impl Frame {
@@ -530,6 +529,9 @@ pub enum Scale {
     /// and the three lowest AC coefficients (baseline files only; every
     /// other AC symbol is still skipped unread).
     Quarter,
+    /// 1/2: 4×4 pixels per block, libjpeg's reduced inverse DCT of its
+    /// top-left 4×4 coefficients (baseline files only).
+    Half,
 }
 
 impl Scale {
@@ -538,6 +540,17 @@ impl Scale {
         match self {
             Scale::Eighth => 1,
             Scale::Quarter => 2,
+            Scale::Half => 4,
+        }
+    }
+
+    /// AC coefficients kept per block, in zigzag order from 1: up to
+    /// (1,1) at 1/4, up to (3,3) at 1/2.
+    fn low(self) -> usize {
+        match self {
+            Scale::Eighth => 0,
+            Scale::Quarter => 4,
+            Scale::Half => 24,
         }
     }
 }
@@ -618,7 +631,7 @@ pub fn decode_at(data: &[u8], scale: Scale) -> Result<Option<DynamicImage>, Stri
                 if blocks > MAX_BLOCKS {
                     return Ok(None);
                 }
-                if scale == Scale::Quarter && marker == 0xC2 {
+                if scale != Scale::Eighth && marker == 0xC2 {
                     return Ok(None);
                 }
                 let dc = components
@@ -627,10 +640,7 @@ pub fn decode_at(data: &[u8], scale: Scale) -> Result<Option<DynamicImage>, Stri
                     .collect();
                 let ac = components
                     .iter()
-                    .map(|c| match scale {
-                        Scale::Quarter => vec![[0; 3]; mcus_x * c.h * mcus_y * c.v],
-                        Scale::Eighth => Vec::new(),
-                    })
+                    .map(|c| vec![0; mcus_x * c.h * mcus_y * c.v * scale.low()])
                     .collect();
                 frame = Some(Frame {
                     width,
@@ -643,6 +653,7 @@ pub fn decode_at(data: &[u8], scale: Scale) -> Result<Option<DynamicImage>, Stri
                     progressive: marker == 0xC2,
                     dc,
                     ac,
+                    low: scale.low(),
                 });
             }
             // Lossless, hierarchical, arithmetic coding: not here.
@@ -850,9 +861,10 @@ fn decode_scan(
                 *pred = pred.wrapping_add(bits.dc_diff(dc).ok_or("invalid Huffman code")?);
                 *slot = pred.wrapping_shl(ctx.al) as i16;
                 if let Some((ac, skip)) = b.ac {
-                    match f.ac[b.plane].get_mut(at) {
-                        Some(low) => bits.low_ac(ac, skip, low)?,
-                        None => bits.skip_ac(ac, skip, 1)?,
+                    let kept = f.low;
+                    match f.ac[b.plane].get_mut(at * kept..(at + 1) * kept) {
+                        Some(low) if kept > 0 => bits.low_ac(ac, skip, low)?,
+                        _ => bits.skip_ac(ac, skip, 1)?,
                     }
                 }
             }
@@ -875,14 +887,15 @@ pub const TRUNCATED: &str = "the image data ends before its last rows (the file 
 /// higher odd frequencies add to the means as well; they are left out
 /// (their weights are at most a third of the first's, and a photo holds
 /// less there), and the resize after this scale smooths what remains.
-fn quadrants(dc: i16, low: &[i16; 3], q: &[i32; 64]) -> [u8; 4] {
+fn quadrants(dc: i16, low: &[i16], q: &[i32; 64]) -> [u8; 4] {
     /// The mean of cos((2x+1)π/16) over x = 0..3.
     const M: f32 = 0.640_728_9;
     let value = |c: i16, k: usize| f32::from(c) * q[k] as f32;
     let mean = value(dc, 0) / 8.0 + 128.0;
-    let h = value(low[0], 1) * M / (4.0 * std::f32::consts::SQRT_2);
-    let v = value(low[1], 2) * M / (4.0 * std::f32::consts::SQRT_2);
-    let d = value(low[2], 4) * M * M / 4.0;
+    let at = |k: usize| low.get(k - 1).copied().unwrap_or(0);
+    let h = value(at(1), 1) * M / (4.0 * std::f32::consts::SQRT_2);
+    let v = value(at(2), 2) * M / (4.0 * std::f32::consts::SQRT_2);
+    let d = value(at(4), 4) * M * M / 4.0;
     [
         mean + h + v + d,
         mean - h + v - d,
@@ -890,6 +903,57 @@ fn quadrants(dc: i16, low: &[i16; 3], q: &[i32; 64]) -> [u8; 4] {
         mean - h - v + d,
     ]
     .map(|x| (x.clamp(0.0, 255.0) + 0.5) as u8)
+}
+
+/// Zigzag index of each coefficient (row = vertical frequency, column =
+/// horizontal) of the top-left 4×4.
+const ZIGZAG_4X4: [[usize; 4]; 4] = [[0, 1, 5, 6], [2, 4, 7, 13], [3, 8, 12, 17], [9, 11, 18, 24]];
+
+/// `C(u)·cos((2j+1)uπ/8)` for u, j in 0..4 (`C(0)` = 1/√2): the 8-point
+/// basis sampled at the centres of pixel pairs.
+const COS4: [[f32; 4]; 4] = {
+    use std::f32::consts::FRAC_1_SQRT_2 as H;
+    const A: f32 = 0.923_879_5; // cos(π/8)
+    const B: f32 = 0.382_683_4; // cos(3π/8)
+    [[H, H, H, H], [A, B, -B, -A], [H, -H, -H, H], [B, -A, A, -B]]
+};
+
+/// A block at 1/2: the 8×8 inverse DCT sampled at the centres of its 2×2
+/// pixel groups, from the top-left 4×4 coefficients (libjpeg's reduced
+/// 4×4 transform); `low` holds zigzag 1..=24.
+fn idct4(dc: i16, low: &[i16], q: &[i32; 64]) -> [[u8; 4]; 4] {
+    let mut f = [[0f32; 4]; 4];
+    let mut flat = true;
+    for (v, row) in ZIGZAG_4X4.iter().enumerate() {
+        for (u, &k) in row.iter().enumerate() {
+            let c = if k == 0 {
+                dc
+            } else {
+                low.get(k - 1).copied().unwrap_or(0)
+            };
+            flat &= k == 0 || c == 0;
+            f[v][u] = f32::from(c) * q[k] as f32;
+        }
+    }
+    if flat {
+        let level = ((f[0][0] / 8.0 + 128.0).clamp(0.0, 255.0) + 0.5) as u8;
+        return [[level; 4]; 4];
+    }
+    // Rows (horizontal frequencies → columns), then columns.
+    let mut t = [[0f32; 4]; 4];
+    for v in 0..4 {
+        for j in 0..4 {
+            t[v][j] = (0..4).map(|u| COS4[u][j] * f[v][u]).sum();
+        }
+    }
+    let mut out = [[0u8; 4]; 4];
+    for (i, row) in out.iter_mut().enumerate() {
+        for (j, p) in row.iter_mut().enumerate() {
+            let x: f32 = (0..4).map(|v| COS4[v][i] * t[v][j]).sum::<f32>() / 4.0 + 128.0;
+            *p = (x.clamp(0.0, 255.0) + 0.5) as u8;
+        }
+    }
+    out
 }
 
 /// The DC planes as pixels.
@@ -902,7 +966,8 @@ fn render(
     let s = scale.per_block();
     let (w, h) = ((f.width * s).div_ceil(8), (f.height * s).div_ceil(8));
     // Each component's pixels, `s` per block side: at 1/8 a block's mean
-    // level (libjpeg's 1×1 inverse DCT, rounded), at 1/4 its quadrants'.
+    // level (libjpeg's 1×1 inverse DCT, rounded), at 1/4 its quadrants',
+    // at 1/2 the 4×4 inverse DCT of its lowest coefficients.
     let planes: Vec<Vec<u8>> = f
         .components
         .iter()
@@ -920,16 +985,24 @@ fn render(
                     .collect();
             }
             let per_line = f.blocks_per_line(c);
-            let line = per_line * 2;
-            let mut px = vec![0u8; dc.len() * 4];
-            for (i, (&d, low)) in dc.iter().zip(&f.ac[c]).enumerate() {
-                let [tl, tr, bl, br] = quadrants(d, low, q);
-                let at = (i / per_line) * 2 * line + (i % per_line) * 2;
-                if let Some(p) = px.get_mut(at..at + 2) {
-                    p.copy_from_slice(&[tl, tr]);
-                }
-                if let Some(p) = px.get_mut(at + line..at + line + 2) {
-                    p.copy_from_slice(&[bl, br]);
+            let line = per_line * s;
+            let mut px = vec![0u8; dc.len() * s * s];
+            let lows = f.ac[c].chunks_exact(f.low.max(1));
+            for (i, (&d, low)) in dc.iter().zip(lows).enumerate() {
+                let at = (i / per_line) * s * line + (i % per_line) * s;
+                let mut put = |y: usize, pixels: &[u8]| {
+                    if let Some(p) = px.get_mut(at + y * line..at + y * line + pixels.len()) {
+                        p.copy_from_slice(pixels);
+                    }
+                };
+                if scale == Scale::Quarter {
+                    let [tl, tr, bl, br] = quadrants(d, low, q);
+                    put(0, &[tl, tr]);
+                    put(1, &[bl, br]);
+                } else {
+                    for (y, row) in idct4(d, low, q).iter().enumerate() {
+                        put(y, row);
+                    }
                 }
             }
             px
@@ -1061,7 +1134,7 @@ mod tests {
     }
 
     #[test]
-    fn quarter_scale_agrees_with_the_general_decoder() {
+    fn quarter_and_half_scales_agree_with_the_general_decoder() {
         use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
         let smooth = crate::samples::gradient(333, 250);
         let rgb = crate::samples::encode(&smooth, image::ImageFormat::Jpeg);
@@ -1084,12 +1157,24 @@ mod tests {
                 assert!(mean <= 1.5, "{sampling:?} restart {restart}: {mean}");
             }
         }
-        // Progressive files go to the general decoder at this scale.
+        for sampling in [SamplingFactor::F_1_1, SamplingFactor::F_2_2] {
+            let mut jpeg = Vec::new();
+            let mut e = Encoder::new(&mut jpeg, 85);
+            e.set_sampling_factor(sampling);
+            e.set_restart_interval(2);
+            e.encode(img.as_raw(), 301, 203, ColorType::Rgb).unwrap();
+            let mean = compare_at(&jpeg, Scale::Half);
+            assert!(mean <= 1.5, "{sampling:?} at 1/2: {mean}");
+        }
+        let mean = compare_at(&rgb, Scale::Half);
+        assert!(mean <= 0.5, "smooth at 1/2: {mean}");
+        // Progressive files go to the general decoder at these scales.
         let mut jpeg = Vec::new();
         let mut e = Encoder::new(&mut jpeg, 85);
         e.set_progressive(true);
         e.encode(img.as_raw(), 301, 203, ColorType::Rgb).unwrap();
         assert!(decode_at(&jpeg, Scale::Quarter).unwrap().is_none());
+        assert!(decode_at(&jpeg, Scale::Half).unwrap().is_none());
     }
 
     #[test]
