@@ -3,11 +3,13 @@
 //! the stored frame. image.thumb and every analysis task use it.
 //!
 //! One decoder per format, each chosen for a reason:
-//! - JPEG: `jpeg-decoder`, which decodes at 1/2, 1/4 or 1/8 scale straight
-//!   from the DCT (a 24 Mpx photo thumbnailed to 200 px never exists at full
-//!   size), or from the DC coefficients alone at 1/8 ([`crate::jpeg_dc`]),
-//!   and hands CMYK over raw, so it is converted here, through the
-//!   embedded CMYK profile when there is one;
+//! - JPEG: at 1/8 (any Huffman file), 1/4 and 1/2 (baseline files) drake's
+//!   own reduced decoder ([`crate::jpeg_dc`]: the DC and lowest AC
+//!   coefficients, every other AC symbol skipped unread — a 24 Mpx photo
+//!   thumbnailed to 200 px never exists at full size); otherwise
+//!   `jpeg-decoder`, which also decodes at a DCT scale and hands CMYK over
+//!   raw, so it is converted here, through the embedded CMYK profile when
+//!   there is one;
 //! - PNG: `png`, told to expand palettes and strip 16-bit samples to 8 bits
 //!   while decoding, so a 16-bit RGBA image never takes 8 bytes a pixel;
 //! - GIF and WebP: the `image` decoders, which composite animation frames.
