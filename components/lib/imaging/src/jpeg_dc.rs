@@ -530,7 +530,10 @@ pub enum Scale {
     /// other AC symbol is still skipped unread).
     Quarter,
     /// 1/2: 4×4 pixels per block, libjpeg's reduced inverse DCT of its
-    /// top-left 4×4 coefficients (baseline files only).
+    /// top-left 4×4 coefficients (baseline files only). Not used by the
+    /// loader yet: reading 24 coefficients a symbol at a time, it is no
+    /// faster in wasm than jpeg-decoder's 1/2 (thumb bench, 2026-12-04);
+    /// decoding them several symbols per lookup is the next step.
     Half,
 }
 
