@@ -31,7 +31,7 @@ use moxcms::{ColorProfile, DataColorSpace, Layout, TransformOptions};
 use crate::limits::{DECODER_MAX_ALLOC, MAX_ANIMATION_PIXELS, MAX_FRAMES, MAX_PIXELS};
 use crate::probe::{Header, Kind};
 
-/// JPEG is decoded at the smallest DCT scale (1/8, 1/4, 1/2) that is
+/// JPEG is decoded at the smallest DCT scale (1/8, 1/4, 1/2, 1) that is
 /// still at least this many times the target; the resize filter does the
 /// rest. Chosen by measurement (`cargo bench --bench thumb`, the whole
 /// matrix of photos, formats and sizes): at 1.0 — the largest reduction,
@@ -259,9 +259,6 @@ impl Source {
                     } else if fits(4) {
                         Some(crate::jpeg_dc::Scale::Quarter)
                     } else {
-                        // Not `Scale::Half` yet: in wasm it is no faster
-                        // than jpeg-decoder's 1/2 (the thumb bench,
-                        // 2026-12-04).
                         None
                     };
                     if let Some(scale) = scale

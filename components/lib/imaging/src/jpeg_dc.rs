@@ -308,22 +308,34 @@ impl<'a> Bits<'a> {
         if self.n < 32 {
             self.refill();
         }
-        let (len, symbol) = table.fast[self.peek(LOOKAHEAD) as usize];
-        let size = if len > 0 {
-            self.consume(u32::from(len));
-            symbol
-        } else {
-            self.symbol(table)?
-        };
         // ≥ 16 bits left after a code of ≤ 16 from ≥ 32: no refill.
-        let size = u32::from(size & 15);
+        let size = u32::from(self.refilled_symbol(table)? & 15);
+        Some(self.value(size))
+    }
+
+    /// One Huffman symbol when at least 16 bits are in `acc`: from the
+    /// lookahead table, or the slow way for a longer code.
+    #[inline]
+    fn refilled_symbol(&mut self, table: &Huffman) -> Option<u8> {
+        let (len, symbol) = table.fast[self.peek(LOOKAHEAD) as usize];
+        if len > 0 {
+            self.consume(u32::from(len));
+            return Some(symbol);
+        }
+        self.symbol(table)
+    }
+
+    /// A coefficient of `size` bits (≤ 15, already in `acc`), sign-extended
+    /// as JPEG codes it.
+    #[inline]
+    fn value(&mut self, size: u32) -> i32 {
         let v = ((self.acc >> 1) >> (63 - size)) as i32; // the top `size` bits
         self.consume(size);
-        Some(if v < (1 << size) >> 1 {
+        if v < (1 << size) >> 1 {
             v + 1 - (1 << size)
         } else {
             v
-        })
+        }
     }
 
     /// Read past the 63 AC coefficients of a block (baseline): mostly
@@ -388,13 +400,7 @@ impl<'a> Bits<'a> {
             if self.n < 32 {
                 self.refill();
             }
-            let (len, rs) = ac.fast[self.peek(LOOKAHEAD) as usize];
-            let rs = if len > 0 {
-                self.consume(u32::from(len));
-                rs
-            } else {
-                self.symbol(ac).ok_or("invalid Huffman code")?
-            };
+            let rs = self.refilled_symbol(ac).ok_or("invalid Huffman code")?;
             let (run, size) = (usize::from(rs >> 4), u32::from(rs & 15));
             if size == 0 {
                 if run != 15 {
@@ -404,13 +410,7 @@ impl<'a> Bits<'a> {
                 continue;
             }
             k += run;
-            let v = ((self.acc >> 1) >> (63 - size)) as i32; // the top `size` bits
-            self.consume(size);
-            let v = if v < (1 << size) >> 1 {
-                v + 1 - (1 << size)
-            } else {
-                v
-            };
+            let v = self.value(size);
             if let Some(slot) = low.get_mut(k.wrapping_sub(1)) {
                 *slot = v as i16;
             }
@@ -475,7 +475,7 @@ struct Frame {
     /// (i16: a quantised DC of an 8-bit JPEG fits in 12 bits; half the
     /// memory of i32 to touch.)
     dc: Vec<Vec<i16>>,
-    /// At 1/4 and 1/2 (baseline only), per component, the quantised AC
+    /// At 1/4 (baseline only), per component, the quantised AC
     /// coefficients at zigzag 1..=`Scale::low()` of every block, one block
     /// after another. Empty at 1/8.
     ac: Vec<Vec<i16>>,
@@ -529,12 +529,6 @@ pub enum Scale {
     /// and the three lowest AC coefficients (baseline files only; every
     /// other AC symbol is still skipped unread).
     Quarter,
-    /// 1/2: 4×4 pixels per block, libjpeg's reduced inverse DCT of its
-    /// top-left 4×4 coefficients (baseline files only). Not used by the
-    /// loader yet: reading 24 coefficients a symbol at a time, it is no
-    /// faster in wasm than jpeg-decoder's 1/2 (thumb bench, 2026-12-04);
-    /// decoding them several symbols per lookup is the next step.
-    Half,
 }
 
 impl Scale {
@@ -543,17 +537,15 @@ impl Scale {
         match self {
             Scale::Eighth => 1,
             Scale::Quarter => 2,
-            Scale::Half => 4,
         }
     }
 
     /// AC coefficients kept per block, in zigzag order from 1: up to
-    /// (1,1) at 1/4, up to (3,3) at 1/2.
+    /// (1,1) at 1/4.
     fn low(self) -> usize {
         match self {
             Scale::Eighth => 0,
             Scale::Quarter => 4,
-            Scale::Half => 24,
         }
     }
 }
@@ -908,57 +900,6 @@ fn quadrants(dc: i16, low: &[i16], q: &[i32; 64]) -> [u8; 4] {
     .map(|x| (x.clamp(0.0, 255.0) + 0.5) as u8)
 }
 
-/// Zigzag index of each coefficient (row = vertical frequency, column =
-/// horizontal) of the top-left 4×4.
-const ZIGZAG_4X4: [[usize; 4]; 4] = [[0, 1, 5, 6], [2, 4, 7, 13], [3, 8, 12, 17], [9, 11, 18, 24]];
-
-/// `C(u)·cos((2j+1)uπ/8)` for u, j in 0..4 (`C(0)` = 1/√2): the 8-point
-/// basis sampled at the centres of pixel pairs.
-const COS4: [[f32; 4]; 4] = {
-    use std::f32::consts::FRAC_1_SQRT_2 as H;
-    const A: f32 = 0.923_879_5; // cos(π/8)
-    const B: f32 = 0.382_683_4; // cos(3π/8)
-    [[H, H, H, H], [A, B, -B, -A], [H, -H, -H, H], [B, -A, A, -B]]
-};
-
-/// A block at 1/2: the 8×8 inverse DCT sampled at the centres of its 2×2
-/// pixel groups, from the top-left 4×4 coefficients (libjpeg's reduced
-/// 4×4 transform); `low` holds zigzag 1..=24.
-fn idct4(dc: i16, low: &[i16], q: &[i32; 64]) -> [[u8; 4]; 4] {
-    let mut f = [[0f32; 4]; 4];
-    let mut flat = true;
-    for (v, row) in ZIGZAG_4X4.iter().enumerate() {
-        for (u, &k) in row.iter().enumerate() {
-            let c = if k == 0 {
-                dc
-            } else {
-                low.get(k - 1).copied().unwrap_or(0)
-            };
-            flat &= k == 0 || c == 0;
-            f[v][u] = f32::from(c) * q[k] as f32;
-        }
-    }
-    if flat {
-        let level = ((f[0][0] / 8.0 + 128.0).clamp(0.0, 255.0) + 0.5) as u8;
-        return [[level; 4]; 4];
-    }
-    // Rows (horizontal frequencies → columns), then columns.
-    let mut t = [[0f32; 4]; 4];
-    for v in 0..4 {
-        for j in 0..4 {
-            t[v][j] = (0..4).map(|u| COS4[u][j] * f[v][u]).sum();
-        }
-    }
-    let mut out = [[0u8; 4]; 4];
-    for (i, row) in out.iter_mut().enumerate() {
-        for (j, p) in row.iter_mut().enumerate() {
-            let x: f32 = (0..4).map(|v| COS4[v][i] * t[v][j]).sum::<f32>() / 4.0 + 128.0;
-            *p = (x.clamp(0.0, 255.0) + 0.5) as u8;
-        }
-    }
-    out
-}
-
 /// The DC planes as pixels.
 fn render(
     f: &Frame,
@@ -969,8 +910,7 @@ fn render(
     let s = scale.per_block();
     let (w, h) = ((f.width * s).div_ceil(8), (f.height * s).div_ceil(8));
     // Each component's pixels, `s` per block side: at 1/8 a block's mean
-    // level (libjpeg's 1×1 inverse DCT, rounded), at 1/4 its quadrants',
-    // at 1/2 the 4×4 inverse DCT of its lowest coefficients.
+    // level (libjpeg's 1×1 inverse DCT, rounded), at 1/4 its quadrants'.
     let planes: Vec<Vec<u8>> = f
         .components
         .iter()
@@ -998,15 +938,9 @@ fn render(
                         p.copy_from_slice(pixels);
                     }
                 };
-                if scale == Scale::Quarter {
-                    let [tl, tr, bl, br] = quadrants(d, low, q);
-                    put(0, &[tl, tr]);
-                    put(1, &[bl, br]);
-                } else {
-                    for (y, row) in idct4(d, low, q).iter().enumerate() {
-                        put(y, row);
-                    }
-                }
+                let [tl, tr, bl, br] = quadrants(d, low, q);
+                put(0, &[tl, tr]);
+                put(1, &[bl, br]);
             }
             px
         })
@@ -1137,7 +1071,7 @@ mod tests {
     }
 
     #[test]
-    fn quarter_and_half_scales_agree_with_the_general_decoder() {
+    fn quarter_scale_agrees_with_the_general_decoder() {
         use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
         let smooth = crate::samples::gradient(333, 250);
         let rgb = crate::samples::encode(&smooth, image::ImageFormat::Jpeg);
@@ -1160,24 +1094,12 @@ mod tests {
                 assert!(mean <= 1.5, "{sampling:?} restart {restart}: {mean}");
             }
         }
-        for sampling in [SamplingFactor::F_1_1, SamplingFactor::F_2_2] {
-            let mut jpeg = Vec::new();
-            let mut e = Encoder::new(&mut jpeg, 85);
-            e.set_sampling_factor(sampling);
-            e.set_restart_interval(2);
-            e.encode(img.as_raw(), 301, 203, ColorType::Rgb).unwrap();
-            let mean = compare_at(&jpeg, Scale::Half);
-            assert!(mean <= 1.5, "{sampling:?} at 1/2: {mean}");
-        }
-        let mean = compare_at(&rgb, Scale::Half);
-        assert!(mean <= 0.5, "smooth at 1/2: {mean}");
-        // Progressive files go to the general decoder at these scales.
+        // Progressive files go to the general decoder at this scale.
         let mut jpeg = Vec::new();
         let mut e = Encoder::new(&mut jpeg, 85);
         e.set_progressive(true);
         e.encode(img.as_raw(), 301, 203, ColorType::Rgb).unwrap();
         assert!(decode_at(&jpeg, Scale::Quarter).unwrap().is_none());
-        assert!(decode_at(&jpeg, Scale::Half).unwrap().is_none());
     }
 
     #[test]
