@@ -6,7 +6,10 @@
 //! and a WebP made from the photos — each to 256, 512, 1024 and 2048 px
 //! wide JPEG at quality 85, one thread each, alternating round by round;
 //! then throughput: 40 thumbnails submitted at once at 512 and 1024 px,
-//! drake on its default workers against sharp's own pool.
+//! drake on its default workers against sharp's own pool; then the output
+//! formats: WebP and AVIF thumbnails of three photos at 512 and 1024 px
+//! against sharp's at the same settings, and their bytes and SSIM next to
+//! drake's JPEG (each against a lossless PNG thumbnail by sharp).
 //!
 //! drake's time is what a client sees: `POST /v1/create` with `block:
 //! true` — HTTP, queue, the fetch of the photo over loopback, the task in
@@ -126,6 +129,15 @@ impl Sharp {
         ))
     }
 
+    /// One thumbnail of `file` as `format` (png, webp, avif) into `out`.
+    fn thumb_as(&mut self, file: &Path, width: u32, format: &str, out: &Path) -> Duration {
+        self.ms(&format!(
+            "as {} {width} {format} {}",
+            file.display(),
+            out.display()
+        ))
+    }
+
     /// `file` re-encoded as `format` into `out`, unless already there.
     fn make(&mut self, file: &Path, format: &str, out: &Path) {
         if !out.exists() {
@@ -150,6 +162,24 @@ struct Input {
 
 fn mib(path: &Path) -> f64 {
     std::fs::metadata(path).unwrap().len() as f64 / f64::from(1 << 20)
+}
+
+/// Luma of an encoded image (AVIF through ffmpeg: the `image` crate here
+/// reads no AVIF).
+fn luma(bytes: &[u8], dir: &Path) -> image::GrayImage {
+    if bytes.get(4..12) != Some(b"ftypavif") {
+        return image::load_from_memory(bytes).unwrap().to_luma8();
+    }
+    let (avif, png) = (dir.join("decode.avif"), dir.join("decode.png"));
+    std::fs::write(&avif, bytes).unwrap();
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&avif)
+        .arg(&png)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    image::open(&png).unwrap().to_luma8()
 }
 
 /// Run `task` through drake (`block: true`); the URL of its `output`.
@@ -316,4 +346,74 @@ async fn main() {
             rate(ours) / rate(theirs)
         );
     }
+    output_formats(&drake, &fx, &mut sharp, &inputs[2..], dir.path()).await;
+}
+
+/// WebP and AVIF output: time against sharp at the same settings, and
+/// bytes and SSIM against drake's JPEG q85, all against sharp's lossless
+/// PNG thumbnail.
+async fn output_formats(
+    drake: &Drake,
+    fx: &Fixtures,
+    sharp: &mut Sharp,
+    inputs: &[Input],
+    dir: &Path,
+) {
+    println!(
+        "output formats, drake/sharp time; bytes and SSIM (vs a lossless thumbnail) beside drake's JPEG q{QUALITY}:"
+    );
+    let mut worst = (0.0_f64, String::new());
+    for Input {
+        label,
+        path,
+        content_type,
+    } in inputs.iter().filter(|i| !i.label.contains("4:2:2"))
+    {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let url = fx.add(name, content_type, std::fs::read(path).unwrap());
+        println!("  {label}:");
+        for width in [512, 1024] {
+            let reference = dir.join("reference.png");
+            sharp.thumb_as(path, width, "png", &reference);
+            let reference = image::open(&reference).unwrap().to_luma8();
+            let mut jpeg_bytes = 0;
+            for format in ["jpeg", "webp", "avif"] {
+                let task = json!({"task_name": "image.thumb", "url": url, "width": width, "format": format});
+                let theirs_file = dir.join(format!("sharp.{format}"));
+                let mut output = through_drake(drake, task.clone()).await;
+                let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+                for _ in 0..ROUNDS {
+                    theirs.push(if format == "jpeg" {
+                        sharp.thumb(path, width, &theirs_file)
+                    } else {
+                        sharp.thumb_as(path, width, format, &theirs_file)
+                    });
+                    let t = Instant::now();
+                    output = through_drake(drake, task.clone()).await;
+                    ours.push(t.elapsed());
+                }
+                let (ours, theirs) = (median(ours), median(theirs));
+                let bytes = common::download(&output).await;
+                let ssim = ssim(&luma(&bytes, dir), &reference);
+                let theirs_bytes = std::fs::metadata(&theirs_file).unwrap().len();
+                if format == "jpeg" {
+                    jpeg_bytes = bytes.len();
+                }
+                let ratio = ours.as_secs_f64() / theirs.as_secs_f64();
+                if format != "jpeg" && ratio > worst.0 {
+                    worst = (ratio, format!("{label}, {format} at {width} px"));
+                }
+                println!(
+                    "    {width:>5} px {format:<5} sharp {:7.1} ms   drake {:7.1} ms   {ratio:.2}×   \
+                     {:6.1} KiB ({:3.0}% of the JPEG; sharp's {:6.1} KiB)   SSIM {ssim:.4}",
+                    theirs.as_secs_f64() * 1e3,
+                    ours.as_secs_f64() * 1e3,
+                    bytes.len() as f64 / 1024.0,
+                    100.0 * bytes.len() as f64 / jpeg_bytes.max(1) as f64,
+                    theirs_bytes as f64 / 1024.0,
+                );
+            }
+        }
+    }
+    println!("  worst WebP/AVIF cell: {:.2}× ({})", worst.0, worst.1);
 }

@@ -273,6 +273,56 @@ async fn submit_a_task_see_it_complete_and_preview_it() {
     assert!(size[2].as_str().unwrap().ends_with("/output.png"), "{size}");
     let statuses = browser.eval(CARD_STATUSES).await;
     assert_eq!(statuses, json!(["image.thumb:success"]));
+
+    // WebP and AVIF thumbnails preview too: Chromium decodes what drake
+    // writes, to the same picture as the PNG (mean colours compared; the
+    // PNG's kept first: a new submission replaces the cards).
+    browser
+        .eval(
+            "window.pixelAt = i => { const c = document.createElement('canvas');\
+               c.width = i.naturalWidth; c.height = i.naturalHeight;\
+               const g = c.getContext('2d'); g.drawImage(i, 0, 0);\
+               const d = g.getImageData(0, 0, c.width, c.height).data, m = [0, 0, 0, 0];\
+               for (let k = 0; k < d.length; k++) m[k % 4] += d[k];\
+               return m.map(v => Math.round(v / (d.length / 4))); };\
+             window.pngPixel = window.pixelAt(document.querySelector('.card .previews img'));\
+             return window.pngPixel",
+        )
+        .await;
+    for format in ["webp", "avif"] {
+        browser
+            .choose("#f-format", &format!("\\\"{format}\\\""))
+            .await;
+        browser.click("#submit").await;
+        let pixels = browser
+            .wait_for(
+                &format!("the {format} thumbnail"),
+                &format!(
+                    "const img = [...document.querySelectorAll('.card .previews img')]\
+                       .find(i => i.src.endsWith('/output.{format}'));\
+                     if (!img || !img.complete || !img.naturalWidth) return null;\
+                     return [img.naturalWidth, img.naturalHeight, window.pixelAt(img), window.pngPixel]"
+                ),
+            )
+            .await;
+        assert_eq!(
+            (pixels[0].clone(), pixels[1].clone()),
+            (json!(100), json!(75)),
+            "{pixels}"
+        );
+        let channels = |v: &Value| -> Vec<i64> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_i64().unwrap())
+                .collect()
+        };
+        let (got, want) = (channels(&pixels[2]), channels(&pixels[3]));
+        assert!(
+            got.iter().zip(&want).all(|(a, b)| (a - b).abs() <= 4),
+            "{format} mean colour {got:?} vs PNG {want:?}"
+        );
+    }
     let usage = browser
         .eval("return document.querySelector('.card .usage').textContent")
         .await;
@@ -323,18 +373,25 @@ async fn submit_a_task_see_it_complete_and_preview_it() {
         )
         .await;
 
-    // The recent tasks of the account list all four, newest first.
+    // The recent tasks of the account list all six, newest first.
     browser.click("#refresh").await;
     let recent = browser
         .wait_for(
             "the recent tasks",
             "const items = [...document.querySelectorAll('#recent li .name')].map(n => n.textContent);\
-             return items.length >= 4 && items",
+             return items.length >= 6 && items",
         )
         .await;
     assert_eq!(
         recent,
-        json!(["image.thumb", "audio.convert", "image.info", "image.thumb"])
+        json!([
+            "image.thumb",
+            "audio.convert",
+            "image.info",
+            "image.thumb",
+            "image.thumb",
+            "image.thumb"
+        ])
     );
 
     // A running task is cancelled from its card: it ends in error, said

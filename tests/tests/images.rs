@@ -19,6 +19,11 @@ fn disk(w: u32, h: u32, cx: i64, cy: i64, r: i64) -> Vec<u8> {
             image::Rgb([10, 10, 10])
         }
     });
+    png(img.into())
+}
+
+/// `img` as PNG.
+fn png(img: image::DynamicImage) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png).unwrap();
     out.into_inner()
@@ -109,4 +114,245 @@ async fn gif_animates_the_given_images() {
         .await[0];
     assert_eq!(s["status"], "error");
     assert!(s["result"].as_str().unwrap().contains("images[1]"), "{s}");
+}
+
+/// `bytes` decoded by the `image` crate as `format`, RGBA.
+fn rgba(bytes: &[u8], format: image::ImageFormat) -> image::RgbaImage {
+    image::load_from_memory_with_format(bytes, format)
+        .unwrap()
+        .into_rgba8()
+}
+
+/// Whether two RGBA pixels are within `tolerance` on every channel.
+fn close(a: image::Rgba<u8>, b: [u8; 4], tolerance: u8) -> bool {
+    a.0.iter().zip(b).all(|(&x, y)| x.abs_diff(y) <= tolerance)
+}
+
+/// A 320×240 PNG: left half opaque red, right half fully transparent.
+fn half_transparent() -> Vec<u8> {
+    let img = image::RgbaImage::from_fn(320, 240, |x, _| {
+        if x < 160 {
+            image::Rgba([220, 30, 30, 255])
+        } else {
+            image::Rgba([0, 0, 255, 0])
+        }
+    });
+    png(img.into())
+}
+
+#[tokio::test]
+async fn thumbnails_as_webp_and_avif_keep_alpha_and_read_back() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let source = fx.add("half.png", "image/png", half_transparent());
+    let statuses = drake
+        .create(
+            json!([
+                {"task_name": "image.thumb", "url": source, "width": 160, "format": "webp"},
+                {"task_name": "image.thumb", "url": source, "width": 160, "format": "avif"},
+            ]),
+            true,
+        )
+        .await;
+    for s in &statuses {
+        assert_eq!(s["status"], "success", "{s}");
+        assert_eq!(s["result"]["width"], 160, "{s}");
+        assert_eq!(s["result"]["height"], 120, "{s}");
+    }
+    let webp_url = statuses[0]["result"]["output"].as_str().unwrap();
+    let avif_url = statuses[1]["result"]["output"].as_str().unwrap();
+    assert!(webp_url.ends_with("/output.webp") && avif_url.ends_with("/output.avif"));
+    let r = common::client().get(webp_url).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "image/webp");
+    let webp = rgba(&r.bytes().await.unwrap(), image::ImageFormat::WebP);
+    assert_eq!(webp.dimensions(), (160, 120));
+    assert!(
+        close(*webp.get_pixel(20, 60), [220, 30, 30, 255], 12),
+        "{:?}",
+        webp.get_pixel(20, 60)
+    );
+    assert_eq!(
+        webp.get_pixel(140, 60).0[3],
+        0,
+        "transparent stays transparent"
+    );
+
+    let r = common::client().get(avif_url).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "image/avif");
+    let avif = r.bytes().await.unwrap();
+    assert_eq!(&avif[4..12], b"ftypavif", "an AVIF file");
+    // Read back by drake itself (AVIF input): a PNG keeping the alpha, and
+    // the headers through image.info.
+    let served = fx.add("thumb.avif", "image/avif", avif.to_vec());
+    let statuses = drake
+        .create(
+            json!([
+                {"task_name": "image.thumb", "url": served, "format": "png"},
+                {"task_name": "image.info", "url": served},
+            ]),
+            true,
+        )
+        .await;
+    assert_eq!(statuses[0]["status"], "success", "{}", statuses[0]);
+    let png = common::download(statuses[0]["result"]["output"].as_str().unwrap()).await;
+    let back = rgba(&png, image::ImageFormat::Png);
+    assert_eq!(back.dimensions(), (160, 120));
+    assert!(
+        close(*back.get_pixel(20, 60), [220, 30, 30, 255], 16),
+        "{:?}",
+        back.get_pixel(20, 60)
+    );
+    assert_eq!(back.get_pixel(140, 60).0[3], 0, "the alpha plane survives");
+    let info = &statuses[1]["result"];
+    assert_eq!(info["content_type"], "image/avif", "{info}");
+    assert_eq!(
+        (info["width"].clone(), info["height"].clone()),
+        (json!(160), json!(120))
+    );
+    assert_eq!(info["alpha"], true, "{info}");
+}
+
+#[tokio::test]
+async fn an_animated_gif_stays_animated_as_webp() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let mut gif = Vec::new();
+    {
+        let mut encoder = image::codecs::gif::GifEncoder::new(&mut gif);
+        encoder
+            .set_repeat(image::codecs::gif::Repeat::Infinite)
+            .unwrap();
+        for (i, ms) in [100u32, 200, 300].into_iter().enumerate() {
+            let shade = 60 * (i as u8 + 1);
+            let frame =
+                image::RgbaImage::from_pixel(80, 60, image::Rgba([shade, 0, 255 - shade, 255]));
+            let delay = image::Delay::from_numer_denom_ms(ms, 1);
+            encoder
+                .encode_frame(image::Frame::from_parts(frame, 0, 0, delay))
+                .unwrap();
+        }
+    }
+    let url = fx.add("anim.gif", "image/gif", gif);
+    let s = &drake
+        .create(
+            json!({"task_name": "image.thumb", "url": url, "width": 40, "format": "webp"}),
+            true,
+        )
+        .await[0];
+    assert_eq!(s["status"], "success", "{s}");
+    let bytes = common::download(s["result"]["output"].as_str().unwrap()).await;
+    let decoder = image::codecs::webp::WebPDecoder::new(std::io::Cursor::new(bytes)).unwrap();
+    assert!(decoder.has_animation());
+    let frames = image::AnimationDecoder::into_frames(decoder)
+        .collect_frames()
+        .unwrap();
+    let delays: Vec<_> = frames.iter().map(|f| f.delay().numer_denom_ms()).collect();
+    assert_eq!(delays, [(100, 1), (200, 1), (300, 1)]);
+    let first = frames[0].buffer();
+    assert_eq!(first.dimensions(), (40, 30));
+    assert!(
+        close(*first.get_pixel(20, 15), [60, 0, 195, 255], 12),
+        "{:?}",
+        first.get_pixel(20, 15)
+    );
+}
+
+/// The committed real AVIF files (`tests/fixtures/avif`, from Pillow).
+fn avif_fixture(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/avif")
+        .join(name);
+    std::fs::read(path).unwrap()
+}
+
+#[tokio::test]
+async fn real_avif_files_are_read_upright_with_alpha_and_metadata() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    // One photo stored eight ways (turned and mirrored): the same upright
+    // thumbnail from each.
+    let mut thumbs = Vec::new();
+    let mut tasks = Vec::new();
+    for rot in 0..4 {
+        for mir in 0..2 {
+            let name = format!("rot{rot}mir{mir}.avif");
+            let url = fx.add(&name, "image/avif", avif_fixture(&name));
+            tasks.push(
+                json!({"task_name": "image.thumb", "url": url, "width": 64, "format": "png"}),
+            );
+            tasks.push(json!({"task_name": "image.info", "url": url}));
+        }
+    }
+    let statuses = drake.create(json!(tasks), true).await;
+    let orientations: Vec<_> = statuses
+        .chunks(2)
+        .map(|pair| {
+            assert_eq!(pair[0]["status"], "success", "{}", pair[0]);
+            assert_eq!(pair[1]["status"], "success", "{}", pair[1]);
+            pair[1]["result"]["exif_orientation"].clone()
+        })
+        .collect();
+    assert_eq!(
+        orientations,
+        json!([4, 2, 5, 7, 2, 4, 7, 5]).as_array().unwrap().clone()
+    );
+    for pair in statuses.chunks(2) {
+        assert_eq!(pair[0]["result"]["width"], 64, "{}", pair[0]);
+        assert_eq!(pair[0]["result"]["height"], 43, "{}", pair[0]);
+        let png = common::download(pair[0]["result"]["output"].as_str().unwrap()).await;
+        thumbs.push(rgba(&png, image::ImageFormat::Png));
+    }
+    for (i, thumb) in thumbs.iter().enumerate().skip(1) {
+        let diff: u64 = thumb
+            .pixels()
+            .zip(thumbs[0].pixels())
+            .map(|(a, b)| {
+                a.0.iter()
+                    .zip(b.0)
+                    .map(|(&x, y)| u64::from(x.abs_diff(y)))
+                    .sum::<u64>()
+            })
+            .sum();
+        let mean = diff as f64 / (64.0 * 43.0 * 4.0);
+        assert!(
+            mean < 6.0,
+            "thumbnail {i} differs from the first by {mean:.1} per channel"
+        );
+    }
+    // Stored sizes in image.info; the turn in `rotation`.
+    let info = &statuses[5]["result"]; // rot1mir0
+    assert_eq!(
+        (info["width"].clone(), info["height"].clone()),
+        (json!(427), json!(640)),
+        "{info}"
+    );
+
+    // Alpha, an ICC profile, an EXIF item; a cut file and a sequence.
+    let transparency = fx.add("t.avif", "image/avif", avif_fixture("transparency.avif"));
+    let icc = fx.add("icc.avif", "image/avif", avif_fixture("icc_profile.avif"));
+    let exif = fx.add("exif.avif", "image/avif", avif_fixture("exif.avif"));
+    let mut cut = avif_fixture("hopper.avif");
+    cut.truncate(cut.len() / 2);
+    let cut = fx.add("cut.avif", "image/avif", cut);
+    let statuses = drake
+        .create(
+            json!([
+                {"task_name": "image.thumb", "url": transparency, "format": "png"},
+                {"task_name": "image.info", "url": transparency},
+                {"task_name": "image.thumb", "url": icc, "width": 32, "format": "webp"},
+                {"task_name": "image.info", "url": exif},
+                {"task_name": "image.thumb", "url": cut},
+                {"task_name": "image.saliency", "url": exif},
+            ]),
+            true,
+        )
+        .await;
+    for i in [0, 1, 2, 3, 5] {
+        assert_eq!(statuses[i]["status"], "success", "{}", statuses[i]);
+    }
+    let png = common::download(statuses[0]["result"]["output"].as_str().unwrap()).await;
+    let alpha = rgba(&png, image::ImageFormat::Png);
+    assert!(alpha.pixels().any(|p| p.0[3] < 128) && alpha.pixels().any(|p| p.0[3] > 128));
+    assert_eq!(statuses[1]["result"]["alpha"], true);
+    assert_eq!(statuses[3]["result"]["width"], 512);
+    assert_eq!(statuses[4]["status"], "error", "{}", statuses[4]);
+    let message = statuses[4]["result"].as_str().unwrap();
+    assert!(message.contains("could not be decoded"), "{message}");
 }

@@ -12,7 +12,10 @@
 //!   there is one;
 //! - PNG: `png`, told to expand palettes and strip 16-bit samples to 8 bits
 //!   while decoding, so a 16-bit RGBA image never takes 8 bytes a pixel;
-//! - GIF and WebP: the `image` decoders, which composite animation frames.
+//! - GIF and WebP: the `image` decoders, which composite animation frames;
+//! - AVIF: the container read here ([`crate::avif`]), the AV1 data decoded
+//!   natively through the ffmpeg capability ([`crate::native`]), resampled
+//!   on load to the target size.
 //!
 //! Every decoder error becomes [`TaskError::InvalidInput`] ("the image could
 //! not be decoded: …"), except an `image` allocation limit, which is a
@@ -21,7 +24,7 @@
 use std::io::Cursor;
 use std::rc::Rc;
 
-use drake_sdk::TaskError;
+use drake_sdk::{Ctx, TaskError};
 use image::codecs::gif::GifDecoder;
 use image::codecs::webp::WebPDecoder;
 use image::metadata::{LoopCount, Orientation};
@@ -69,6 +72,7 @@ enum Decoder {
     Png(Box<png::Reader<Cursor<Vec<u8>>>>),
     Gif(Box<GifDecoder<Cursor<Vec<u8>>>>),
     Webp(Box<WebPDecoder<Cursor<Vec<u8>>>>),
+    Avif(Box<crate::avif::Avif>),
 }
 
 /// The file, shared by the general JPEG decoder and the DC-only one
@@ -194,6 +198,14 @@ impl Source {
                     icc,
                 })
             }
+            Kind::Avif => {
+                let avif = crate::avif::parse(&cursor.into_inner()).map_err(undecodable)?;
+                Ok(Source {
+                    orientation: avif.orientation,
+                    icc: avif.icc.clone(),
+                    decoder: Decoder::Avif(Box::new(avif)),
+                })
+            }
             Kind::Webp => {
                 let mut decoder = WebPDecoder::new(cursor).map_err(image_error)?;
                 decoder.set_limits(image_limits()).map_err(image_error)?;
@@ -225,7 +237,7 @@ impl Source {
         match &self.decoder {
             Decoder::Gif(_) => true,
             Decoder::Webp(d) => d.has_animation(),
-            Decoder::Jpeg { .. } | Decoder::Png(_) => false,
+            Decoder::Jpeg { .. } | Decoder::Png(_) | Decoder::Avif(_) => false,
         }
     }
 
@@ -233,9 +245,11 @@ impl Source {
     /// Rgba8. `stored` is the stored size and `target` the size the caller
     /// will resize the whole image to (stored frame; a crop is cut from
     /// that): a JPEG is decoded at the smallest DCT scale that is still at
-    /// least the target (`JPEG_SCALE_MARGIN`).
+    /// least the target (`JPEG_SCALE_MARGIN`); an AVIF straight at the
+    /// target (`ctx` runs its native decoder).
     pub fn decode_first(
         self,
+        ctx: &mut dyn Ctx,
         stored: (u32, u32),
         target: (u32, u32),
     ) -> Result<DynamicImage, TaskError> {
@@ -301,6 +315,15 @@ impl Source {
             }
             Decoder::Gif(d) => DynamicImage::from_decoder(*d).map_err(image_error),
             Decoder::Webp(d) => DynamicImage::from_decoder(*d).map_err(image_error),
+            Decoder::Avif(avif) => {
+                // Never enlarged: the caller's resize does that, in sRGB.
+                let size = if target.0 <= stored.0 && target.1 <= stored.1 {
+                    target
+                } else {
+                    stored
+                };
+                crate::native::decode_avif(ctx, &avif, size)
+            }
         }
     }
 
@@ -313,7 +336,7 @@ impl Source {
         let (loop_count, frames) = match self.decoder {
             Decoder::Gif(d) => (d.loop_count(), d.into_frames()),
             Decoder::Webp(d) => (d.loop_count(), d.into_frames()),
-            Decoder::Jpeg { .. } | Decoder::Png(_) => {
+            Decoder::Jpeg { .. } | Decoder::Png(_) | Decoder::Avif(_) => {
                 return Err(TaskError::Failed("the image is not animated".to_owned()));
             }
         };
@@ -539,7 +562,9 @@ mod tests {
         let decoded = |target: (u32, u32)| {
             let header = crate::probe::probe(&jpeg).unwrap();
             let source = Source::open(jpeg.clone(), &header).unwrap();
-            let img = source.decode_first((1600, 1200), target).unwrap();
+            let img = source
+                .decode_first(&mut drake_sdk::FakeCtx::default(), (1600, 1200), target)
+                .unwrap();
             (img.width(), img.height())
         };
         // 1/8 (200 px) is still at least the target.

@@ -25,9 +25,11 @@ pub mod probe;
 #[cfg(feature = "samples")]
 pub mod samples;
 
+pub mod avif;
 pub mod colour;
 pub mod decode;
 pub mod jpeg_dc;
+pub mod native;
 pub mod resize;
 
 use drake_sdk::{Ctx, TaskError};
@@ -102,7 +104,7 @@ fn over(px: [u8; 4], background: [u8; 3]) -> [u8; 3] {
 /// errors) at the working `size`: steps 1–5 in one call.
 pub fn load(ctx: &mut dyn Ctx, url: &str, param: &str, size: Size) -> Result<Picture, TaskError> {
     let bytes = fetch(ctx, url, param)?;
-    open(bytes)?.decode(size)
+    open(bytes)?.decode(ctx, size)
 }
 
 /// Step 1: the whole file, under [`limits::MAX_INPUT_BYTES`].
@@ -141,7 +143,7 @@ impl Opened {
 
     /// Step 5: decode the first frame at the working `size`, in sRGB,
     /// upright.
-    pub fn decode(self, size: Size) -> Result<Picture, TaskError> {
+    pub fn decode(self, ctx: &mut dyn Ctx, size: Size) -> Result<Picture, TaskError> {
         let (width, height) = self.shot_size();
         let (tw, th) = working_size((width, height), size);
         let orientation = self.source.orientation;
@@ -152,7 +154,7 @@ impl Opened {
             (tw, th)
         };
         let icc = self.source.icc_profile();
-        let img = self.source.decode_first(stored, target)?;
+        let img = self.source.decode_first(ctx, stored, target)?;
         let img = resize::resize(img, target, false)?;
         let img = colour::to_srgb(img, icc.as_ref());
         let mut img = DynamicImage::ImageRgba8(img.into_rgba8());

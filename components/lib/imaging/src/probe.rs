@@ -12,6 +12,9 @@ pub enum Kind {
     Png,
     Gif,
     Webp,
+    /// AV1 in HEIF: the container is read in the guest, the AV1 data is
+    /// decoded natively ([`crate::native`]).
+    Avif,
 }
 
 /// What the headers say.
@@ -38,9 +41,19 @@ pub fn probe(bytes: &[u8]) -> Result<Header, TaskError> {
         gif(bytes)
     } else if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
         webp(bytes)
+    } else if crate::avif::sniff(bytes) {
+        let avif = crate::avif::parse(bytes)
+            .map_err(|e| TaskError::InvalidInput(format!("the image could not be decoded: {e}")))?;
+        Some(Header {
+            kind: Kind::Avif,
+            width: avif.width,
+            height: avif.height,
+            progressive: false,
+            precision: avif.depth,
+        })
     } else {
         return Err(TaskError::InvalidInput(
-            "the file is not a supported image (jpeg, png, gif, webp)".to_owned(),
+            "the file is not a supported image (jpeg, png, gif, webp, avif)".to_owned(),
         ));
     };
     let header = header.ok_or_else(|| {

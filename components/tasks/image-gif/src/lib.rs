@@ -105,7 +105,7 @@ impl Task for ImageGif {
                 None => open_frame(ctx, i, url)?,
             };
             let picture = opened
-                .decode(Size::Fit(size.0, size.1))
+                .decode(ctx, Size::Fit(size.0, size.1))
                 .map_err(|e| in_frame(i, e))?;
             let frame = canvas::letterbox(&picture, size);
             drop(picture);

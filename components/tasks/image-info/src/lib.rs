@@ -4,10 +4,14 @@
 //! The steps, in order (each a small function below or in a module):
 //!
 //! 1. `fetch` the bytes (capped at `MAX_INPUT_BYTES`);
-//! 2. `sniff::sniff` the format from its magic bytes (jpeg, png, gif, webp);
+//! 2. `sniff::sniff` the format from its magic bytes (jpeg, png, gif, webp,
+//!    avif);
 //! 3. `header`: width, height and alpha from the container headers;
 //! 4. `exif::read`: orientation and camera fields from the EXIF block
-//!    (JPEG APP1, PNG `eXIf`, WebP `EXIF`).
+//!    (JPEG APP1, PNG `eXIf`, WebP `EXIF`, the AVIF `Exif` item). In AVIF
+//!    the orientation is the container's turn and mirror (`irot`, `imir`),
+//!    as MIAF says and browsers show it; an EXIF orientation tag there is
+//!    ignored.
 //!
 //! Dimensions are reported **as stored** in the file (the pixel grid a
 //! decoder produces), not as shot: `rotation` says how many degrees
@@ -42,7 +46,7 @@ pub struct ImageInfo;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
-    /// URL of the image (JPEG, PNG, GIF or WebP).
+    /// URL of the image (JPEG, PNG, GIF, WebP or AVIF).
     pub url: String,
 }
 
@@ -71,7 +75,10 @@ impl Task for ImageInfo {
         let bytes = fetch(ctx, &p.url)?;
         let format = sniff::sniff(&bytes)?;
         let header = header(&bytes, format)?;
-        let exif = header.exif.as_deref().map(exif::read).unwrap_or_default();
+        let mut exif = header.exif.as_deref().map(exif::read).unwrap_or_default();
+        if header.orientation.is_some() {
+            exif.orientation = header.orientation;
+        }
         Ok(values(format, &header, &exif))
     }
 }
@@ -92,6 +99,8 @@ struct Header {
     alpha: bool,
     /// The raw EXIF (TIFF) block, when the container has one.
     exif: Option<Vec<u8>>,
+    /// The orientation the container itself gives (AVIF), overriding EXIF.
+    orientation: Option<u8>,
 }
 
 /// Step 3: dimensions, alpha and the EXIF block from the headers. The
@@ -101,7 +110,10 @@ fn header(bytes: &[u8], format: Format) -> Result<Header, TaskError> {
     let unreadable = |e: image::ImageError| {
         TaskError::InvalidInput(format!("the image headers could not be read: {e}"))
     };
-    let mut decoder = image::ImageReader::with_format(Cursor::new(bytes), format.image_format())
+    let Some(image_format) = format.image_format() else {
+        return avif_header(bytes);
+    };
+    let mut decoder = image::ImageReader::with_format(Cursor::new(bytes), image_format)
         .into_decoder()
         .map_err(unreadable)?;
     let (width, height) = decoder.dimensions();
@@ -116,7 +128,7 @@ fn header(bytes: &[u8], format: Format) -> Result<Header, TaskError> {
         // PNG (RGBA, LA or a tRNS chunk, expanded by the decoder) and WebP
         // (VP8X alpha flag or VP8L alpha bit) report it in the colour type.
         Format::Png | Format::Webp => decoder.color_type().has_alpha(),
-        Format::Jpeg => false,
+        Format::Jpeg | Format::Avif => false,
     };
     // A damaged metadata block is not a damaged image: report no EXIF.
     let exif = decoder.exif_metadata().ok().flatten();
@@ -125,6 +137,27 @@ fn header(bytes: &[u8], format: Format) -> Result<Header, TaskError> {
         height,
         alpha,
         exif,
+        orientation: None,
+    })
+}
+
+/// Step 3 for AVIF: the primary item's size, its alpha item, the `Exif`
+/// item, and the turn and mirror as an EXIF orientation.
+fn avif_header(bytes: &[u8]) -> Result<Header, TaskError> {
+    let avif = drake_imaging::avif::parse(bytes).map_err(|e| {
+        TaskError::InvalidInput(format!("the image headers could not be read: {e}"))
+    })?;
+    if avif.width == 0 || avif.height == 0 {
+        return Err(TaskError::InvalidInput(
+            "the image has no pixels".to_owned(),
+        ));
+    }
+    Ok(Header {
+        width: avif.width,
+        height: avif.height,
+        alpha: avif.alpha.is_some(),
+        exif: avif.exif,
+        orientation: Some(avif.orientation.to_exif()),
     })
 }
 

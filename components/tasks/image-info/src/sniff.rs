@@ -10,6 +10,7 @@ pub enum Format {
     Png,
     Gif,
     Webp,
+    Avif,
 }
 
 impl Format {
@@ -20,16 +21,19 @@ impl Format {
             Format::Png => "image/png",
             Format::Gif => "image/gif",
             Format::Webp => "image/webp",
+            Format::Avif => "image/avif",
         }
     }
 
-    /// The matching `image` crate format.
-    pub fn image_format(self) -> image::ImageFormat {
+    /// The matching `image` crate format (AVIF is read by
+    /// `drake_imaging::avif`).
+    pub fn image_format(self) -> Option<image::ImageFormat> {
         match self {
-            Format::Jpeg => image::ImageFormat::Jpeg,
-            Format::Png => image::ImageFormat::Png,
-            Format::Gif => image::ImageFormat::Gif,
-            Format::Webp => image::ImageFormat::WebP,
+            Format::Jpeg => Some(image::ImageFormat::Jpeg),
+            Format::Png => Some(image::ImageFormat::Png),
+            Format::Gif => Some(image::ImageFormat::Gif),
+            Format::Webp => Some(image::ImageFormat::WebP),
+            Format::Avif => None,
         }
     }
 }
@@ -44,9 +48,11 @@ pub fn sniff(bytes: &[u8]) -> Result<Format, TaskError> {
         Ok(Format::Gif)
     } else if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
         Ok(Format::Webp)
+    } else if drake_imaging::avif::sniff(bytes) {
+        Ok(Format::Avif)
     } else {
         Err(TaskError::InvalidInput(
-            "the file is not a supported image (jpeg, png, gif, webp)".to_owned(),
+            "the file is not a supported image (jpeg, png, gif, webp, avif)".to_owned(),
         ))
     }
 }
@@ -62,6 +68,8 @@ mod tests {
         assert_eq!(sniff(b"GIF89a.."), Ok(Format::Gif));
         assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Ok(Format::Webp));
         assert!(sniff(b"RIFF\0\0\0\0WAVE").is_err());
+        assert_eq!(sniff(b"\0\0\0\x14ftypavif\0\0\0\0mif1"), Ok(Format::Avif));
+        assert!(sniff(b"\0\0\0\x14ftypheic\0\0\0\0mif1").is_err());
         assert!(sniff(b"").is_err());
         assert!(sniff(b"<html>").is_err());
     }

@@ -31,7 +31,7 @@ fn main() {
         };
         let side = limits::WORKING_SIDE;
         let map = drake_imaging::open(bytes)
-            .and_then(|o| o.decode(Size::Within(side, side)))
+            .and_then(|o| o.decode(&mut ctx, Size::Within(side, side)))
             .map(|pic| spectral::saliency_map(&pic.luma([255, 255, 255])));
         let map = match map {
             Ok(m) => {

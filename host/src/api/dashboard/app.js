@@ -151,7 +151,7 @@ function collect() {
 
 // ---- statuses ---------------------------------------------------------
 
-const IMAGE = /\.(jpe?g|png|gif|webp)$/i, AUDIO = /\.(mp3|ogg|oga|wav|m4a|aac|flac)$/i, VIDEO = /\.(mp4|webm|mov|m4v|ogv)$/i;
+const IMAGE = /\.(jpe?g|png|gif|webp|avif)$/i, AUDIO = /\.(mp3|ogg|oga|wav|m4a|aac|flac)$/i, VIDEO = /\.(mp4|webm|mov|m4v|ogv)$/i;
 
 function preview(url) {
   const path = new URL(url, location.href).pathname;

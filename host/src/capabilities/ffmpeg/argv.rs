@@ -15,7 +15,7 @@ use super::filter;
 pub const DEMUXERS: &str = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,flv,mpegts,mpeg,asf,ogg,\
 wav,mp3,aac,flac,w64,aiff,amr,caf,image2,png_pipe,jpeg_pipe,gif,webp_pipe,bmp_pipe,tiff_pipe,\
 apng,gif_pipe,mjpeg,h264,hevc,m4v,ivf,wv,ape,au,dv,yuv4mpegpipe,rawvideo,ac3,eac3,dts,\
-mpegvideo,mxf,nut,rm,smjpeg,swf,tta,vc1,voc,xwma,sln,truehd,loas,latm,s16le,f32le";
+mpegvideo,mxf,nut,rm,smjpeg,swf,tta,vc1,voc,xwma,sln,truehd,loas,latm,s16le,f32le,obu";
 
 /// Input options a job may set (without the dash), with a value check.
 const INPUT_OPTIONS: &[(&str, ValueKind)] = &[
@@ -32,6 +32,10 @@ const INPUT_OPTIONS: &[(&str, ValueKind)] = &[
     // Raw PCM inputs (`f = s16le`) carry no header: rate and channels.
     ("ar", ValueKind::Int),
     ("ac", ValueKind::Int),
+    // Raw pictures (`f = rawvideo`, pixels a task made) carry no header
+    // either: pixel layout and size.
+    ("pixel_format", ValueKind::Word),
+    ("video_size", ValueKind::Size),
 ];
 
 /// Output options a job may set, with a value check.
@@ -91,13 +95,21 @@ const OUTPUT_OPTIONS: &[(&str, ValueKind)] = &[
     ("sample_fmt", ValueKind::Word),
     ("channel_layout", ValueKind::Word),
     ("metadata:s:v:0", ValueKind::Rotate),
+    // AV1 stills (AVIF): libaom's intra-only mode and the colour tags the
+    // container and the sequence header carry.
+    ("still-picture", ValueKind::Int),
+    ("usage", ValueKind::Word),
+    ("colorspace", ValueKind::Word),
+    ("color_primaries", ValueKind::Word),
+    ("color_trc", ValueKind::Word),
+    ("color_range", ValueKind::Word),
 ];
 
 /// Muxers a job may write.
 const MUXERS: &[&str] = &[
     "mp4", "mov", "matroska", "webm", "avi", "asf", "ogg", "mp3", "adts", "ipod", "wav", "flac",
     "image2", "gif", "apng", "mjpeg", "mpegts", "null", "opus", "webp", "rawvideo", "s16le",
-    "f32le", "flv", "dvd", "mpeg",
+    "f32le", "flv", "dvd", "mpeg", "avif",
 ];
 
 /// Encoders a job may use.
@@ -132,6 +144,7 @@ const ENCODERS: &[&str] = &[
     "mpeg2video",
     "copy",
     "libwebp_anim",
+    "libaom-av1",
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -162,6 +175,8 @@ enum ValueKind {
     Graph,
     /// `rotate=<degrees>` metadata.
     Rotate,
+    /// A picture size, `<width>x<height>`.
+    Size,
 }
 
 fn check_value(kind: ValueKind, key: &str, v: &str) -> Result<(), String> {
@@ -202,6 +217,9 @@ fn check_value(kind: ValueKind, key: &str, v: &str) -> Result<(), String> {
         ValueKind::Rotate => v
             .strip_prefix("rotate=")
             .is_some_and(|d| d.parse::<i32>().is_ok()),
+        ValueKind::Size => v
+            .split_once('x')
+            .is_some_and(|(w, h)| [w, h].iter().all(|s| s.parse::<u16>().is_ok_and(|n| n > 0))),
     };
     if ok { Ok(()) } else { bad() }
 }
@@ -397,5 +415,20 @@ mod tests {
         assert!(check_value(ValueKind::Bitrate, "b:v", "-1").is_err());
         assert!(check_value(ValueKind::Word, "movflags", "+faststart").is_ok());
         assert!(check_value(ValueKind::Time, "ss", "nan").is_err());
+        assert!(check_value(ValueKind::Size, "video_size", "640x360").is_ok());
+        for bad in [
+            "0x360",
+            "640x",
+            "640",
+            "-1x2",
+            "70000x1",
+            "640x360x2",
+            "640x360 -i",
+        ] {
+            assert!(
+                check_value(ValueKind::Size, "video_size", bad).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

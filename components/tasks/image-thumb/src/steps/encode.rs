@@ -1,7 +1,10 @@
-//! Step 8: write the thumbnail as JPEG, PNG or GIF, or an animation as an
-//! animated GIF keeping each frame's delay and the loop count.
+//! Step 8: write the thumbnail as JPEG, PNG, GIF, WebP or AVIF, or an
+//! animation as an animated GIF or WebP keeping each frame's delay and the
+//! loop count. JPEG, PNG and GIF are encoded in the guest; WebP and AVIF by
+//! native encoders behind the ffmpeg capability ([`drake_imaging::native`]).
 
-use drake_sdk::TaskError;
+use drake_imaging::native;
+use drake_sdk::{Ctx, TaskError};
 use image::codecs::gif::{GifEncoder, Repeat};
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
@@ -23,7 +26,7 @@ fn failed(e: impl std::fmt::Display) -> TaskError {
 }
 
 /// Encode one image (Rgb8 or Rgba8).
-pub fn still(img: &DynamicImage, format: Format) -> Result<Vec<u8>, TaskError> {
+pub fn still(ctx: &mut dyn Ctx, img: &DynamicImage, format: Format) -> Result<Vec<u8>, TaskError> {
     let (w, h) = (img.width(), img.height());
     let mut out = Vec::new();
     match format {
@@ -49,15 +52,31 @@ pub fn still(img: &DynamicImage, format: Format) -> Result<Vec<u8>, TaskError> {
             gif.encode_frame(image::Frame::new(img.to_rgba8()))
                 .map_err(failed)?;
         }
+        Format::Webp => return native::webp(ctx, img),
+        Format::Avif => return native::avif(ctx, img),
     }
     Ok(out)
 }
 
-/// Encode `frames` (thumbnails with their delays) as an animated GIF.
+/// Encode `frames` (thumbnails with their delays) as an animated GIF, or an
+/// animated WebP when `format` is WebP.
 pub fn animation(
+    ctx: &mut dyn Ctx,
+    format: Format,
     loop_count: LoopCount,
     frames: impl Iterator<Item = Result<(DynamicImage, Delay), TaskError>>,
 ) -> Result<Vec<u8>, TaskError> {
+    if format == Format::Webp {
+        // Thumbnails are small and capped in number: kept, then encoded at
+        // once (the APNG handed to libwebp needs the frame count first).
+        let frames = frames
+            .map(|f| f.map(|(img, delay)| (img.into_rgba8(), delay)))
+            .collect::<Result<Vec<_>, _>>()?;
+        if frames.is_empty() {
+            return Err(no_frames());
+        }
+        return native::webp_animation(ctx, loop_count, &frames);
+    }
     let mut out = Vec::new();
     let mut count = 0;
     {
@@ -76,11 +95,13 @@ pub fn animation(
         // Dropping the encoder writes the GIF trailer.
     }
     if count == 0 {
-        return Err(TaskError::InvalidInput(
-            "the image could not be decoded: it has no frames".to_owned(),
-        ));
+        return Err(no_frames());
     }
     Ok(out)
+}
+
+fn no_frames() -> TaskError {
+    TaskError::InvalidInput("the image could not be decoded: it has no frames".to_owned())
 }
 
 /// Rgb8 with any transparency composited over white.
@@ -116,7 +137,11 @@ mod tests {
 
     #[test]
     fn an_empty_animation_is_an_input_error() {
-        let err = animation(LoopCount::Infinite, std::iter::empty()).unwrap_err();
-        assert!(matches!(err, TaskError::InvalidInput(_)));
+        let mut ctx = drake_sdk::FakeCtx::default();
+        for format in [Format::Gif, Format::Webp] {
+            let err =
+                animation(&mut ctx, format, LoopCount::Infinite, std::iter::empty()).unwrap_err();
+            assert!(matches!(err, TaskError::InvalidInput(_)));
+        }
     }
 }

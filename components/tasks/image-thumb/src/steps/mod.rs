@@ -10,11 +10,14 @@
 //! 5. [`plan::plan`] — thumbnail size and crop, decided in the *viewed*
 //!    frame (after EXIF orientation and the `rotation` parameter);
 //! 6. [`limits::check_output`] — the thumbnail cap;
-//! 7. for the first frame, or every frame of an animation kept as GIF,
+//! 7. for the first frame, or every frame of an animation kept as GIF or
+//!    WebP,
 //!    [`Source::decode_first`] (a JPEG at a DCT scale) or the animation's
 //!    frames, then [`thumbnail`]: [`resize::resize`] → [`colour::to_srgb`]
 //!    → [`orient::orient`] → [`poster::draw`];
-//! 8. [`encode`] — JPEG (quality 85), PNG or GIF;
+//! 8. [`encode`] — JPEG (quality 85), PNG or GIF in the guest; WebP or AVIF
+//!    by the native encoders behind the ffmpeg capability
+//!    ([`drake_imaging::native`]);
 //! 9. publish `output` and return the sizes.
 //!
 //! ## Why the resize comes before the turn
@@ -38,7 +41,7 @@ use image::DynamicImage;
 use drake_imaging::decode::Source;
 use drake_imaging::{colour, fetch, probe, resize};
 
-use crate::{Format, Params, limits};
+use crate::{Params, limits};
 use plan::Plan;
 
 /// Run the whole pipeline.
@@ -62,27 +65,23 @@ pub fn run(ctx: &mut dyn Ctx, p: &Params) -> Result<Values, TaskError> {
         icc: source.icc_profile(),
     };
 
-    let animate = p.format == Format::Gif && source.is_animated();
+    let animate = p.format.animates() && source.is_animated();
     let output = if animate {
         let (loop_count, frames) = source.into_frames()?;
         let thumbs = frames.map(|frame| {
             let (img, delay) = frame?;
             Ok((thumbnail(img, &plan, &look)?, delay))
         });
-        encode::animation(loop_count, thumbs)?
+        encode::animation(ctx, p.format, loop_count, thumbs)?
     } else {
-        let img = source.decode_first(plan.stored, plan.stored_output)?;
+        let img = source.decode_first(ctx, plan.stored, plan.stored_output)?;
         ctx.progress(60);
         let img = thumbnail(img, &plan, &look)?;
-        encode::still(&img, p.format)?
+        encode::still(ctx, &img, p.format)?
     };
     ctx.progress(90);
 
-    let (content_type, extension) = match p.format {
-        Format::Jpeg => ("image/jpeg", "jpg"),
-        Format::Png => ("image/png", "png"),
-        Format::Gif => ("image/gif", "gif"),
-    };
+    let (content_type, extension) = p.format.file_type();
     ctx.publish("output", &output, content_type, extension)?;
     Ok(drake_sdk::values([
         ("width", plan.output.0.into()),
