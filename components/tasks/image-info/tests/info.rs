@@ -291,7 +291,9 @@ fn not_an_image() {
     let err = run(b"<html>hello</html>".to_vec()).unwrap_err();
     assert_eq!(
         err,
-        TaskError::InvalidInput("the file is not a supported image (jpeg, png, gif, webp)".into())
+        TaskError::InvalidInput(
+            "the file is not a supported image (jpeg, png, gif, webp, avif)".into()
+        )
     );
     let noise: Vec<u8> = (0..4096u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)

@@ -536,7 +536,9 @@ fn damaged_input() {
         .collect();
     assert_eq!(
         thumb(noise, json!({})).unwrap_err(),
-        TaskError::InvalidInput("the file is not a supported image (jpeg, png, gif, webp)".into())
+        TaskError::InvalidInput(
+            "the file is not a supported image (jpeg, png, gif, webp, avif)".into()
+        )
     );
 }
 
