@@ -154,7 +154,7 @@ async fn parameter_errors_end_the_task_in_error() {
         created[1]["result"],
         json!({"parameters": {
             "width": ["not a valid integer"],
-            "format": ["\"bmp\" is not a valid choice, choose one of: jpeg, gif, png"],
+            "format": ["\"bmp\" is not a valid choice, choose one of: jpeg, gif, png, webp, avif"],
             "zoom": ["unknown parameter"],
         }})
     );

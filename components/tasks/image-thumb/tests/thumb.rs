@@ -569,7 +569,7 @@ fn parameter_errors() {
         run(&mut ctx, json!({"url": URL, "format": "bmp"})).unwrap_err(),
         TaskError::parameters([(
             "format",
-            "\"bmp\" is not a valid choice, choose one of: jpeg, gif, png"
+            "\"bmp\" is not a valid choice, choose one of: jpeg, gif, png, webp, avif"
         )])
     );
     assert_eq!(
