@@ -17,12 +17,13 @@ VENV := $(HOME)/.cache/drake/venv
 PY_TOOLS := moto[server]==5.2.5 schemathesis==4.32.5
 
 # cargo fuzz targets (tests/fuzz; sxml starts from sxml.md's examples) and
-# how long each runs: a short run in
-# `make test`; the long form (tests/reliability.sh) gives each 10 minutes.
+# how long each runs. Not part of `make test`: the nightly toolchain,
+# cargo-fuzz and an ASan build of the targets cost CI a quarter of its
+# budget; tests/reliability.sh runs them for 10 minutes each.
 FUZZ_TARGETS := request query sxml
 FUZZ_SECONDS ?= 30
 
-.PHONY: build components spin host test run deps test-deps check bench clean fuzz catalog spin-tasks
+.PHONY: build components spin host test run deps test-deps fuzz-deps check bench clean fuzz catalog spin-tasks
 
 ## deps: install the toolchain target and system packages when missing.
 deps:
@@ -37,7 +38,7 @@ deps:
 
 ## test-deps: deps, plus the headless browser of the dashboard test, the
 ## Postgres server the store tests start themselves (never a running one),
-## moto (an S3 server, likewise), schemathesis, and cargo-fuzz on nightly.
+## moto (an S3 server, likewise) and schemathesis.
 ## (The Spin components run under tests/spin-serve, built with the
 ## workspace: no second wasmtime build.)
 test-deps: deps
@@ -50,6 +51,9 @@ test-deps: deps
 	@test -x $(VENV)/bin/moto_server -a -x $(VENV)/bin/st || { \
 	  echo "installing: $(PY_TOOLS) (PyPI) into $(VENV)"; \
 	  python3 -m venv $(VENV) && $(VENV)/bin/pip install -q $(foreach t,$(PY_TOOLS),'$(t)'); }
+
+## fuzz-deps: the nightly toolchain and cargo-fuzz, for `make fuzz`.
+fuzz-deps:
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	@cargo fuzz --version >/dev/null 2>&1 || { \
 	  echo "installing: cargo-fuzz (cargo install)"; $(CARGO) install cargo-fuzz --locked; }
@@ -102,10 +106,9 @@ test: test-deps components spin
 	$(TARGET_DIR)/release/drake precompile
 	$(CARGO) test --release --workspace
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
-	$(MAKE) --no-print-directory fuzz
 
 ## fuzz: every cargo fuzz target for FUZZ_SECONDS (nightly, libFuzzer + ASan).
-fuzz:
+fuzz: fuzz-deps
 	@for t in $(FUZZ_TARGETS); do \
 	  echo "fuzz $$t: $(FUZZ_SECONDS) s"; \
 	  mkdir -p tests/fuzz/corpus/$$t; \
