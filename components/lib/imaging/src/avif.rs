@@ -217,6 +217,8 @@ struct Meta<'a> {
     primary: Option<u32>,
     types: Vec<(u32, [u8; 4])>,
     locations: Vec<Location>,
+    /// Extents listed by every location (bounded like the entries).
+    extents: usize,
     /// `(kind, from, to)` item references.
     refs: Vec<([u8; 4], u32, u32)>,
     properties: Vec<Property<'a>>,
@@ -386,6 +388,11 @@ impl<'a> Meta<'a> {
             let part = source.get(start..end).ok_or_else(|| {
                 Error("an image's data runs past the end of the file (it is cut short)".to_owned())
             })?;
+            // Extents may overlap, but an item larger than its source is a
+            // hostile header (4096 whole-file extents: gigabytes to copy).
+            if out.len() + part.len() > source.len() {
+                return Err(damaged("an item's extents add up to more than the file"));
+            }
             out.extend_from_slice(part);
         }
         if out.is_empty() {
@@ -476,6 +483,12 @@ fn read_iloc(body: &[u8], meta: &mut Meta<'_>) -> Option<()> {
             method,
             extents: Vec::new(),
         };
+        // Zero-sized fields read no bytes: 65535 extents per item could be
+        // listed for free, so they count against the same bound.
+        if meta.extents + usize::from(extents) > MAX_ENTRIES {
+            return None;
+        }
+        meta.extents += usize::from(extents);
         for _ in 0..extents {
             r.sized(index_size)?;
             let offset = base.checked_add(r.sized(offset_size)?)?;
@@ -578,6 +591,7 @@ fn read_property<'a>(bx: &Bx<'a>) -> Option<Property<'a>> {
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
 mod tests {
     use super::*;
 
@@ -606,5 +620,89 @@ mod tests {
         }
         assert!(sniff(b"\0\0\0\x14ftypavif\0\0\0\0mif1"));
         assert!(!sniff(b"\0\0\0\x14ftypheic\0\0\0\0mif1"));
+    }
+
+    /// A box of `kind` around `body`.
+    fn bx(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        let mut out = u32::try_from(body.len() + 8)
+            .unwrap()
+            .to_be_bytes()
+            .to_vec();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// A full box (version 0, no flags).
+    fn full(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        bx(kind, &[&[0, 0, 0, 0][..], body].concat())
+    }
+
+    /// A one-item AVIF file: item 1 of `item_type`, 64x48, its data the
+    /// `extents` (offset, length) of the file, or 4 bytes of `mdat`.
+    fn file(item_type: &[u8; 4], extents: Option<&[(u32, u32)]>) -> Vec<u8> {
+        let ftyp = bx(b"ftyp", b"avif\0\0\0\0avifmif1");
+        let infe = bx(
+            b"infe",
+            &[&[2, 0, 0, 0, 0, 1, 0, 0][..], item_type, b"\0"].concat(),
+        );
+        let iinf = full(b"iinf", &[&[0, 1][..], &infe].concat());
+        let pitm = full(b"pitm", &[0, 1]);
+        let ispe = full(b"ispe", &[0, 0, 0, 64, 0, 0, 0, 48]);
+        let ipco = bx(b"ipco", &ispe);
+        let ipma = full(b"ipma", &[0, 0, 0, 1, 0, 1, 1, 0x81]);
+        let iprp = bx(b"iprp", &[ipco, ipma].concat());
+        // The iloc's size is the same whatever the offsets: build it once
+        // to learn where mdat's body lands.
+        let iloc = |offsets: &[(u32, u32)]| {
+            let count = u16::try_from(offsets.len()).unwrap();
+            let mut body = vec![0x44, 0x00, 0, 1, 0, 1, 0, 0];
+            body.extend_from_slice(&count.to_be_bytes());
+            for (offset, len) in offsets {
+                body.extend_from_slice(&offset.to_be_bytes());
+                body.extend_from_slice(&len.to_be_bytes());
+            }
+            full(b"iloc", &body)
+        };
+        let mdat_body = [1u8, 2, 3, 4];
+        let meta_with = |iloc: &[u8]| full(b"meta", &[&pitm[..], &iinf, iloc, &iprp].concat());
+        let probe = meta_with(&iloc(&[(0, 4)]));
+        let at = u32::try_from(ftyp.len() + probe.len() + 8).unwrap();
+        let extents = extents.map_or_else(|| vec![(at, 4)], <[_]>::to_vec);
+        let meta = meta_with(&iloc(&extents));
+        [ftyp, meta, bx(b"mdat", &mdat_body)].concat()
+    }
+
+    #[test]
+    fn a_synthetic_file_reads_and_grid_or_other_items_are_named() {
+        let ok = parse(&file(b"av01", None)).unwrap();
+        assert_eq!((ok.width, ok.height, ok.depth), (64, 48, 8));
+        assert_eq!(ok.color, [1, 2, 3, 4]);
+        let grid = parse(&file(b"grid", None)).unwrap_err();
+        assert!(
+            grid.0.contains("grid images (tiled) are not supported"),
+            "{grid}"
+        );
+        let hevc = parse(&file(b"hvc1", None)).unwrap_err();
+        assert!(hevc.0.contains("\"hvc1\", not AV1"), "{hevc}");
+    }
+
+    #[test]
+    fn hostile_extents_are_refused_before_any_large_copy() {
+        // 2000 extents each covering the whole file (length 0: "to the
+        // end"): more bytes than the file holds.
+        let whole = vec![(0, 0); 2000];
+        let err = parse(&file(b"av01", Some(&whole))).unwrap_err();
+        assert!(err.0.contains("more than the file"), "{err}");
+        // More extents than the bound: damaged iloc, not 65535 x 4096 entries.
+        let many = vec![(0, 1); MAX_ENTRIES + 1];
+        let err = parse(&file(b"av01", Some(&many))).unwrap_err();
+        assert!(err.0.contains("iloc"), "{err}");
+        // Overlapping extents within the file's size are fine.
+        let ok = parse(&file(b"av01", Some(&[(0, 4), (0, 4)]))).unwrap();
+        assert_eq!(ok.color.len(), 8);
+        // An extent past the end: cut short.
+        let err = parse(&file(b"av01", Some(&[(1 << 20, 4)]))).unwrap_err();
+        assert!(err.0.contains("cut short"), "{err}");
     }
 }

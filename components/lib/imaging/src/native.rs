@@ -55,12 +55,13 @@ fn encoding_failed(format: &str, e: FfmpegError) -> TaskError {
     }
 }
 
-/// A raw frame input: Rgb8 or Rgba8 pixels (others are converted).
-fn raw(img: &DynamicImage) -> (MemInput, Vec<(String, String)>, bool) {
+/// A raw frame input: Rgb8 or Rgba8 pixels (others are converted), moved
+/// into the job, not copied.
+fn raw(img: DynamicImage) -> (MemInput, Vec<(String, String)>, bool) {
     let (w, h) = (img.width(), img.height());
     let (bytes, layout, alpha) = match img {
-        DynamicImage::ImageRgba8(rgba) => (rgba.as_raw().clone(), "rgba", true),
-        DynamicImage::ImageRgb8(rgb) => (rgb.as_raw().clone(), "rgb24", false),
+        DynamicImage::ImageRgba8(rgba) => (rgba.into_raw(), "rgba", true),
+        DynamicImage::ImageRgb8(rgb) => (rgb.into_raw(), "rgb24", false),
         other if other.color().has_alpha() => (other.to_rgba8().into_raw(), "rgba", true),
         other => (other.to_rgb8().into_raw(), "rgb24", false),
     };
@@ -87,7 +88,7 @@ fn run_one(ctx: &mut dyn Ctx, job: Job<'_>) -> Result<Vec<u8>, FfmpegError> {
 }
 
 /// A lossy WebP of `img`, keeping its alpha.
-pub fn webp(ctx: &mut dyn Ctx, img: &DynamicImage) -> Result<Vec<u8>, TaskError> {
+pub fn webp(ctx: &mut dyn Ctx, img: DynamicImage) -> Result<Vec<u8>, TaskError> {
     let (input, options, _) = raw(img);
     let job = Job {
         inputs: vec![JobInput {
@@ -206,7 +207,7 @@ fn apng(frames: &[(RgbaImage, Delay)]) -> Result<Vec<u8>, png::EncodingError> {
 
 /// An AVIF of `img` (4:2:0, 8 bits, full range, sRGB tags), keeping its
 /// alpha as an auxiliary image.
-pub fn avif(ctx: &mut dyn Ctx, img: &DynamicImage) -> Result<Vec<u8>, TaskError> {
+pub fn avif(ctx: &mut dyn Ctx, img: DynamicImage) -> Result<Vec<u8>, TaskError> {
     let (input, options, alpha) = raw(img);
     // BT.601 coefficients in full range, as libavif writes by default.
     let colour = "scale=out_color_matrix=bt601:out_range=pc,format=yuv420p";

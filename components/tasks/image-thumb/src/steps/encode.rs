@@ -26,7 +26,7 @@ fn failed(e: impl std::fmt::Display) -> TaskError {
 }
 
 /// Encode one image (Rgb8 or Rgba8).
-pub fn still(ctx: &mut dyn Ctx, img: &DynamicImage, format: Format) -> Result<Vec<u8>, TaskError> {
+pub fn still(ctx: &mut dyn Ctx, img: DynamicImage, format: Format) -> Result<Vec<u8>, TaskError> {
     let (w, h) = (img.width(), img.height());
     let mut out = Vec::new();
     match format {
@@ -38,7 +38,7 @@ pub fn still(ctx: &mut dyn Ctx, img: &DynamicImage, format: Format) -> Result<Ve
                 .map_err(failed)?;
         }
         Format::Png => {
-            let (bytes, color) = match img {
+            let (bytes, color) = match &img {
                 DynamicImage::ImageRgba8(rgba) => (rgba.as_raw(), ExtendedColorType::Rgba8),
                 DynamicImage::ImageRgb8(rgb) => (rgb.as_raw(), ExtendedColorType::Rgb8),
                 _ => return Err(failed("unexpected pixel layout")),
@@ -104,8 +104,9 @@ fn no_frames() -> TaskError {
     TaskError::InvalidInput("the image could not be decoded: it has no frames".to_owned())
 }
 
-/// Rgb8 with any transparency composited over white.
-fn flatten_on_white(img: &DynamicImage) -> image::RgbImage {
+/// Rgb8 with any transparency composited over white (an Rgb8 image is
+/// moved through, not copied).
+fn flatten_on_white(img: DynamicImage) -> image::RgbImage {
     match img {
         DynamicImage::ImageRgba8(rgba) => {
             let mut rgb = image::RgbImage::new(rgba.width(), rgba.height());
@@ -117,7 +118,7 @@ fn flatten_on_white(img: &DynamicImage) -> image::RgbImage {
             }
             rgb
         }
-        other => other.to_rgb8(),
+        other => other.into_rgb8(),
     }
 }
 
@@ -130,7 +131,7 @@ mod tests {
     fn transparency_becomes_white_in_jpeg() {
         let mut rgba = image::RgbaImage::from_pixel(2, 1, image::Rgba([0, 0, 0, 0]));
         rgba.put_pixel(1, 0, image::Rgba([0, 0, 0, 255]));
-        let rgb = flatten_on_white(&DynamicImage::ImageRgba8(rgba));
+        let rgb = flatten_on_white(DynamicImage::ImageRgba8(rgba));
         assert_eq!(rgb.get_pixel(0, 0).0, [255, 255, 255]);
         assert_eq!(rgb.get_pixel(1, 0).0, [0, 0, 0]);
     }

@@ -77,7 +77,7 @@ pub fn run(ctx: &mut dyn Ctx, p: &Params) -> Result<Values, TaskError> {
         let img = source.decode_first(ctx, plan.stored, plan.stored_output)?;
         ctx.progress(60);
         let img = thumbnail(img, &plan, &look)?;
-        encode::still(ctx, &img, p.format)?
+        encode::still(ctx, img, p.format)?
     };
     ctx.progress(90);
 
