@@ -10,6 +10,7 @@
 //! formats: WebP and AVIF thumbnails of three photos at 512 and 1024 px
 //! against sharp's at the same settings, and their bytes and SSIM next to
 //! drake's JPEG (each against a lossless PNG thumbnail by sharp).
+//! `THUMB_INPUTS=WebP` runs the rows whose label has that text alone.
 //!
 //! drake's time is what a client sees: `POST /v1/create` with `block:
 //! true` — HTTP, queue, the fetch of the photo over loopback, the task in
@@ -273,11 +274,16 @@ async fn main() {
     );
     let mut worst = (0.0_f64, String::new());
     let mut lowest = (1.0_f64, String::new());
+    // `THUMB_INPUTS=WebP` (part of a label above): those rows alone, and
+    // no throughput or output-format section.
+    let only = std::env::var("THUMB_INPUTS").ok();
     for Input {
         label,
         path,
         content_type,
-    } in &inputs
+    } in inputs
+        .iter()
+        .filter(|i| only.as_deref().is_none_or(|o| i.label.contains(o)))
     {
         let name = path.file_name().unwrap().to_str().unwrap();
         let url = fx.add(name, content_type, std::fs::read(path).unwrap());
@@ -324,6 +330,9 @@ async fn main() {
     }
     println!("  worst cell: {:.2}× ({}; goal ≤ 1.0×)", worst.0, worst.1);
     println!("  lowest SSIM: {:.4} ({}; goal ≥ 0.97)", lowest.0, lowest.1);
+    if only.is_some() {
+        return;
+    }
     // Throughput: BATCH thumbnails of the first photo at once.
     let url = fx.add(
         "throughput.jpg",

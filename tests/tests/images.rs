@@ -4,9 +4,9 @@
 //! result shapes and the published files).
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-mod common;
+use crate::common;
 
-use common::{Drake, Fixtures};
+use crate::common::{Drake, Fixtures};
 use serde_json::json;
 
 /// A white disk of radius `r` at (`cx`, `cy`) on black, as PNG.
@@ -209,6 +209,225 @@ async fn thumbnails_as_webp_and_avif_keep_alpha_and_read_back() {
         (json!(160), json!(120))
     );
     assert_eq!(info["alpha"], true, "{info}");
+}
+
+/// `simple` (a lossy WebP of one `VP8 ` chunk, `w`×`h`) rewritten as an
+/// extended file carrying an EXIF orientation, as cameras and phones'
+/// converters write it.
+fn webp_with_orientation(simple: &[u8], w: u32, h: u32, orientation: u8) -> Vec<u8> {
+    assert_eq!(&simple[12..16], b"VP8 ", "a simple lossy WebP");
+    let chunk = |kind: &[u8; 4], body: &[u8]| {
+        let mut out = kind.to_vec();
+        out.extend_from_slice(&u32::try_from(body.len()).unwrap().to_le_bytes());
+        out.extend_from_slice(body);
+        if body.len() % 2 == 1 {
+            out.push(0);
+        }
+        out
+    };
+    let mut vp8x = vec![0x08, 0, 0, 0]; // flags: EXIF
+    vp8x.extend_from_slice(&(w - 1).to_le_bytes()[..3]);
+    vp8x.extend_from_slice(&(h - 1).to_le_bytes()[..3]);
+    // A little-endian TIFF block: IFD0 with one entry, Orientation.
+    let tiff = [
+        b'I',
+        b'I',
+        42,
+        0,
+        8,
+        0,
+        0,
+        0,
+        1,
+        0,
+        0x12,
+        0x01,
+        3,
+        0,
+        1,
+        0,
+        0,
+        0,
+        orientation,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ];
+    let body = [
+        &b"WEBP"[..],
+        &chunk(b"VP8X", &vp8x),
+        &simple[12..],
+        &chunk(b"EXIF", &tiff),
+    ]
+    .concat();
+    [
+        &b"RIFF"[..],
+        &u32::try_from(body.len()).unwrap().to_le_bytes(),
+        &body,
+    ]
+    .concat()
+}
+
+/// Still WebP inputs go to the native decoder (ffmpeg's, resampled on
+/// load): a lossy photo-like file turned by its EXIF orientation, and a
+/// lossy file with an alpha plane, keep their look.
+#[tokio::test]
+async fn still_webp_inputs_keep_orientation_and_alpha() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    // 320×240, red left half, blue right half; orientation 6 (turn 90°
+    // clockwise to view): 240×320, red on top.
+    let halves = image::RgbImage::from_fn(320, 240, |x, _| {
+        if x < 160 {
+            image::Rgb([220, 30, 30])
+        } else {
+            image::Rgb([30, 30, 220])
+        }
+    });
+    std::fs::write(dir.path().join("halves.png"), png(halves.into())).unwrap();
+    std::fs::write(dir.path().join("half.png"), half_transparent()).unwrap();
+    let input = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let lossy = common::ffmpeg_make(
+        dir.path(),
+        "halves.webp",
+        &[
+            "-i",
+            &input("halves.png"),
+            "-c:v",
+            "libwebp",
+            "-quality",
+            "90",
+        ],
+    );
+    let turned = fx.add(
+        "turned.webp",
+        "image/webp",
+        webp_with_orientation(&lossy, 320, 240, 6),
+    );
+    let alpha = common::ffmpeg_make(
+        dir.path(),
+        "half.webp",
+        &[
+            "-i",
+            &input("half.png"),
+            "-c:v",
+            "libwebp",
+            "-quality",
+            "90",
+        ],
+    );
+    assert_eq!(&alpha[12..16], b"VP8X", "an extended WebP with alpha");
+    let alpha = fx.add("half.webp", "image/webp", alpha);
+    let statuses = drake
+        .create(
+            json!([
+                {"task_name": "image.thumb", "url": turned, "width": 120, "format": "png"},
+                {"task_name": "image.thumb", "url": alpha, "width": 160, "format": "png"},
+            ]),
+            true,
+        )
+        .await;
+    for s in &statuses {
+        assert_eq!(s["status"], "success", "{s}");
+    }
+    assert_eq!(
+        (
+            statuses[0]["result"]["width"].clone(),
+            statuses[0]["result"]["height"].clone()
+        ),
+        (json!(120), json!(160))
+    );
+    let png = common::download(statuses[0]["result"]["output"].as_str().unwrap()).await;
+    let upright = rgba(&png, image::ImageFormat::Png);
+    assert_eq!(upright.dimensions(), (120, 160));
+    for (y, colour) in [(30, [220, 30, 30, 255]), (130, [30, 30, 220, 255])] {
+        let px = *upright.get_pixel(60, y);
+        assert!(close(px, colour, 24), "at y {y}: {px:?}");
+    }
+    let png = common::download(statuses[1]["result"]["output"].as_str().unwrap()).await;
+    let cut = rgba(&png, image::ImageFormat::Png);
+    assert_eq!(cut.dimensions(), (160, 120));
+    let px = *cut.get_pixel(20, 60);
+    assert!(close(px, [220, 30, 30, 255], 24), "{px:?}");
+    assert_eq!(
+        cut.get_pixel(140, 60).0[3],
+        0,
+        "transparent stays transparent"
+    );
+}
+
+/// A damaged lossy WebP gets one outcome whatever size is asked of it
+/// through the real decoders (ffmpeg's, image-webp's for a file cut
+/// short): success at every size or the same error at every size.
+#[tokio::test]
+async fn damaged_webps_are_judged_the_same_at_every_size() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let gradient = image::RgbImage::from_fn(640, 480, |x, y| {
+        image::Rgb([(x * 255 / 640) as u8, (y * 255 / 480) as u8, 128])
+    });
+    std::fs::write(dir.path().join("g.png"), png(gradient.into())).unwrap();
+    let source = dir.path().join("g.png").to_string_lossy().into_owned();
+    let good = common::ffmpeg_make(
+        dir.path(),
+        "g.webp",
+        &["-i", &source, "-c:v", "libwebp", "-quality", "85"],
+    );
+    let n = good.len();
+    let mut variants = vec![
+        ("cut in half".to_owned(), good[..n / 2].to_vec()),
+        ("cut 16 bytes short".to_owned(), good[..n - 16].to_vec()),
+    ];
+    let mut zeros = good.clone();
+    zeros[n / 2..].fill(0);
+    variants.push(("zero-filled from the middle".to_owned(), zeros));
+    for at in [40, n / 3, n * 9 / 10] {
+        let mut flipped = good.clone();
+        flipped[at] ^= 0x10;
+        variants.push((format!("a bit flipped at {at}"), flipped));
+    }
+    for (name, bytes) in variants {
+        let url = fx.add(
+            &format!("{}.webp", name.replace(' ', "-")),
+            "image/webp",
+            bytes,
+        );
+        // 64 px, 200, 512, and the full size (no width).
+        let tasks: Vec<_> = [Some(64), Some(200), Some(512), None]
+            .into_iter()
+            .map(|w| {
+                let mut task = json!({"task_name": "image.thumb", "url": url});
+                if let Some(w) = w {
+                    task["width"] = json!(w);
+                }
+                task
+            })
+            .collect();
+        let statuses = drake.create(json!(tasks), true).await;
+        let outcomes: Vec<_> = statuses
+            .iter()
+            .map(|s| {
+                let status = s["status"].as_str().unwrap().to_owned();
+                let why = if status == "error" {
+                    s["result"].to_string()
+                } else {
+                    String::new()
+                };
+                (status, why)
+            })
+            .collect();
+        assert!(
+            outcomes.iter().all(|o| o == &outcomes[0]),
+            "{name}: {outcomes:?}"
+        );
+        if name.starts_with("cut") {
+            assert_eq!(outcomes[0].0, "error", "{name}");
+        }
+    }
 }
 
 #[tokio::test]

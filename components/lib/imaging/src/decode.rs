@@ -12,7 +12,10 @@
 //!   there is one;
 //! - PNG: `png`, told to expand palettes and strip 16-bit samples to 8 bits
 //!   while decoding, so a 16-bit RGBA image never takes 8 bytes a pixel;
-//! - GIF and WebP: the `image` decoders, which composite animation frames;
+//! - GIF and animated WebP: the `image` decoders, which composite
+//!   animation frames;
+//! - still WebP: natively through the ffmpeg capability, resampled on load
+//!   ([`crate::native`]), with `image-webp` where there is no ffmpeg;
 //! - AVIF: the container read here ([`crate::avif`]), the AV1 data decoded
 //!   natively through the ffmpeg capability ([`crate::native`]), resampled
 //!   on load to the target size.
@@ -71,13 +74,17 @@ enum Decoder {
     },
     Png(Box<png::Reader<Cursor<Vec<u8>>>>),
     Gif(Box<GifDecoder<Cursor<Vec<u8>>>>),
-    Webp(Box<WebPDecoder<Cursor<Vec<u8>>>>),
+    Webp {
+        decoder: Box<WebPDecoder<Cursor<Shared>>>,
+        /// The file, for the native decoder of still images.
+        bytes: Shared,
+    },
     Avif(Box<crate::avif::Avif>),
 }
 
 /// The file, shared by the general JPEG decoder and the DC-only one
 /// without a copy (`Rc<[u8]>` from a `Vec` would copy a 20 MB photo).
-#[derive(Clone)]
+#[derive(Clone, Clone)]
 struct Shared(Rc<Vec<u8>>);
 
 impl AsRef<[u8]> for Shared {
@@ -207,12 +214,17 @@ impl Source {
                 })
             }
             Kind::Webp => {
-                let mut decoder = WebPDecoder::new(cursor).map_err(image_error)?;
+                let bytes = Shared(Rc::new(cursor.into_inner()));
+                let mut decoder =
+                    WebPDecoder::new(Cursor::new(bytes.clone())).map_err(image_error)?;
                 decoder.set_limits(image_limits()).map_err(image_error)?;
                 let exif = decoder.exif_metadata().ok().flatten();
                 let icc = decoder.icc_profile().ok().flatten();
                 Ok(Source {
-                    decoder: Decoder::Webp(Box::new(decoder)),
+                    decoder: Decoder::Webp {
+                        decoder: Box::new(decoder),
+                        bytes,
+                    },
                     orientation: exif_orientation(exif.as_deref()),
                     icc,
                 })
@@ -236,7 +248,7 @@ impl Source {
     pub fn is_animated(&self) -> bool {
         match &self.decoder {
             Decoder::Gif(_) => true,
-            Decoder::Webp(d) => d.has_animation(),
+            Decoder::Webp { decoder, .. } => decoder.has_animation(),
             Decoder::Jpeg { .. } | Decoder::Png(_) | Decoder::Avif(_) => false,
         }
     }
@@ -245,8 +257,8 @@ impl Source {
     /// Rgba8. `stored` is the stored size and `target` the size the caller
     /// will resize the whole image to (stored frame; a crop is cut from
     /// that): a JPEG is decoded at the smallest DCT scale that is still at
-    /// least the target (`JPEG_SCALE_MARGIN`); an AVIF straight at the
-    /// target (`ctx` runs its native decoder).
+    /// least the target (`JPEG_SCALE_MARGIN`); an AVIF or a still WebP
+    /// straight at the target (`ctx` runs their native decoders).
     pub fn decode_first(
         self,
         ctx: &mut dyn Ctx,
@@ -314,16 +326,25 @@ impl Source {
                 img.ok_or_else(|| undecodable("unexpected PNG pixel layout"))
             }
             Decoder::Gif(d) => DynamicImage::from_decoder(*d).map_err(image_error),
-            Decoder::Webp(d) => DynamicImage::from_decoder(*d).map_err(image_error),
-            Decoder::Avif(avif) => {
-                // Never enlarged: the caller's resize does that, in sRGB.
-                let size = if target.0 <= stored.0 && target.1 <= stored.1 {
-                    target
-                } else {
-                    stored
-                };
-                crate::native::decode_avif(ctx, &avif, size)
+            Decoder::Webp { decoder, bytes } => {
+                // A still image goes to the native decoder; image-webp
+                // reads animations (the first frame, composited), and any
+                // still where there is no ffmpeg (Spin) or ffmpeg refuses
+                // the file — its own error then names what is wrong —, and
+                // a file cut short, which ffmpeg would show half-decoded
+                // where image-webp says what is wrong.
+                if !decoder.has_animation() && whole_riff(bytes.as_ref()) {
+                    let alpha = decoder.color_type().has_alpha();
+                    let size = on_load(stored, target);
+                    match crate::native::decode_webp(ctx, bytes.as_ref(), alpha, size) {
+                        Err(TaskError::Limit(m)) => return Err(TaskError::Limit(m)),
+                        Ok(img) => return Ok(img),
+                        Err(_) => {}
+                    }
+                }
+                DynamicImage::from_decoder(*decoder).map_err(image_error)
             }
+            Decoder::Avif(avif) => crate::native::decode_avif(ctx, &avif, on_load(stored, target)),
         }
     }
 
@@ -335,7 +356,7 @@ impl Source {
     pub fn into_frames(self) -> Result<(LoopCount, KeptFrames), TaskError> {
         let (loop_count, frames) = match self.decoder {
             Decoder::Gif(d) => (d.loop_count(), d.into_frames()),
-            Decoder::Webp(d) => (d.loop_count(), d.into_frames()),
+            Decoder::Webp { decoder, .. } => (decoder.loop_count(), decoder.into_frames()),
             Decoder::Jpeg { .. } | Decoder::Png(_) | Decoder::Avif(_) => {
                 return Err(TaskError::Failed("the image is not animated".to_owned()));
             }
@@ -379,6 +400,37 @@ impl Iterator for KeptFrames {
         self.kept += 1;
         let delay = frame.delay();
         Some(Ok((DynamicImage::ImageRgba8(frame.into_buffer()), delay)))
+    }
+}
+
+/// Whether every chunk of a RIFF (WebP) file lies inside it: no chunk cut
+/// short, none claiming more than the file holds.
+fn whole_riff(file: &[u8]) -> bool {
+    let mut at = 12;
+    while at < file.len() {
+        let Some(size) = file.get(at + 4..at + 8) else {
+            return false;
+        };
+        let size = u32::from_le_bytes([size[0], size[1], size[2], size[3]]) as usize;
+        // Chunks are padded to an even size (the last one's pad may be
+        // left out).
+        let end = at.saturating_add(8).saturating_add(size);
+        if end > file.len() {
+            return false;
+        }
+        at = end + (size & 1);
+    }
+    at >= 12 && file.len() > 12
+}
+
+/// The size a native decoder resamples to on load: the caller's target,
+/// never enlarged (the caller's resize does that, after the conversion
+/// to sRGB).
+fn on_load(stored: (u32, u32), target: (u32, u32)) -> (u32, u32) {
+    if target.0 <= stored.0 && target.1 <= stored.1 {
+        target
+    } else {
+        stored
     }
 }
 

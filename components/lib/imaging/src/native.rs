@@ -7,12 +7,15 @@
 //!   not build for `wasm32-wasip2` without a C toolchain for it;
 //! - **AVIF** written with libaom in its all-intra mode and read with
 //!   dav1d: the Rust AV1 encoder (rav1e) runs several times slower without
-//!   its assembly, and no Rust AV1 decoder builds for wasm.
+//!   its assembly, and no Rust AV1 decoder builds for wasm;
+//! - **still WebP** read by ffmpeg's decoder, resampled on load: several
+//!   times faster than `image-webp` in the guest, which stays for animated
+//!   WebP and where there is no ffmpeg.
 //!
 //! Pixels cross as raw frames, so no format is parsed twice; the AVIF
 //! container is read in the guest ([`crate::avif`]) and ffmpeg sees bare
-//! AV1 data. On Spin, which has no ffmpeg, these formats fail with an
-//! error saying so.
+//! AV1 data. On Spin, which has no ffmpeg, the encoders and the AVIF
+//! decoder fail with an error saying so.
 
 use drake_sdk::media::{FfmpegError, Job, JobInput, opts};
 use drake_sdk::{Ctx, Input, MemInput, TaskError};
@@ -44,8 +47,8 @@ const AVIF_SPEED: &str = "8";
 /// on it, and AVIF writers other than libavif leave it out.
 const TEMPORAL_DELIMITER: [u8; 2] = [0x12, 0x00];
 
-/// Resampling for the AVIF decode's shrink-on-load: Lanczos, as the
-/// in-guest resize does.
+/// Resampling for the AVIF and WebP decodes' shrink-on-load: Lanczos, as
+/// the in-guest resize does.
 const SCALE_FLAGS: &str = "lanczos";
 
 fn encoding_failed(format: &str, e: FfmpegError) -> TaskError {
@@ -268,28 +271,85 @@ pub fn decode_avif(
     };
     let colour = obu(&avif.color);
     let alpha = avif.alpha.as_deref().map(obu);
-    let (w, h) = size;
-    let plane = |index: usize, layout: &str| {
-        opts([
-            ("map", &format!("{index}:v")),
-            ("frames:v", "1"),
-            ("vf", &format!("scale={w}:{h}:flags={SCALE_FLAGS}")),
-            ("pix_fmt", layout),
-            ("f", "rawvideo"),
-        ])
-    };
     let mut inputs = vec![JobInput {
         media: &colour as &dyn Input,
         options: opts([("f", "obu")]),
     }];
-    let mut outputs = vec![plane(0, "rgb24")];
+    let mut outputs = vec![scaled(0, size, "rgb24")];
     if let Some(alpha) = &alpha {
         inputs.push(JobInput {
             media: alpha,
             options: opts([("f", "obu")]),
         });
-        outputs.push(plane(1, "gray"));
+        outputs.push(scaled(1, size, "gray"));
     }
+    let planes = decode(ctx, inputs, outputs)?;
+    let (w, h) = size;
+    let rgb = planes.first().map(|p| p.read_all());
+    let rgb = rgb
+        .and_then(|p| RgbImage::from_raw(w, h, p))
+        .ok_or_else(ends_early)?;
+    let Some(alpha) = planes.get(1) else {
+        return Ok(DynamicImage::ImageRgb8(rgb));
+    };
+    let alpha = GrayImage::from_raw(w, h, alpha.read_all()).ok_or_else(ends_early)?;
+    let rgba = RgbaImage::from_fn(w, h, |x, y| {
+        let [r, g, b] = rgb.get_pixel(x, y).0;
+        image::Rgba([r, g, b, alpha.get_pixel(x, y).0[0]])
+    });
+    Ok(DynamicImage::ImageRgba8(rgba))
+}
+
+/// Decode a still WebP (lossy or lossless) at `size` (stored frame,
+/// resampled on load): Rgba8 when it has `alpha`, else Rgb8. ffmpeg's
+/// decoder with its SIMD takes a third of image-webp's time on a photo,
+/// and the full-size RGB image never reaches the guest. (ffmpeg 5.1
+/// reads no animated WebP: those stay with image-webp.)
+pub fn decode_webp(
+    ctx: &mut dyn Ctx,
+    file: &[u8],
+    alpha: bool,
+    size: (u32, u32),
+) -> Result<DynamicImage, TaskError> {
+    let input = MemInput::new("image/webp", file.to_vec());
+    let inputs = vec![JobInput {
+        media: &input as &dyn Input,
+        // EXIF orientation is the caller's to apply, as for every format.
+        options: opts([("f", "webp_pipe"), ("noautorotate", "")]),
+    }];
+    let layout = if alpha { "rgba" } else { "rgb24" };
+    let pixels = decode(ctx, inputs, vec![scaled(0, size, layout)])?;
+    let pixels = pixels
+        .first()
+        .map(|p| p.read_all())
+        .ok_or_else(ends_early)?;
+    let (w, h) = size;
+    let img = if alpha {
+        RgbaImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgba8)
+    } else {
+        RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8)
+    };
+    img.ok_or_else(ends_early)
+}
+
+/// One raw output: the first frame of input `index`, scaled to `size`, in
+/// the pixel `layout`.
+fn scaled(index: usize, (w, h): (u32, u32), layout: &str) -> Vec<(String, String)> {
+    opts([
+        ("map", &format!("{index}:v")),
+        ("frames:v", "1"),
+        ("vf", &format!("scale={w}:{h}:flags={SCALE_FLAGS}")),
+        ("pix_fmt", layout),
+        ("f", "rawvideo"),
+    ])
+}
+
+/// Run a decoding job: its raw outputs.
+fn decode(
+    ctx: &mut dyn Ctx,
+    inputs: Vec<JobInput<'_>>,
+    outputs: Vec<Vec<(String, String)>>,
+) -> Result<Vec<Box<dyn Input>>, TaskError> {
     let job = Job {
         inputs,
         filter_complex: None,
@@ -297,27 +357,21 @@ pub fn decode_avif(
         progress_duration: None,
         progress_span: (20, 60),
     };
-    let undecodable = |e: FfmpegError| match e {
+    ctx.ffmpeg(job).map_err(undecodable)
+}
+
+fn undecodable(e: FfmpegError) -> TaskError {
+    match e {
         FfmpegError::Limit(m) => TaskError::Limit(m),
         e => TaskError::InvalidInput(format!("the image could not be decoded: {e}")),
-    };
-    let planes = ctx.ffmpeg(job).map_err(undecodable)?;
-    let short = || {
-        undecodable(FfmpegError::InvalidInput(
-            "the AV1 data ends early".to_owned(),
-        ))
-    };
-    let rgb = planes.first().map(|p| p.read_all()).ok_or_else(short)?;
-    let rgb = RgbImage::from_raw(w, h, rgb).ok_or_else(short)?;
-    let Some(alpha) = planes.get(1) else {
-        return Ok(DynamicImage::ImageRgb8(rgb));
-    };
-    let alpha = GrayImage::from_raw(w, h, alpha.read_all()).ok_or_else(short)?;
-    let rgba = RgbaImage::from_fn(w, h, |x, y| {
-        let [r, g, b] = rgb.get_pixel(x, y).0;
-        image::Rgba([r, g, b, alpha.get_pixel(x, y).0[0]])
-    });
-    Ok(DynamicImage::ImageRgba8(rgba))
+    }
+}
+
+/// A raw output shorter than its frame.
+fn ends_early() -> TaskError {
+    undecodable(FfmpegError::InvalidInput(
+        "the image data ends early".to_owned(),
+    ))
 }
 
 #[cfg(test)]

@@ -167,3 +167,47 @@ fn damaged_files_are_judged_the_same_at_every_size() {
         );
     }
 }
+
+/// A still WebP goes to the native decoder (one ffmpeg job, resampled on
+/// load to the working size); without ffmpeg (Spin; here, no job result
+/// queued) image-webp decodes it, and a file cut short never reaches
+/// ffmpeg.
+#[test]
+fn still_webp_is_decoded_natively_at_the_working_size() {
+    let img = RgbImage::from_fn(80, 40, |x, _| {
+        if x < 40 {
+            Rgb([255, 0, 0])
+        } else {
+            Rgb([0, 0, 255])
+        }
+    });
+    let webp = samples::encode(&DynamicImage::ImageRgb8(img), ImageFormat::WebP);
+    // What "ffmpeg" returns: 20x10 green, so its use shows in the result.
+    let mut ctx = FakeCtx::default().with_input(URL, "image/webp", webp.clone());
+    ctx.job_results
+        .push_back(Ok(vec![[0u8, 255, 0].repeat(20 * 10)]));
+    let pic = drake_imaging::load(&mut ctx, URL, "url", Size::Within(20, 20)).unwrap();
+    assert_eq!((pic.width, pic.height), (80, 40));
+    assert_eq!(pic.image.dimensions(), (20, 10));
+    assert_eq!(pic.image.get_pixel(3, 3).0, [0, 255, 0, 255]);
+    let job = &ctx.jobs[0];
+    let has =
+        |opts: &[(String, String)], k: &str, v: &str| opts.iter().any(|(a, b)| a == k && b == v);
+    assert!(has(&job.inputs[0], "f", "webp_pipe"), "{:?}", job.inputs);
+    assert!(
+        has(&job.outputs[0], "vf", "scale=20:10:flags=lanczos"),
+        "{:?}",
+        job.outputs
+    );
+    assert!(has(&job.outputs[0], "pix_fmt", "rgb24"));
+    // No ffmpeg: image-webp, the real pixels.
+    let pic = load(webp.clone(), Size::Within(20, 20)).unwrap();
+    assert_eq!(pic.image.dimensions(), (20, 10));
+    assert!(pic.image.get_pixel(2, 5)[0] > 200 && pic.image.get_pixel(17, 5)[2] > 200);
+    // Cut short: no ffmpeg job, image-webp's error.
+    let mut ctx =
+        FakeCtx::default().with_input(URL, "image/webp", webp[..webp.len() - 10].to_vec());
+    let err = drake_imaging::load(&mut ctx, URL, "url", Size::Within(20, 20)).err();
+    assert!(ctx.jobs.is_empty());
+    assert!(matches!(err, Some(TaskError::InvalidInput(_))), "{err:?}");
+}
