@@ -14,13 +14,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 make --no-print-directory test-deps components
-cargo build --release --workspace --all-targets
-DRAKE_RELIABILITY=long cargo test --release -p drake-tests --test reliability -- \
+cargo build --release --workspace --lib --bins --tests --examples
+DRAKE_RELIABILITY=long cargo test --release -p drake-tests --test e2e reliability:: -- \
   --nocapture --test-threads 1
-cargo test --release -p drake-tests --test scale -- --nocapture --test-threads 1
-DRAKE_RELIABILITY=long cargo test --release -p drake-tests --test tenants -- \
+cargo test --release -p drake-tests --test e2e scale:: -- --nocapture --test-threads 1
+DRAKE_RELIABILITY=long cargo test --release -p drake-tests --test e2e tenants:: -- \
   --nocapture --test-threads 1
 # 200 random SXML timelines through ffmpeg (a dozen in `make test`).
-DRAKE_RELIABILITY=long cargo test --release -p drake-tests --test sxml_property -- \
+DRAKE_RELIABILITY=long cargo test --release -p drake-tests --test e2e sxml_property:: -- \
   --nocapture
 make --no-print-directory fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-600}"

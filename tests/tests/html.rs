@@ -4,11 +4,11 @@
 //! addresses).
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
-use common::{Drake, Fixtures};
+use crate::common::{Drake, Fixtures};
 use serde_json::{Value, json};
 
 fn fixture(name: &str) -> Vec<u8> {

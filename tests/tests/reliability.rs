@@ -5,7 +5,7 @@
 //! schemathesis examples — and prints the figures.
 #![allow(clippy::unwrap_used, reason = "tests: a failure is a panic")]
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 use serde_json::{Value, json};
 
-use common::{Drake, Fixtures, SECRET};
+use crate::common::{Drake, Fixtures, SECRET};
 
 /// The `q`-quantile of sorted `values`.
 fn quantile(sorted: &[Duration], q: f64) -> Duration {

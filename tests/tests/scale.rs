@@ -7,7 +7,7 @@
 //! are deleted once, with their files, and 404 on every node.
 #![allow(clippy::unwrap_used, reason = "tests: a failure is a panic")]
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -15,8 +15,8 @@ use std::time::Duration;
 use drake_host::store::postgres::testing;
 use serde_json::{Value, json};
 
-use common::s3::S3Server;
-use common::{Drake, Fixtures, Options};
+use crate::common::s3::S3Server;
+use crate::common::{Drake, Fixtures, Options};
 
 /// A stateless node: its own fresh data directory, tasks in `db`, files
 /// in `bucket`/out on `s3` (`blobs`: more `[blobs]` keys), JSON logs.

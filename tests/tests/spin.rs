@@ -7,7 +7,7 @@
 //! dragon's shapes; `spin.toml`, the registry and the artefacts agree.
 #![allow(clippy::unwrap_used, reason = "tests: a failure is a panic")]
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -18,7 +18,7 @@ use drake_host::registry;
 use reqwest::StatusCode;
 use serde_json::{Map, Value, json};
 
-use common::{Drake, Fixtures};
+use crate::common::{Drake, Fixtures};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -9,11 +9,11 @@
 //! speed.
 #![allow(clippy::unwrap_used, reason = "tests: a failure is a panic")]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
-use common::{pixel, probe, save};
+use crate::common::{pixel, probe, save};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,9 +10,9 @@
 //! `DRAKE_PROPERTY_SEED` to replay one.
 #![allow(clippy::unwrap_used, reason = "tests: a failure is a panic")]
 
-mod common;
+use crate::common;
 
-use common::{Drake, Fixtures};
+use crate::common::{Drake, Fixtures};
 use serde_json::{Value, json};
 
 /// xorshift64*: small, seedable, good enough to pick shapes.

@@ -7,7 +7,7 @@
 //! `slow_and_surplus_connections_are_closed`).
 #![allow(clippy::unwrap_used, reason = "tests: a failure is a panic")]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +19,7 @@ use axum::response::IntoResponse;
 use futures::StreamExt as _;
 use serde_json::json;
 
-use common::Drake;
+use crate::common::Drake;
 
 /// Bytes of each asset of the finding-1 timeline: a long WAV.
 const ASSET_BYTES: u64 = 100 << 20;

@@ -4,7 +4,7 @@
 //! connection dropped mid-upload, a bad token).
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use common::{Drake, Fixtures, Options};
+use crate::common::{Drake, Fixtures, Options};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "ya29.secret-access-token";

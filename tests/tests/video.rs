@@ -3,12 +3,12 @@
 //! the sandbox holds (no file or network escapes, CPU and output caps).
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;
 
-use common::{Drake, Fixtures, Options};
+use crate::common::{Drake, Fixtures, Options};
 use serde_json::{Value, json};
 
 fn rational(s: &str) -> f64 {

@@ -2,7 +2,7 @@
 //! (built by `make test` before the tests run), a fixture HTTP server in
 //! the test process, and small helpers. Nothing here touches the internet:
 //! the server's fetch allow-list opens loopback only.
-#![allow(dead_code, reason = "each test binary uses a different subset")]
+#![allow(dead_code, reason = "the tests and each bench use different subsets")]
 #![allow(clippy::unwrap_used, reason = "test harness: failures are panics")]
 
 use std::collections::HashMap;
