@@ -9,11 +9,11 @@ use crate::common;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::common::{Drake, Fixtures, Options};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use crate::common::{Drake, Fixtures, Options};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "ya29.secret-access-token";

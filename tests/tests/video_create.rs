@@ -10,7 +10,9 @@ use crate::common;
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{Drake, Fixtures, Options, frame, frame_size, near, pixel, probe, save, tile_color};
+use crate::common::{
+    Drake, Fixtures, Options, frame, frame_size, near, pixel, probe, save, tile_color,
+};
 use serde_json::{Value, json};
 
 /// The media the documents use, served on loopback under the names of

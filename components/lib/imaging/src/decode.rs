@@ -82,9 +82,10 @@ enum Decoder {
     Avif(Box<crate::avif::Avif>),
 }
 
-/// The file, shared by the general JPEG decoder and the DC-only one
-/// without a copy (`Rc<[u8]>` from a `Vec` would copy a 20 MB photo).
-#[derive(Clone, Clone)]
+/// The file, shared by two decoders without a copy (the general JPEG one
+/// and the DC-only one; image-webp and the native one); `Rc<[u8]>` from a
+/// `Vec` would copy a 20 MB photo.
+#[derive(Clone)]
 struct Shared(Rc<Vec<u8>>);
 
 impl AsRef<[u8]> for Shared {
@@ -336,7 +337,7 @@ impl Source {
                 if !decoder.has_animation() && whole_riff(bytes.as_ref()) {
                     let alpha = decoder.color_type().has_alpha();
                     let size = on_load(stored, target);
-                    match crate::native::decode_webp(ctx, bytes.as_ref(), alpha, size) {
+                    match crate::native::decode_webp(ctx, bytes.as_ref(), alpha, stored, size) {
                         Err(TaskError::Limit(m)) => return Err(TaskError::Limit(m)),
                         Ok(img) => return Ok(img),
                         Err(_) => {}

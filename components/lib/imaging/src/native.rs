@@ -8,9 +8,9 @@
 //! - **AVIF** written with libaom in its all-intra mode and read with
 //!   dav1d: the Rust AV1 encoder (rav1e) runs several times slower without
 //!   its assembly, and no Rust AV1 decoder builds for wasm;
-//! - **still WebP** read by ffmpeg's decoder, resampled on load: several
-//!   times faster than `image-webp` in the guest, which stays for animated
-//!   WebP and where there is no ffmpeg.
+//! - **still WebP** read by ffmpeg's decoder, resampled on load (the
+//!   resize done natively, no full-size image in the guest); `image-webp`
+//!   stays for animated WebP and where there is no ffmpeg.
 //!
 //! Pixels cross as raw frames, so no format is parsed twice; the AVIF
 //! container is read in the guest ([`crate::avif`]) and ffmpeg sees bare
@@ -275,13 +275,14 @@ pub fn decode_avif(
         media: &colour as &dyn Input,
         options: opts([("f", "obu")]),
     }];
-    let mut outputs = vec![scaled(0, size, "rgb24")];
+    let stored = (avif.width, avif.height);
+    let mut outputs = vec![scaled(0, stored, size, "rgb24")];
     if let Some(alpha) = &alpha {
         inputs.push(JobInput {
             media: alpha,
             options: opts([("f", "obu")]),
         });
-        outputs.push(scaled(1, size, "gray"));
+        outputs.push(scaled(1, stored, size, "gray"));
     }
     let planes = decode(ctx, inputs, outputs)?;
     let (w, h) = size;
@@ -301,14 +302,16 @@ pub fn decode_avif(
 }
 
 /// Decode a still WebP (lossy or lossless) at `size` (stored frame,
-/// resampled on load): Rgba8 when it has `alpha`, else Rgb8. ffmpeg's
-/// decoder with its SIMD takes a third of image-webp's time on a photo,
-/// and the full-size RGB image never reaches the guest. (ffmpeg 5.1
+/// resampled on load): Rgba8 when it has `alpha`, else Rgb8. ffmpeg's VP8
+/// decoder is no faster than image-webp's in wasm, but the resize runs
+/// natively and the full-size RGB image never reaches the guest: about a
+/// quarter off a 13 Mpx photo's thumbnail (bench/README.md). (ffmpeg 5.1
 /// reads no animated WebP: those stay with image-webp.)
 pub fn decode_webp(
     ctx: &mut dyn Ctx,
     file: &[u8],
     alpha: bool,
+    stored: (u32, u32),
     size: (u32, u32),
 ) -> Result<DynamicImage, TaskError> {
     let input = MemInput::new("image/webp", file.to_vec());
@@ -318,7 +321,7 @@ pub fn decode_webp(
         options: opts([("f", "webp_pipe"), ("noautorotate", "")]),
     }];
     let layout = if alpha { "rgba" } else { "rgb24" };
-    let pixels = decode(ctx, inputs, vec![scaled(0, size, layout)])?;
+    let pixels = decode(ctx, inputs, vec![scaled(0, stored, size, layout)])?;
     let pixels = pixels
         .first()
         .map(|p| p.read_all())
@@ -332,13 +335,26 @@ pub fn decode_webp(
     img.ok_or_else(ends_early)
 }
 
-/// One raw output: the first frame of input `index`, scaled to `size`, in
-/// the pixel `layout`.
-fn scaled(index: usize, (w, h): (u32, u32), layout: &str) -> Vec<(String, String)> {
+/// One raw output: the first frame of input `index` (`stored` pixels),
+/// scaled to `size`, in the pixel `layout`. From 4× or more, a box filter
+/// first takes it to twice the size (libvips' shrink, then reduce): 10–15%
+/// of a 13 Mpx WebP's job, with Lanczos still making the last step.
+fn scaled(
+    index: usize,
+    stored: (u32, u32),
+    (w, h): (u32, u32),
+    layout: &str,
+) -> Vec<(String, String)> {
+    let last = format!("scale={w}:{h}:flags={SCALE_FLAGS}");
+    let graph = if stored.0 >= w.saturating_mul(4) && stored.1 >= h.saturating_mul(4) {
+        format!("scale={}:{}:flags=area,{last}", w * 2, h * 2)
+    } else {
+        last
+    };
     opts([
         ("map", &format!("{index}:v")),
         ("frames:v", "1"),
-        ("vf", &format!("scale={w}:{h}:flags={SCALE_FLAGS}")),
+        ("vf", &graph),
         ("pix_fmt", layout),
         ("f", "rawvideo"),
     ])

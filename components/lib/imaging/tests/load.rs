@@ -195,7 +195,11 @@ fn still_webp_is_decoded_natively_at_the_working_size() {
         |opts: &[(String, String)], k: &str, v: &str| opts.iter().any(|(a, b)| a == k && b == v);
     assert!(has(&job.inputs[0], "f", "webp_pipe"), "{:?}", job.inputs);
     assert!(
-        has(&job.outputs[0], "vf", "scale=20:10:flags=lanczos"),
+        has(
+            &job.outputs[0],
+            "vf",
+            "scale=40:20:flags=area,scale=20:10:flags=lanczos"
+        ),
         "{:?}",
         job.outputs
     );
