@@ -130,8 +130,13 @@ fn close(a: image::Rgba<u8>, b: [u8; 4], tolerance: u8) -> bool {
 
 /// A 320×240 PNG: left half opaque red, right half fully transparent.
 fn half_transparent() -> Vec<u8> {
-    let img = image::RgbaImage::from_fn(320, 240, |x, _| {
-        if x < 160 {
+    half_transparent_of(320, 240)
+}
+
+/// A `w`×`h` PNG: left half opaque red, right half fully transparent.
+fn half_transparent_of(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbaImage::from_fn(w, h, |x, _| {
+        if x < w / 2 {
             image::Rgba([220, 30, 30, 255])
         } else {
             image::Rgba([0, 0, 255, 0])
@@ -272,24 +277,24 @@ fn webp_with_orientation(simple: &[u8], w: u32, h: u32, orientation: u8) -> Vec<
     .concat()
 }
 
-/// Still WebP inputs go to the native decoder (ffmpeg's, resampled on
-/// load): a lossy photo-like file turned by its EXIF orientation, and a
-/// lossy file with an alpha plane, keep their look.
+/// Still WebP inputs of a megapixel or more go to the native decoder
+/// (ffmpeg's, resampled on load): a lossy photo-sized file turned by its
+/// EXIF orientation, and a lossy file with an alpha plane, keep their look.
 #[tokio::test]
 async fn still_webp_inputs_keep_orientation_and_alpha() {
     let (drake, fx) = (Drake::start().await, Fixtures::start().await);
     let dir = tempfile::tempdir().unwrap();
-    // 320×240, red left half, blue right half; orientation 6 (turn 90°
-    // clockwise to view): 240×320, red on top.
-    let halves = image::RgbImage::from_fn(320, 240, |x, _| {
-        if x < 160 {
+    // 1280×960, red left half, blue right half; orientation 6 (turn 90°
+    // clockwise to view): 960×1280, red on top.
+    let halves = image::RgbImage::from_fn(1280, 960, |x, _| {
+        if x < 640 {
             image::Rgb([220, 30, 30])
         } else {
             image::Rgb([30, 30, 220])
         }
     });
     std::fs::write(dir.path().join("halves.png"), png(halves.into())).unwrap();
-    std::fs::write(dir.path().join("half.png"), half_transparent()).unwrap();
+    std::fs::write(dir.path().join("half.png"), half_transparent_of(1280, 960)).unwrap();
     let input = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
     let lossy = common::ffmpeg_make(
         dir.path(),
@@ -306,7 +311,7 @@ async fn still_webp_inputs_keep_orientation_and_alpha() {
     let turned = fx.add(
         "turned.webp",
         "image/webp",
-        webp_with_orientation(&lossy, 320, 240, 6),
+        webp_with_orientation(&lossy, 1280, 960, 6),
     );
     let alpha = common::ffmpeg_make(
         dir.path(),
@@ -367,8 +372,9 @@ async fn still_webp_inputs_keep_orientation_and_alpha() {
 async fn damaged_webps_are_judged_the_same_at_every_size() {
     let (drake, fx) = (Drake::start().await, Fixtures::start().await);
     let dir = tempfile::tempdir().unwrap();
-    let gradient = image::RgbImage::from_fn(640, 480, |x, y| {
-        image::Rgb([(x * 255 / 640) as u8, (y * 255 / 480) as u8, 128])
+    // A megapixel or more: the native decoder's side of the threshold.
+    let gradient = image::RgbImage::from_fn(1280, 960, |x, y| {
+        image::Rgb([(x * 255 / 1280) as u8, (y * 255 / 960) as u8, 128])
     });
     std::fs::write(dir.path().join("g.png"), png(gradient.into())).unwrap();
     let source = dir.path().join("g.png").to_string_lossy().into_owned();

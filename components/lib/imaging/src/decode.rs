@@ -46,6 +46,13 @@ use crate::probe::{Header, Kind};
 /// 512 px thumbnail of a 20 Mpx photo takes 35 ms rather than 110.
 const JPEG_SCALE_MARGIN: f64 = 1.0;
 
+/// A still WebP of at least this many pixels is decoded natively (ffmpeg,
+/// resampled on load); a smaller one in the guest. The sandboxed process
+/// adds ~70 ms (drake's job for a 13 Mpx WebP against the same ffmpeg
+/// command alone); image-webp and the resize take ~70 ms a megapixel in
+/// wasm (~950 ms for those 13 Mpx): about even at 1 Mpx.
+const NATIVE_WEBP_PIXELS: u64 = 1_000_000;
+
 /// The largest buffer `jpeg-decoder` may allocate for pixels: a CMYK image
 /// at the source cap.
 const JPEG_MAX_BUFFER: usize = MAX_PIXELS as usize * 4;
@@ -328,13 +335,17 @@ impl Source {
             }
             Decoder::Gif(d) => DynamicImage::from_decoder(*d).map_err(image_error),
             Decoder::Webp { decoder, bytes } => {
-                // A still image goes to the native decoder; image-webp
-                // reads animations (the first frame, composited), and any
-                // still where there is no ffmpeg (Spin) or ffmpeg refuses
-                // the file — its own error then names what is wrong —, and
-                // a file cut short, which ffmpeg would show half-decoded
-                // where image-webp says what is wrong.
-                if !decoder.has_animation() && whole_riff(bytes.as_ref()) {
+                // A large still image goes to the native decoder;
+                // image-webp reads small ones, animations (the first frame,
+                // composited), any still where there is no ffmpeg (Spin) or
+                // that ffmpeg refuses — its own error then names what is
+                // wrong —, and a file cut short, which ffmpeg would show
+                // half-decoded where image-webp says what is wrong.
+                let pixels = u64::from(stored.0) * u64::from(stored.1);
+                if pixels >= NATIVE_WEBP_PIXELS
+                    && !decoder.has_animation()
+                    && whole_riff(bytes.as_ref())
+                {
                     let alpha = decoder.color_type().has_alpha();
                     let size = on_load(stored, target);
                     match crate::native::decode_webp(ctx, bytes.as_ref(), alpha, stored, size) {

@@ -168,26 +168,29 @@ fn damaged_files_are_judged_the_same_at_every_size() {
     }
 }
 
-/// A still WebP goes to the native decoder (one ffmpeg job, resampled on
-/// load to the working size); without ffmpeg (Spin; here, no job result
-/// queued) image-webp decodes it, and a file cut short never reaches
-/// ffmpeg.
+/// A still WebP of a megapixel or more goes to the native decoder (one
+/// ffmpeg job, resampled on load to the working size); without ffmpeg
+/// (Spin; here, no job result queued) image-webp decodes it, a file cut
+/// short never reaches ffmpeg, and neither does a small one.
 #[test]
 fn still_webp_is_decoded_natively_at_the_working_size() {
-    let img = RgbImage::from_fn(80, 40, |x, _| {
-        if x < 40 {
-            Rgb([255, 0, 0])
-        } else {
-            Rgb([0, 0, 255])
-        }
-    });
-    let webp = samples::encode(&DynamicImage::ImageRgb8(img), ImageFormat::WebP);
+    let halves = |w: u32, h: u32| {
+        let img = RgbImage::from_fn(w, h, |x, _| {
+            if x < w / 2 {
+                Rgb([255, 0, 0])
+            } else {
+                Rgb([0, 0, 255])
+            }
+        });
+        samples::encode(&DynamicImage::ImageRgb8(img), ImageFormat::WebP)
+    };
+    let webp = halves(1600, 800);
     // What "ffmpeg" returns: 20x10 green, so its use shows in the result.
     let mut ctx = FakeCtx::default().with_input(URL, "image/webp", webp.clone());
     ctx.job_results
         .push_back(Ok(vec![[0u8, 255, 0].repeat(20 * 10)]));
     let pic = drake_imaging::load(&mut ctx, URL, "url", Size::Within(20, 20)).unwrap();
-    assert_eq!((pic.width, pic.height), (80, 40));
+    assert_eq!((pic.width, pic.height), (1600, 800));
     assert_eq!(pic.image.dimensions(), (20, 10));
     assert_eq!(pic.image.get_pixel(3, 3).0, [0, 255, 0, 255]);
     let job = &ctx.jobs[0];
@@ -214,4 +217,9 @@ fn still_webp_is_decoded_natively_at_the_working_size() {
     let err = drake_imaging::load(&mut ctx, URL, "url", Size::Within(20, 20)).err();
     assert!(ctx.jobs.is_empty());
     assert!(matches!(err, Some(TaskError::InvalidInput(_))), "{err:?}");
+    // Under a megapixel: the guest decodes it, no job.
+    let mut ctx = FakeCtx::default().with_input(URL, "image/webp", halves(800, 400));
+    let pic = drake_imaging::load(&mut ctx, URL, "url", Size::Within(20, 20)).unwrap();
+    assert!(ctx.jobs.is_empty());
+    assert!(pic.image.get_pixel(2, 5)[0] > 200 && pic.image.get_pixel(17, 5)[2] > 200);
 }
