@@ -67,13 +67,14 @@ components: deps
 ## spin.toml points (`spin build` writes the same files through its own
 ## `spin` profile). Built in the release profile like drake's components,
 ## so only the SDK and the crates above it compile a second time, then
-## copied out; the release directory is left holding drake's components
-## (cargo keeps both variants: switching back recompiles nothing heavy).
-spin: components
+## copied out. Those crates' .wasm files in the release directory are then
+## the Spin variants until `make components` builds drake's again (a
+## cdylib has one file name whatever its features), so `make test` builds
+## this first and the components after: each variant compiles once.
+spin: deps
 	$(CARGO) build --release --target wasm32-wasip2 --features drake-sdk/spin $(addprefix -p ,$(SPIN_CRATES))
 	@mkdir -p $(WASM_DIR)/spin
 	@for c in $(SPIN_CRATES); do f=$$(echo $$c | tr - _).wasm; cp --remove-destination $(WASM_DIR)/release/$$f $(WASM_DIR)/spin/$$f; done
-	$(CARGO) build --release --target wasm32-wasip2 -p $(TASK_CRATES)
 
 ## spin-tasks: the crates `make spin` builds.
 spin-tasks:
@@ -101,7 +102,7 @@ build: components host
 # the test run reuses it (building -p drake-host alone unifies features
 # differently and would rebuild wasmtime). The benches are not linked here
 # (seven more binaries holding the host): clippy type-checks them.
-test: test-deps components spin
+test: test-deps spin components
 	$(CARGO) fmt --all -- --check
 	$(CARGO) build --release --workspace --lib --bins --tests --examples
 	$(TARGET_DIR)/release/drake precompile
