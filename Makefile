@@ -23,7 +23,7 @@ PY_TOOLS := moto[server]==5.2.5 schemathesis==4.32.5
 FUZZ_TARGETS := request query sxml
 FUZZ_SECONDS ?= 30
 
-.PHONY: build components spin host test run deps test-deps fuzz-deps check bench clean fuzz catalog spin-tasks
+.PHONY: build components spin spin-variants host test run deps test-deps fuzz-deps check bench clean fuzz catalog spin-tasks
 
 ## deps: install the toolchain target and system packages when missing.
 deps:
@@ -67,11 +67,16 @@ components: deps
 ## spin.toml points (`spin build` writes the same files through its own
 ## `spin` profile). Built in the release profile like drake's components,
 ## so only the SDK and the crates above it compile a second time, then
-## copied out. Those crates' .wasm files in the release directory are then
-## the Spin variants until `make components` builds drake's again (a
-## cdylib has one file name whatever its features), so `make test` builds
-## this first and the components after: each variant compiles once.
-spin: deps
+## copied out; then drake's components are built again, since a cdylib
+## has one file name whatever its features (the release directory held
+## the Spin variants of those crates in between).
+spin: spin-variants
+	$(CARGO) build --release --target wasm32-wasip2 -p $(TASK_CRATES)
+
+## spin-variants: `make spin` without building drake's components after
+## it; `make test` runs it before `components`, so each variant compiles
+## once (the other order rebuilt ten components, ~45 s).
+spin-variants: deps
 	$(CARGO) build --release --target wasm32-wasip2 --features drake-sdk/spin $(addprefix -p ,$(SPIN_CRATES))
 	@mkdir -p $(WASM_DIR)/spin
 	@for c in $(SPIN_CRATES); do f=$$(echo $$c | tr - _).wasm; cp --remove-destination $(WASM_DIR)/release/$$f $(WASM_DIR)/spin/$$f; done
@@ -102,7 +107,7 @@ build: components host
 # the test run reuses it (building -p drake-host alone unifies features
 # differently and would rebuild wasmtime). The benches are not linked here
 # (seven more binaries holding the host): clippy type-checks them.
-test: test-deps spin components
+test: test-deps spin-variants components
 	$(CARGO) fmt --all -- --check
 	$(CARGO) build --release --workspace --lib --bins --tests --examples
 	$(TARGET_DIR)/release/drake precompile
