@@ -135,6 +135,8 @@ run: build
 bench: build
 	$(CARGO) bench --profile release --workspace --bench api
 	$(CARGO) bench --profile release --workspace --bench video
+	bash bench/codecs/setup.sh
+	$(CARGO) bench --profile release --workspace --bench codecs
 	$(CARGO) bench --profile release --workspace --bench video_create
 	$(CARGO) bench --profile release --workspace --bench sxml_corpus
 	$(CARGO) bench --profile release --workspace --bench start

@@ -525,6 +525,101 @@ async fn video_convert_honours_every_parameter() {
 }
 
 #[tokio::test]
+async fn video_convert_speaks_vp9_av1_hevc_and_opus() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let v = videos(&fx);
+    let statuses = drake
+        .create(
+            json!([
+                {"task_name": "video.convert", "url": v.plain, "video_codec": "vp9"},
+                {"task_name": "video.convert", "url": v.rotated, "video_codec": "av1", "width": 120},
+                {"task_name": "video.convert", "url": v.plain, "video_codec": "hevc", "width": 160},
+                {"task_name": "video.convert", "url": v.plain, "audio_codec": "opus"},
+                {"task_name": "video.convert", "url": v.plain, "video_codec": "vp9", "audio_codec": "aac", "width": 200},
+                // Under SVT-AV1's 64 px: libaom takes it.
+                {"task_name": "video.convert", "url": v.plain, "video_codec": "av1", "width": 48},
+                {"task_name": "video.convert", "url": v.plain, "video_codec": "hevc", "width": 12},
+                {"task_name": "video.convert", "url": v.plain, "video_codec": "vp9", "audio_codec": "wmav2"},
+                {"task_name": "video.convert", "url": v.plain, "video_codec": "av1", "sample_rate": 44100},
+                {"task_name": "video.convert", "url": v.plain, "video_codec": "theora"},
+            ]),
+            true,
+        )
+        .await;
+    // (content type, extension, size, video codec, its tag, audio codec)
+    let expected = [
+        ("video/webm", (320, 240), "vp9", None, "opus"),
+        ("video/webm", (120, 160), "av1", None, "opus"),
+        ("video/mp4", (160, 120), "hevc", Some("hvc1"), "aac"),
+        ("video/mp4", (320, 240), "h264", Some("avc1"), "opus"),
+        ("video/mp4", (200, 150), "vp9", Some("vp09"), "aac"),
+        ("video/webm", (48, 36), "av1", None, "opus"),
+    ];
+    for (i, (ct, (w, h), vcodec, tag, acodec)) in expected.into_iter().enumerate() {
+        let s = &statuses[i];
+        assert_eq!(s["status"], "success", "{i}: {s}");
+        let r = &s["result"];
+        assert_eq!(r["content_type"], ct, "{i}");
+        assert_eq!(
+            (r["video_codec"].as_str(), r["audio_codec"].as_str()),
+            (Some(vcodec), Some(acodec)),
+            "{i}"
+        );
+        let output = r["output"].as_str().unwrap();
+        let extension = if ct == "video/webm" { ".webm" } else { ".mp4" };
+        assert!(output.ends_with(extension), "{i}: {output}");
+        let path = save(v.dir.path(), &format!("codec{i}"), output).await;
+        let probe = common::ffprobe(&path);
+        let video = stream(&probe, "video").unwrap();
+        assert_eq!(video["codec_name"], vcodec, "{i}");
+        assert_eq!(
+            (video["width"].as_u64(), video["height"].as_u64()),
+            (Some(w), Some(h)),
+            "{i}"
+        );
+        assert_eq!(
+            rational(video["avg_frame_rate"].as_str().unwrap()),
+            25.0,
+            "{i}"
+        );
+        assert_eq!(video["pix_fmt"], "yuv420p", "{i}");
+        if let Some(tag) = tag {
+            assert_eq!(video["codec_tag_string"], tag, "{i}");
+        }
+        let audio = stream(&probe, "audio").unwrap();
+        assert_eq!(audio["codec_name"], acodec, "{i}");
+        assert_eq!(audio["sample_rate"], "48000", "{i}");
+        let duration: f64 = probe["format"]["duration"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((duration - 3.0).abs() < 0.1, "{i}: {duration}");
+        // The picture survives the encoder (a rotated source is compared
+        // with its upright frames: ffmpeg applies the rotation on decode).
+        let source = v
+            .dir
+            .path()
+            .join(if i == 1 { "rotated.mp4" } else { "plain.mp4" });
+        let quality = common::ssim(&path, &source, (w, h));
+        assert!(quality > 0.9, "{i}: SSIM {quality}");
+    }
+    for (i, name, words) in [
+        (6, "width", "at least 16×16"),
+        (7, "audio_codec", "opus, aac, mp3"),
+        (8, "sample_rate", "48000"),
+        (9, "video_codec", "vp9"),
+    ] {
+        let s = &statuses[i];
+        assert_eq!(s["status"], "error", "{i}: {s}");
+        let message = s["result"]["parameters"][name][0]
+            .as_str()
+            .unwrap_or_default();
+        assert!(message.contains(words), "{i}: {s}");
+    }
+}
+
+#[tokio::test]
 async fn video_strip_takes_evenly_spaced_frames() {
     let (drake, fx) = (Drake::start().await, Fixtures::start().await);
     let v = videos(&fx);
@@ -639,6 +734,8 @@ async fn video_reverse_plays_backwards_across_segments() {
             json!([
                 {"task_name": "video.reverse", "url": ramp},
                 {"task_name": "video.reverse", "url": ramp, "width": 320, "audio_codec": "wmav2", "sample_rate": 44100},
+                {"task_name": "video.reverse", "url": ramp, "width": 320, "video_codec": "vp9"},
+                {"task_name": "video.reverse", "url": ramp, "width": 320, "video_codec": "hevc"},
             ]),
             true,
         )
@@ -694,6 +791,44 @@ async fn video_reverse_plays_backwards_across_segments() {
         (audio["codec_name"].as_str(), audio["sample_rate"].as_str()),
         (Some("wmav2"), Some("44100"))
     );
+    // VP9 (from an H.264 mezzanine) and HEVC (copied, tagged for MP4):
+    // backwards too.
+    for (i, name, vcodec, acodec, tag) in [
+        (2, "rev.webm", "vp9", "opus", None),
+        (3, "rev-hevc.mp4", "hevc", "aac", Some("hvc1")),
+    ] {
+        let path = save(
+            dir.path(),
+            name,
+            statuses[i]["result"]["output"].as_str().unwrap(),
+        )
+        .await;
+        let probe = common::ffprobe(&path);
+        let video = stream(&probe, "video").unwrap();
+        assert_eq!(
+            (video["codec_name"].as_str(), video["width"].as_u64()),
+            (Some(vcodec), Some(320)),
+            "{name}"
+        );
+        if let Some(tag) = tag {
+            assert_eq!(video["codec_tag_string"], tag, "{name}");
+        }
+        assert_eq!(
+            stream(&probe, "audio").unwrap()["codec_name"],
+            acodec,
+            "{name}"
+        );
+        for t in [0.2, 1.5, 2.8] {
+            let expected = 255.0 * ((3.0 - t) / 3.0);
+            let got = luma_at(&path, t);
+            assert!(
+                (got - expected).abs() < 12.0,
+                "{name}: luma at {t}: {got}, expected {expected}"
+            );
+        }
+        let (start, end) = (rms(&path, 0.1, 0.4), rms(&path, 2.5, 0.4));
+        assert!(start > 0.4 && end < 0.12, "{name}: rms {start} → {end}");
+    }
 }
 
 #[tokio::test]

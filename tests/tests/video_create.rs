@@ -473,6 +473,9 @@ async fn every_profile_writes_its_container_codecs_size_and_rate() {
                     "mpeg1video"
                 },
             ),
+            Format::Vp9 => ("webm", "vp9"),
+            Format::Av1 => ("webm", "av1"),
+            Format::Hevc => ("mp4", "hevc"),
         };
         assert_eq!((ext, vcodec.as_str()), (want_ext, want_codec), "{}", p.name);
         assert_eq!(

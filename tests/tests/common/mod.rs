@@ -692,6 +692,31 @@ pub fn ffmpeg_make(dir: &Path, name: &str, args: &[&str]) -> Vec<u8> {
     std::fs::read(path).unwrap()
 }
 
+/// SSIM (all planes, ffmpeg's `ssim` filter) of the video at `path`
+/// against the one at `reference` scaled (bicubic) to `w` × `h`.
+pub fn ssim(path: &Path, reference: &Path, (w, h): (u64, u64)) -> f64 {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-i"])
+        .arg(path)
+        .arg("-i")
+        .arg(reference)
+        .args([
+            "-lavfi",
+            &format!("[1:v]scale={w}:{h}:flags=bicubic[r];[0:v][r]ssim"),
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let all = log
+        .rsplit_once("All:")
+        .unwrap_or_else(|| panic!("no SSIM from ffmpeg: {log}"))
+        .1;
+    all.split_whitespace().next().unwrap().parse().unwrap()
+}
+
 /// ffprobe's JSON (format and streams) for a file.
 pub fn ffprobe(path: &Path) -> serde_json::Value {
     let out = Command::new("ffprobe")

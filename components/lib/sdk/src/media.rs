@@ -363,6 +363,8 @@ pub enum AudioCodec {
     Wmav1,
     /// Windows Media Audio 2.
     Wmav2,
+    /// Opus (libopus): the default beside VP9 and AV1; always 48 kHz.
+    Opus,
 }
 
 /// Video codecs of the video outputs.
@@ -374,7 +376,34 @@ pub enum VideoCodec {
     H264,
     /// MPEG-4 Part 2 (ffmpeg's encoder).
     Mpeg4,
+    /// VP9 (libvpx), in WebM beside Opus.
+    Vp9,
+    /// AV1 (SVT-AV1; libaom below 64 px a side), in WebM beside Opus.
+    Av1,
+    /// HEVC / H.265 (x265), tagged `hvc1` in MP4 (what Apple players need).
+    Hevc,
 }
+
+/// MP4, with the index first (`+faststart`, set by [`Output::container_options`]).
+pub const MP4: Container = Container {
+    muxer: "mp4",
+    extension: "mp4",
+    content_type: "video/mp4",
+};
+
+/// WebM: VP9 or AV1 with Opus, what browsers play natively.
+pub const WEBM: Container = Container {
+    muxer: "webm",
+    extension: "webm",
+    content_type: "video/webm",
+};
+
+/// MPEG-TS: segments joined byte for byte (`video.reverse`).
+pub const MPEGTS: Container = Container {
+    muxer: "mpegts",
+    extension: "ts",
+    content_type: "video/mp2t",
+};
 
 /// Where a video output goes: muxer, file extension, content type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -396,6 +425,7 @@ impl AudioCodec {
             AudioCodec::Aac => "aac",
             AudioCodec::Wmav1 => "wmav1",
             AudioCodec::Wmav2 => "wmav2",
+            AudioCodec::Opus => "libopus",
         }
     }
 
@@ -407,23 +437,23 @@ impl AudioCodec {
             AudioCodec::Aac => "aac",
             AudioCodec::Wmav1 => "wmav1",
             AudioCodec::Wmav2 => "wmav2",
+            AudioCodec::Opus => "opus",
         }
     }
 
     /// The container for this audio codec — the one decision per codec:
     /// - `aac`, `mp3` → MP4 (`+faststart`): every browser and phone plays
     ///   H.264 with either in MP4;
+    /// - `opus` → MP4 too (beside H.264, MPEG-4 or HEVC; browsers play
+    ///   Opus in MP4) — [`Output::choose`] puts it in WebM beside VP9 and
+    ///   AV1;
     /// - `mp2` → AVI: ISO registers MPEG-1 audio in MP4 but browsers and
     ///   most players do not play it there; AVI is its classic home;
     /// - `wmav1`, `wmav2` → ASF: MP4 cannot hold WMA; ASF is Windows
     ///   Media's own container (what `.wmv` files are).
     pub fn container(self) -> Container {
         match self {
-            AudioCodec::Aac | AudioCodec::Mp3 => Container {
-                muxer: "mp4",
-                extension: "mp4",
-                content_type: "video/mp4",
-            },
+            AudioCodec::Aac | AudioCodec::Mp3 | AudioCodec::Opus => MP4,
             AudioCodec::Mp2 => Container {
                 muxer: "avi",
                 extension: "avi",
@@ -444,24 +474,184 @@ impl VideoCodec {
         match self {
             VideoCodec::H264 => "h264",
             VideoCodec::Mpeg4 => "mpeg4",
+            VideoCodec::Vp9 => "vp9",
+            VideoCodec::Av1 => "av1",
+            VideoCodec::Hevc => "hevc",
         }
     }
 
-    /// Output options encoding at `kbps` for `container`: 4:2:0 (what
-    /// every player decodes), x264's `veryfast` preset (on 2 cores 720p
-    /// encodes several times faster than real time; slower presets gain
-    /// a few percent of size at this bitrate). AVI and ASF store one
-    /// timestamp per frame, so there H.264 goes without B-frames (whose
-    /// display order would need a second one).
-    pub fn options(self, kbps: u32, container: Container) -> Vec<(String, String)> {
+    /// Whether MPEG-TS carries the codec (segments joined byte for byte:
+    /// `video.reverse`). ffmpeg 5.1 writes neither VP9 nor AV1 there.
+    pub fn in_mpegts(self) -> bool {
+        matches!(
+            self,
+            VideoCodec::H264 | VideoCodec::Mpeg4 | VideoCodec::Hevc
+        )
+    }
+
+    /// The smallest frame side the encoder takes: x265 refuses frames
+    /// under 16 px a side (its smallest coding unit); the others take 2.
+    pub fn min_side(self) -> u32 {
+        match self {
+            VideoCodec::Hevc => 16,
+            _ => 2,
+        }
+    }
+
+    /// Encoder options at `kbps` for frames of `width` × `height` in
+    /// `container`, always 4:2:0 (what every player decodes). The speed
+    /// settings keep a 720p minute at or above real time on 2 cores
+    /// (bench/README.md, "Video codecs", measured on real footage):
+    /// - H.264: x264 `veryfast` (several times real time; slower presets
+    ///   gain a few percent of size at these bitrates);
+    /// - VP9: libvpx's `realtime` deadline at `cpu-used` 8 with row
+    ///   multithreading (`good` at `cpu-used` 4–5 runs at 0.2–0.3×);
+    /// - AV1: SVT-AV1 preset 12 (preset 11 is too close to 1×, libaom's
+    ///   fastest real-time mode is below it); SVT-AV1 refuses frames under
+    ///   64 px a side, so those — a few pixels, fast anyway — go to
+    ///   libaom's real-time mode;
+    /// - HEVC: x265 `ultrafast` (`superfast` is below real time), tagged
+    ///   `hvc1` in MP4 so Apple's players open it.
+    ///
+    /// AVI and ASF store one timestamp per frame, so there H.264 and
+    /// MPEG-4 go without B-frames (whose display order would need a
+    /// second one).
+    pub fn options(
+        self,
+        kbps: u32,
+        container: Container,
+        (width, height): (u32, u32),
+    ) -> Vec<(String, String)> {
         let rate = format!("{kbps}k");
         let mut o = match self {
             VideoCodec::H264 => opts([("c:v", "libx264"), ("preset", "veryfast")]),
             VideoCodec::Mpeg4 => opts([("c:v", "mpeg4")]),
+            VideoCodec::Vp9 => opts([
+                ("c:v", "libvpx-vp9"),
+                ("deadline", "realtime"),
+                ("cpu-used", "8"),
+                ("row-mt", "1"),
+            ]),
+            VideoCodec::Av1 if width.min(height) >= 64 => {
+                opts([("c:v", "libsvtav1"), ("preset", "12")])
+            }
+            VideoCodec::Av1 => opts([
+                ("c:v", "libaom-av1"),
+                ("usage", "realtime"),
+                ("cpu-used", "8"),
+                ("row-mt", "1"),
+            ]),
+            VideoCodec::Hevc => opts([("c:v", "libx265"), ("preset", "ultrafast")]),
         };
         o.extend(opts([("b:v", &rate), ("pix_fmt", "yuv420p")]));
-        if container.muxer != "mp4" {
+        if self == VideoCodec::Hevc && container.muxer == "mp4" {
+            o.extend(opts([("tag:v", "hvc1")]));
+        }
+        if matches!(container.muxer, "avi" | "asf") {
             o.extend(opts([("bf", "0")]));
+        }
+        o
+    }
+}
+
+/// The codecs and the container of a video output (`video.convert`,
+/// `video.reverse`), settled from the parameters once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Output {
+    /// Video codec.
+    pub video: VideoCodec,
+    /// Audio codec: the one asked for, or the default for the video codec.
+    pub audio: AudioCodec,
+    /// Where both go.
+    pub container: Container,
+}
+
+impl Output {
+    /// The output for `video_codec` and `audio_codec` (absent: the
+    /// default) at `sample_rate` Hz:
+    /// - VP9 and AV1 default to Opus, in WebM (what browsers play);
+    ///   with AAC or MP3 asked for, they go in MP4 (ISO registers both);
+    /// - H.264, MPEG-4 and HEVC default to AAC; the container follows the
+    ///   audio codec ([`AudioCodec::container`]);
+    /// - VP9, AV1 and HEVC have no place in AVI or ASF: with MP2 or WMA
+    ///   the `audio_codec` is refused, naming the ones that go;
+    /// - Opus encodes at 48 kHz only (the format's own clock), so another
+    ///   `sample_rate` with it is refused rather than quietly changed.
+    pub fn choose(
+        video: VideoCodec,
+        audio: Option<AudioCodec>,
+        sample_rate: u32,
+    ) -> Result<Output, TaskError> {
+        check_sample_rate(sample_rate)?;
+        let modern = matches!(video, VideoCodec::Vp9 | VideoCodec::Av1);
+        let audio = audio.unwrap_or(if modern {
+            AudioCodec::Opus
+        } else {
+            AudioCodec::Aac
+        });
+        let container = match audio {
+            AudioCodec::Opus if modern => WEBM,
+            AudioCodec::Mp2 | AudioCodec::Wmav1 | AudioCodec::Wmav2
+                if modern || video == VideoCodec::Hevc =>
+            {
+                return Err(TaskError::parameter(
+                    "audio_codec",
+                    format!(
+                        "{} cannot go with video_codec {} (no container holds both), \
+                         choose one of: opus, aac, mp3",
+                        audio.name(),
+                        video.name()
+                    ),
+                ));
+            }
+            _ => audio.container(),
+        };
+        if audio == AudioCodec::Opus && sample_rate != 48_000 {
+            return Err(TaskError::parameter(
+                "sample_rate",
+                format!("Opus encodes at 48000 Hz only, not {sample_rate}"),
+            ));
+        }
+        Ok(Output {
+            video,
+            audio,
+            container,
+        })
+    }
+
+    /// Refuses a frame size the video encoder cannot take, naming the
+    /// parameter that set it (`width`/`height`, or `video_codec` when the
+    /// size is the source's own).
+    pub fn check_size(&self, (width, height): (u32, u32), asked: bool) -> Result<(), TaskError> {
+        let min = self.video.min_side();
+        if width.min(height) >= min {
+            return Ok(());
+        }
+        let name = match (asked, width < min) {
+            (false, _) => "video_codec",
+            (true, true) => "width",
+            (true, false) => "height",
+        };
+        Err(TaskError::parameter(
+            name,
+            format!(
+                "{} needs frames of at least {min}×{min} pixels, this one is {width}×{height}",
+                self.video.name()
+            ),
+        ))
+    }
+
+    /// Options of the video stream at `kbps` for a `size` frame.
+    pub fn video_options(&self, kbps: u32, size: (u32, u32)) -> Vec<(String, String)> {
+        self.video.options(kbps, self.container, size)
+    }
+
+    /// The muxer, and for MP4 the index first (players start before the
+    /// download ends).
+    pub fn container_options(&self) -> Vec<(String, String)> {
+        let mut o = opts([("f", self.container.muxer)]);
+        if self.container.muxer == "mp4" {
+            o.extend(opts([("movflags", "+faststart")]));
         }
         o
     }

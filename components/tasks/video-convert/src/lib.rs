@@ -1,14 +1,14 @@
-//! `video.convert`: transcode a video to H.264 (or MPEG-4) with the chosen
-//! audio codec, optionally resized, in the container that audio codec
-//! needs (see [`AudioCodec::container`]).
+//! `video.convert`: transcode a video to H.264, MPEG-4, VP9, AV1 or HEVC
+//! with the chosen audio codec, optionally resized, in the container the
+//! pair needs (see [`Output::choose`]).
 //!
 //! Steps: fetch → probe → plan the geometry as shot (ffmpeg turns rotated
 //! phone videos upright while decoding, so the output carries no rotation)
 //! → one ffmpeg job with progress → publish.
 
 use drake_sdk::media::{
-    AudioCodec, Job, JobInput, Plan, VideoCodec, audio_options, centis, check_sample_rate,
-    duration_of, fetch_and_probe, opts, rate_value, stream_duration, video_stream,
+    AudioCodec, Job, JobInput, Output, Plan, VideoCodec, audio_options, centis, duration_of,
+    fetch_and_probe, opts, rate_value, stream_duration, video_stream,
 };
 use drake_sdk::{Ctx, Task, TaskError, Values};
 use serde::Deserialize;
@@ -42,9 +42,10 @@ pub struct Params {
     /// centre.
     #[serde(default)]
     pub crop: bool,
-    /// Audio codec; it decides the container.
+    /// Audio codec; with the video codec it decides the container. By
+    /// default `aac`, and `opus` beside `vp9` or `av1`.
     #[serde(default)]
-    pub audio_codec: AudioCodec,
+    pub audio_codec: Option<AudioCodec>,
     /// Video codec.
     #[serde(default)]
     pub video_codec: VideoCodec,
@@ -66,8 +67,8 @@ pub struct VideoConvert;
 
 impl Task for VideoConvert {
     const NAME: &'static str = "video.convert";
-    const SUMMARY: &'static str =
-        "Transcode a video (H.264 and AAC/MP3/MP2/WMA), optionally resized or cropped.";
+    const SUMMARY: &'static str = "Transcode a video (H.264, MPEG-4, VP9, AV1 or HEVC; AAC, Opus, MP3, MP2 or WMA), \
+         optionally resized or cropped.";
     const VALUES: &'static [&'static str] = &[
         "content_type",
         "width",
@@ -85,22 +86,24 @@ impl Task for VideoConvert {
     type Params = Params;
 
     fn run(ctx: &mut dyn Ctx, p: Params) -> Result<Values, TaskError> {
-        check_sample_rate(p.sample_rate)?;
+        let out = Output::choose(p.video_codec, p.audio_codec, p.sample_rate)?;
         let (media, info) = fetch_and_probe(ctx, "url", &p.url)?;
         let video = video_stream(&info)?;
         let (src_w, src_h) = video.display_size();
         let duration = duration_of(&info, video);
         let audio = info.first("audio");
         let plan = Plan::new(src_w, src_h, p.width, p.height, p.crop).even();
-        let container = p.audio_codec.container();
+        let size = (plan.out_w, plan.out_h);
+        out.check_size(size, p.width.is_some() || p.height.is_some())?;
+        let container = out.container;
 
         let mut output = opts([("map", "[v]")]);
-        output.extend(p.video_codec.options(p.video_bitrate, container));
+        output.extend(out.video_options(p.video_bitrate, size));
         match audio {
             Some(a) => {
                 output.extend(opts([("map", "0:a:0")]));
                 output.extend(audio_options(
-                    p.audio_codec,
+                    out.audio,
                     p.audio_bitrate,
                     p.sample_rate,
                     a.channels,
@@ -108,11 +111,7 @@ impl Task for VideoConvert {
             }
             None => output.extend(opts([("an", "")])),
         }
-        output.extend(opts([("f", container.muxer)]));
-        if container.muxer == "mp4" {
-            // The index first, so players start before the download ends.
-            output.extend(opts([("movflags", "+faststart")]));
-        }
+        output.extend(out.container_options());
         let job = Job {
             inputs: vec![JobInput {
                 media: media.as_ref(),
@@ -155,7 +154,7 @@ impl Task for VideoConvert {
             (
                 "audio_codec",
                 audio
-                    .map(|_| serde_json::Value::from(p.audio_codec.name()))
+                    .map(|_| serde_json::Value::from(out.audio.name()))
                     .unwrap_or_default(),
             ),
             ("video_codec", p.video_codec.name().into()),
@@ -201,6 +200,15 @@ mod tests {
         }
     }
 
+    /// A context whose input probes as [`source`] and whose one job
+    /// writes `written`.
+    fn probed(audio: bool, written: &[u8]) -> FakeCtx {
+        let mut ctx = FakeCtx::default().with_input("http://x/v.mp4", "video/mp4", vec![1]);
+        ctx.probe_result = Some(source(0, audio));
+        ctx.job_results.push_back(Ok(vec![written.to_vec()]));
+        ctx
+    }
+
     fn run(ctx: &mut FakeCtx, params: &str) -> Result<Values, TaskError> {
         drake_sdk::run_json::<VideoConvert>(ctx, params)
     }
@@ -237,9 +245,7 @@ mod tests {
 
     #[test]
     fn silent_video_has_no_audio_codec() {
-        let mut ctx = FakeCtx::default().with_input("http://x/v.mp4", "video/mp4", vec![1]);
-        ctx.probe_result = Some(source(0, false));
-        ctx.job_results.push_back(Ok(vec![b"mp4".to_vec()]));
+        let mut ctx = probed(false, b"mp4");
         let v = run(&mut ctx, r#"{"url": "http://x/v.mp4"}"#).unwrap();
         assert_eq!(v["audio_codec"], serde_json::Value::Null);
         assert_eq!(v["content_type"], "video/mp4");
@@ -260,11 +266,23 @@ mod tests {
                 "sample_rate",
             ),
             (
-                r#"{"url": "http://x/v", "audio_codec": "opus"}"#,
+                r#"{"url": "http://x/v", "audio_codec": "vorbis"}"#,
                 "audio_codec",
             ),
             (
-                r#"{"url": "http://x/v", "video_codec": "vp9"}"#,
+                r#"{"url": "http://x/v", "video_codec": "vp9", "audio_codec": "wmav2"}"#,
+                "audio_codec",
+            ),
+            (
+                r#"{"url": "http://x/v", "video_codec": "hevc", "audio_codec": "mp2"}"#,
+                "audio_codec",
+            ),
+            (
+                r#"{"url": "http://x/v", "video_codec": "av1", "sample_rate": 44100}"#,
+                "sample_rate",
+            ),
+            (
+                r#"{"url": "http://x/v", "video_codec": "theora"}"#,
                 "video_codec",
             ),
             (
@@ -279,5 +297,94 @@ mod tests {
                 "{params}: {e:?}"
             );
         }
+    }
+
+    #[test]
+    fn vp9_and_av1_default_to_opus_in_webm_hevc_is_tagged_for_apple() {
+        for (codec, encoder) in [("vp9", "libvpx-vp9"), ("av1", "libsvtav1")] {
+            let mut ctx = probed(true, b"webm");
+            let v = run(
+                &mut ctx,
+                &format!(r#"{{"url": "http://x/v.mp4", "video_codec": "{codec}"}}"#),
+            )
+            .unwrap();
+            assert_eq!(v["content_type"], "video/webm");
+            assert_eq!(
+                (v["video_codec"].clone(), v["audio_codec"].clone()),
+                (codec.into(), "opus".into())
+            );
+            assert_eq!(ctx.published["output"].extension, "webm");
+            let out = &ctx.jobs[0].outputs[0];
+            let has = |k: &str, v: &str| out.iter().any(|(a, b)| a == k && b == v);
+            assert!(
+                has("c:v", encoder) && has("c:a", "libopus") && has("f", "webm"),
+                "{out:?}"
+            );
+            assert!(!out.iter().any(|(k, _)| k == "movflags"));
+        }
+        // VP9 with AAC asked for: MP4, which holds both.
+        let mut ctx = probed(true, b"mp4");
+        let v = run(
+            &mut ctx,
+            r#"{"url": "http://x/v.mp4", "video_codec": "vp9", "audio_codec": "aac"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (v["content_type"].clone(), v["audio_codec"].clone()),
+            ("video/mp4".into(), "aac".into())
+        );
+
+        let mut ctx = probed(true, b"mp4");
+        let v = run(
+            &mut ctx,
+            r#"{"url": "http://x/v.mp4", "video_codec": "hevc"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (v["content_type"].clone(), v["audio_codec"].clone()),
+            ("video/mp4".into(), "aac".into())
+        );
+        let out = &ctx.jobs[0].outputs[0];
+        let has = |k: &str, v: &str| out.iter().any(|(a, b)| a == k && b == v);
+        assert!(has("c:v", "libx265") && has("tag:v", "hvc1") && has("preset", "ultrafast"));
+    }
+
+    #[test]
+    fn frame_sizes_the_encoder_refuses_name_their_parameter() {
+        for (params, name) in [
+            (
+                r#""video_codec": "hevc", "width": 8, "height": 40"#,
+                "width",
+            ),
+            (
+                r#""video_codec": "hevc", "width": 40, "height": 8, "crop": true"#,
+                "height",
+            ),
+        ] {
+            let mut ctx = FakeCtx::default().with_input("http://x/v.mp4", "video/mp4", vec![1]);
+            ctx.probe_result = Some(source(0, false));
+            let e = run(
+                &mut ctx,
+                &format!(r#"{{"url": "http://x/v.mp4", {params}}}"#),
+            )
+            .unwrap_err();
+            assert!(
+                matches!(e, TaskError::InvalidParameters(ref m) if m.contains_key(name)),
+                "{params}: {e:?}"
+            );
+            assert!(ctx.jobs.is_empty());
+        }
+        // AV1 below SVT-AV1's 64 px goes to libaom.
+        let mut ctx = probed(false, b"webm");
+        run(
+            &mut ctx,
+            r#"{"url": "http://x/v.mp4", "video_codec": "av1", "width": 48}"#,
+        )
+        .unwrap();
+        assert!(
+            ctx.jobs[0].outputs[0]
+                .iter()
+                .any(|(k, v)| k == "c:v" && v == "libaom-av1")
+        );
     }
 }

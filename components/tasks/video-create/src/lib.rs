@@ -61,7 +61,7 @@ fn profile_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         "type": "string",
         "enum": profile::names(),
         "default": "360p",
-        "description": "Output profile: one of the 63 names of sxml.md §13.",
+        "description": "Output profile: one of the 64 names of sxml.md §13, or drake's codec names NNNp-vp9, NNNp-av1, NNNp-hevc (240p to 1080p).",
     });
     match value {
         serde_json::Value::Object(map) => schemars::Schema::from(map),

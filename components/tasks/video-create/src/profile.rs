@@ -6,6 +6,12 @@
 //! NNN in H.264/AAC MP4 at 25 fps unless a suffix names the rate,
 //! `-slow`/`-sslow` lower the rate, `-hq` raises the bitrate, `-flv` is
 //! the FLV container. `docs/sxml-rendering.md` has the table.
+//!
+//! Beyond §13, drake adds the same rule's names for today's codecs:
+//! `NNNp-vp9`, `NNNp-av1` (Opus in WebM) and `NNNp-hevc` (AAC in MP4)
+//! for 240p to 1080p, at the bitrates [`modern`] derives.
+
+use drake_sdk::media::{MP4, VideoCodec, WEBM, opts};
 
 /// A frame rate as a fraction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +91,12 @@ pub enum Format {
     Dvd,
     /// MPEG-1 + MPEG audio layer II in an MPEG program stream.
     Mpeg1,
+    /// VP9 + Opus in WebM.
+    Vp9,
+    /// AV1 + Opus in WebM.
+    Av1,
+    /// HEVC + AAC in MP4 (`hvc1`).
+    Hevc,
 }
 
 /// One profile.
@@ -131,40 +143,55 @@ impl Profile {
             Format::Wmv2 => ("wmv", "video/x-ms-wmv", "asf", "wmv2", "wmav1", 44_100),
             Format::Dvd => ("mpg", "video/mpeg", "dvd", "mpeg2video", "mp2", 48_000),
             Format::Mpeg1 => ("mpg", "video/mpeg", "mpeg", "mpeg1video", "mp2", 44_100),
+            Format::Vp9 | Format::Av1 => ("webm", "video/webm", "webm", "", "libopus", 48_000),
+            Format::Hevc => ("mp4", "video/mp4", "mp4", "", "aac", 44_100),
         };
-        let mut options = vec![("c:v", vcodec.to_owned()), ("b:v", v)];
+        let modern = match self.format {
+            Format::Vp9 => Some((VideoCodec::Vp9, WEBM)),
+            Format::Av1 => Some((VideoCodec::Av1, WEBM)),
+            Format::Hevc => Some((VideoCodec::Hevc, MP4)),
+            _ => None,
+        };
+        let mut options = match modern {
+            // The encoder settings video.convert uses (real time at 720p).
+            Some((codec, container)) => {
+                codec.options(self.video_kbps, container, (self.width, self.height))
+            }
+            None => opts([("c:v", vcodec), ("b:v", &v)]),
+        };
         if vcodec == "libx264" {
             // superfast: a 60 s 720p slideshow renders at ~5× real time
             // on 2 cores (bench/video-create); the bitrate is the profile's.
-            options.push(("preset", "superfast".into()));
-            options.push(("pix_fmt", "yuv420p".into()));
+            options.extend(opts([("preset", "superfast"), ("pix_fmt", "yuv420p")]));
         }
         if matches!(self.format, Format::Dvd | Format::Mpeg1) {
             // DVD-Video's rate ceiling and VBV buffer (224 KiB).
-            options.push(("maxrate", "9000k".into()));
-            options.push(("bufsize", "1835k".into()));
-            options.push(("g", if self.rate == NTSC { "18" } else { "15" }.into()));
+            let gop = if self.rate == NTSC { "18" } else { "15" };
+            options.extend(opts([
+                ("maxrate", "9000k"),
+                ("bufsize", "1835k"),
+                ("g", gop),
+            ]));
         }
         if audio {
-            options.push(("c:a", acodec.into()));
-            options.push(("b:a", a));
-            options.push(("ar", rate.to_string()));
-            options.push(("ac", "2".into()));
+            options.extend(opts([
+                ("c:a", acodec),
+                ("b:a", &a),
+                ("ar", &rate.to_string()),
+                ("ac", "2"),
+            ]));
         } else {
-            options.push(("an", String::new()));
+            options.extend(opts([("an", "")]));
         }
-        options.push(("f", muxer.into()));
+        options.extend(opts([("f", muxer)]));
         if muxer == "mp4" {
             // The index first: players start before the download ends.
-            options.push(("movflags", "+faststart".into()));
+            options.extend(opts([("movflags", "+faststart")]));
         }
         Encoding {
             extension: ext,
             content_type: mime,
-            options: options
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
+            options,
         }
     }
 }
@@ -219,11 +246,35 @@ const fn dvd(name: &'static str, width: u32, height: u32, rate: Rate, wide: bool
     }
 }
 
-use Format::{Flv, FlvH264, H264, Mpeg1, Mpeg4, Wmv1, Wmv2};
+/// A `NNNp-<codec>` profile: the H.264 profile `NNNp`'s size, rate and
+/// audio bitrate, its video bitrate scaled to the codec's efficiency —
+/// VP9 and HEVC reach H.264's quality with ~30 % fewer bits, AV1 with
+/// ~40 % fewer (the usual figures at these sizes; drake's own
+/// measurements in bench/README.md, "Video codecs").
+const fn modern(name: &'static str, base: Profile, format: Format) -> Profile {
+    let video_kbps = match format {
+        Format::Av1 => base.video_kbps * 6 / 10,
+        _ => base.video_kbps * 7 / 10,
+    };
+    Profile {
+        name,
+        video_kbps,
+        format,
+        ..base
+    }
+}
+
+use Format::{Av1, Flv, FlvH264, H264, Hevc, Mpeg1, Mpeg4, Vp9, Wmv1, Wmv2};
 
 const PAL: Rate = Rate::whole(25);
 
-/// Every profile, documented ones first.
+const P240: Profile = p("240p", 426, 240, PAL, 400, 64, H264);
+const P360: Profile = p("360p", 640, 360, PAL, 1024, 128, H264);
+const P480: Profile = p("480p", 854, 480, PAL, 1200, 128, H264);
+const P720: Profile = p("720p", 1280, 720, PAL, 1500, 256, H264);
+const P1080: Profile = p("1080p", 1920, 1080, PAL, 4000, 256, H264);
+
+/// Every profile, documented ones first, drake's own codec names last.
 pub const PROFILES: &[Profile] = &[
     // Documented (sxml.md §13 table).
     p("iphone", 480, 320, PAL, 700, 96, H264),
@@ -247,19 +298,19 @@ pub const PROFILES: &[Profile] = &[
     dvd("dvd-pal-4-3-h", 352, 288, PAL, false),
     dvd("dvd-pal-16-9", 720, 576, PAL, true),
     dvd("dvd-pal-16-9-h", 352, 288, PAL, true),
-    p("720p", 1280, 720, PAL, 1500, 256, H264),
+    P720,
     // Inferred: NNNp = 16:9 at height NNN, H.264/AAC MP4, 25 fps unless
     // the suffix says otherwise; bitrates scale with the pixel count.
-    p("240p", 426, 240, PAL, 400, 64, H264),
+    P240,
     p("240p-24-fps", 426, 240, Rate::whole(24), 400, 64, H264),
-    p("360p", 640, 360, PAL, 1024, 128, H264),
+    P360,
     p("360p-24-fps", 640, 360, Rate::whole(24), 1024, 128, H264),
     p("360p-23-976-fps", 640, 360, FILM, 1024, 128, H264),
     p("360p-29-97-fps", 640, 360, NTSC, 1024, 128, H264),
     p("360p-12-5-fps", 640, 360, HALF_PAL, 768, 128, H264),
     p("360p-12-fps", 640, 360, Rate::whole(12), 768, 128, H264),
     p("360p-11-988-fps", 640, 360, HALF_FILM, 768, 128, H264),
-    p("480p", 854, 480, PAL, 1200, 128, H264),
+    P480,
     p("480p-24-fps", 854, 480, Rate::whole(24), 1200, 128, H264),
     // "4-3": the 4:3 frame at 480 lines.
     p("480p-4-3-29-97-fps", 640, 480, NTSC, 1200, 128, H264),
@@ -271,7 +322,7 @@ pub const PROFILES: &[Profile] = &[
     p("720p-hq", 1280, 720, PAL, 3000, 256, H264),
     // "th": a 720p variant with no documented difference.
     p("th720p", 1280, 720, PAL, 1500, 256, H264),
-    p("1080p", 1920, 1080, PAL, 4000, 256, H264),
+    P1080,
     p("1080p-24-fps", 1920, 1080, Rate::whole(24), 4000, 256, H264),
     // youtube variants: -slow = 12.5 fps, -sslow/-5fps = 5 fps.
     p("youtube-slow", 640, 360, HALF_PAL, 768, 128, H264),
@@ -302,7 +353,26 @@ pub const PROFILES: &[Profile] = &[
     p("cine-half-hd", 960, 540, PAL, 2000, 192, H264),
     // "special": no description anywhere; the default profile's settings.
     p("special", 640, 360, PAL, 1024, 128, H264),
+    // drake's: today's codecs under the same naming rule.
+    modern("240p-vp9", P240, Vp9),
+    modern("360p-vp9", P360, Vp9),
+    modern("480p-vp9", P480, Vp9),
+    modern("720p-vp9", P720, Vp9),
+    modern("1080p-vp9", P1080, Vp9),
+    modern("240p-av1", P240, Av1),
+    modern("360p-av1", P360, Av1),
+    modern("480p-av1", P480, Av1),
+    modern("720p-av1", P720, Av1),
+    modern("1080p-av1", P1080, Av1),
+    modern("240p-hevc", P240, Hevc),
+    modern("360p-hevc", P360, Hevc),
+    modern("480p-hevc", P480, Hevc),
+    modern("720p-hevc", P720, Hevc),
+    modern("1080p-hevc", P1080, Hevc),
 ];
+
+/// The codec suffixes drake adds to sxml.md's names.
+pub const CODEC_SUFFIXES: [&str; 3] = ["-vp9", "-av1", "-hevc"];
 
 /// The profile called `name`.
 pub fn find(name: &str) -> Option<&'static Profile> {
@@ -345,11 +415,40 @@ flash-h264 240p quicktime-small 720p-29-97-fps 360p-12-fps flash-med-16-9";
     #[test]
     fn exactly_the_documented_names() {
         let mut spec: Vec<&str> = SPEC.split_whitespace().collect();
-        let mut ours = names();
+        let (mut ours, extra): (Vec<&str>, Vec<&str>) = names()
+            .into_iter()
+            .partition(|n| !CODEC_SUFFIXES.iter().any(|s| n.ends_with(s)));
         spec.sort_unstable();
         ours.sort_unstable();
         assert_eq!(spec.len(), 64);
         assert_eq!(ours, spec);
+        // Each codec name is an `NNNp` of the spec with a suffix.
+        assert_eq!(extra.len(), 15);
+        for name in extra {
+            let (base, _) = name.rsplit_once('-').unwrap();
+            let (b, p) = (find(base).unwrap(), find(name).unwrap());
+            assert_eq!(
+                (b.width, b.height, b.rate),
+                (p.width, p.height, p.rate),
+                "{name}"
+            );
+            assert!(p.video_kbps < b.video_kbps, "{name}");
+        }
+    }
+
+    #[test]
+    fn codec_profiles_use_the_convert_encoders() {
+        let has = |e: &Encoding, k: &str, v: &str| e.options.iter().any(|(a, b)| a == k && b == v);
+        let vp9 = find("720p-vp9").unwrap().encoding(true);
+        assert_eq!((vp9.extension, vp9.content_type), ("webm", "video/webm"));
+        assert!(has(&vp9, "c:v", "libvpx-vp9") && has(&vp9, "b:v", "1050k"));
+        assert!(has(&vp9, "c:a", "libopus") && has(&vp9, "ar", "48000") && has(&vp9, "f", "webm"));
+        let av1 = find("1080p-av1").unwrap().encoding(false);
+        assert!(has(&av1, "c:v", "libsvtav1") && has(&av1, "b:v", "2400k") && has(&av1, "an", ""));
+        let hevc = find("240p-hevc").unwrap().encoding(true);
+        assert_eq!((hevc.extension, hevc.content_type), ("mp4", "video/mp4"));
+        assert!(has(&hevc, "c:v", "libx265") && has(&hevc, "tag:v", "hvc1"));
+        assert!(has(&hevc, "c:a", "aac") && has(&hevc, "movflags", "+faststart"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! `video.reverse`: the video played backwards, sound included, in the
-//! chosen codecs (the container follows the audio codec, as for
+//! chosen codecs (in the container the pair needs, as for
 //! `video.convert`).
 //!
 //! ffmpeg's `reverse` filter holds every frame of its input, so the video
@@ -17,12 +17,16 @@
 //! 4. one last job copies the video and encodes the audio once (no
 //!    encoder gaps at segment joins) into the final container.
 //!
+//! MPEG-TS holds neither VP9 nor AV1: for those, the segments are an
+//! H.264 mezzanine ([`MEZZANINE`]) and the last job encodes the video
+//! once, in the codec asked for, while it encodes the audio.
+//!
 //! ffmpeg's memory is bounded by the budget whatever the length; what
 //! grows with the length is the encoded video and the PCM (192 kB a
 //! second at 48 kHz stereo), held by the host until the task ends.
 
 use drake_sdk::media::{
-    AudioCodec, Job, JobInput, Plan, VideoCodec, audio_options, centis, check_sample_rate,
+    AudioCodec, Job, JobInput, MPEGTS, Output, Plan, VideoCodec, audio_options, centis,
     duration_of, fetch_and_probe, opts, secs, stream_duration, video_stream,
 };
 use drake_sdk::{Ctx, Input, Task, TaskError, Values};
@@ -36,6 +40,15 @@ const FRAME_BUDGET: f64 = 256.0 * 1024.0 * 1024.0;
 /// Segment length bounds: below 0.5 s the per-job start-up dominates;
 /// above 30 s audio-only stretches gain nothing.
 const SEGMENT_SECONDS: (f64, f64) = (0.5, 30.0);
+/// The segments' video when the codec cannot go in MPEG-TS: x264's
+/// fastest preset at CRF 16, near transparent (the final encode is the
+/// one that loses), about 4× the final file at 720p.
+const MEZZANINE: [(&str, &str); 4] = [
+    ("c:v", "libx264"),
+    ("preset", "ultrafast"),
+    ("crf", "16"),
+    ("pix_fmt", "yuv420p"),
+];
 
 fn kbps_512() -> u32 {
     512
@@ -61,9 +74,10 @@ pub struct Params {
     /// video fits inside both.
     #[schemars(range(min = 2, max = 8192))]
     pub height: Option<u32>,
-    /// Audio codec; it decides the container.
+    /// Audio codec; with the video codec it decides the container. By
+    /// default `aac`, and `opus` beside `vp9` or `av1`.
     #[serde(default)]
-    pub audio_codec: AudioCodec,
+    pub audio_codec: Option<AudioCodec>,
     /// Video codec.
     #[serde(default)]
     pub video_codec: VideoCodec,
@@ -129,7 +143,7 @@ impl Task for VideoReverse {
     type Params = Params;
 
     fn run(ctx: &mut dyn Ctx, p: Params) -> Result<Values, TaskError> {
-        check_sample_rate(p.sample_rate)?;
+        let target = Output::choose(p.video_codec, p.audio_codec, p.sample_rate)?;
         let (media, info) = fetch_and_probe(ctx, "url", &p.url)?;
         let video = video_stream(&info)?;
         let (src_w, src_h) = video.display_size();
@@ -141,6 +155,11 @@ impl Task for VideoReverse {
         }
         let audio = info.first("audio");
         let plan = Plan::new(src_w, src_h, p.width, p.height, false).even();
+        let size = (plan.out_w, plan.out_h);
+        target.check_size(size, p.width.is_some() || p.height.is_some())?;
+        // Copied at the end, or encoded there from a mezzanine.
+        let copy = target.video.in_mpegts();
+        let segments_span = if copy { 90 } else { 50 };
         let length = segment_length(plan.out_w, plan.out_h, video.frame_rate);
         let parts = segments(duration, length);
         let rate = p.sample_rate;
@@ -150,14 +169,17 @@ impl Task for VideoReverse {
         };
         let layout = if channels == 1 { "mono" } else { "stereo" };
         let samples = |t: f64| (t * f64::from(rate)).round() as u64;
-        let container = p.audio_codec.container();
 
         let mut video_parts: Vec<Box<dyn Input>> = Vec::with_capacity(parts.len());
         let mut audio_parts: Vec<Box<dyn Input>> = Vec::with_capacity(parts.len());
         for (k, seg) in parts.iter().enumerate() {
             let mut graph = format!("{},format=yuv420p,reverse[v]", plan.chain("0:v"));
             let mut video_out = opts([("map", "[v]")]);
-            video_out.extend(p.video_codec.options(p.video_bitrate, container));
+            if copy {
+                video_out.extend(target.video.options(p.video_bitrate, MPEGTS, size));
+            } else {
+                video_out.extend(opts(MEZZANINE));
+            }
             video_out.extend(opts([
                 ("output_ts_offset", &secs(1.0 + seg.at)),
                 ("f", "mpegts"),
@@ -171,8 +193,8 @@ impl Task for VideoReverse {
                 ));
                 outputs.push(opts([("map", "[a]"), ("c:a", "pcm_s16le"), ("f", "s16le")]));
             }
-            let lo = (k * 90 / parts.len()) as u8;
-            let hi = ((k + 1) * 90 / parts.len()) as u8;
+            let lo = (k * segments_span / parts.len()) as u8;
+            let hi = ((k + 1) * segments_span / parts.len()) as u8;
             let job = Job {
                 inputs: vec![JobInput {
                     media: media.as_ref(),
@@ -211,7 +233,15 @@ impl Task for VideoReverse {
             media: joined_video.as_ref(),
             options: opts([("f", "mpegts")]),
         }];
-        let mut output = opts([("map", "0:v:0"), ("c:v", "copy")]);
+        let mut output = opts([("map", "0:v:0")]);
+        if copy {
+            output.extend(opts([("c:v", "copy")]));
+            if target.video == VideoCodec::Hevc && target.container.muxer == "mp4" {
+                output.extend(opts([("tag:v", "hvc1")]));
+            }
+        } else {
+            output.extend(target.video_options(p.video_bitrate, size));
+        }
         match &joined_audio {
             Some(pcm) => {
                 inputs.push(JobInput {
@@ -223,25 +253,17 @@ impl Task for VideoReverse {
                     ]),
                 });
                 output.extend(opts([("map", "1:a:0")]));
-                output.extend(audio_options(
-                    p.audio_codec,
-                    p.audio_bitrate,
-                    rate,
-                    channels,
-                ));
+                output.extend(audio_options(target.audio, p.audio_bitrate, rate, channels));
             }
             None => output.extend(opts([("an", "")])),
         }
-        output.extend(opts([("f", container.muxer)]));
-        if container.muxer == "mp4" {
-            output.extend(opts([("movflags", "+faststart")]));
-        }
+        output.extend(target.container_options());
         let job = Job {
             inputs,
             filter_complex: None,
             outputs: vec![output],
             progress_duration: Some(duration),
-            progress_span: (90, 99),
+            progress_span: (segments_span as u8, 99),
         };
         let mut out = ctx
             .ffmpeg(job)
@@ -258,8 +280,8 @@ impl Task for VideoReverse {
         ctx.publish_input(
             "output",
             reversed.as_ref(),
-            container.content_type,
-            container.extension,
+            target.container.content_type,
+            target.container.extension,
         )?;
         Ok(drake_sdk::values([(
             "duration",
@@ -293,8 +315,9 @@ mod tests {
         assert_eq!(segment_length(8192, 8192, 240.0), 0.5);
     }
 
-    #[test]
-    fn jobs_per_segment_then_one_mux() {
+    /// A 70 s 160×120 source with mono sound, probed twice (source,
+    /// result), with its four jobs' results (three segments, the mux).
+    fn seventy_seconds() -> FakeCtx {
         let mut ctx = FakeCtx::default().with_input("http://x/v.mp4", "video/mp4", vec![1]);
         let source = MediaInfo {
             format: "mov,mp4".into(),
@@ -326,6 +349,12 @@ mod tests {
                 .push_back(Ok(vec![vec![k; 3], vec![10 + k; 2]]));
         }
         ctx.job_results.push_back(Ok(vec![b"mp4".to_vec()]));
+        ctx
+    }
+
+    #[test]
+    fn jobs_per_segment_then_one_mux() {
+        let mut ctx = seventy_seconds();
         let v = drake_sdk::run_json::<VideoReverse>(
             &mut ctx,
             r#"{"url": "http://x/v.mp4", "audio_codec": "mp3", "sample_rate": 22050}"#,
@@ -351,5 +380,41 @@ mod tests {
         assert!(last.outputs[0].contains(&("c:v".into(), "copy".into())));
         assert!(last.outputs[0].contains(&("c:a".into(), "libmp3lame".into())));
         assert_eq!(ctx.published["output"].extension, "mp4");
+    }
+
+    #[test]
+    fn vp9_segments_are_a_mezzanine_encoded_once_at_the_end() {
+        let mut ctx = seventy_seconds();
+        drake_sdk::run_json::<VideoReverse>(
+            &mut ctx,
+            r#"{"url": "http://x/v.mp4", "video_codec": "vp9"}"#,
+        )
+        .unwrap();
+        let has =
+            |o: &[(String, String)], k: &str, v: &str| o.iter().any(|(a, b)| a == k && b == v);
+        for segment in &ctx.jobs[..3] {
+            let o = &segment.outputs[0];
+            assert!(has(o, "c:v", "libx264") && has(o, "crf", "16") && has(o, "f", "mpegts"));
+        }
+        let last = &ctx.jobs[3];
+        let o = &last.outputs[0];
+        assert!(
+            has(o, "c:v", "libvpx-vp9") && has(o, "b:v", "512k"),
+            "{o:?}"
+        );
+        assert!(has(o, "c:a", "libopus") && has(o, "f", "webm"), "{o:?}");
+        assert_eq!(ctx.published["output"].extension, "webm");
+
+        // HEVC goes in MPEG-TS: copied, then tagged for MP4.
+        let mut ctx = seventy_seconds();
+        drake_sdk::run_json::<VideoReverse>(
+            &mut ctx,
+            r#"{"url": "http://x/v.mp4", "video_codec": "hevc"}"#,
+        )
+        .unwrap();
+        let o = &ctx.jobs[0].outputs[0];
+        assert!(has(o, "c:v", "libx265") && !o.iter().any(|(k, _)| k == "tag:v"));
+        let o = &ctx.jobs[3].outputs[0];
+        assert!(has(o, "c:v", "copy") && has(o, "tag:v", "hvc1") && has(o, "f", "mp4"));
     }
 }

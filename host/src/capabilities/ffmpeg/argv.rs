@@ -81,6 +81,8 @@ const OUTPUT_OPTIONS: &[(&str, ValueKind)] = &[
     ("loop", ValueKind::Int),
     ("final_delay", ValueKind::Int),
     ("movflags", ValueKind::Word),
+    // The sample entry's four-character code (HEVC as `hvc1` in MP4).
+    ("tag:v", ValueKind::Word),
     ("aspect", ValueKind::Rate),
     ("vf", ValueKind::Graph),
     ("af", ValueKind::Graph),
@@ -145,6 +147,8 @@ const ENCODERS: &[&str] = &[
     "copy",
     "libwebp_anim",
     "libaom-av1",
+    "libsvtav1",
+    "libx265",
 ];
 
 #[derive(Debug, Clone, Copy)]
