@@ -626,7 +626,7 @@ async fn video_strip_takes_evenly_spaced_frames() {
     let statuses = drake
         .create(
             json!([
-                {"task_name": "video.strip", "url": v.plain, "width": 80, "count": 4, "wrap": 2, "format": "png"},
+                {"task_name": "video.strip", "url": v.plain, "width": 80, "count": 4, "wrap": 2, "format": "png", "vtt": true},
                 {"task_name": "video.strip", "url": v.plain},
                 {"task_name": "video.strip", "url": v.rotated, "width": 50, "height": 50, "crop": true, "count": 3, "start": 1, "end": 2},
                 {"task_name": "video.strip", "url": v.plain, "start": 3.5},
@@ -675,12 +675,47 @@ async fn video_strip_takes_evenly_spaced_frames() {
         let mean = diff as f64 / (80.0 * 60.0 * 3.0);
         assert!(mean < 3.0, "frame {i} at {t}: mean difference {mean}");
     }
+    // The thumbnails track: a cue per quarter of the 3 s, each naming
+    // that frame's cell of the strip, relative to the track's own URL.
+    let track_url = r["thumbnails"].as_str().unwrap();
+    let answer = common::client().get(track_url).send().await.unwrap();
+    assert_eq!(answer.headers()["content-type"], "text/vtt");
+    let track = answer.text().await.unwrap();
+    let mut lines = track.lines();
+    assert_eq!(lines.next(), Some("WEBVTT"));
+    let cues: Vec<(&str, &str)> = track
+        .split("\n\n")
+        .skip(1)
+        .map(|cue| cue.trim().split_once('\n').unwrap())
+        .collect();
+    let expected = [
+        ("00:00:00.000 --> 00:00:00.750", "output.png#xywh=0,0,80,60"),
+        (
+            "00:00:00.750 --> 00:00:01.500",
+            "output.png#xywh=80,0,80,60",
+        ),
+        (
+            "00:00:01.500 --> 00:00:02.250",
+            "output.png#xywh=0,60,80,60",
+        ),
+        (
+            "00:00:02.250 --> 00:00:03.000",
+            "output.png#xywh=80,60,80,60",
+        ),
+    ];
+    assert_eq!(cues, expected, "{track}");
+    let sprite = reqwest::Url::parse(track_url)
+        .unwrap()
+        .join("output.png")
+        .unwrap();
+    assert_eq!(sprite.as_str(), r["output"].as_str().unwrap());
     let r = &statuses[1]["result"];
     assert_eq!(
         (r["width"].as_u64(), r["height"].as_u64()),
         (Some(3200), Some(240))
     );
     assert_eq!(r["content_type"], "image/jpeg");
+    assert!(r["thumbnails"].is_null(), "a track only when asked: {r}");
     let r = &statuses[2]["result"];
     assert_eq!(
         (r["width"].as_u64(), r["height"].as_u64()),

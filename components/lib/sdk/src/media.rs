@@ -505,12 +505,14 @@ impl VideoCodec {
     /// - H.264: x264 `veryfast` (several times real time; slower presets
     ///   gain a few percent of size at these bitrates);
     /// - VP9: libvpx's `realtime` deadline at `cpu-used` 8 with row
-    ///   multithreading (`good` at `cpu-used` 4–5 runs at 0.2–0.3×);
+    ///   multithreading (`good` at `cpu-used` 4–5 runs at 0.2–0.3×), at
+    ///   constant bitrate;
     /// - AV1: SVT-AV1 preset 12 (preset 11 is too close to 1×, libaom's
     ///   fastest real-time mode is below it); SVT-AV1 refuses frames under
     ///   64 px a side, so those — a few pixels, fast anyway — go to
     ///   libaom's real-time mode;
-    /// - HEVC: x265 `ultrafast` (`superfast` is below real time), tagged
+    /// - HEVC: x265 `ultrafast` with 16 px coding trees (`superfast`, and
+    ///   `ultrafast`'s own 32 px trees, are below real time), tagged
     ///   `hvc1` in MP4 so Apple's players open it.
     ///
     /// AVI and ASF store one timestamp per frame, so there H.264 and
@@ -526,11 +528,17 @@ impl VideoCodec {
         let mut o = match self {
             VideoCodec::H264 => opts([("c:v", "libx264"), ("preset", "veryfast")]),
             VideoCodec::Mpeg4 => opts([("c:v", "mpeg4")]),
+            // libvpx's one-pass VBR overshoots by half in real-time
+            // mode; constant bitrate with a 2 s buffer keeps it within
+            // ~10 % of `kbps` (bench/README.md, "Video codecs").
             VideoCodec::Vp9 => opts([
                 ("c:v", "libvpx-vp9"),
                 ("deadline", "realtime"),
                 ("cpu-used", "8"),
                 ("row-mt", "1"),
+                ("minrate", &rate),
+                ("maxrate", &rate),
+                ("bufsize", &format!("{}k", kbps.saturating_mul(2))),
             ]),
             VideoCodec::Av1 if width.min(height) >= 64 => {
                 opts([("c:v", "libsvtav1"), ("preset", "12")])
@@ -541,7 +549,14 @@ impl VideoCodec {
                 ("cpu-used", "8"),
                 ("row-mt", "1"),
             ]),
-            VideoCodec::Hevc => opts([("c:v", "libx265"), ("preset", "ultrafast")]),
+            // 16 px coding trees: twice the wavefront rows of 32, which
+            // two threads need to keep busy (0.94× → 1.5× real time at
+            // 720p, SSIM within 0.001).
+            VideoCodec::Hevc => opts([
+                ("c:v", "libx265"),
+                ("preset", "ultrafast"),
+                ("x265-params", "ctu=16"),
+            ]),
         };
         o.extend(opts([("b:v", &rate), ("pix_fmt", "yuv420p")]));
         if self == VideoCodec::Hevc && container.muxer == "mp4" {

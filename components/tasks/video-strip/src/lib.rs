@@ -11,6 +11,12 @@
 //! it shows and ffmpeg holds one decoder at a time; the host writes the
 //! input to disk once for all the jobs. The grid is assembled and encoded
 //! here.
+//!
+//! With `vtt` (drake's, beyond dragon), the strip is also a sprite sheet
+//! for players' scrubbing previews: a WebVTT thumbnails track, file
+//! `thumbnails`, has one cue per frame covering its slice of the range,
+//! whose text is the frame's tile (`output.jpg#xywh=x,y,w,h`, relative:
+//! both files sit side by side under the task — [`thumbnails_track`]).
 
 use drake_sdk::media::StillFormat;
 use drake_sdk::media::{
@@ -70,6 +76,10 @@ pub struct Params {
     /// Image format.
     #[serde(default)]
     pub format: StillFormat,
+    /// Also publish `thumbnails`, a WebVTT thumbnails track pointing into
+    /// the strip (players' scrubbing previews; use `wrap` for a grid).
+    #[serde(default)]
+    pub vtt: bool,
 }
 
 /// The task.
@@ -89,7 +99,7 @@ impl Task for VideoStrip {
         "frame_rate",
         "content_type",
     ];
-    const FILES: &'static [&'static str] = &["output"];
+    const FILES: &'static [&'static str] = &["output", "thumbnails"];
     type Params = Params;
 
     fn run(ctx: &mut dyn Ctx, p: Params) -> Result<Values, TaskError> {
@@ -98,7 +108,7 @@ impl Task for VideoStrip {
         let video = video_stream(&info)?;
         let (src_w, src_h) = video.display_size();
         let duration = duration_of(&info, video);
-        let times = times(p.start, p.end, duration, count)?;
+        let slices = slices(p.start, p.end, duration, count)?;
         let plan = Plan::new(src_w, src_h, p.width, p.height, p.crop);
         let (fw, fh) = (plan.out_w, plan.out_h);
         let columns = p.wrap.unwrap_or(count).clamp(1, count);
@@ -122,11 +132,12 @@ impl Task for VideoStrip {
         let graph = format!("{},format=rgb24[v]", plan.chain("0:v"));
         let frame_bytes = fw as usize * fh as usize * 3;
         let mut previous: Option<Vec<u8>> = None;
-        for (i, t) in times.iter().enumerate() {
+        for (i, slice) in slices.iter().enumerate() {
+            let t = slice.at;
             let job = Job {
                 inputs: vec![JobInput {
                     media: media.as_ref(),
-                    options: opts([("ss", &secs(*t))]),
+                    options: opts([("ss", &secs(t))]),
                 }],
                 filter_complex: Some(graph.clone()),
                 outputs: vec![opts([
@@ -156,11 +167,16 @@ impl Task for VideoStrip {
                 .ok_or_else(|| TaskError::Failed("frame size mismatch".into()))?;
             image::imageops::replace(&mut strip, &frame, i64::from(col * fw), i64::from(row * fh));
             previous = Some(frame.into_raw());
-            ctx.progress(((i + 1) * 95 / times.len()) as u8);
+            ctx.progress(((i + 1) * 95 / slices.len()) as u8);
         }
         let bytes = drake_imaging::encode_rgb(&strip, p.format)?;
         let content_type = p.format.content_type();
         ctx.publish("output", &bytes, content_type, p.format.extension())?;
+        if p.vtt {
+            let sprite = format!("output.{}", p.format.extension());
+            let track = thumbnails_track(&slices, &sprite, (fw, fh), columns);
+            ctx.publish("thumbnails", track.as_bytes(), "text/vtt", "vtt")?;
+        }
         Ok(drake_sdk::values([
             ("count", count.into()),
             ("width", strip.width().into()),
@@ -174,14 +190,26 @@ impl Task for VideoStrip {
     }
 }
 
-/// The times of `count` frames: middles of equal slices of
-/// `[start, end]`, `end` defaulting to (and capped at) the duration.
-pub fn times(
+/// One frame's share of the range: the slice `[from, to]` it stands for
+/// in a thumbnails track, and `at`, the instant it shows (the middle).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Slice {
+    /// Start of the slice, seconds.
+    pub from: f64,
+    /// End of the slice, seconds.
+    pub to: f64,
+    /// The frame's time, seconds.
+    pub at: f64,
+}
+
+/// `count` equal slices of `[start, end]`, `end` defaulting to (and
+/// capped at) the duration; each frame is taken at its slice's middle.
+pub fn slices(
     start: f64,
     end: Option<f64>,
     duration: f64,
     count: u32,
-) -> Result<Vec<f64>, TaskError> {
+) -> Result<Vec<Slice>, TaskError> {
     let known = duration > 0.0;
     if known && start >= duration {
         return Err(TaskError::parameter(
@@ -208,8 +236,50 @@ pub fn times(
     }
     let slice = (end - start) / f64::from(count);
     Ok((0..count)
-        .map(|i| start + slice * (f64::from(i) + 0.5))
+        .map(|i| {
+            let from = start + slice * f64::from(i);
+            Slice {
+                from,
+                to: from + slice,
+                at: from + slice / 2.0,
+            }
+        })
         .collect())
+}
+
+/// A WebVTT thumbnails track: cue `i` spans slice `i` and names frame
+/// `i`'s tile of `sprite` with a media fragment (`#xywh=`), as Video.js,
+/// JW Player, Plyr and Vidstack read it. The reference is relative, so it
+/// resolves beside the track wherever both are served from one place
+/// (drake's storage route, a public bucket).
+pub fn thumbnails_track(
+    slices: &[Slice],
+    sprite: &str,
+    (w, h): (u32, u32),
+    columns: u32,
+) -> String {
+    let mut track = String::from("WEBVTT\n");
+    for (i, s) in (0u32..).zip(slices) {
+        let (x, y) = ((i % columns) * w, (i / columns) * h);
+        track.push_str(&format!(
+            "\n{} --> {}\n{sprite}#xywh={x},{y},{w},{h}\n",
+            vtt_time(s.from),
+            vtt_time(s.to)
+        ));
+    }
+    track
+}
+
+/// `HH:MM:SS.mmm`, WebVTT's timestamp (hours always present).
+fn vtt_time(seconds: f64) -> String {
+    let ms = (seconds.max(0.0) * 1000.0).round() as u64;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
 }
 
 #[cfg(test)]
@@ -218,19 +288,39 @@ mod tests {
     use super::*;
     use drake_sdk::{FakeCtx, MediaInfo, StreamInfo};
 
+    fn times(start: f64, end: Option<f64>, duration: f64, count: u32) -> Vec<f64> {
+        let s = slices(start, end, duration, count).unwrap();
+        s.iter().map(|s| s.at).collect()
+    }
+
     #[test]
     fn evenly_spaced_middles() {
-        assert_eq!(
-            times(0.0, None, 10.0, 5).unwrap(),
-            [1.0, 3.0, 5.0, 7.0, 9.0]
-        );
-        assert_eq!(times(2.0, Some(4.0), 10.0, 1).unwrap(), [3.0]);
+        assert_eq!(times(0.0, None, 10.0, 5), [1.0, 3.0, 5.0, 7.0, 9.0]);
+        assert_eq!(times(2.0, Some(4.0), 10.0, 1), [3.0]);
         // `end` past the end is the end.
-        assert_eq!(times(8.0, Some(60.0), 10.0, 2).unwrap(), [8.5, 9.5]);
-        let e = times(10.0, None, 10.0, 2).unwrap_err();
+        assert_eq!(times(8.0, Some(60.0), 10.0, 2), [8.5, 9.5]);
+        let s = slices(8.0, Some(60.0), 10.0, 2).unwrap();
+        assert_eq!(
+            (s[0].from, s[0].to, s[1].from, s[1].to),
+            (8.0, 9.0, 9.0, 10.0)
+        );
+        let e = slices(10.0, None, 10.0, 2).unwrap_err();
         assert!(matches!(e, TaskError::InvalidParameters(ref m) if m.contains_key("start")));
-        let e = times(5.0, Some(5.0), 10.0, 2).unwrap_err();
+        let e = slices(5.0, Some(5.0), 10.0, 2).unwrap_err();
         assert!(matches!(e, TaskError::InvalidParameters(ref m) if m.contains_key("end")));
+    }
+
+    #[test]
+    fn the_track_tiles_the_range_and_points_into_the_grid() {
+        let s = slices(0.0, None, 3725.5, 3).unwrap();
+        let track = thumbnails_track(&s, "output.jpg", (160, 90), 2);
+        assert_eq!(
+            track,
+            "WEBVTT\n\
+             \n00:00:00.000 --> 00:20:41.833\noutput.jpg#xywh=0,0,160,90\n\
+             \n00:20:41.833 --> 00:41:23.667\noutput.jpg#xywh=160,0,160,90\n\
+             \n00:41:23.667 --> 01:02:05.500\noutput.jpg#xywh=0,90,160,90\n"
+        );
     }
 
     #[test]
@@ -280,6 +370,7 @@ mod tests {
         let seeks: Vec<_> = ctx.jobs.iter().map(|j| j.inputs[0][0].1.clone()).collect();
         assert_eq!(seeks, ["0.500", "1.500", "2.500", "3.500"]);
         assert_eq!(ctx.progress.last(), Some(&95));
+        assert!(!ctx.published.contains_key("thumbnails"));
     }
 
     #[test]
