@@ -415,24 +415,36 @@ impl Iterator for KeptFrames {
     }
 }
 
-/// Whether every chunk of a RIFF (WebP) file lies inside it: no chunk cut
-/// short, none claiming more than the file holds.
+/// Whether the RIFF (WebP) file is whole: the header's size fits in the
+/// file, and every chunk lies inside that size — no chunk cut short, none
+/// claiming more than the file holds. Bytes after the RIFF's declared end
+/// are ignored, as every decoder does.
 fn whole_riff(file: &[u8]) -> bool {
+    let u32_at = |at: usize| -> Option<usize> {
+        let b = file.get(at..at.checked_add(4)?)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    let Some(declared) = u32_at(4).map(|size| size.saturating_add(8)) else {
+        return false;
+    };
+    // Cut short (the header promises more), or no chunk at all.
+    if declared > file.len() || declared <= 12 {
+        return false;
+    }
     let mut at = 12;
-    while at < file.len() {
-        let Some(size) = file.get(at + 4..at + 8) else {
+    while at < declared {
+        let Some(size) = u32_at(at + 4) else {
             return false;
         };
-        let size = u32::from_le_bytes([size[0], size[1], size[2], size[3]]) as usize;
         // Chunks are padded to an even size (the last one's pad may be
         // left out).
         let end = at.saturating_add(8).saturating_add(size);
-        if end > file.len() {
+        if end > declared {
             return false;
         }
         at = end + (size & 1);
     }
-    at >= 12 && file.len() > 12
+    true
 }
 
 /// The size a native decoder resamples to on load: the caller's target,
@@ -596,6 +608,42 @@ pub fn cmyk_to_rgb(mut px: Vec<u8>, icc: Option<&[u8]>) -> Vec<u8> {
 #[expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
 mod tests {
     use super::*;
+
+    /// A RIFF file of `chunks` (fourcc, payload), its header declaring
+    /// `extra` more bytes than it holds.
+    fn riff(chunks: &[(&[u8; 4], usize)], extra: usize) -> Vec<u8> {
+        let mut body = b"WEBP".to_vec();
+        for (fourcc, len) in chunks {
+            body.extend_from_slice(*fourcc);
+            body.extend_from_slice(&(*len as u32).to_le_bytes());
+            body.extend(std::iter::repeat_n(7u8, *len + (len & 1)));
+        }
+        let mut file = b"RIFF".to_vec();
+        file.extend_from_slice(&((body.len() + extra) as u32).to_le_bytes());
+        file.extend(body);
+        file
+    }
+
+    #[test]
+    fn whole_riff_wants_every_chunk_and_the_declared_size() {
+        let file = riff(&[(b"VP8X", 10), (b"VP8 ", 33)], 0);
+        assert!(whole_riff(&file));
+        // Trailing bytes past the declared end are ignored.
+        assert!(whole_riff(&[file.clone(), vec![0; 5]].concat()));
+        // Cut at a chunk boundary: every chunk whole, the header not.
+        let cut = riff(&[(b"VP8X", 10)], 42);
+        assert!(!whole_riff(&cut));
+        // Cut inside a chunk.
+        assert!(!whole_riff(&file[..file.len() - 3]));
+        // A chunk claiming more than the RIFF holds.
+        let mut lying = file.clone();
+        lying[16..20].copy_from_slice(&1000u32.to_le_bytes());
+        assert!(!whole_riff(&lying));
+        // No chunk, no header.
+        assert!(!whole_riff(&riff(&[], 0)));
+        assert!(!whole_riff(b"RIFF"));
+        assert!(!whole_riff(&[]));
+    }
 
     #[test]
     fn naive_cmyk() {
