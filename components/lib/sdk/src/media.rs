@@ -398,13 +398,6 @@ pub const WEBM: Container = Container {
     content_type: "video/webm",
 };
 
-/// MPEG-TS: segments joined byte for byte (`video.reverse`).
-pub const MPEGTS: Container = Container {
-    muxer: "mpegts",
-    extension: "ts",
-    content_type: "video/mp2t",
-};
-
 /// Where a video output goes: muxer, file extension, content type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Container {
@@ -480,6 +473,13 @@ impl VideoCodec {
         }
     }
 
+    /// The sample entry's code in `container`, where the muxer's default
+    /// is not the one players want: HEVC in MP4 as `hvc1` (parameter sets
+    /// in the sample entry), which Apple's players require, not `hev1`.
+    pub fn tag(self, container: Container) -> Option<&'static str> {
+        (self == VideoCodec::Hevc && container.muxer == "mp4").then_some("hvc1")
+    }
+
     /// Whether MPEG-TS carries the codec (segments joined byte for byte:
     /// `video.reverse`). ffmpeg 5.1 writes neither VP9 nor AV1 there.
     pub fn in_mpegts(self) -> bool {
@@ -512,12 +512,12 @@ impl VideoCodec {
     ///   64 px a side, so those — a few pixels, fast anyway — go to
     ///   libaom's real-time mode;
     /// - HEVC: x265 `ultrafast` with 16 px coding trees (`superfast`, and
-    ///   `ultrafast`'s own 32 px trees, are below real time), tagged
-    ///   `hvc1` in MP4 so Apple's players open it.
+    ///   `ultrafast`'s own 32 px trees, are below real time).
     ///
-    /// AVI and ASF store one timestamp per frame, so there H.264 and
-    /// MPEG-4 go without B-frames (whose display order would need a
-    /// second one).
+    /// `container` is where the stream ends up, even through an
+    /// intermediate file (`video.reverse`'s MPEG-TS segments): AVI and ASF
+    /// store one timestamp per frame, so there H.264 and MPEG-4 go without
+    /// B-frames (whose display order would need a second one).
     pub fn options(
         self,
         kbps: u32,
@@ -559,9 +559,6 @@ impl VideoCodec {
             ]),
         };
         o.extend(opts([("b:v", &rate), ("pix_fmt", "yuv420p")]));
-        if self == VideoCodec::Hevc && container.muxer == "mp4" {
-            o.extend(opts([("tag:v", "hvc1")]));
-        }
         if matches!(container.muxer, "avi" | "asf") {
             o.extend(opts([("bf", "0")]));
         }
@@ -661,10 +658,13 @@ impl Output {
         self.video.options(kbps, self.container, size)
     }
 
-    /// The muxer, and for MP4 the index first (players start before the
-    /// download ends).
+    /// The muxer, the video's sample entry code ([`VideoCodec::tag`]), and
+    /// for MP4 the index first (players start before the download ends).
     pub fn container_options(&self) -> Vec<(String, String)> {
         let mut o = opts([("f", self.container.muxer)]);
+        if let Some(tag) = self.video.tag(self.container) {
+            o.extend(opts([("tag:v", tag)]));
+        }
         if self.container.muxer == "mp4" {
             o.extend(opts([("movflags", "+faststart")]));
         }

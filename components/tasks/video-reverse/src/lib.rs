@@ -26,8 +26,8 @@
 //! second at 48 kHz stereo), held by the host until the task ends.
 
 use drake_sdk::media::{
-    AudioCodec, Job, JobInput, MPEGTS, Output, Plan, VideoCodec, audio_options, centis,
-    duration_of, fetch_and_probe, opts, secs, stream_duration, video_stream,
+    AudioCodec, Job, JobInput, Output, Plan, VideoCodec, audio_options, centis, duration_of,
+    fetch_and_probe, opts, secs, stream_duration, video_stream,
 };
 use drake_sdk::{Ctx, Input, Task, TaskError, Values};
 use serde::Deserialize;
@@ -176,7 +176,9 @@ impl Task for VideoReverse {
             let mut graph = format!("{},format=yuv420p,reverse[v]", plan.chain("0:v"));
             let mut video_out = opts([("map", "[v]")]);
             if copy {
-                video_out.extend(target.video.options(p.video_bitrate, MPEGTS, size));
+                // The final container's rules (no B-frames for AVI/ASF):
+                // the segments are copied into it.
+                video_out.extend(target.video_options(p.video_bitrate, size));
             } else {
                 video_out.extend(opts(MEZZANINE));
             }
@@ -236,9 +238,6 @@ impl Task for VideoReverse {
         let mut output = opts([("map", "0:v:0")]);
         if copy {
             output.extend(opts([("c:v", "copy")]));
-            if target.video == VideoCodec::Hevc && target.container.muxer == "mp4" {
-                output.extend(opts([("tag:v", "hvc1")]));
-            }
         } else {
             output.extend(target.video_options(p.video_bitrate, size));
         }
@@ -380,6 +379,20 @@ mod tests {
         assert!(last.outputs[0].contains(&("c:v".into(), "copy".into())));
         assert!(last.outputs[0].contains(&("c:a".into(), "libmp3lame".into())));
         assert_eq!(ctx.published["output"].extension, "mp4");
+        assert!(!first.outputs[0].iter().any(|(k, _)| k == "bf"));
+
+        // Segments bound for ASF go without B-frames, as ASF needs.
+        let mut ctx = seventy_seconds();
+        drake_sdk::run_json::<VideoReverse>(
+            &mut ctx,
+            r#"{"url": "http://x/v.mp4", "audio_codec": "wmav2", "sample_rate": 44100}"#,
+        )
+        .unwrap();
+        for segment in &ctx.jobs[..3] {
+            assert!(segment.outputs[0].contains(&("bf".into(), "0".into())));
+            assert!(segment.outputs[0].contains(&("f".into(), "mpegts".into())));
+        }
+        assert_eq!(ctx.published["output"].extension, "asf");
     }
 
     #[test]
