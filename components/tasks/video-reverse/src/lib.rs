@@ -42,7 +42,9 @@ const FRAME_BUDGET: f64 = 256.0 * 1024.0 * 1024.0;
 const SEGMENT_SECONDS: (f64, f64) = (0.5, 30.0);
 /// The segments' video when the codec cannot go in MPEG-TS: x264's
 /// fastest preset at CRF 16, near transparent (the final encode is the
-/// one that loses), about 4× the final file at 720p.
+/// one that loses; CRF 20 would cost 0.006 SSIM for 40 % fewer bytes).
+/// ~12.5 Mbit/s at 720p on real footage: 94 MB a minute, held by the
+/// host until the task ends, like the PCM.
 const MEZZANINE: [(&str, &str); 4] = [
     ("c:v", "libx264"),
     ("preset", "ultrafast"),
