@@ -104,4 +104,19 @@ impl OutputSink for DirSink {
             .await
             .map_err(|_| "the run's event receiver is gone".to_owned())
     }
+
+    async fn publish_part(&self, name: &str, path: &str, body: Body) -> Result<(), String> {
+        let path = self.dir.join(name).join(path);
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        let written = match (body.bytes(), body.path()) {
+            (Some(bytes), _) => tokio::fs::write(&path, bytes).await,
+            (None, Some(from)) => tokio::fs::copy(from, &path).await.map(drop),
+            (None, None) => tokio::fs::write(&path, b"").await,
+        };
+        written.map_err(|e| format!("{}: {e}", path.display()))
+    }
 }

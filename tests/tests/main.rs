@@ -13,6 +13,7 @@ mod modules;
 mod reliability;
 mod scale;
 mod spin;
+mod streaming;
 mod sxml_corpus;
 mod sxml_property;
 mod tenants;

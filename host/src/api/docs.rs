@@ -449,3 +449,15 @@ pub const DASHBOARD_SCRIPT: Operation = Operation {
     query: &[],
     responses: &[(200, "The script.", Payload::Script)],
 };
+
+pub const PLAYER_SCRIPT: Operation = Operation {
+    method: Method::GET,
+    id: "playerScript",
+    summary: "The dashboard's HLS/DASH player",
+    about: "Plays the ladders video.convert writes through Media Source Extensions; served from \
+            this origin so the page's Content-Security-Policy allows it.",
+    auth: Auth::None,
+    body: None,
+    query: &[],
+    responses: &[(200, "The script.", Payload::Script)],
+};

@@ -1,4 +1,5 @@
-//! `GET /v1/storage/{KEY}/{name}`: output files from the blob store with
+//! `GET /v1/storage/{KEY}/{name}` (and `{KEY}/{name}/{part path}`, the
+//! segments of a playlist): output files from the blob store with
 //! content type, length, ETag (and `If-None-Match`), single byte ranges,
 //! and cache headers bounded by the task's expiry.
 
@@ -72,8 +73,17 @@ pub async fn storage(
     };
     reader.check(std::slice::from_ref(&row))?;
     let path = format!("{key}/{name}");
-    let Some(file) = row.files.values().find(|f| f.path == path) else {
-        return Err(not_found("file"));
+    // `<output>/<part path>`: a part of a published output (a playlist's
+    // segments), typed by its extension; otherwise a published file.
+    let content_type = match name.split_once('/') {
+        Some((output, part)) => match crate::outputs::part_content_type(part) {
+            Some(t) if row.files.contains_key(output) => t.to_owned(),
+            _ => return Err(not_found("file")),
+        },
+        None => match row.files.values().find(|f| f.path == path) {
+            Some(file) => file.content_type.clone(),
+            None => return Err(not_found("file")),
+        },
     };
     let (size, etag) = match state.outputs.head(&path).await {
         Ok(meta) => meta,
@@ -88,7 +98,7 @@ pub async fn storage(
             out.insert(name, v);
         }
     };
-    set(&mut out, header::CONTENT_TYPE, &file.content_type);
+    set(&mut out, header::CONTENT_TYPE, &content_type);
     set(&mut out, header::ETAG, &etag);
     set(&mut out, header::ACCEPT_RANGES, "bytes");
     set(

@@ -128,7 +128,7 @@ pub fn routes() -> Vec<Route> {
         Route::new("/v1/file/{filename}").get(status::file, FILE),
         Route::new("/v1/recent").get(status::recent, RECENT),
         Route::new("/v1/cancel").post(cancel::cancel, CANCEL),
-        Route::new("/v1/storage/{key}/{name}").get(files::storage, STORAGE),
+        Route::new("/v1/storage/{key}/{*name}").get(files::storage, STORAGE),
         Route::new("/v1/tasks").get(ops::tasks, TASKS),
         Route::new("/healthz").get(ops::healthz, HEALTHZ),
         Route::new("/readyz").get(ops::readyz, READYZ),
@@ -136,6 +136,7 @@ pub fn routes() -> Vec<Route> {
         Route::new("/openapi.json").get(openapi::document, OPENAPI),
         Route::new("/").get(dashboard::page, DASHBOARD),
         Route::new("/dashboard.js").get(dashboard::script, DASHBOARD_SCRIPT),
+        Route::new("/player.js").get(dashboard::player, PLAYER_SCRIPT),
     ]
 }
 

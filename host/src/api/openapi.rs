@@ -116,7 +116,11 @@ const PATH_PARAMS: &[(&str, &str)] = &[
          for a single-file task.",
     ),
     ("key", "Task key (26 characters, base32)."),
-    ("name", "Output file name with extension (`output.jpg`)."),
+    (
+        "name",
+        "Output file name with extension (`output.jpg`), or a part of an HLS/DASH output \
+         (`output/720p/3.m4s`: the playlist refers to it relatively).",
+    ),
 ];
 
 /// `/openapi.json`: built on the first request (the routes and the loaded
@@ -149,14 +153,16 @@ pub fn build(state: &AppState) -> Value {
     let mut paths = Map::new();
     for route in super::routes() {
         let mut item = Map::new();
-        let params: Vec<Value> = path_params(route.path);
+        // axum's catch-all `{*name}` is OpenAPI's plain `{name}`.
+        let path = route.path.replace("{*", "{");
+        let params: Vec<Value> = path_params(&path);
         for op in &route.ops {
             item.insert(
                 op.method.as_str().to_ascii_lowercase(),
                 operation(op, &params),
             );
         }
-        paths.insert(route.path.to_owned(), Value::Object(item));
+        paths.insert(path, Value::Object(item));
     }
 
     json!({

@@ -19,6 +19,10 @@ use crate::run::OutputSink;
 /// keeps the number of host calls low for a whole-file read.
 const MAX_READ: u32 = 16 << 20;
 
+/// Most parts one run may publish: each is an object in the store. A
+/// three-hour ladder of six renditions in 4 s segments is 16,200.
+const MAX_PARTS: u32 = 20_000;
+
 /// Per-run blob state.
 pub struct BlobsCtx {
     sink: Arc<dyn OutputSink>,
@@ -26,6 +30,7 @@ pub struct BlobsCtx {
     max_output_bytes: u64,
     written: u64,
     published: u64,
+    parts: u32,
 }
 
 impl BlobsCtx {
@@ -38,6 +43,7 @@ impl BlobsCtx {
             max_output_bytes,
             written: 0,
             published: 0,
+            parts: 0,
         }
     }
 
@@ -100,6 +106,41 @@ impl blobs::Host for crate::capabilities::HostState {
             }
             // A storage failure is the host's problem: end the run.
             Err(e) => Err(wasmtime::format_err!("publishing {name}: {e}")),
+        }
+    }
+
+    async fn publish_part(
+        &mut self,
+        name: String,
+        path: String,
+        blob: Resource<Blob>,
+    ) -> wasmtime::Result<Result<(), BlobError>> {
+        if !self.blobs.names.contains(&name) {
+            return Ok(Err(BlobError::Invalid(format!(
+                "{name:?} is not an output of this task (expected one of {:?})",
+                self.blobs.names
+            ))));
+        }
+        if crate::outputs::part_content_type(&path).is_none() {
+            return Ok(Err(BlobError::Invalid(format!(
+                "invalid part path {path:?}"
+            ))));
+        }
+        if self.blobs.parts >= MAX_PARTS {
+            return Ok(Err(BlobError::Invalid(format!(
+                "more than {MAX_PARTS} output parts"
+            ))));
+        }
+        let body = self.table.get(&blob)?.body.clone();
+        let size = body.len();
+        let sink = self.blobs.sink.clone();
+        match sink.publish_part(&name, &path, body).await {
+            Ok(()) => {
+                self.blobs.parts += 1;
+                self.blobs.published += size;
+                Ok(Ok(()))
+            }
+            Err(e) => Err(wasmtime::format_err!("publishing {name}/{path}: {e}")),
         }
     }
 }

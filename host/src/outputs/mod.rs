@@ -72,9 +72,11 @@ impl Storage {
             (OutputUrls::Public, _) => FileUrls::Public {
                 base: blobs.public_base().map_err(anyhow::Error::msg)?,
             },
-            (OutputUrls::Presigned, BlobsLocation::S3 { bucket, prefix }) => FileUrls::Presigned(
-                Presigner::for_s3(&blobs.s3, bucket, prefix).map_err(anyhow::Error::msg)?,
-            ),
+            (OutputUrls::Presigned, BlobsLocation::S3 { bucket, prefix }) => FileUrls::Presigned {
+                presigner: Presigner::for_s3(&blobs.s3, bucket, prefix)
+                    .map_err(anyhow::Error::msg)?,
+                drake: config.public_base().trim_end_matches('/').to_owned(),
+            },
             (OutputUrls::Presigned, BlobsLocation::Dir(_)) => {
                 anyhow::bail!("blobs.output_urls: \"presigned\" needs an s3:// blobs.url")
             }
@@ -191,6 +193,41 @@ impl Storage {
     }
 }
 
+/// Most path segments of an output's part (`720p/17.m4s` is two): deep
+/// enough for a ladder's renditions, shallow enough to list cheaply.
+const PART_DEPTH: usize = 3;
+
+/// The content type of an output part at `path` (relative to its output),
+/// or `None` when the path is not one a part may have: one to
+/// [`PART_DEPTH`] segments of `[A-Za-z0-9_-]` (no dots but the last
+/// segment's extension, so no `..`), ending in a streaming media
+/// extension. The host decides the type: a guest cannot make drake serve
+/// HTML or script from a part.
+pub fn part_content_type(path: &str) -> Option<&'static str> {
+    let (stem, ext) = path.rsplit_once('.')?;
+    let segments: Vec<&str> = stem.split('/').collect();
+    let plain = |s: &&str| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    if segments.len() > PART_DEPTH || !segments.iter().all(plain) {
+        return None;
+    }
+    Some(match ext {
+        "m3u8" => "application/vnd.apple.mpegurl",
+        "mpd" => "application/dash+xml",
+        "mp4" => "video/mp4",
+        "m4s" => "video/iso.segment",
+        "m4a" => "audio/mp4",
+        "ts" => "video/mp2t",
+        "vtt" => "text/vtt",
+        "webm" => "video/webm",
+        _ => return None,
+    })
+}
+
 /// An object's entity tag, unquoted (S3 sends it quoted, the local
 /// store not at all); size and time when the backend has none.
 fn etag(meta: &object_store::ObjectMeta) -> String {
@@ -233,6 +270,14 @@ impl OutputSink for TaskSink {
             .send(RunEvent::File(name.to_owned(), file))
             .await
             .map_err(|_| "the run's event receiver is gone".to_owned())
+    }
+
+    async fn publish_part(&self, name: &str, path: &str, body: Body) -> Result<(), String> {
+        let path = format!("{}/{name}/{path}", self.key);
+        self.storage
+            .put_body(&path, &body)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -22,8 +22,21 @@ pub enum FileUrls {
         /// The public base URL, without a trailing slash.
         base: String,
     },
-    /// An S3 pre-signed GET of the object.
-    Presigned(Presigner),
+    /// An S3 pre-signed GET of the object; playlists (whose segments are
+    /// relative references, which a signature does not carry over) are
+    /// served by drake at `drake`'s base.
+    Presigned {
+        /// Signs GETs.
+        presigner: Presigner,
+        /// drake's public base URL, without a trailing slash.
+        drake: String,
+    },
+}
+
+/// Whether the object at `path` is a playlist whose parts it refers to
+/// relatively (HLS, DASH).
+fn is_playlist(path: &str) -> bool {
+    path.ends_with(".m3u8") || path.ends_with(".mpd")
 }
 
 impl FileUrls {
@@ -33,7 +46,10 @@ impl FileUrls {
         match self {
             FileUrls::Drake { base } => format!("{base}/v1/storage/{path}"),
             FileUrls::Public { base } => format!("{base}/{path}"),
-            FileUrls::Presigned(p) => p.presign(path, expires_at, now),
+            FileUrls::Presigned { drake, .. } if is_playlist(path) => {
+                format!("{drake}/v1/storage/{path}")
+            }
+            FileUrls::Presigned { presigner, .. } => presigner.presign(path, expires_at, now),
         }
     }
 

@@ -150,6 +150,15 @@ impl Ctx for HostCtx {
         blobs::publish(name, &blob, content_type, extension).map_err(blob_error)
     }
 
+    fn publish_part(&mut self, name: &str, path: &str, bytes: &[u8]) -> Result<(), TaskError> {
+        let writer = blobs::Writer::new();
+        for chunk in bytes.chunks(1 << 20) {
+            writer.write(chunk).map_err(blob_error)?;
+        }
+        let blob = writer.finish().map_err(blob_error)?;
+        blobs::publish_part(name, path, &blob).map_err(blob_error)
+    }
+
     fn publish_input(
         &mut self,
         name: &str,

@@ -243,6 +243,15 @@ pub trait Ctx {
         content_type: &str,
         extension: &str,
     ) -> Result<(), TaskError>;
+    /// Publish `bytes` as part `path` of output `name`, stored at
+    /// `<name>/<path>` beside the output's file (an HLS or DASH manifest's
+    /// media playlists and segments, which it refers to relatively).
+    fn publish_part(&mut self, name: &str, path: &str, bytes: &[u8]) -> Result<(), TaskError> {
+        let _ = (name, bytes);
+        Err(TaskError::Failed(format!(
+            "this host stores no output parts ({path})"
+        )))
+    }
     /// Report progress, 0–100.
     fn progress(&mut self, percent: u8);
     /// Publish output values before the end.
@@ -421,6 +430,8 @@ pub struct FakeCtx {
     pub inputs: HashMap<String, (String, Vec<u8>)>,
     /// Output name → file.
     pub published: BTreeMap<String, Published>,
+    /// `<output name>/<part path>` → bytes.
+    pub parts: BTreeMap<String, Vec<u8>>,
     /// Every progress report.
     pub progress: Vec<u8>,
     /// Every partial result.
@@ -570,6 +581,11 @@ impl Ctx for FakeCtx {
                 extension: extension.to_owned(),
             },
         );
+        Ok(())
+    }
+
+    fn publish_part(&mut self, name: &str, path: &str, bytes: &[u8]) -> Result<(), TaskError> {
+        self.parts.insert(format!("{name}/{path}"), bytes.to_vec());
         Ok(())
     }
 

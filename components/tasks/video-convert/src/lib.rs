@@ -13,11 +13,16 @@ use drake_sdk::media::{
 use drake_sdk::{Ctx, Task, TaskError, Values};
 use serde::Deserialize;
 
+mod fmp4;
+mod ladder;
+
+pub use ladder::{Format, SegmentFormat};
+
 drake_sdk::task!(VideoConvert);
 
-fn kbps_512() -> u32 {
-    512
-}
+/// dragon's default video bitrate, kbit/s.
+const VIDEO_KBPS: u32 = 512;
+
 fn kbps_64() -> u32 {
     64
 }
@@ -49,10 +54,10 @@ pub struct Params {
     /// Video codec.
     #[serde(default)]
     pub video_codec: VideoCodec,
-    /// Video bitrate in kbit/s.
-    #[serde(default = "kbps_512")]
-    #[schemars(range(min = 32, max = 50_000))]
-    pub video_bitrate: u32,
+    /// Video bitrate in kbit/s (512 when absent; a ladder sets each
+    /// rendition's own).
+    #[schemars(range(min = 32, max = 50_000), extend("default" = 512))]
+    pub video_bitrate: Option<u32>,
     /// Audio bitrate in kbit/s.
     #[serde(default = "kbps_64")]
     #[schemars(range(min = 8, max = 320))]
@@ -60,7 +65,24 @@ pub struct Params {
     /// Audio sample rate: 22050, 44100 or 48000 Hz.
     #[serde(default = "hz_48000")]
     pub sample_rate: u32,
+    /// `file` (one file), or an adaptive streaming ladder: `hls` (H.264 +
+    /// AAC; the output is the master playlist) or `dash` (H.264 + AAC, VP9
+    /// or AV1 + Opus; the output is the manifest). A ladder's renditions
+    /// follow the source's size (never upscaled).
+    #[serde(default)]
+    pub format: Format,
+    /// A ladder's segments: `fmp4` (default).
+    pub segment_format: Option<SegmentFormat>,
+    /// Seconds per segment of a ladder, 2 to 6 (4 when absent): each
+    /// starts on a keyframe of every rendition.
+    #[schemars(range(min = 2, max = 6), extend("default" = 4))]
+    pub segment_duration: Option<u32>,
 }
+
+/// Segment length of a ladder when none is asked for: Apple's HLS
+/// authoring guideline is 6 s, DASH players start faster on 2; 4 sits
+/// between.
+const SEGMENT_SECONDS: u32 = 4;
 
 /// The task.
 pub struct VideoConvert;
@@ -81,24 +103,43 @@ impl Task for VideoConvert {
         "video_codec",
         "alpha",
         "rotation",
+        "renditions",
     ];
     const FILES: &'static [&'static str] = &["output"];
     type Params = Params;
 
     fn run(ctx: &mut dyn Ctx, p: Params) -> Result<Values, TaskError> {
         let out = Output::choose(p.video_codec, p.audio_codec, p.sample_rate)?;
+        check_format(&p, &out)?;
         let (media, info) = fetch_and_probe(ctx, "url", &p.url)?;
         let video = video_stream(&info)?;
         let (src_w, src_h) = video.display_size();
         let duration = duration_of(&info, video);
         let audio = info.first("audio");
+        if p.format != Format::File {
+            let request = ladder::Request {
+                format: p.format,
+                output: out,
+                segment_seconds: p.segment_duration.unwrap_or(SEGMENT_SECONDS),
+                audio_kbps: p.audio_bitrate,
+                sample_rate: p.sample_rate,
+            };
+            let source = ladder::Source {
+                media: media.as_ref(),
+                video,
+                audio,
+                duration,
+            };
+            return ladder::run(ctx, &request, &source);
+        }
+        let video_bitrate = p.video_bitrate.unwrap_or(VIDEO_KBPS);
         let plan = Plan::new(src_w, src_h, p.width, p.height, p.crop).even();
         let size = (plan.out_w, plan.out_h);
         out.check_size(size, p.width.is_some() || p.height.is_some())?;
         let container = out.container;
 
         let mut output = opts([("map", "[v]")]);
-        output.extend(out.video_options(p.video_bitrate, size));
+        output.extend(out.video_options(video_bitrate, size));
         match audio {
             Some(a) => {
                 output.extend(opts([("map", "0:a:0")]));
@@ -166,6 +207,74 @@ impl Task for VideoConvert {
     }
 }
 
+/// The parameters that go with `format`: a ladder chooses each
+/// rendition's size and bitrate (so `width`, `height`, `crop` and
+/// `video_bitrate` are refused beside it) and carries only the codecs its
+/// players read; segment settings mean nothing to one file.
+fn check_format(p: &Params, out: &Output) -> Result<(), TaskError> {
+    if p.format == Format::File {
+        let stray = [
+            ("segment_format", p.segment_format.is_some()),
+            ("segment_duration", p.segment_duration.is_some()),
+        ];
+        let errors: Vec<(&str, &str)> = stray
+            .iter()
+            .filter(|(_, set)| *set)
+            .map(|(name, _)| (*name, "applies to format \"hls\" or \"dash\" only"))
+            .collect();
+        return if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(TaskError::parameters(errors))
+        };
+    }
+    let stray = [
+        ("width", p.width.is_some()),
+        ("height", p.height.is_some()),
+        ("crop", p.crop),
+        ("video_bitrate", p.video_bitrate.is_some()),
+    ];
+    let errors: Vec<(&str, &str)> = stray
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(name, _)| {
+            (
+                *name,
+                "a ladder chooses each rendition's size and bitrate from the source \
+                 (see the renditions in the result); leave it out with format \"hls\" or \"dash\"",
+            )
+        })
+        .collect();
+    if !errors.is_empty() {
+        return Err(TaskError::parameters(errors));
+    }
+    if let Some(s) = p.segment_duration
+        && !(2..=6).contains(&s)
+    {
+        return Err(TaskError::parameter(
+            "segment_duration",
+            format!("{s} is outside 2 to 6 seconds"),
+        ));
+    }
+    match (p.format, p.segment_format.unwrap_or_default()) {
+        (_, SegmentFormat::Fmp4) => {}
+        (Format::Hls, SegmentFormat::Ts) => {
+            return Err(TaskError::parameter(
+                "segment_format",
+                "MPEG-TS segments are not available yet: fmp4 plays in every HLS player \
+                 since iOS 10 and in hls.js",
+            ));
+        }
+        _ => {
+            return Err(TaskError::parameter(
+                "segment_format",
+                "DASH segments are fmp4",
+            ));
+        }
+    }
+    ladder::check_codecs(p.format, out)
+}
+
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
 mod tests {
@@ -211,6 +320,22 @@ mod tests {
 
     fn run(ctx: &mut FakeCtx, params: &str) -> Result<Values, TaskError> {
         drake_sdk::run_json::<VideoConvert>(ctx, params)
+    }
+
+    /// `params` (after `url`) are refused naming `name`, before any job.
+    fn assert_refused(params: &str, name: &str) {
+        let mut ctx = FakeCtx::default().with_input("http://x/v.mp4", "video/mp4", vec![1]);
+        ctx.probe_result = Some(source(0, true));
+        let e = run(
+            &mut ctx,
+            &format!(r#"{{"url": "http://x/v.mp4", {params}}}"#),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, TaskError::InvalidParameters(ref m) if m.contains_key(name)),
+            "{params}: {e:?}"
+        );
+        assert!(ctx.jobs.is_empty(), "{params}");
     }
 
     #[test]
@@ -349,6 +474,150 @@ mod tests {
         assert!(has("c:v", "libx265") && has("tag:v", "hvc1") && has("preset", "ultrafast"));
     }
 
+    /// An HLS ladder of a 1280×720 source with audio: three renditions
+    /// and the audio in one job, each cut at the same keyframes, the
+    /// manifests and every segment published.
+    #[test]
+    fn hls_ladder_publishes_master_media_playlists_and_segments() {
+        use crate::fmp4::fixture::file;
+        let mut ctx = FakeCtx::default().with_input("http://x/v.mp4", "video/mp4", vec![1]);
+        ctx.probe_result = Some(source(0, true));
+        let rendition = file(&[100, 100, 50]);
+        ctx.job_results.push_back(Ok(vec![
+            rendition.clone(),
+            rendition.clone(),
+            rendition.clone(),
+            file(&[100, 100, 50]),
+        ]));
+        let v = run(&mut ctx, r#"{"url": "http://x/v.mp4", "format": "hls"}"#).unwrap();
+        assert_eq!(v["content_type"], "application/vnd.apple.mpegurl");
+        assert_eq!(
+            (v["width"].clone(), v["height"].clone()),
+            (1280.into(), 720.into())
+        );
+        let names: Vec<&str> = v["renditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["240p", "360p", "720p"]);
+        assert_eq!(v["renditions"][0]["segments"], 3);
+        assert_eq!(v["renditions"][0]["codecs"], "avc1.64001f");
+        assert_eq!(v["duration"], 10.0);
+
+        let job = &ctx.jobs[0];
+        assert_eq!(
+            job.filter_complex.as_deref(),
+            Some(
+                "[0:v]fps=fps=30,format=yuv420p,split=3[s0][s1][s2];\
+                 [s0]scale=426:240:flags=lanczos,setsar=1[v0];\
+                 [s1]scale=640:360:flags=lanczos,setsar=1[v1];\
+                 [s2]scale=1280:720:flags=lanczos,setsar=1[v2]"
+            )
+        );
+        assert_eq!(job.outputs.len(), 4);
+        for (i, out) in job.outputs[..3].iter().enumerate() {
+            let has = |k: &str, v: &str| out.iter().any(|(a, b)| a == k && b == v);
+            assert!(has("map", &format!("[v{i}]")) && has("g", "120") && has("keyint_min", "120"));
+            assert!(has("sc_threshold", "0") && has("an", "") && has("f", "mp4"));
+            assert!(has(
+                "movflags",
+                "+frag_keyframe+delay_moov+default_base_moof"
+            ));
+        }
+        let audio = &job.outputs[3];
+        let has = |k: &str, v: &str| audio.iter().any(|(a, b)| a == k && b == v);
+        assert!(has("c:a", "aac") && has("frag_duration", "4000000") && has("vn", ""));
+
+        let master = String::from_utf8(ctx.published["output"].bytes.clone()).unwrap();
+        assert_eq!(ctx.published["output"].extension, "m3u8");
+        assert!(master.contains("URI=\"output/audio.m3u8\""), "{master}");
+        assert!(
+            master.contains(
+                "RESOLUTION=640x360,FRAME-RATE=30.000,AUDIO=\"audio\"\noutput/360p.m3u8\n"
+            )
+        );
+        let media = String::from_utf8(ctx.parts["output/720p.m3u8"].clone()).unwrap();
+        assert!(media.contains("#EXTINF:4.000000,\n720p/1.m4s\n"), "{media}");
+        assert!(media.contains("#EXTINF:2.000000,\n720p/3.m4s\n#EXT-X-ENDLIST"));
+        for part in [
+            "240p/init.mp4",
+            "240p/3.m4s",
+            "audio/init.mp4",
+            "audio/2.m4s",
+            "audio.m3u8",
+        ] {
+            assert!(ctx.parts.contains_key(&format!("output/{part}")), "{part}");
+        }
+        // The parts are the file's bytes, cut: together they are the file.
+        let joined: Vec<u8> = ["init.mp4", "1.m4s", "2.m4s", "3.m4s"]
+            .iter()
+            .flat_map(|p| ctx.parts[&format!("output/360p/{p}")].clone())
+            .collect();
+        assert_eq!(joined, rendition);
+    }
+
+    #[test]
+    fn dash_ladder_of_vp9_writes_a_manifest_with_opus() {
+        use crate::fmp4::fixture::file;
+        let mut ctx = FakeCtx::default().with_input("http://x/v.mp4", "video/mp4", vec![1]);
+        let mut info = source(0, true);
+        info.streams[0].width = 640;
+        info.streams[0].height = 360;
+        ctx.probe_result = Some(info);
+        ctx.job_results
+            .push_back(Ok(vec![file(&[50]), file(&[50]), file(&[50])]));
+        let v = run(
+            &mut ctx,
+            r#"{"url": "http://x/v.mp4", "format": "dash", "video_codec": "vp9", "segment_duration": 2}"#,
+        )
+        .unwrap();
+        assert_eq!(v["content_type"], "application/dash+xml");
+        assert_eq!(v["audio_codec"], "opus");
+        let mpd = String::from_utf8(ctx.published["output"].bytes.clone()).unwrap();
+        assert!(mpd.contains("<Representation id=\"360p\""), "{mpd}");
+        assert!(mpd.contains("media=\"output/audio/$Number$.m4s\""));
+        assert!(mpd.contains("audioSamplingRate=\"48000\""));
+        let out = &ctx.jobs[0].outputs[0];
+        let has = |k: &str, v: &str| out.iter().any(|(a, b)| a == k && b == v);
+        assert!(has("c:v", "libvpx-vp9") && has("g", "60"));
+        assert!(
+            ctx.jobs[0].outputs[2]
+                .iter()
+                .any(|(k, v)| k == "c:a" && v == "libopus")
+        );
+        assert!(!ctx.parts.keys().any(|k| k.ends_with(".m3u8")));
+    }
+
+    #[test]
+    fn ladder_parameters_are_checked_before_any_work() {
+        for (params, name) in [
+            (r#""format": "hls", "width": 640"#, "width"),
+            (r#""format": "dash", "video_bitrate": 900"#, "video_bitrate"),
+            (r#""format": "hls", "crop": true"#, "crop"),
+            (r#""format": "hls", "video_codec": "vp9""#, "video_codec"),
+            (r#""format": "dash", "video_codec": "hevc""#, "video_codec"),
+            (r#""format": "hls", "audio_codec": "mp3""#, "audio_codec"),
+            (
+                r#""format": "dash", "segment_format": "ts""#,
+                "segment_format",
+            ),
+            (
+                r#""format": "hls", "segment_format": "ts""#,
+                "segment_format",
+            ),
+            (
+                r#""format": "hls", "segment_duration": 10"#,
+                "segment_duration",
+            ),
+            (r#""segment_duration": 4"#, "segment_duration"),
+            (r#""format": "m3u""#, "format"),
+        ] {
+            assert_refused(params, name);
+        }
+    }
+
     #[test]
     fn frame_sizes_the_encoder_refuses_name_their_parameter() {
         for (params, name) in [
@@ -361,18 +630,7 @@ mod tests {
                 "height",
             ),
         ] {
-            let mut ctx = FakeCtx::default().with_input("http://x/v.mp4", "video/mp4", vec![1]);
-            ctx.probe_result = Some(source(0, false));
-            let e = run(
-                &mut ctx,
-                &format!(r#"{{"url": "http://x/v.mp4", {params}}}"#),
-            )
-            .unwrap_err();
-            assert!(
-                matches!(e, TaskError::InvalidParameters(ref m) if m.contains_key(name)),
-                "{params}: {e:?}"
-            );
-            assert!(ctx.jobs.is_empty());
+            assert_refused(params, name);
         }
         // AV1 below SVT-AV1's 64 px goes to libaom.
         let mut ctx = probed(false, b"webm");

@@ -155,6 +155,13 @@ const IMAGE = /\.(jpe?g|png|gif|webp|avif)$/i, AUDIO = /\.(mp3|ogg|oga|wav|m4a|a
 
 function preview(url) {
   const path = new URL(url, location.href).pathname;
+  if (window.drakePlayer && window.drakePlayer.isManifest(url)) {
+    // HLS/DASH ladders play through drake's own MSE player.
+    const video = el("video", { controls: "", muted: "", class: "stream" });
+    video.muted = true;
+    window.drakePlayer.attach(video, url);
+    return video;
+  }
   if (IMAGE.test(path)) return el("img", { src: url, alt: path });
   if (AUDIO.test(path)) return el("audio", { src: url, controls: "" });
   if (VIDEO.test(path)) return el("video", { src: url, controls: "", muted: "" });

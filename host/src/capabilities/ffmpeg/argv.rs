@@ -67,6 +67,14 @@ const OUTPUT_OPTIONS: &[(&str, ValueKind)] = &[
     ("ac", ValueKind::Int),
     ("r", ValueKind::Rate),
     ("g", ValueKind::Int),
+    // Fixed keyframe intervals (streaming ladders cut every rendition's
+    // segments at the same instants): the shortest interval, and x264's
+    // scene-cut threshold (0 = no extra keyframes).
+    ("keyint_min", ValueKind::Int),
+    ("sc_threshold", ValueKind::Int),
+    // A fragmented MP4's fragment length in microseconds (audio renditions,
+    // where every packet is a keyframe).
+    ("frag_duration", ValueKind::Int),
     ("bf", ValueKind::Int),
     ("t", ValueKind::Time),
     ("ss", ValueKind::Time),
