@@ -78,18 +78,28 @@ async fn get(url: &Url) -> (u16, String, Vec<u8>) {
 /// A rendition as a player fetches it: its init segment and segments, in
 /// order, with their durations.
 struct Rendition {
-    init: Url,
+    /// The init segment (fMP4; MPEG-TS has none).
+    init: Option<Url>,
     segments: Vec<(Url, f64)>,
 }
 
 impl Rendition {
     /// Download every piece, checking each content type; the joined file.
     async fn join(&self, dir: &Path, name: &str) -> PathBuf {
-        let (code, ct, mut bytes) = get(&self.init).await;
-        assert_eq!((code, ct.as_str()), (200, "video/mp4"), "{}", self.init);
+        let mut bytes = Vec::new();
+        if let Some(init) = &self.init {
+            let (code, ct, b) = get(init).await;
+            assert_eq!((code, ct.as_str()), (200, "video/mp4"), "{init}");
+            bytes = b;
+        }
         for (url, _) in &self.segments {
             let (code, ct, b) = get(url).await;
-            assert_eq!((code, ct.as_str()), (200, "video/iso.segment"), "{url}");
+            let want = if url.path().ends_with(".ts") {
+                "video/mp2t"
+            } else {
+                "video/iso.segment"
+            };
+            assert_eq!((code, ct.as_str()), (200, want), "{url}");
             bytes.extend(b);
         }
         let path = dir.join(name);
@@ -129,8 +139,7 @@ async fn media_playlist(url: &Url) -> Rendition {
     let map = text
         .lines()
         .find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\""))
-        .unwrap()
-        .trim_end_matches('"');
+        .map(|m| m.trim_end_matches('"'));
     let mut segments = Vec::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
@@ -141,7 +150,7 @@ async fn media_playlist(url: &Url) -> Rendition {
         }
     }
     Rendition {
-        init: url.join(map).unwrap(),
+        init: map.map(|m| url.join(m).unwrap()),
         segments,
     }
 }
@@ -178,7 +187,7 @@ fn mpd_representations(url: &Url, mpd: &str) -> Vec<Representation> {
             let template = &rep[rep.find("<SegmentTemplate").unwrap()..];
             let timescale: f64 = attr(template, "timescale").unwrap().parse().unwrap();
             let media = attr(template, "media").unwrap();
-            let init = url.join(attr(template, "initialization").unwrap()).unwrap();
+            let init = Some(url.join(attr(template, "initialization").unwrap()).unwrap());
             let mut segments = Vec::new();
             for s in template.split("<S ").skip(1) {
                 let d: f64 = attr(&format!(" {s}"), "d").unwrap().parse().unwrap();
@@ -272,11 +281,12 @@ async fn video_convert_makes_hls_and_dash_ladders() {
                 {"task_name": "video.convert", "url": rotated, "format": "dash", "video_codec": "vp9", "segment_duration": 2},
                 {"task_name": "video.convert", "url": silent, "format": "dash", "video_codec": "av1"},
                 {"task_name": "video.convert", "url": plain, "format": "hls", "width": 320},
+                {"task_name": "video.convert", "url": rotated, "format": "hls", "segment_format": "ts", "segment_duration": 2},
             ]),
             true,
         )
         .await;
-    for s in &statuses[..3] {
+    for s in statuses[..3].iter().chain(&statuses[4..]) {
         assert_eq!(s["status"], "success", "{s}");
     }
 
@@ -435,6 +445,45 @@ async fn video_convert_makes_hls_and_dash_ladders() {
         assert_aligned(&joined, rendition);
     }
 
+    // video.info reads the manifests back: renditions, codecs, duration.
+    let infos = drake
+        .create(
+            json!([
+                {"task_name": "video.info", "url": statuses[0]["result"]["output"]},
+                {"task_name": "video.info", "url": statuses[1]["result"]["output"]},
+            ]),
+            true,
+        )
+        .await;
+    for (info, (ct, vcodec, acodec, top, duration)) in infos.iter().zip([
+        (
+            "application/vnd.apple.mpegurl",
+            "h264",
+            "aac",
+            (640, 360),
+            6.0,
+        ),
+        ("application/dash+xml", "vp9", "opus", (360, 640), 5.0),
+    ]) {
+        assert_eq!(info["status"], "success", "{info}");
+        let r = &info["result"];
+        assert_eq!(r["content_type"], ct);
+        assert_eq!(
+            (r["video_codec"].as_str(), r["audio_codec"].as_str()),
+            (Some(vcodec), Some(acodec))
+        );
+        assert_eq!(
+            (r["width"].as_u64(), r["height"].as_u64()),
+            (Some(top.0), Some(top.1))
+        );
+        assert!(
+            (r["duration"].as_f64().unwrap() - duration).abs() < 0.05,
+            "{r}"
+        );
+        assert_eq!(r["frame_rate"], 25.0);
+        assert_eq!(r["renditions"].as_array().unwrap().len(), 2, "{r}");
+    }
+
     // A ladder picks its own sizes.
     let s = &statuses[3];
     assert_eq!(s["status"], "error");
@@ -445,4 +494,64 @@ async fn video_convert_makes_hls_and_dash_ladders() {
             .contains("ladder"),
         "{s}"
     );
+
+    // HLS in MPEG-TS: each rendition carries its audio; no init segment.
+    let master_url = Url::parse(statuses[4]["result"]["output"].as_str().unwrap()).unwrap();
+    let (_, _, master) = get(&master_url).await;
+    let master = String::from_utf8(master).unwrap();
+    assert!(!master.contains("#EXT-X-MEDIA"), "{master}");
+    let variants: Vec<Url> = master
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| master_url.join(l).unwrap())
+        .collect();
+    assert_eq!(variants.len(), 2, "{master}");
+    let reference = dir.path().join("rotated.mp4");
+    let mut starts = Vec::new();
+    for (i, url) in variants.iter().enumerate() {
+        let rendition = media_playlist(url).await;
+        assert!(rendition.init.is_none());
+        assert_eq!(rendition.segments.len(), 3);
+        let joined = rendition.join(dir.path(), &format!("ts{i}.ts")).await;
+        let probe = common::ffprobe(&joined);
+        let codecs: Vec<&str> = probe["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["codec_name"].as_str().unwrap())
+            .collect();
+        assert_eq!(codecs, ["h264", "aac"]);
+        let video = &probe["streams"][0];
+        let size = (
+            video["width"].as_u64().unwrap(),
+            video["height"].as_u64().unwrap(),
+        );
+        let aspect = size.0 as f64 / size.1 as f64;
+        assert!((aspect - 9.0 / 16.0).abs() < 0.01, "portrait: {size:?}");
+        assert!(
+            (seconds(&joined) - 5.0).abs() < 0.15,
+            "{}",
+            seconds(&joined)
+        );
+        // MPEG-TS timestamps start where the muxer put them (1.4 s in).
+        let keys = keyframes(&joined);
+        let first = keys[0];
+        let relative: Vec<f64> = keys.iter().map(|k| k - first).collect();
+        let expected = rendition.starts();
+        assert_eq!(
+            relative.len(),
+            expected.len(),
+            "{relative:?} vs {expected:?}"
+        );
+        assert!(
+            relative
+                .iter()
+                .zip(&expected)
+                .all(|(a, b)| (a - b).abs() < 0.021)
+        );
+        starts.push(expected);
+        let quality = common::ssim(&joined, &reference, size);
+        assert!(quality >= 0.95, "ts {i}: SSIM {quality}");
+    }
+    assert_eq!(starts[0], starts[1]);
 }

@@ -4,10 +4,13 @@
 //! task then cuts into segments ([`crate::fmp4`]) and describes in an HLS
 //! master playlist or a DASH manifest of its own writing.
 //!
+//! With `segment_format: ts` (HLS), each rendition is one MPEG-TS file
+//! with its audio, cut at its keyframes ([`crate::ts`]).
+//!
 //! Storage: the manifest is the `output` file (`output.m3u8`,
 //! `output.mpd`); media playlists and segments are its parts, at
 //! `output/<rendition>.m3u8`, `output/<rendition>/init.mp4`,
-//! `output/<rendition>/<n>.m4s`, referred to relatively.
+//! `output/<rendition>/<n>.m4s` (or `<n>.ts`), referred to relatively.
 
 use std::fmt::Write as _;
 
@@ -150,11 +153,13 @@ pub fn rungs(width: u32, height: u32, codec: VideoCodec, rate: Rate) -> Vec<Rung
     if short > top && short < SHORT_SIDES[SHORT_SIDES.len() - 1] {
         sides.push(short & !1);
     }
-    // VP9 and AV1 reach H.264's quality at these fractions of its rate
-    // (as video.create's `-vp9`/`-av1` profiles); a 60 fps rendition
-    // takes half again.
+    // VP9 and AV1 reach H.264's quality at these fractions of its rate;
+    // a 60 fps rendition takes half again.
     let factor = match codec {
-        VideoCodec::Vp9 | VideoCodec::Hevc => 0.7,
+        // libvpx's real-time mode is weaker than x264 at small sizes:
+        // at 0.7 a 240p rendition fell to SSIM 0.949 (bench `codecs`).
+        VideoCodec::Vp9 => 0.85,
+        VideoCodec::Hevc => 0.7,
         VideoCodec::Av1 => 0.6,
         VideoCodec::H264 | VideoCodec::Mpeg4 => 1.0,
     } * if rate.fps() > 31.0 { 1.5 } else { 1.0 };
@@ -185,6 +190,8 @@ pub struct Request {
     pub output: Output,
     /// Seconds per segment.
     pub segment_seconds: u32,
+    /// fMP4, or MPEG-TS (HLS only).
+    pub segments: SegmentFormat,
     /// Audio bitrate, kbit/s.
     pub audio_kbps: u32,
     /// Audio sample rate.
@@ -244,7 +251,10 @@ pub struct Source<'a> {
 struct Made {
     /// Directory and playlist name (`360p`, `audio`).
     name: String,
+    /// The segments (an empty `init` for MPEG-TS, which has none).
     cut: Fmp4,
+    /// Segment file extension: `m4s` or `ts`.
+    extension: &'static str,
     /// Average and peak (per segment) bits per second.
     average: u64,
     peak: u64,
@@ -258,92 +268,29 @@ pub fn run(ctx: &mut dyn Ctx, req: &Request, src: &Source<'_>) -> Result<Values,
     for rung in &ladder {
         req.output.check_size((rung.width, rung.height), false)?;
     }
-    let gop = ((f64::from(req.segment_seconds) * rate.fps()).round() as u32).max(1);
-
-    let mut graph = format!(
-        "[0:v]fps=fps={},format=yuv420p,split={}",
-        rate.text(),
-        ladder.len()
-    );
-    for i in 0..ladder.len() {
-        let _ = write!(graph, "[s{i}]");
-    }
-    for (i, rung) in ladder.iter().enumerate() {
-        let _ = write!(
-            graph,
-            ";[s{i}]scale={}:{}:flags=lanczos,setsar=1[v{i}]",
-            rung.width, rung.height
-        );
-    }
-    let gop_text = gop.to_string();
-    let mut outputs = Vec::new();
-    for (i, rung) in ladder.iter().enumerate() {
-        let mut o = opts([("map", &format!("[v{i}]"))]);
-        o.extend(
-            req.output
-                .video
-                .options(rung.kbps, MP4, (rung.width, rung.height)),
-        );
-        // A keyframe every segment and nowhere else, in every rendition:
-        // segments start at the same instants whatever the size.
-        o.extend(opts([
-            ("g", &gop_text),
-            ("keyint_min", &gop_text),
-            ("sc_threshold", "0"),
-            ("an", ""),
-            ("f", "mp4"),
-            // `delay_moov`: the `moov` is written with the first
-            // fragment, so it carries the edit list that starts the
-            // picture at 0 despite B-frame delay (and AAC's priming).
-            ("movflags", "+frag_keyframe+delay_moov+default_base_moof"),
-        ]));
-        outputs.push(o);
-    }
-    if let Some(a) = src.audio {
-        let mut o = opts([("map", "0:a:0"), ("vn", "")]);
-        o.extend(audio_options(
-            req.output.audio,
-            req.audio_kbps,
-            req.sample_rate,
-            a.channels,
-        ));
-        o.extend(opts([
-            ("f", "mp4"),
-            ("movflags", "+delay_moov+default_base_moof"),
-            (
-                "frag_duration",
-                &(u64::from(req.segment_seconds) * 1_000_000).to_string(),
-            ),
-        ]));
-        outputs.push(o);
-    }
-    let job = Job {
-        inputs: vec![JobInput {
-            media: src.media,
-            options: Vec::new(),
-        }],
-        filter_complex: Some(graph),
-        outputs,
-        progress_duration: (src.duration > 0.0).then_some(src.duration),
-        progress_span: (0, 90),
-    };
-    let done = ctx
-        .ffmpeg_run(job)
-        .map_err(drake_sdk::FfmpegError::into_task_error)?;
-    if done.frames == 0 {
-        return Err(TaskError::InvalidInput(
-            "no frame of the video could be decoded".into(),
-        ));
-    }
+    let separate_audio = src.audio.filter(|_| req.segments == SegmentFormat::Fmp4);
+    let files = encode(ctx, req, src, &ladder, rate)?;
 
     let names = ladder
         .iter()
         .map(|r| r.name.clone())
-        .chain(src.audio.map(|_| "audio".to_owned()));
-    let streams = done.outputs.len();
+        .chain(separate_audio.map(|_| "audio".to_owned()));
+    let streams = files.len();
+    let frame_ticks = (90_000.0 / rate.fps()).round() as u64;
     let mut made = Vec::new();
-    for (i, (name, file)) in names.zip(&done.outputs).enumerate() {
-        made.push(publish_stream(ctx, &name, file.as_ref())?);
+    for (i, (name, file)) in names.zip(&files).enumerate() {
+        let stream = match req.segments {
+            SegmentFormat::Fmp4 => fmp4::parse(file.as_ref()),
+            SegmentFormat::Ts => cut_ts(file.as_ref(), frame_ticks, src.audio.is_some()),
+        }
+        .map_err(|e| TaskError::Failed(format!("cutting the {name} rendition: {e}")))?;
+        made.push(publish_stream(
+            ctx,
+            &name,
+            file.as_ref(),
+            stream,
+            req.segments,
+        )?);
         ctx.progress(90 + (9 * (i + 1) / streams.max(1)) as u8);
     }
     let (videos, audio) = made.split_at(ladder.len());
@@ -419,6 +366,147 @@ pub fn run(ctx: &mut dyn Ctx, req: &Request, src: &Source<'_>) -> Result<Values,
     ]))
 }
 
+/// Encode the ladder: one file per rendition, in order, then the audio
+/// rendition's when it is separate (fMP4 with a source audio stream).
+fn encode(
+    ctx: &mut dyn Ctx,
+    req: &Request,
+    src: &Source<'_>,
+    ladder: &[Rung],
+    rate: Rate,
+) -> Result<Vec<Box<dyn Input>>, TaskError> {
+    let gop = ((f64::from(req.segment_seconds) * rate.fps()).round() as u32).max(1);
+
+    let gop_text = gop.to_string();
+    let mut outputs = Vec::new();
+    for (i, rung) in ladder.iter().enumerate() {
+        let mut o = opts([("map", &format!("[v{i}]"))]);
+        o.extend(
+            req.output
+                .video
+                .options(rung.kbps, MP4, (rung.width, rung.height)),
+        );
+        // A keyframe every segment and nowhere else, in every rendition:
+        // segments start at the same instants whatever the size.
+        o.extend(opts([
+            ("g", &gop_text),
+            ("keyint_min", &gop_text),
+            ("sc_threshold", "0"),
+        ]));
+        match (req.segments, src.audio) {
+            // MPEG-TS segments carry their audio (HLS's classic layout).
+            (SegmentFormat::Ts, audio) => {
+                if let Some(a) = audio {
+                    o.extend(opts([("map", "0:a:0")]));
+                    o.extend(audio_options(
+                        req.output.audio,
+                        req.audio_kbps,
+                        req.sample_rate,
+                        a.channels,
+                    ));
+                } else {
+                    o.extend(opts([("an", "")]));
+                }
+                o.extend(opts([("f", "mpegts")]));
+            }
+            (SegmentFormat::Fmp4, _) => o.extend(opts([
+                ("an", ""),
+                ("f", "mp4"),
+                // `delay_moov`: the `moov` is written with the first
+                // fragment, so it carries the edit list that starts the
+                // picture at 0 despite B-frame delay (and AAC's priming).
+                ("movflags", "+frag_keyframe+delay_moov+default_base_moof"),
+            ])),
+        }
+        outputs.push(o);
+    }
+    let separate_audio = src.audio.filter(|_| req.segments == SegmentFormat::Fmp4);
+    let audio_output = separate_audio.map(|a| {
+        let mut o = opts([("map", "0:a:0"), ("vn", "")]);
+        o.extend(audio_options(
+            req.output.audio,
+            req.audio_kbps,
+            req.sample_rate,
+            a.channels,
+        ));
+        o.extend(opts([
+            ("f", "mp4"),
+            ("movflags", "+delay_moov+default_base_moof"),
+            (
+                "frag_duration",
+                &(u64::from(req.segment_seconds) * 1_000_000).to_string(),
+            ),
+        ]));
+        o
+    });
+
+    // One run decodes once for every rendition. SVT-AV1 is the exception:
+    // each encoder reserves over 2 GiB of address space (its thread pools),
+    // so three in one ffmpeg exceed the job's cap; AV1 renditions go one
+    // job each (decoding again is cheap next to AV1 encoding).
+    let groups: Vec<Vec<usize>> = if req.output.video == VideoCodec::Av1 {
+        (0..ladder.len()).map(|i| vec![i]).collect()
+    } else {
+        vec![(0..ladder.len()).collect()]
+    };
+    let mut files: Vec<Option<Box<dyn Input>>> = (0..ladder.len()).map(|_| None).collect();
+    let mut audio_file = None;
+    let jobs = groups.len();
+    for (j, group) in groups.iter().enumerate() {
+        let mut graph = format!(
+            "[0:v]fps=fps={},format=yuv420p,split={}",
+            rate.text(),
+            group.len()
+        );
+        for i in group {
+            let _ = write!(graph, "[s{i}]");
+        }
+        for &i in group {
+            let _ = write!(
+                graph,
+                ";[s{i}]scale={}:{}:flags=lanczos,setsar=1[v{i}]",
+                ladder[i].width, ladder[i].height
+            );
+        }
+        let mut job_outputs: Vec<_> = group.iter().map(|&i| outputs[i].clone()).collect();
+        let with_audio = j == 0 && audio_output.is_some();
+        if let Some(a) = audio_output.as_ref().filter(|_| with_audio) {
+            job_outputs.push(a.clone());
+        }
+        let span = |k: usize| (90 * k / jobs) as u8;
+        let job = Job {
+            inputs: vec![JobInput {
+                media: src.media,
+                options: Vec::new(),
+            }],
+            filter_complex: Some(graph),
+            outputs: job_outputs,
+            progress_duration: (src.duration > 0.0).then_some(src.duration),
+            progress_span: (span(j), span(j + 1)),
+        };
+        let done = ctx
+            .ffmpeg_run(job)
+            .map_err(drake_sdk::FfmpegError::into_task_error)?;
+        if done.frames == 0 {
+            return Err(TaskError::InvalidInput(
+                "no frame of the video could be decoded".into(),
+            ));
+        }
+        let mut made = done.outputs.into_iter();
+        for &i in group {
+            files[i] = made.next();
+        }
+        if with_audio {
+            audio_file = made.next();
+        }
+    }
+    files
+        .into_iter()
+        .chain(separate_audio.map(|_| audio_file.take()))
+        .map(|f| f.ok_or_else(|| TaskError::Failed("ffmpeg wrote fewer files than asked".into())))
+        .collect()
+}
+
 /// Bytes `range` of `file`, read from the host in slices.
 fn read_range(file: &dyn Input, range: std::ops::Range<u64>) -> Result<Vec<u8>, TaskError> {
     // The host's largest slice is 16 MiB; 8 keeps the guest buffer small.
@@ -436,17 +524,44 @@ fn read_range(file: &dyn Input, range: std::ops::Range<u64>) -> Result<Vec<u8>, 
     Ok(out)
 }
 
-/// Cut one stream and publish its init segment and segments under
+/// An MPEG-TS rendition cut at its keyframes, as an [`Fmp4`] without an
+/// init segment (90 kHz ticks; the codecs include the muxed audio).
+fn cut_ts(file: &dyn Input, frame_ticks: u64, audio: bool) -> Result<Fmp4, String> {
+    let cut = crate::ts::cut(file, frame_ticks)?;
+    let video = cut.codec.ok_or("no H.264 sequence parameter set")?;
+    Ok(Fmp4 {
+        init: 0..0,
+        timescale: 90_000,
+        codec: if audio {
+            format!("{video},mp4a.40.2")
+        } else {
+            video
+        },
+        segments: cut.segments,
+    })
+}
+
+/// Publish a cut stream's init segment (fMP4) and segments under
 /// `output/<name>/`.
-fn publish_stream(ctx: &mut dyn Ctx, name: &str, file: &dyn Input) -> Result<Made, TaskError> {
-    let cut = fmp4::parse(file)
-        .map_err(|e| TaskError::Failed(format!("cutting the {name} rendition: {e}")))?;
-    let init = read_range(file, cut.init.clone())?;
-    ctx.publish_part("output", &format!("{name}/init.mp4"), &init)?;
+fn publish_stream(
+    ctx: &mut dyn Ctx,
+    name: &str,
+    file: &dyn Input,
+    cut: Fmp4,
+    format: SegmentFormat,
+) -> Result<Made, TaskError> {
+    let extension = match format {
+        SegmentFormat::Fmp4 => "m4s",
+        SegmentFormat::Ts => "ts",
+    };
+    if !cut.init.is_empty() {
+        let init = read_range(file, cut.init.clone())?;
+        ctx.publish_part("output", &format!("{name}/init.mp4"), &init)?;
+    }
     let (mut bytes, mut peak) = (0u64, 0u64);
     for (i, segment) in cut.segments.iter().enumerate() {
         let data = read_range(file, segment.bytes.clone())?;
-        ctx.publish_part("output", &format!("{name}/{}.m4s", i + 1), &data)?;
+        ctx.publish_part("output", &format!("{name}/{}.{extension}", i + 1), &data)?;
         let bits = data.len() as u64 * 8;
         bytes += data.len() as u64;
         // A last segment of a few frames would claim a huge rate: at
@@ -457,6 +572,7 @@ fn publish_stream(ctx: &mut dyn Ctx, name: &str, file: &dyn Input) -> Result<Mad
     let seconds = cut.duration().max(0.1);
     Ok(Made {
         name: name.to_owned(),
+        extension,
         average: ((bytes * 8) as f64 / seconds) as u64,
         peak,
         cut,
@@ -475,16 +591,19 @@ fn media_playlist(stream: &Made) -> String {
         .max(1);
     let mut m = format!(
         "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:1\n\
-         #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"{}/init.mp4\"\n",
-        stream.name
+         #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n"
     );
+    if !cut.init.is_empty() {
+        let _ = writeln!(m, "#EXT-X-MAP:URI=\"{}/init.mp4\"", stream.name);
+    }
     for (i, s) in cut.segments.iter().enumerate() {
         let _ = write!(
             m,
-            "#EXTINF:{:.6},\n{}/{}.m4s\n",
+            "#EXTINF:{:.6},\n{}/{}.{}\n",
             cut.seconds(s.duration),
             stream.name,
-            i + 1
+            i + 1,
+            stream.extension
         );
     }
     m.push_str("#EXT-X-ENDLIST\n");
@@ -659,6 +778,8 @@ mod tests {
         // Codec and rate factors.
         let av1 = rungs(1280, 720, VideoCodec::Av1, Rate::for_source(59.94));
         assert_eq!(av1[2].kbps, 2250);
+        let vp9 = rungs(1280, 720, VideoCodec::Vp9, r25);
+        assert_eq!(vp9[0].kbps, 410);
     }
 
     #[test]
@@ -687,6 +808,7 @@ mod tests {
             .collect();
         Made {
             name: name.into(),
+            extension: "m4s",
             cut: Fmp4 {
                 init: 0..1,
                 timescale: 1000,

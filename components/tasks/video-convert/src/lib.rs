@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 mod fmp4;
 mod ladder;
+mod ts;
 
 pub use ladder::{Format, SegmentFormat};
 
@@ -71,7 +72,9 @@ pub struct Params {
     /// follow the source's size (never upscaled).
     #[serde(default)]
     pub format: Format,
-    /// A ladder's segments: `fmp4` (default).
+    /// A ladder's segments: `fmp4` (default; fragmented MP4), or `ts`
+    /// (MPEG-TS with the audio muxed in, HLS only: for players older than
+    /// iOS 10).
     pub segment_format: Option<SegmentFormat>,
     /// Seconds per segment of a ladder, 2 to 6 (4 when absent): each
     /// starts on a keyframe of every rendition.
@@ -121,6 +124,7 @@ impl Task for VideoConvert {
                 format: p.format,
                 output: out,
                 segment_seconds: p.segment_duration.unwrap_or(SEGMENT_SECONDS),
+                segments: p.segment_format.unwrap_or_default(),
                 audio_kbps: p.audio_bitrate,
                 sample_rate: p.sample_rate,
             };
@@ -258,13 +262,7 @@ fn check_format(p: &Params, out: &Output) -> Result<(), TaskError> {
     }
     match (p.format, p.segment_format.unwrap_or_default()) {
         (_, SegmentFormat::Fmp4) => {}
-        (Format::Hls, SegmentFormat::Ts) => {
-            return Err(TaskError::parameter(
-                "segment_format",
-                "MPEG-TS segments are not available yet: fmp4 plays in every HLS player \
-                 since iOS 10 and in hls.js",
-            ));
-        }
+        (Format::Hls, SegmentFormat::Ts) => {}
         _ => {
             return Err(TaskError::parameter(
                 "segment_format",
@@ -558,6 +556,53 @@ mod tests {
         assert_eq!(joined, rendition);
     }
 
+    /// HLS in MPEG-TS: the audio goes in every rendition, the segments
+    /// are `.ts`, the playlists have no init segment.
+    #[test]
+    fn hls_ladder_in_mpeg_ts_muxes_the_audio() {
+        let mut ctx = FakeCtx::default().with_input("http://x/v.mp4", "video/mp4", vec![1]);
+        let mut info = source(0, true);
+        info.streams[0].width = 640;
+        info.streams[0].height = 360;
+        ctx.probe_result = Some(info);
+        let ts = crate::ts::fixture::file();
+        ctx.job_results.push_back(Ok(vec![ts.clone(), ts.clone()]));
+        let v = run(
+            &mut ctx,
+            r#"{"url": "http://x/v.mp4", "format": "hls", "segment_format": "ts"}"#,
+        )
+        .unwrap();
+        assert_eq!(v["renditions"][1]["codecs"], "avc1.64001e,mp4a.40.2");
+        assert_eq!(v["renditions"][1]["segments"], 3);
+        let job = &ctx.jobs[0];
+        assert_eq!(job.outputs.len(), 2);
+        for out in &job.outputs {
+            let has = |k: &str, v: &str| out.iter().any(|(a, b)| a == k && b == v);
+            assert!(
+                has("f", "mpegts") && has("map", "0:a:0") && has("c:a", "aac"),
+                "{out:?}"
+            );
+        }
+        let master = String::from_utf8(ctx.published["output"].bytes.clone()).unwrap();
+        assert!(!master.contains("EXT-X-MEDIA"), "{master}");
+        assert!(
+            master.contains("CODECS=\"avc1.64001e,mp4a.40.2\""),
+            "{master}"
+        );
+        let media = String::from_utf8(ctx.parts["output/360p.m3u8"].clone()).unwrap();
+        assert!(!media.contains("EXT-X-MAP"), "{media}");
+        assert!(media.contains("#EXTINF:0.160000,\n360p/1.ts\n"), "{media}");
+        let joined: Vec<u8> = (1..=3)
+            .flat_map(|n| ctx.parts[&format!("output/360p/{n}.ts")].clone())
+            .collect();
+        assert_eq!(joined, ts);
+        assert!(
+            !ctx.parts
+                .keys()
+                .any(|k| k.contains("init.mp4") || k.contains("audio"))
+        );
+    }
+
     #[test]
     fn dash_ladder_of_vp9_writes_a_manifest_with_opus() {
         use crate::fmp4::fixture::file;
@@ -601,10 +646,6 @@ mod tests {
             (r#""format": "hls", "audio_codec": "mp3""#, "audio_codec"),
             (
                 r#""format": "dash", "segment_format": "ts""#,
-                "segment_format",
-            ),
-            (
-                r#""format": "hls", "segment_format": "ts""#,
                 "segment_format",
             ),
             (

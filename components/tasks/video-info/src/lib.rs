@@ -2,10 +2,12 @@
 //! frame rate, alpha, rotation and codecs — from ffprobe through the
 //! host's ffmpeg capability.
 
-use drake_sdk::media::{centis, duration_of, fetch_and_probe, rate_value};
+use drake_sdk::media::{FfmpegError, centis, duration_of, rate_value};
 use drake_sdk::{Ctx, MediaInfo, Task, TaskError, Values};
 use serde::Deserialize;
 use serde_json::Value;
+
+mod playlist;
 
 drake_sdk::task!(VideoInfo);
 
@@ -34,12 +36,25 @@ impl Task for VideoInfo {
         "rotation",
         "audio_codec",
         "video_codec",
+        "renditions",
     ];
     const FILES: &'static [&'static str] = &[];
     type Params = Params;
 
     fn run(ctx: &mut dyn Ctx, p: Params) -> Result<Values, TaskError> {
-        let (media, info) = fetch_and_probe(ctx, "url", &p.url)?;
+        let media = ctx
+            .fetch(&p.url, None)
+            .map_err(|e| e.into_task_error("url"))?;
+        if media.size() == 0 {
+            return Err(TaskError::InvalidInput("url: the file is empty".into()));
+        }
+        // An HLS or DASH manifest is described from its text.
+        if let Some(kind) = playlist::sniff(&media.read(0, 1024)) {
+            return playlist::describe(ctx, kind, media.as_ref(), &p.url);
+        }
+        let info = ctx
+            .probe(media.as_ref())
+            .map_err(FfmpegError::into_task_error)?;
         describe(&info, &media.content_type())
     }
 }
@@ -150,6 +165,76 @@ mod tests {
         assert_eq!(v["audio_codec"], "aac");
         assert_eq!(v["video_codec"], "h264");
         assert_eq!(v["alpha"], false);
+    }
+
+    /// An HLS master (its duration from the first variant's media
+    /// playlist, fetched relative to it) and a DASH manifest, described
+    /// from their text; a DTD or a cut manifest is an input error.
+    #[test]
+    fn manifests_are_described_by_their_renditions() {
+        let master = "#EXTM3U\n#EXT-X-VERSION:7\n\
+            #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"a\",URI=\"output/audio.m3u8\"\n\
+            #EXT-X-STREAM-INF:BANDWIDTH=900000,CODECS=\"avc1.64001e,mp4a.40.2\",RESOLUTION=640x360,FRAME-RATE=25.000,AUDIO=\"a\"\n\
+            output/360p.m3u8\n\
+            #EXT-X-STREAM-INF:BANDWIDTH=500000,CODECS=\"avc1.64000d,mp4a.40.2\",RESOLUTION=426x240,FRAME-RATE=25.000,AUDIO=\"a\"\n\
+            output/240p.m3u8\n";
+        let media = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4.000000,\n360p/1.m4s\n\
+            #EXTINF:1.52,\n360p/2.m4s\n#EXT-X-ENDLIST\n";
+        let mut ctx = FakeCtx::default()
+            .with_input("http://x/K/output.m3u8", "", master.as_bytes().to_vec())
+            .with_input("http://x/K/output/360p.m3u8", "", media.as_bytes().to_vec());
+        let v = drake_sdk::run_json::<VideoInfo>(&mut ctx, r#"{"url": "http://x/K/output.m3u8"}"#)
+            .unwrap();
+        assert_eq!(v["content_type"], "application/vnd.apple.mpegurl");
+        assert_eq!(
+            (v["width"].clone(), v["height"].clone()),
+            (640.into(), 360.into())
+        );
+        assert_eq!(v["duration"], 5.52);
+        assert_eq!(v["frame_rate"], 25.0);
+        assert_eq!(
+            (v["video_codec"].clone(), v["audio_codec"].clone()),
+            ("h264".into(), "aac".into())
+        );
+        assert_eq!(v["renditions"][0]["width"], 426);
+        assert_eq!(v["renditions"][1]["bandwidth"], 900_000);
+
+        let mpd = r#"<?xml version="1.0"?><MPD xmlns="urn:mpeg:dash:schema:mpd:2011" mediaPresentationDuration="PT1M2.5S">
+            <Period><AdaptationSet contentType="video" mimeType="video/mp4" frameRate="30000/1001" codecs="vp09.00.21.08">
+            <Representation id="a" bandwidth="300000" width="426" height="240"/>
+            <Representation id="b" bandwidth="700000" width="640" height="360"/></AdaptationSet>
+            <AdaptationSet mimeType="audio/mp4"><Representation id="c" codecs="opus" bandwidth="64000"/></AdaptationSet>
+            </Period></MPD>"#;
+        let mut ctx = FakeCtx::default().with_input("http://x/o.mpd", "", mpd.as_bytes().to_vec());
+        let v = drake_sdk::run_json::<VideoInfo>(&mut ctx, r#"{"url": "http://x/o.mpd"}"#).unwrap();
+        assert_eq!(v["content_type"], "application/dash+xml");
+        assert_eq!(
+            (v["width"].clone(), v["duration"].clone()),
+            (640.into(), 62.5.into())
+        );
+        assert_eq!(
+            (v["video_codec"].clone(), v["audio_codec"].clone()),
+            ("vp9".into(), "opus".into())
+        );
+        assert_eq!(v["frame_rate"], 29.97);
+        assert_eq!(v["renditions"].as_array().unwrap().len(), 2);
+
+        for bad in [
+            "<?xml version=\"1.0\"?><!DOCTYPE MPD [<!ENTITY a \"aaaa\">]><MPD>&a;</MPD>",
+            "<?xml version=\"1.0\"?><MPD><Period>",
+            "#EXTM3U\n#EXT-X-VERSION:3\n",
+        ] {
+            let mut ctx = FakeCtx::default().with_input("http://x/m", "", bad.as_bytes().to_vec());
+            let e =
+                drake_sdk::run_json::<VideoInfo>(&mut ctx, r#"{"url": "http://x/m"}"#).unwrap_err();
+            assert!(matches!(e, TaskError::InvalidInput(_)), "{bad}: {e:?}");
+        }
+        // A master whose variant cannot be fetched names the URL.
+        let mut ctx =
+            FakeCtx::default().with_input("http://x/K/output.m3u8", "", master.as_bytes().to_vec());
+        let e = drake_sdk::run_json::<VideoInfo>(&mut ctx, r#"{"url": "http://x/K/output.m3u8"}"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("url"), "{e}");
     }
 
     #[test]
