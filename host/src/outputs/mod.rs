@@ -288,6 +288,39 @@ mod tests {
     use crate::budget::{HeldPool, RunBudget, Scratch};
     use crate::config::TaskBudgets;
 
+    /// Part paths: plain segments, a known media extension, at most three
+    /// deep; nothing that climbs, hides or could be served as a page.
+    #[test]
+    fn part_paths() {
+        for (path, ct) in [
+            ("360p.m3u8", "application/vnd.apple.mpegurl"),
+            ("360p/init.mp4", "video/mp4"),
+            ("360p/17.m4s", "video/iso.segment"),
+            ("a_b-c/1.ts", "video/mp2t"),
+            ("x/y/z.vtt", "text/vtt"),
+        ] {
+            assert_eq!(part_content_type(path), Some(ct), "{path}");
+        }
+        for path in [
+            "../x.m4s",
+            "a/../../x.m4s",
+            "a/./x.m4s",
+            ".m4s",
+            "a//x.m4s",
+            "/x.m4s",
+            "a/b/c/d.m4s",
+            "x.html",
+            "x.m4s.html",
+            "x.y.m4s",
+            "x",
+            "é.m4s",
+            "a\\b.m4s",
+            "a b.m4s",
+        ] {
+            assert_eq!(part_content_type(path), None, "{path}");
+        }
+    }
+
     /// A body spooled to disk is stored whole, in parts (more than one
     /// here), byte for byte; a memory body in one put.
     #[tokio::test]

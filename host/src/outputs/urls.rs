@@ -276,4 +276,24 @@ mod tests {
             "https://cdn.example.com/o/K/output.jpg"
         );
     }
+
+    /// A pre-signed playlist would lose its signature on every relative
+    /// reference: playlists go through drake, other files to the bucket.
+    #[test]
+    fn presigned_playlists_are_served_by_drake() {
+        let urls = FileUrls::Presigned {
+            presigner: example(),
+            drake: "https://drake.example".into(),
+        };
+        for playlist in ["K/output.m3u8", "K/output.mpd"] {
+            assert_eq!(
+                urls.url(playlist, 1_000_000, 0),
+                format!("https://drake.example/v1/storage/{playlist}")
+            );
+        }
+        assert!(
+            urls.url("K/output.mp4", 1_000_000, 0)
+                .contains("X-Amz-Signature=")
+        );
+    }
 }
