@@ -10,8 +10,8 @@
 // the highest one whose bandwidth fits 70 % of the measured throughput.
 //
 // drakePlayer.attach(video, url) → a controller; video.dataset gets
-// `renditions` (every rendition a segment was requested from, in order)
-// and `error`.
+// `renditions` (every video rendition a segment was requested from, in
+// order) and `error`.
 "use strict";
 
 (function () {
@@ -161,7 +161,7 @@
           await appended(buffer, await fetchOk(rep.init));
           current = rep;
         }
-        if (!requested.includes(rep.id)) {
+        if (track.kind === "video" && !requested.includes(rep.id)) {
           requested.push(rep.id);
           video.dataset.renditions = requested.join(",");
         }
