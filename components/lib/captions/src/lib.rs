@@ -80,9 +80,11 @@ fn timing(line: &str) -> Option<Result<(u64, u64), String>> {
     let (a, b) = line.split_once("-->")?;
     let b = b.split_whitespace().next().unwrap_or("");
     Some(match (timestamp(a), timestamp(b)) {
-        (Some(start), Some(end)) if end <= start => {
-            Err(format!("the cue ends ({}) before it starts ({})", b, a.trim()))
-        }
+        (Some(start), Some(end)) if end <= start => Err(format!(
+            "the cue ends ({}) before it starts ({})",
+            b,
+            a.trim()
+        )),
         (Some(_), Some(end)) if end > MAX_MS => Err(format!("{b} is past 24 hours")),
         (Some(start), Some(end)) => Ok((start, end)),
         _ => Err(format!(
@@ -131,7 +133,11 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Cue>, Error> {
         return Err(error(1, "the file is binary, not SRT or WebVTT text"));
     }
     let text = std::str::from_utf8(bytes).map_err(|e| {
-        let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1;
         error(line, "not UTF-8 text")
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -173,7 +179,9 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Cue>, Error> {
             (None, None) => {
                 return Err(error(
                     block_start + 1,
-                    format!("expected a cue (a timing line HH:MM:SS,mmm --> HH:MM:SS,mmm), found {first:?}"),
+                    format!(
+                        "expected a cue (a timing line HH:MM:SS,mmm --> HH:MM:SS,mmm), found {first:?}"
+                    ),
                 ));
             }
         };
@@ -286,7 +294,10 @@ mod tests {
     #[test]
     fn markup_is_removed_text_is_kept() {
         assert_eq!(plain("a < b and c > d"), "a < b and c > d");
-        assert_eq!(plain("<b>bold</b> {\\an8}{not an override}"), "bold {not an override}");
+        assert_eq!(
+            plain("<b>bold</b> {\\an8}{not an override}"),
+            "bold {not an override}"
+        );
         assert_eq!(plain("<00:00:01.000>karaoke"), "karaoke");
         assert_eq!(plain("&amp;lt;"), "&lt;");
     }
@@ -296,7 +307,11 @@ mod tests {
         for (text, line, words) in [
             ("1\n00:00:02,000 --> 00:00:01,000\nx\n", 2, "ends"),
             ("1\n00:00:01,000 -> 00:00:02,000\nx\n", 1, "expected a cue"),
-            ("1\n00:00:01,000 --> 00:00:02,000\nx\n\n2\n00:61:00,000 --> 00:62:00,000\ny\n", 6, "timing line"),
+            (
+                "1\n00:00:01,000 --> 00:00:02,000\nx\n\n2\n00:61:00,000 --> 00:62:00,000\ny\n",
+                6,
+                "timing line",
+            ),
             ("WEBVTT\n\n00:01.000 --> 00:02.00\nx\n", 3, "timing line"),
             ("hello\nworld\n", 1, "expected a cue"),
             ("", 1, "no cue"),
@@ -306,7 +321,12 @@ mod tests {
             assert_eq!(e.line, line, "{text:?}: {e}");
             assert!(e.message.contains(words), "{text:?}: {e}");
         }
-        assert!(parse(b"\x00\x01\x02").unwrap_err().message.contains("binary"));
+        assert!(
+            parse(b"\x00\x01\x02")
+                .unwrap_err()
+                .message
+                .contains("binary")
+        );
         let e = parse(b"1\n00:00:01,000 --> 00:00:02,000\n\xff\xfe\n").unwrap_err();
         assert_eq!((e.line, e.message.as_str()), (3, "not UTF-8 text"));
     }
@@ -319,13 +339,27 @@ mod tests {
         assert_eq!(parse(overlap.as_bytes()).unwrap().len(), 2);
         let many = |n: usize| {
             (0..n)
-                .map(|i| format!("{i}\n{} --> {}\nc{i}\n\n", vtt_time(i as u64 * 10), vtt_time(i as u64 * 10 + 5)))
+                .map(|i| {
+                    format!(
+                        "{i}\n{} --> {}\nc{i}\n\n",
+                        vtt_time(i as u64 * 10),
+                        vtt_time(i as u64 * 10 + 5)
+                    )
+                })
                 .collect::<String>()
         };
         assert_eq!(parse(many(MAX_CUES).as_bytes()).unwrap().len(), MAX_CUES);
         let e = parse(many(MAX_CUES + 1).as_bytes()).unwrap_err();
         assert_eq!(e.line, MAX_CUES * 4 + 2);
-        let huge = format!("00:00:01,000 --> 00:00:02,000\n{}\n", "x".repeat(MAX_CUE_CHARS + 1));
-        assert!(parse(huge.as_bytes()).unwrap_err().message.contains("characters"));
+        let huge = format!(
+            "00:00:01,000 --> 00:00:02,000\n{}\n",
+            "x".repeat(MAX_CUE_CHARS + 1)
+        );
+        assert!(
+            parse(huge.as_bytes())
+                .unwrap_err()
+                .message
+                .contains("characters")
+        );
     }
 }
