@@ -448,11 +448,24 @@ async fn a_dash_ladder_plays_in_the_dashboard() {
     let dir = tempfile::tempdir().unwrap();
     let video = crate::streaming::source(dir.path(), "clip.mp4", 8, false, false);
     let url = fx.add("clip.mp4", "video/mp4", video);
+    let srt = fx.add(
+        "clip.srt",
+        "text/plain",
+        b"1\n00:00:00,500 --> 00:00:02,000\nOne\n\n2\n00:00:03,000 --> 00:00:04,000\nTwo\n"
+            .to_vec(),
+    );
     let browser = Browser::start().await;
     browser.open_dashboard(&drake.url).await;
     browser.type_into("#secret", SECRET).await;
     browser.choose("#task", "video.convert").await;
     browser.type_into("#f-url", &url).await;
+    // The sidecar as a JSON object in the string-or-object field.
+    browser
+        .type_into(
+            "#f-captions",
+            &format!(r#"{{"url": "{srt}", "burn": false}}"#),
+        )
+        .await;
     browser.choose("#f-format", "\\\"dash\\\"").await;
     browser.choose("#f-video_codec", "\\\"vp9\\\"").await;
     browser.type_into("#f-segment_duration", "2").await;
@@ -472,17 +485,25 @@ async fn a_dash_ladder_plays_in_the_dashboard() {
             "3 s of playback",
             "const v = document.querySelector('.previews video.stream');\
              if (v.dataset.error || v.error) return 'error: ' + (v.dataset.error || v.error.message);\
-             return v.currentTime > 3 && [v.currentTime, v.dataset.renditions, v.videoWidth]",
+             const cues = v.textTracks.length && v.textTracks[0].cues ? v.textTracks[0].cues.length : 0;\
+             return v.currentTime > 3 && cues === 2 && [v.currentTime, v.dataset.renditions, v.videoWidth, v.dataset.subtitles]",
         )
         .await;
     assert!(played.is_array(), "{played}");
+    assert!(
+        played[3]
+            .as_str()
+            .unwrap()
+            .ends_with("/output/subtitles.vtt"),
+        "{played}"
+    );
     let renditions = played[1].as_str().unwrap();
     assert!(
         renditions.starts_with("240p,") && renditions.contains("360p"),
         "{renditions}"
     );
     let src = browser
-        .eval("return document.querySelector('.previews a').href")
+        .eval("return [...document.querySelectorAll('.previews a')].find((a) => a.textContent === 'output').href")
         .await;
     assert!(src.as_str().unwrap().ends_with("/output.mpd"), "{src}");
 }

@@ -6,6 +6,7 @@ mod common;
 
 mod api;
 mod audio;
+mod captions;
 mod dashboard;
 mod html;
 mod images;

@@ -279,6 +279,8 @@ async fn the_ffmpeg_sandbox_holds() {
         "file_url",
         "cpu",
         "output",
+        "subtitles",
+        "caption_label",
     ];
     let tasks: Vec<Value> = attacks
         .iter()
@@ -315,6 +317,12 @@ async fn the_ffmpeg_sandbox_holds() {
         msg(8)
     );
     assert!(msg(9).contains("larger than"), "output: {}", msg(9));
+    assert!(msg(10).contains("not allowed"), "subtitles: {}", msg(10));
+    assert!(
+        msg(11).contains("not a pad label"),
+        "caption_label: {}",
+        msg(11)
+    );
     // The host keeps serving and runs ffmpeg work after all that.
     assert_eq!(drake.get("/healthz").await.status(), 200);
     let fx = Fixtures::start().await;

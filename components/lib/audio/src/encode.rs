@@ -87,6 +87,7 @@ pub fn encode_output(
         outputs: vec![encoding.options(material, channels)],
         progress_duration: (duration > 0.0).then_some(duration),
         progress_span: (0, 99),
+        captions: None,
     };
     let mut outputs = ctx.ffmpeg(job).map_err(FfmpegError::into_task_error)?;
     let output = match outputs.pop() {

@@ -333,6 +333,7 @@ pub fn decode_media(
         ])],
         progress_duration: (duration > 0.0).then_some(duration),
         progress_span: span,
+        captions: None,
     };
     let out = ctx.ffmpeg(job).map_err(FfmpegError::into_task_error)?;
     let Some(pcm) = out.first() else {

@@ -11,6 +11,10 @@
 
 use std::fmt::Write as _;
 
+mod param;
+
+pub use param::{CaptionOptions, Captions, CaptionsParam, MAX_FILE_BYTES, load};
+
 /// Most cues in one file: a three-hour film has about 2,000.
 pub const MAX_CUES: usize = 10_000;
 /// Most characters of one cue's text: two full lines are ~80.
@@ -244,6 +248,64 @@ pub fn to_webvtt(cues: &[Cue]) -> String {
     out
 }
 
+/// Shortest caption [`sentences`] makes, in characters: shorter
+/// sentences ("Yes.", "Hi!") join the next, so a long text costs at most
+/// one speech run per 24 characters.
+pub const MIN_SENTENCE_CHARS: usize = 24;
+
+/// `text` cut into sentences for speaking and captioning one at a time:
+/// after `.`, `!`, `?` or `…` (with closing quotes and brackets) followed
+/// by a space, and at line breaks; whitespace collapsed; a sentence with
+/// nothing to say (no letter or digit) or shorter than
+/// [`MIN_SENTENCE_CHARS`] joins the next.
+pub fn sentences(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut ended = false;
+    for c in text.chars() {
+        let space = c.is_whitespace();
+        if space && (ended || c == '\n') && enough(&current) {
+            out.push(std::mem::take(&mut current));
+            ended = false;
+            continue;
+        }
+        if space {
+            if !current.is_empty() && !current.ends_with(' ') {
+                current.push(' ');
+            }
+            continue;
+        }
+        if c.is_control() {
+            continue;
+        }
+        current.push(c);
+        ended = match c {
+            '.' | '!' | '?' | '\u{2026}' => true,
+            '"' | '\'' | ')' | ']' | '\u{201D}' | '\u{2019}' | '\u{BB}' => ended,
+            _ => false,
+        };
+    }
+    let rest = current.trim_end().to_owned();
+    if !rest.is_empty() {
+        match out.last_mut() {
+            Some(last) if !rest.chars().any(char::is_alphanumeric) => {
+                last.push(' ');
+                last.push_str(&rest);
+            }
+            _ => out.push(rest),
+        }
+    }
+    for s in &mut out {
+        let trimmed = s.trim_end().len();
+        s.truncate(trimmed);
+    }
+    out
+}
+
+fn enough(s: &str) -> bool {
+    s.chars().count() >= MIN_SENTENCE_CHARS && s.chars().any(char::is_alphanumeric)
+}
+
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
 mod tests {
@@ -361,5 +423,24 @@ mod tests {
                 .message
                 .contains("characters")
         );
+    }
+
+    #[test]
+    fn sentences_are_cut_for_speaking() {
+        let s = sentences(
+            "Welcome to the tour of our new office.  It opened in May!\nDo you like it? \"Yes,\" said Ann. ...",
+        );
+        assert_eq!(
+            s,
+            [
+                "Welcome to the tour of our new office.",
+                "It opened in May! Do you like it?",
+                "\"Yes,\" said Ann. ...",
+            ]
+        );
+        assert_eq!(sentences("   "), Vec::<String>::new());
+        assert_eq!(sentences("no end in sight"), ["no end in sight"]);
+        // A thousand "a. " make at most one sentence per 24 characters.
+        assert!(sentences(&"a. ".repeat(1000)).len() <= 3000 / MIN_SENTENCE_CHARS);
     }
 }

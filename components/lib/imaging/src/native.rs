@@ -108,6 +108,7 @@ pub fn webp(ctx: &mut dyn Ctx, img: DynamicImage) -> Result<Vec<u8>, TaskError> 
         ])],
         progress_duration: None,
         progress_span: (60, 90),
+        captions: None,
     };
     run_one(ctx, job).map_err(|e| encoding_failed("WebP", e))
 }
@@ -143,6 +144,7 @@ pub fn webp_animation(
         ])],
         progress_duration: None,
         progress_span: (60, 90),
+        captions: None,
     };
     let mut webp = run_one(ctx, job).map_err(|e| encoding_failed("WebP", e))?;
     let total: u64 = frames.iter().map(|(_, delay)| delay_ms(*delay)).sum();
@@ -249,6 +251,7 @@ pub fn avif(ctx: &mut dyn Ctx, img: DynamicImage) -> Result<Vec<u8>, TaskError> 
         outputs: vec![output],
         progress_duration: None,
         progress_span: (60, 90),
+        captions: None,
     };
     run_one(ctx, job).map_err(|e| encoding_failed("AVIF", e))
 }
@@ -372,6 +375,7 @@ fn decode(
         outputs,
         progress_duration: None,
         progress_span: (20, 60),
+        captions: None,
     };
     ctx.ffmpeg(job).map_err(undecodable)
 }

@@ -34,38 +34,53 @@ pub fn group<'a>(
     grouped
 }
 
-/// The JSON types a parameter's schema allows (`["integer", "null"]`).
+/// The JSON types a parameter's schema allows (`["integer", "null"]`),
+/// through `$ref`s and `anyOf`/`oneOf` alternatives (an optional
+/// parameter that is a string or an object: `captions`).
 pub fn declared_type(schema: &Value, param: &str) -> Option<Vec<String>> {
     let prop = schema.get("properties")?.get(param)?;
-    let prop = match prop.get("$ref").and_then(Value::as_str) {
-        Some(r) => schema.pointer(r.strip_prefix('#')?)?,
-        None => prop,
-    };
     let mut types = Vec::new();
-    let mut collect = |t: &Value| match t {
-        Value::String(s) => types.push(s.clone()),
-        Value::Array(a) => types.extend(a.iter().filter_map(Value::as_str).map(str::to_owned)),
-        _ => {}
-    };
-    if let Some(t) = prop.get("type") {
-        collect(t);
+    collect_types(schema, prop, 0, &mut types);
+    Some(types)
+}
+
+/// How deep [`collect_types`] follows references: schemars nests two
+/// (an `Option` of an enum of a struct); more is a cycle.
+const MAX_SCHEMA_DEPTH: usize = 4;
+
+fn collect_types(root: &Value, node: &Value, depth: usize, types: &mut Vec<String>) {
+    if depth > MAX_SCHEMA_DEPTH {
+        return;
     }
-    for alt in prop
-        .get("anyOf")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(t) = alt.get("type") {
-            collect(t);
+    let node = match node.get("$ref").and_then(Value::as_str) {
+        Some(r) => match r.strip_prefix('#').and_then(|p| root.pointer(p)) {
+            Some(target) => target,
+            None => return,
+        },
+        None => node,
+    };
+    match node.get("type") {
+        Some(Value::String(s)) => types.push(s.clone()),
+        Some(Value::Array(a)) => {
+            types.extend(a.iter().filter_map(Value::as_str).map(str::to_owned))
+        }
+        _ => {}
+    }
+    for key in ["anyOf", "oneOf"] {
+        for alt in node
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            collect_types(root, alt, depth + 1, types);
         }
     }
-    if let Some(choices) = prop.get("enum").and_then(Value::as_array)
+    if let Some(choices) = node.get("enum").and_then(Value::as_array)
         && choices.iter().all(Value::is_number)
     {
         types.push("number".into());
     }
-    Some(types)
 }
 
 /// Coerce query strings to the declared type; values that do not coerce
@@ -111,6 +126,21 @@ pub fn coerce(name: &str, values: &[&str], declared: &[String]) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn objects_behind_references_and_alternatives_are_json() {
+        let schema = json!({
+            "properties": {"captions": {"anyOf": [{"$ref": "#/$defs/C"}, {"type": "null"}]}},
+            "$defs": {
+                "C": {"anyOf": [{"type": "string"}, {"$ref": "#/$defs/O"}]},
+                "O": {"type": "object"}
+            }
+        });
+        let got = params(&schema, [("captions", r#"{"url":"u","burn":false}"#)]);
+        assert_eq!(got["captions"], json!({"url": "u", "burn": false}));
+        let got = params(&schema, [("captions", "http://x/c.srt")]);
+        assert_eq!(got["captions"], "http://x/c.srt");
+    }
 
     #[test]
     fn params_group_and_coerce() {

@@ -225,6 +225,7 @@ impl Ctx for HostCtx {
                 .collect(),
             progress_duration: job.progress_duration,
             progress_span: job.progress_span,
+            captions: job.captions.map(burn),
         };
         let done = ffmpeg::run(&wit_job).map_err(ffmpeg_error)?;
         Ok(JobResult {
@@ -275,5 +276,44 @@ impl Ctx for HostCtx {
 
     fn partial(&mut self, values: &Values) {
         progress::partial(&serde_json::Value::Object(values.clone()).to_string());
+    }
+}
+
+/// The WIT form of a [`crate::media::Burn`].
+fn burn(b: crate::media::Burn) -> ffmpeg::Burn {
+    use crate::media::{CaptionFont, CaptionPosition};
+    let s = b.style;
+    ffmpeg::Burn {
+        cues: b
+            .cues
+            .into_iter()
+            .map(|c| ffmpeg::CaptionCue {
+                start_ms: c.start_ms,
+                end_ms: c.end_ms,
+                text: c.text,
+            })
+            .collect(),
+        style: ffmpeg::CaptionStyle {
+            font: match s.font {
+                CaptionFont::Sans => ffmpeg::CaptionFont::Sans,
+                CaptionFont::Serif => ffmpeg::CaptionFont::Serif,
+                CaptionFont::Mono => ffmpeg::CaptionFont::Mono,
+            },
+            bold: s.bold,
+            size: s.size,
+            color: s.color,
+            outline_color: s.outline_color,
+            outline: s.outline,
+            position: match s.position {
+                CaptionPosition::Bottom => ffmpeg::CaptionPosition::Bottom,
+                CaptionPosition::Middle => ffmpeg::CaptionPosition::Middle,
+                CaptionPosition::Top => ffmpeg::CaptionPosition::Top,
+            },
+            margin: s.margin,
+        },
+        width: b.width,
+        height: b.height,
+        input: b.input,
+        output: b.output,
     }
 }

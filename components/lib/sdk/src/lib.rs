@@ -483,6 +483,8 @@ pub struct RecordedJob {
     pub filter_complex: Option<String>,
     /// Each output's options.
     pub outputs: Vec<Vec<(String, String)>>,
+    /// Captions to burn.
+    pub captions: Option<media::Burn>,
 }
 
 impl FakeCtx {
@@ -648,6 +650,7 @@ impl Ctx for FakeCtx {
             inputs: job.inputs.iter().map(|i| i.options.clone()).collect(),
             filter_complex: job.filter_complex.clone(),
             outputs: job.outputs.clone(),
+            captions: job.captions.clone(),
         });
         let outputs = self
             .job_results

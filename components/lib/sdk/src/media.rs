@@ -86,6 +86,85 @@ pub struct Job<'a> {
     pub progress_duration: Option<f64>,
     /// The task progress range this job covers.
     pub progress_span: (u8, u8),
+    /// Captions the host burns into the graph's video.
+    pub captions: Option<Burn>,
+}
+
+/// One caption: shown from `start_ms` to `end_ms`; `\n` breaks lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptionCue {
+    /// Shown from, in milliseconds of the output.
+    pub start_ms: u32,
+    /// Hidden at.
+    pub end_ms: u32,
+    /// Plain text (no markup).
+    pub text: String,
+}
+
+/// The typefaces burned captions can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptionFont {
+    /// DejaVu Sans.
+    #[default]
+    Sans,
+    /// DejaVu Serif.
+    Serif,
+    /// DejaVu Sans Mono.
+    Mono,
+}
+
+/// Where burned captions sit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptionPosition {
+    /// Centred near the bottom edge.
+    #[default]
+    Bottom,
+    /// Centred in the frame.
+    Middle,
+    /// Centred near the top edge.
+    Top,
+}
+
+/// How burned captions look: lengths in pixels of the frame, colours
+/// `0xRRGGBB`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptionStyle {
+    /// Typeface.
+    pub font: CaptionFont,
+    /// Bold face.
+    pub bold: bool,
+    /// Font size.
+    pub size: u32,
+    /// Fill colour.
+    pub color: u32,
+    /// Outline colour.
+    pub outline_color: u32,
+    /// Outline width.
+    pub outline: u32,
+    /// Placement.
+    pub position: CaptionPosition,
+    /// Distance from the top or bottom edge.
+    pub margin: u32,
+}
+
+/// Captions burned into a job's video: the host writes the script and
+/// appends `[input]ass=…[output]` to the graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Burn {
+    /// The cues, in the output's time.
+    pub cues: Vec<CaptionCue>,
+    /// Their look.
+    pub style: CaptionStyle,
+    /// The frame size at `input`.
+    pub width: u32,
+    /// The frame height at `input`.
+    pub height: u32,
+    /// An unconnected video pad label of the graph.
+    pub input: String,
+    /// The captioned video's label.
+    pub output: String,
 }
 
 /// What a finished job made.

@@ -15,7 +15,7 @@
 use std::fmt::Write as _;
 
 use drake_sdk::media::{
-    AudioCodec, Job, JobInput, MP4, Output, StreamInfo, VideoCodec, audio_options, opts,
+    AudioCodec, Burn, Job, JobInput, MP4, Output, StreamInfo, VideoCodec, audio_options, opts,
 };
 use drake_sdk::{Ctx, Input, TaskError, Values};
 use serde::Deserialize;
@@ -196,6 +196,11 @@ pub struct Request {
     pub audio_kbps: u32,
     /// Audio sample rate.
     pub sample_rate: u32,
+    /// Captions burned into the source frame before it is scaled (input
+    /// pad `src`, output `cap`).
+    pub captions: Option<Burn>,
+    /// A WebVTT subtitle track for the players.
+    pub subtitles: Option<String>,
 }
 
 /// Refuses the codecs a ladder cannot carry, naming the parameter.
@@ -301,8 +306,33 @@ pub fn run(ctx: &mut dyn Ctx, req: &Request, src: &Source<'_>) -> Result<Values,
         ));
     }
 
+    let duration = videos[0].cut.duration();
+    let subtitles = req.subtitles.is_some();
+    if let Some(vtt) = &req.subtitles {
+        // TS segments keep ffmpeg's 1.4 s PTS offset: HLS maps the cues
+        // onto it; fMP4 timelines start at zero.
+        let vtt = match (req.format, req.segments, videos[0].cut.segments.first()) {
+            (Format::Hls, SegmentFormat::Ts, Some(first)) => vtt.replacen(
+                "WEBVTT\n",
+                &format!(
+                    "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:{},LOCAL:00:00:00.000\n",
+                    first.start
+                ),
+                1,
+            ),
+            _ => vtt.clone(),
+        };
+        ctx.publish_part("output", SUBTITLES_VTT, vtt.as_bytes())?;
+    }
     let (manifest, content_type, extension) = match req.format {
         Format::Hls => {
+            if subtitles {
+                ctx.publish_part(
+                    "output",
+                    "subtitles.m3u8",
+                    subtitle_playlist(duration).as_bytes(),
+                )?;
+            }
             for stream in &made {
                 let playlist = media_playlist(stream);
                 ctx.publish_part(
@@ -312,20 +342,19 @@ pub fn run(ctx: &mut dyn Ctx, req: &Request, src: &Source<'_>) -> Result<Values,
                 )?;
             }
             (
-                master_playlist(&ladder, videos, audio, rate, src.audio),
+                master_playlist(&ladder, videos, audio, rate, src.audio, subtitles),
                 "application/vnd.apple.mpegurl",
                 "m3u8",
             )
         }
         _ => (
-            mpd(&ladder, videos, audio, rate, req, src.audio),
+            mpd(&ladder, videos, audio, rate, req, src.audio, subtitles),
             "application/dash+xml",
             "mpd",
         ),
     };
     ctx.publish("output", manifest.as_bytes(), content_type, extension)?;
 
-    let duration = videos[0].cut.duration();
     let top = &ladder[ladder.len() - 1];
     let renditions: Vec<serde_json::Value> = ladder
         .iter()
@@ -453,11 +482,15 @@ fn encode(
     let mut audio_file = None;
     let jobs = groups.len();
     for (j, group) in groups.iter().enumerate() {
-        let mut graph = format!(
-            "[0:v]fps=fps={},format=yuv420p,split={}",
-            rate.text(),
-            group.len()
-        );
+        // Burned captions are drawn once, on the source frame, and scale
+        // with it.
+        let mut graph = format!("[0:v]fps=fps={},format=yuv420p", rate.text());
+        if req.captions.is_some() {
+            graph.push_str("[src];[cap]");
+        } else {
+            graph.push(',');
+        }
+        let _ = write!(graph, "split={}", group.len());
         for i in group {
             let _ = write!(graph, "[s{i}]");
         }
@@ -483,6 +516,7 @@ fn encode(
             outputs: job_outputs,
             progress_duration: (src.duration > 0.0).then_some(src.duration),
             progress_span: (span(j), span(j + 1)),
+            captions: req.captions.clone(),
         };
         let done = ctx
             .ffmpeg_run(job)
@@ -610,16 +644,36 @@ fn media_playlist(stream: &Made) -> String {
     m
 }
 
+/// The subtitle track's one file, beside the renditions.
+const SUBTITLES_VTT: &str = "subtitles.vtt";
+
+/// The subtitle track's media playlist: the whole WebVTT file as one
+/// segment (a sidecar is small; players fetch it once).
+fn subtitle_playlist(duration: f64) -> String {
+    format!(
+        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:1\n\
+         #EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:{duration:.6},\n{SUBTITLES_VTT}\n#EXT-X-ENDLIST\n",
+        duration.ceil().max(1.0) as u64
+    )
+}
+
 /// The HLS master playlist (`output.m3u8`): one variant per rendition,
-/// lowest first, sharing one audio rendition.
+/// lowest first, sharing one audio rendition and the subtitle track.
 fn master_playlist(
     ladder: &[Rung],
     videos: &[Made],
     audio: Option<&Made>,
     rate: Rate,
     source_audio: Option<&StreamInfo>,
+    subtitles: bool,
 ) -> String {
     let mut m = String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    if subtitles {
+        m.push_str(
+            "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"captions\",DEFAULT=YES,\
+             AUTOSELECT=YES,URI=\"output/subtitles.m3u8\"\n",
+        );
+    }
     if let (Some(a), Some(s)) = (audio, source_audio) {
         let _ = writeln!(
             m,
@@ -648,6 +702,9 @@ fn master_playlist(
         );
         if audio.is_some() {
             m.push_str(",AUDIO=\"audio\"");
+        }
+        if subtitles {
+            m.push_str(",SUBTITLES=\"subs\"");
         }
         let _ = write!(m, "\noutput/{}.m3u8\n", v.name);
     }
@@ -699,6 +756,7 @@ fn mpd(
     rate: Rate,
     req: &Request,
     source_audio: Option<&StreamInfo>,
+    subtitles: bool,
 ) -> String {
     let duration = videos[0].cut.duration();
     let mut m = format!(
@@ -741,6 +799,15 @@ fn mpd(
             req.sample_rate,
             if s.channels == 1 { 1 } else { 2 },
             segment_template(a)
+        );
+    }
+    if subtitles {
+        let _ = write!(
+            m,
+            "<AdaptationSet id=\"2\" contentType=\"text\" mimeType=\"text/vtt\" lang=\"und\">\n\
+             <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"subtitle\"/>\n\
+             <Representation id=\"subtitles\" bandwidth=\"256\">\
+             <BaseURL>output/{SUBTITLES_VTT}</BaseURL></Representation>\n</AdaptationSet>\n"
         );
     }
     m.push_str("</Period>\n</MPD>\n");
@@ -850,12 +917,22 @@ mod tests {
             Some(&a),
             Rate::for_source(25.0),
             Some(&audio),
+            true,
         );
         assert!(master.contains("CHANNELS=\"2\",URI=\"output/audio.m3u8\""));
         assert!(master.contains(
             "#EXT-X-STREAM-INF:BANDWIDTH=1800000,AVERAGE-BANDWIDTH=1600000,\
              CODECS=\"avc1.64001e,avc1.64001e\",RESOLUTION=640x360,FRAME-RATE=25.000,\
-             AUDIO=\"audio\"\noutput/360p.m3u8\n"
+             AUDIO=\"audio\",SUBTITLES=\"subs\"\noutput/360p.m3u8\n"
         ));
+        assert!(master.contains(
+            "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"captions\",DEFAULT=YES,\
+             AUTOSELECT=YES,URI=\"output/subtitles.m3u8\"\n"
+        ));
+        assert_eq!(
+            subtitle_playlist(12.2),
+            "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:13\n#EXT-X-MEDIA-SEQUENCE:1\n\
+             #EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:12.200000,\nsubtitles.vtt\n#EXT-X-ENDLIST\n"
+        );
     }
 }

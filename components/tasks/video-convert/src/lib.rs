@@ -6,6 +6,7 @@
 //! phone videos upright while decoding, so the output carries no rotation)
 //! → one ffmpeg job with progress → publish.
 
+use drake_captions::{Captions, CaptionsParam};
 use drake_sdk::media::{
     AudioCodec, Job, JobInput, Output, Plan, VideoCodec, audio_options, centis, duration_of,
     fetch_and_probe, opts, rate_value, stream_duration, video_stream,
@@ -80,6 +81,11 @@ pub struct Params {
     /// starts on a keyframe of every rendition.
     #[schemars(range(min = 2, max = 6), extend("default" = 4))]
     pub segment_duration: Option<u32>,
+    /// Captions: the URL of an SRT or WebVTT file, burned into the
+    /// picture, or `{url, burn, font, bold, size, color, outline_color,
+    /// outline, position, margin}`; `burn: false` publishes them as the
+    /// WebVTT file `captions` instead (and a ladder's subtitle track).
+    pub captions: Option<CaptionsParam>,
 }
 
 /// Segment length of a ladder when none is asked for: Apple's HLS
@@ -107,18 +113,30 @@ impl Task for VideoConvert {
         "alpha",
         "rotation",
         "renditions",
+        "caption_cues",
     ];
-    const FILES: &'static [&'static str] = &["output"];
+    const FILES: &'static [&'static str] = &["output", "captions"];
     type Params = Params;
 
     fn run(ctx: &mut dyn Ctx, p: Params) -> Result<Values, TaskError> {
         let out = Output::choose(p.video_codec, p.audio_codec, p.sample_rate)?;
         check_format(&p, &out)?;
+        // The captions first: a malformed file fails before the video's
+        // download.
+        let captions = match &p.captions {
+            Some(c) => Some(drake_captions::load(ctx, "captions", c)?),
+            None => None,
+        };
         let (media, info) = fetch_and_probe(ctx, "url", &p.url)?;
         let video = video_stream(&info)?;
         let (src_w, src_h) = video.display_size();
         let duration = duration_of(&info, video);
         let audio = info.first("audio");
+        if let Some(c) = captions.as_ref().filter(|c| !c.options.burn) {
+            ctx.publish("captions", c.webvtt().as_bytes(), "text/vtt", "vtt")?;
+        }
+        let burned = captions.as_ref().filter(|c| c.options.burn);
+        let cue_count = captions.as_ref().map(|c| c.cues.len());
         if p.format != Format::File {
             let request = ladder::Request {
                 format: p.format,
@@ -127,6 +145,13 @@ impl Task for VideoConvert {
                 segments: p.segment_format.unwrap_or_default(),
                 audio_kbps: p.audio_bitrate,
                 sample_rate: p.sample_rate,
+                captions: burned
+                    .map(|c| c.burn("captions", (src_w, src_h), "src", "cap"))
+                    .transpose()?,
+                subtitles: captions
+                    .as_ref()
+                    .filter(|c| !c.options.burn)
+                    .map(Captions::webvtt),
             };
             let source = ladder::Source {
                 media: media.as_ref(),
@@ -134,7 +159,11 @@ impl Task for VideoConvert {
                 audio,
                 duration,
             };
-            return ladder::run(ctx, &request, &source);
+            let mut values = ladder::run(ctx, &request, &source)?;
+            if let Some(n) = cue_count {
+                values.insert("caption_cues".into(), n.into());
+            }
+            return Ok(values);
         }
         let video_bitrate = p.video_bitrate.unwrap_or(VIDEO_KBPS);
         let plan = Plan::new(src_w, src_h, p.width, p.height, p.crop).even();
@@ -157,15 +186,21 @@ impl Task for VideoConvert {
             None => output.extend(opts([("an", "")])),
         }
         output.extend(out.container_options());
+        // Burned captions go on the output frame, after the scaling.
+        let (graph_out, captions) = match burned {
+            Some(c) => ("sized", Some(c.burn("captions", size, "sized", "v")?)),
+            None => ("v", None),
+        };
         let job = Job {
             inputs: vec![JobInput {
                 media: media.as_ref(),
                 options: Vec::new(),
             }],
-            filter_complex: Some(format!("{},format=yuv420p[v]", plan.chain("0:v"))),
+            filter_complex: Some(format!("{},format=yuv420p[{graph_out}]", plan.chain("0:v"))),
             outputs: vec![output],
             progress_duration: (duration > 0.0).then_some(duration),
             progress_span: (0, 99),
+            captions,
         };
         let mut done = ctx
             .ffmpeg_run(job)
@@ -207,6 +242,10 @@ impl Task for VideoConvert {
             ("alpha", false.into()),
             // The source's rotation, now applied to the pixels.
             ("rotation", video.rotation.into()),
+            (
+                "caption_cues",
+                cue_count.map(serde_json::Value::from).unwrap_or_default(),
+            ),
         ]))
     }
 }
@@ -217,49 +256,25 @@ impl Task for VideoConvert {
 /// players read; segment settings mean nothing to one file.
 fn check_format(p: &Params, out: &Output) -> Result<(), TaskError> {
     if p.format == Format::File {
-        let stray = [
-            ("segment_format", p.segment_format.is_some()),
-            ("segment_duration", p.segment_duration.is_some()),
-        ];
-        let errors: Vec<(&str, &str)> = stray
-            .iter()
-            .filter(|(_, set)| *set)
-            .map(|(name, _)| (*name, "applies to format \"hls\" or \"dash\" only"))
-            .collect();
-        return if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(TaskError::parameters(errors))
-        };
+        return refuse_set(
+            &[
+                ("segment_format", p.segment_format.is_some()),
+                ("segment_duration", p.segment_duration.is_some()),
+            ],
+            "applies to format \"hls\" or \"dash\" only",
+        );
     }
-    let stray = [
-        ("width", p.width.is_some()),
-        ("height", p.height.is_some()),
-        ("crop", p.crop),
-        ("video_bitrate", p.video_bitrate.is_some()),
-    ];
-    let errors: Vec<(&str, &str)> = stray
-        .iter()
-        .filter(|(_, set)| *set)
-        .map(|(name, _)| {
-            (
-                *name,
-                "a ladder chooses each rendition's size and bitrate from the source \
-                 (see the renditions in the result); leave it out with format \"hls\" or \"dash\"",
-            )
-        })
-        .collect();
-    if !errors.is_empty() {
-        return Err(TaskError::parameters(errors));
-    }
-    if let Some(s) = p.segment_duration
-        && !(2..=6).contains(&s)
-    {
-        return Err(TaskError::parameter(
-            "segment_duration",
-            format!("{s} is outside 2 to 6 seconds"),
-        ));
-    }
+    // (`segment_duration`'s 2 to 6 s is the schema's.)
+    refuse_set(
+        &[
+            ("width", p.width.is_some()),
+            ("height", p.height.is_some()),
+            ("crop", p.crop),
+            ("video_bitrate", p.video_bitrate.is_some()),
+        ],
+        "a ladder chooses each rendition's size and bitrate from the source \
+         (see the renditions in the result); leave it out with format \"hls\" or \"dash\"",
+    )?;
     match (p.format, p.segment_format.unwrap_or_default()) {
         (_, SegmentFormat::Fmp4) => {}
         (Format::Hls, SegmentFormat::Ts) => {}
@@ -271,6 +286,20 @@ fn check_format(p: &Params, out: &Output) -> Result<(), TaskError> {
         }
     }
     ladder::check_codecs(p.format, out)
+}
+
+/// A parameter error naming each of `params` that is set, `why`.
+fn refuse_set(params: &[(&str, bool)], why: &str) -> Result<(), TaskError> {
+    let errors: Vec<(&str, &str)> = params
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(name, _)| (*name, why))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(TaskError::parameters(errors))
+    }
 }
 
 #[cfg(test)]
@@ -364,6 +393,56 @@ mod tests {
         let has = |k: &str, v: &str| out.iter().any(|(a, b)| a == k && b == v);
         assert!(has("c:a", "wmav2") && has("ar", "44100") && has("ac", "2") && has("f", "asf"));
         assert!(has("c:v", "libx264") && has("b:v", "512k") && has("map", "0:a:0"));
+    }
+
+    #[test]
+    fn captions_burn_after_the_scaling_or_ride_along() {
+        const SRT: &[u8] = b"1\n00:00:01,000 --> 00:00:02,000\nHi\n";
+        let mut ctx = probed(true, b"mp4").with_input("http://x/c.srt", "text/plain", SRT.to_vec());
+        let v = run(
+            &mut ctx,
+            r#"{"url": "http://x/v.mp4", "width": 640, "captions": "http://x/c.srt"}"#,
+        )
+        .unwrap();
+        assert_eq!(v["caption_cues"], 1);
+        let job = &ctx.jobs[0];
+        assert_eq!(
+            job.filter_complex.as_deref(),
+            Some("[0:v]scale=640:360:flags=lanczos,setsar=1,format=yuv420p[sized]")
+        );
+        let burn = job.captions.as_ref().unwrap();
+        assert_eq!((burn.input.as_str(), burn.output.as_str()), ("sized", "v"));
+        assert_eq!((burn.width, burn.height, burn.style.size), (640, 360, 20));
+        assert!(!ctx.published.contains_key("captions"));
+
+        let mut ctx = probed(true, b"mp4").with_input("http://x/c.srt", "text/plain", SRT.to_vec());
+        run(
+            &mut ctx,
+            r#"{"url": "http://x/v.mp4", "captions": {"url": "http://x/c.srt", "burn": false}}"#,
+        )
+        .unwrap();
+        assert!(ctx.jobs[0].captions.is_none());
+        let vtt = &ctx.published["captions"];
+        assert_eq!(
+            (vtt.content_type.as_str(), vtt.extension.as_str()),
+            ("text/vtt", "vtt")
+        );
+    }
+
+    #[test]
+    fn a_bad_caption_file_fails_before_the_video_is_fetched() {
+        let mut ctx =
+            FakeCtx::default().with_input("http://x/c.srt", "text/plain", b"\x00".to_vec());
+        let e = run(
+            &mut ctx,
+            r#"{"url": "http://x/v.mp4", "captions": "http://x/c.srt"}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, TaskError::InvalidParameters(ref m) if m.contains_key("captions")),
+            "{e:?}"
+        );
+        assert!(ctx.jobs.is_empty());
     }
 
     #[test]

@@ -15,15 +15,17 @@ mod map;
 pub mod profile;
 pub mod render;
 pub mod text;
+mod wav;
 pub mod widget;
 
 use std::collections::BTreeMap;
 
+use drake_captions::{Captions, CaptionsParam, Cue};
 /// Image headers (format, size) read in the component: a still needs no
 /// ffprobe process (~0.1 s each).
 use drake_imaging::probe as image_probe;
-use drake_sdk::media::{JobInput, MediaInfo, centis, flite_voice, opts, wav_seconds};
-use drake_sdk::{Ctx, FfmpegError, Input, Job, Task, TaskError, Values};
+use drake_sdk::media::{Burn, JobInput, MediaInfo, centis, flite_voice, opts, wav_seconds};
+use drake_sdk::{Ctx, FfmpegError, Input, Job, MemInput, Task, TaskError, Values};
 use drake_sxml::time::Span;
 use drake_sxml::{Kind, Movie, Node};
 use serde::Deserialize;
@@ -90,6 +92,18 @@ pub struct Params {
     #[serde(default = "one_second")]
     #[schemars(range(min = 0.0, max = 86400.0))]
     pub thumbnail_time: f64,
+    /// Captions: the URL of an SRT or WebVTT file, burned into the
+    /// preview, export and thumbnail, or `{url, burn, font, bold, size,
+    /// color, outline_color, outline, position, margin}` (sizes in pixels
+    /// of the export); `burn: false` publishes them as the WebVTT file
+    /// `captions` instead. With `auto_captions`, the object without `url`
+    /// styles the voices' captions.
+    pub captions: Option<CaptionsParam>,
+    /// Caption what the voices say: each `<audio voice>` is spoken one
+    /// sentence at a time and each sentence is a caption while it is
+    /// heard.
+    #[serde(default)]
+    pub auto_captions: bool,
 }
 
 /// The task.
@@ -99,16 +113,29 @@ impl Task for VideoCreate {
     const NAME: &'static str = "video.create";
     const SUMMARY: &'static str =
         "Render an SXML timeline (effects, transitions, text, overlays, audio) to a video.";
-    const VALUES: &'static [&'static str] = &["duration", "width", "height", "warnings"];
-    const FILES: &'static [&'static str] = &["preview", "export", "thumbnail"];
+    const VALUES: &'static [&'static str] =
+        &["duration", "width", "height", "warnings", "caption_cues"];
+    const FILES: &'static [&'static str] = &["preview", "export", "thumbnail", "captions"];
     type Params = Params;
 
     fn run(ctx: &mut dyn Ctx, p: Params) -> Result<Values, TaskError> {
         let profile = profile::find(&p.profile).ok_or_else(|| {
             TaskError::parameter("profile", format!("unknown profile {:?}", p.profile))
         })?;
+        // The captions first: a malformed file fails before the rendering.
+        let given = match (&p.captions, p.auto_captions) {
+            (Some(c), true) if c.options().url.is_some() => {
+                return Err(TaskError::parameter(
+                    "auto_captions",
+                    "the captions are made from the voices: give captions without a url \
+                     (their style), or leave auto_captions out",
+                ));
+            }
+            (Some(c), false) => Some(drake_captions::load(ctx, "captions", c)?),
+            _ => None,
+        };
         let movie = drake_sxml::parse(&p.definition).map_err(definition_error)?;
-        let fetched = fetch_assets(ctx, &movie)?;
+        let (fetched, spoken) = fetch_assets(ctx, &movie, p.auto_captions)?;
         let assets: BTreeMap<String, Asset> = fetched
             .iter()
             .map(|(k, (_, a))| (k.clone(), a.clone()))
@@ -147,6 +174,46 @@ impl Task for VideoCreate {
             ("width", profile.width.into()),
             ("height", profile.height.into()),
         ]);
+        let captions = match given {
+            Some(c) => Some(c),
+            None if p.auto_captions => Some(Captions::made(
+                voice_cues(&body, &spoken, duration),
+                p.captions.as_ref(),
+            )),
+            None => None,
+        };
+        if let Some(c) = &captions {
+            // The style is checked before anything renders.
+            c.style("captions", dh)?;
+            values.insert("caption_cues".into(), c.cues.len().into());
+            if !c.options.burn {
+                ctx.publish("captions", c.webvtt().as_bytes(), "text/vtt", "vtt")?;
+            }
+        }
+        let burned = captions.as_ref().filter(|c| c.options.burn);
+        // Burned captions: the picture leaves the guest's graph as
+        // `[vpre]`, the host's `ass` filter draws on it as `[vcap]`, and
+        // the profile's final scale (or nothing) makes `[vout]`.
+        let burn = |canvas: Canvas| -> Result<Option<Burn>, TaskError> {
+            burned
+                .map(|c| {
+                    c.burn_scaled(
+                        "captions",
+                        (canvas.width, canvas.height),
+                        dh,
+                        "vpre",
+                        "vcap",
+                    )
+                })
+                .transpose()
+        };
+        let post_of = |post: &str| -> String {
+            match (burned, post.is_empty()) {
+                (None, _) => post.to_owned(),
+                (Some(_), true) => "null[vpre];[vcap]null".into(),
+                (Some(_), false) => format!("null[vpre];[vcap]{post}"),
+            }
+        };
         // What the definition says that was ignored or could not be
         // played as written, when anything was.
         let said: Vec<serde_json::Value> = movie
@@ -160,12 +227,13 @@ impl Task for VideoCreate {
             values.insert("warnings".into(), serde_json::Value::Array(said));
         }
         if p.preview {
-            let graph = compile(&body, preview_canvas(profile), &assets, "", &sounds)?;
+            let canvas = preview_canvas(profile);
+            let graph = compile(&body, canvas, &assets, &post_of(""), &sounds)?;
             let span = (0, if p.export { 20 } else { 90 });
             let made = run_job(
                 ctx,
                 &inputs,
-                &graph,
+                (&graph, burn(canvas)?),
                 preview_options(graph.audio),
                 duration,
                 span,
@@ -187,7 +255,7 @@ impl Task for VideoCreate {
                 ),
                 None => String::new(),
             };
-            let graph = compile(&body, export_canvas, &assets, &post, &sounds)?;
+            let graph = compile(&body, export_canvas, &assets, &post_of(&post), &sounds)?;
             let encoding = profile.encoding(graph.audio);
             let mut out = opts([("map", "[vout]")]);
             if graph.audio {
@@ -195,7 +263,14 @@ impl Task for VideoCreate {
             }
             out.extend(encoding.options.iter().cloned());
             let span = (if p.preview { 20 } else { 0 }, 95);
-            let made = run_job(ctx, &inputs, &graph, out, duration, span)?;
+            let made = run_job(
+                ctx,
+                &inputs,
+                (&graph, burn(export_canvas)?),
+                out,
+                duration,
+                span,
+            )?;
             ctx.publish_input(
                 "export",
                 made.as_ref(),
@@ -206,9 +281,16 @@ impl Task for VideoCreate {
             ctx.publish_input("thumbnail", thumb.as_ref(), "image/jpeg", "jpg")?;
         } else {
             // No export to take it from: the frame rendered on its own.
-            let graph = compile(&body, export_canvas, &assets, "", &sounds)?;
+            let graph = compile(&body, export_canvas, &assets, &post_of(""), &sounds)?;
             let out = thumbnail_options(Some(thumb_at));
-            let thumb = run_job(ctx, &inputs, &graph, out, thumb_at, (90, 99))?;
+            let thumb = run_job(
+                ctx,
+                &inputs,
+                (&graph, burn(export_canvas)?),
+                out,
+                thumb_at,
+                (90, 99),
+            )?;
             ctx.publish_input("thumbnail", thumb.as_ref(), "image/jpeg", "jpg")?;
         }
         ctx.progress(100);
@@ -280,6 +362,7 @@ fn thumbnail_of(
             outputs: vec![thumbnail_options(None)],
             progress_duration: None,
             progress_span: (95, 99),
+            captions: None,
         };
         let done = ctx.ffmpeg_run(job).map_err(FfmpegError::into_task_error)?;
         if let Ok(file) = single(done) {
@@ -330,10 +413,11 @@ fn compile(
 /// The ffmpeg capability's graph cap.
 const MAX_GRAPH_BYTES: usize = 1 << 20;
 
+/// Render `graph` (with the captions to burn into it) to one output.
 fn run_job(
     ctx: &mut dyn Ctx,
     inputs: &[&dyn Input],
-    graph: &render::Graph,
+    (graph, captions): (&render::Graph, Option<Burn>),
     output: Vec<(String, String)>,
     seconds: f64,
     span: (u8, u8),
@@ -350,6 +434,7 @@ fn run_job(
         outputs: vec![output],
         progress_duration: (seconds > 0.0).then_some(seconds),
         progress_span: span,
+        captions,
     };
     let done = ctx.ffmpeg_run(job).map_err(|e| match e {
         // A graph ffmpeg refuses is drake's fault: the client hears about
@@ -406,6 +491,7 @@ fn measure_ducking(
             outputs: vec![opts([("map", "[a]"), ("c:a", "pcm_s16le"), ("f", "s16le")])],
             progress_duration: None,
             progress_span: (0, 0),
+            captions: None,
         };
         let mut done = ctx.ffmpeg_run(job).map_err(FfmpegError::into_task_error)?;
         let threshold = node
@@ -505,10 +591,23 @@ fn where_said(e: &drake_sxml::Error) -> String {
 /// Fetched media and what the graph knows of it, by [`asset_key`].
 type Fetched = BTreeMap<String, (Box<dyn Input>, Asset)>;
 
+/// A voice's sentences as spoken for `auto_captions`: `(from, to,
+/// text)`, seconds into its speech.
+type Sentences = Vec<(f64, f64, String)>;
+
+/// The [`Sentences`] of each voice asset ([`asset_key`]).
+type Spoken = BTreeMap<String, Sentences>;
+
 /// Every asset of the movie, fetched (or spoken) and probed once, keyed
-/// by [`asset_key`]; inputs numbered in document order.
-fn fetch_assets(ctx: &mut dyn Ctx, movie: &Movie) -> Result<Fetched, TaskError> {
+/// by [`asset_key`]; inputs numbered in document order. With
+/// `by_sentence`, voices speak one sentence at a time and say when.
+fn fetch_assets(
+    ctx: &mut dyn Ctx,
+    movie: &Movie,
+    by_sentence: bool,
+) -> Result<(Fetched, Spoken), TaskError> {
     let mut out = Fetched::new();
+    let mut spoken = Spoken::new();
     let mut maps = map::Maps::default();
     for node in movie.body.walk() {
         if !matches!(node.kind, Kind::Image | Kind::Video | Kind::Audio) {
@@ -528,7 +627,9 @@ fn fetch_assets(ctx: &mut dyn Ctx, movie: &Movie) -> Result<Fetched, TaskError> 
         }
         let input = out.len();
         let fetched = if node.kind == Kind::Audio && node.attr("voice").is_some() {
-            speak(ctx, node, input)?
+            let (media, asset, sentences) = speak(ctx, node, input, by_sentence)?;
+            spoken.insert(key.clone(), sentences);
+            (media, asset)
         } else if node.kind == Kind::Image && node.attr("type") == Some("map") {
             maps.draw(ctx, node, input)?
         } else {
@@ -536,14 +637,18 @@ fn fetch_assets(ctx: &mut dyn Ctx, movie: &Movie) -> Result<Fetched, TaskError> 
         };
         out.insert(key, fetched);
     }
-    Ok(out)
+    Ok((out, spoken))
 }
+
+/// A voice's speech, and with `by_sentence` each sentence's time in it.
+type Speech = (Box<dyn Input>, Asset, Sentences);
 
 fn speak(
     ctx: &mut dyn Ctx,
     node: &Node,
     input: usize,
-) -> Result<(Box<dyn Input>, Asset), TaskError> {
+    by_sentence: bool,
+) -> Result<Speech, TaskError> {
     let name = node.attr("voice").unwrap_or("");
     let voice = flite_voice(name).ok_or_else(|| {
         TaskError::parameter(
@@ -568,9 +673,14 @@ fn speak(
             ),
         ));
     }
-    let speech = ctx
-        .speak(&text, voice)
-        .map_err(FfmpegError::into_task_error)?;
+    let (speech, sentences) = if by_sentence {
+        speak_sentences(ctx, &text, voice)?
+    } else {
+        let speech = ctx
+            .speak(&text, voice)
+            .map_err(FfmpegError::into_task_error)?;
+        (speech, Vec::new())
+    };
     let seconds = wav_seconds(&speech.read(0, 4096), speech.size()).unwrap_or(0.0);
     let asset = Asset {
         input,
@@ -582,7 +692,71 @@ fn speak(
         still: false,
         alpha: false,
     };
-    Ok((speech, asset))
+    Ok((speech, asset, sentences))
+}
+
+/// `text` spoken one sentence at a time ([`drake_captions::sentences`]),
+/// the WAVs joined into one: the speech, and each sentence's time in it.
+fn speak_sentences(
+    ctx: &mut dyn Ctx,
+    text: &str,
+    voice: &str,
+) -> Result<(Box<dyn Input>, Sentences), TaskError> {
+    let mut joined = wav::Joined::default();
+    let mut times = Vec::new();
+    for sentence in drake_captions::sentences(text) {
+        let speech = ctx
+            .speak(&sentence, voice)
+            .map_err(FfmpegError::into_task_error)?;
+        let from = joined.seconds();
+        joined
+            .push(&speech.read_all())
+            .map_err(|e| TaskError::Failed(format!("speech: {e}")))?;
+        times.push((from, joined.seconds(), sentence));
+    }
+    let wav = joined
+        .finish()
+        .map_err(|e| TaskError::Failed(format!("speech: {e}")))?;
+    Ok((Box::new(MemInput::new("audio/wav", wav)), times))
+}
+
+/// The voices' captions: each spoken sentence while it is heard, in
+/// the output's time (`skip` and `speed` applied, cut to its span and
+/// the movie's `duration`).
+fn voice_cues(body: &Span<'_>, spoken: &Spoken, duration: f64) -> Vec<Cue> {
+    let mut cues = Vec::new();
+    for span in body.walk() {
+        let node = span.node;
+        let Some(sentences) = asset_key(node)
+            .filter(|_| node.kind == Kind::Audio)
+            .and_then(|k| spoken.get(&k))
+        else {
+            continue;
+        };
+        let skip = node.number("skip").unwrap_or(0.0);
+        let speed = node.number("speed").unwrap_or(1.0);
+        if speed <= 0.0 {
+            continue;
+        }
+        let start = span.start - body.start;
+        let (lo, hi) = (start.max(0.0), (start + span.duration).min(duration));
+        for (from, to, text) in sentences {
+            let a = (start + (from - skip) / speed).max(lo);
+            let b = (start + (to - skip) / speed).min(hi);
+            // Under a tenth of a second is not readable.
+            if b - a >= 0.1 {
+                let ms = |t: f64| (t * 1000.0).round() as u64;
+                cues.push(Cue {
+                    start: ms(a),
+                    end: ms(b),
+                    text: text.clone(),
+                });
+            }
+        }
+    }
+    cues.sort_by_key(|c| c.start);
+    cues.truncate(drake_captions::MAX_CUES);
+    cues
 }
 
 fn fetch(
@@ -728,6 +902,45 @@ mod tests {
 
     fn run(ctx: &mut drake_sdk::FakeCtx, params: serde_json::Value) -> Result<Values, TaskError> {
         drake_sdk::run_json::<VideoCreate>(ctx, &params.to_string())
+    }
+
+    #[test]
+    fn voices_are_captioned_where_they_are_heard() {
+        // Two sentences spoken over 2 s and 3 s; the clip starts 1 s in,
+        // skips 1 s of its speech and plays at double speed.
+        let movie = drake_sxml::parse(
+            r##"<movie service="craftsman-1.0"><body><sequence>
+            <effect type="none" duration="1"><image color="#000000"/></effect>
+            <audio voice="neospeech:julie" skip="1" speed="2">One. Two.</audio>
+            </sequence></body></movie>"##,
+        )
+        .unwrap();
+        let lengths = |n: &Node| (n.kind == Kind::Audio).then_some(5.0);
+        let body = drake_sxml::time::resolve(&movie, &lengths).unwrap();
+        let audio = body
+            .walk()
+            .into_iter()
+            .find(|s| s.node.kind == Kind::Audio)
+            .unwrap();
+        let (start, end) = (audio.start, audio.end());
+        let mut spoken = Spoken::new();
+        spoken.insert(
+            asset_key(audio.node).unwrap(),
+            vec![(0.0, 2.0, "One.".into()), (2.0, 5.0, "Two.".into())],
+        );
+        let cues = voice_cues(&body, &spoken, 100.0);
+        let ms = |t: f64| (t * 1000.0).round() as u64;
+        // "One." from the clip's start (its first second was skipped)…
+        assert_eq!(cues[0].start, ms(start));
+        assert_eq!(cues[0].end, ms(start + 0.5));
+        // …"Two." from 2 s of speech = 0.5 s into the clip, to its end.
+        assert_eq!(cues[1].start, ms(start + 0.5));
+        assert_eq!(cues[1].end, ms(end.min(start + 2.0)));
+        assert_eq!(cues.len(), 2);
+        // A movie cut short cuts the captions.
+        let cut = voice_cues(&body, &spoken, start + 0.25);
+        assert_eq!(cut.len(), 1);
+        assert_eq!(cut[0].end, ms(start + 0.25));
     }
 
     #[test]

@@ -386,6 +386,7 @@ impl Maps {
             ])],
             progress_duration: None,
             progress_span: (0, 0),
+            captions: None,
         };
         let mut done = ctx.ffmpeg_run(job).map_err(|e| match e {
             FfmpegError::InvalidInput(_) => TaskError::InvalidInput(format!(

@@ -290,6 +290,11 @@ fn dash(text: &str) -> Result<Manifest, TaskError> {
             let kind = attr("contentType")
                 .or_else(|| attr("mimeType").and_then(|m| m.split('/').next()))
                 .unwrap_or("");
+            // Subtitles and images (thumbnail tracks) are no rendition.
+            let mime = attr("mimeType").unwrap_or("");
+            if matches!(kind, "text" | "image") || mime.starts_with("text/") {
+                continue;
+            }
             let codecs = attr("codecs").unwrap_or("").to_owned();
             let (video, audio) = split_codecs(&codecs);
             if kind == "audio" || (video.is_none() && audio.is_some()) {
@@ -366,6 +371,7 @@ pub fn describe(
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
 mod tests {
     use super::*;
 
@@ -420,5 +426,18 @@ mod tests {
             split_codecs("vp09.00.31.08,opus"),
             (Some("vp9"), Some("opus"))
         );
+    }
+
+    #[test]
+    fn subtitle_sets_are_no_rendition() {
+        let mpd = r#"<?xml version="1.0"?><MPD xmlns="urn:mpeg:dash:schema:mpd:2011" mediaPresentationDuration="PT6.000S"><Period>
+<AdaptationSet contentType="video" mimeType="video/mp4" frameRate="25"><Representation id="360p" bandwidth="900000" codecs="vp09.00.21.08" width="640" height="360"/></AdaptationSet>
+<AdaptationSet contentType="audio" mimeType="audio/mp4"><Representation id="audio" bandwidth="70000" codecs="opus"/></AdaptationSet>
+<AdaptationSet contentType="text" mimeType="text/vtt" lang="und"><Representation id="subtitles" bandwidth="256"><BaseURL>output/subtitles.vtt</BaseURL></Representation></AdaptationSet>
+</Period></MPD>"#;
+        let m = dash(mpd).unwrap();
+        assert_eq!(m.renditions.len(), 1);
+        assert_eq!(m.renditions[0].height, 360);
+        assert_eq!(m.audio.as_deref(), Some("opus"));
     }
 }

@@ -208,6 +208,7 @@ impl Task for VideoReverse {
                 outputs,
                 progress_duration: Some(seg.end - seg.start),
                 progress_span: (lo, hi),
+                captions: None,
             };
             let mut out = ctx
                 .ffmpeg(job)
@@ -265,6 +266,7 @@ impl Task for VideoReverse {
             outputs: vec![output],
             progress_duration: Some(duration),
             progress_span: (segments_span as u8, 99),
+            captions: None,
         };
         let mut out = ctx
             .ffmpeg(job)

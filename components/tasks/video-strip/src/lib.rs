@@ -148,6 +148,7 @@ impl Task for VideoStrip {
                 ])],
                 progress_duration: None,
                 progress_span: (0, 0),
+                captions: None,
             };
             let out = ctx
                 .ffmpeg(job)

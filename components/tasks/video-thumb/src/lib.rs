@@ -101,6 +101,7 @@ impl Task for VideoThumb {
             outputs: vec![output],
             progress_duration: None,
             progress_span: (0, 100),
+            captions: None,
         };
         let mut outputs = ctx
             .ffmpeg(job)

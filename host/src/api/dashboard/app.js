@@ -80,6 +80,9 @@ function field(name, raw, required, root) {
   const label = el("label", { for: id }, name, required ? el("span", { class: "req", text: " *" }) : null);
   const type = typeOf(s);
   const choices = enumValues(s, root);
+  // A string or an object (`captions`: a URL, or its options).
+  const alts = (s.anyOf || s.oneOf || []).map((a) => resolve(a, root));
+  const orObject = alts.length > 1 && alts.some((a) => typeOf(a) === "object");
   const byDefault = el("option", { value: "", text: s.default != null ? `(default: ${s.default})` : "(default)" });
   let input;
   if (choices) {
@@ -99,6 +102,8 @@ function field(name, raw, required, root) {
       placeholder: "one per line" });
   } else if (type === "object") {
     input = el("textarea", { id, name, rows: "2", "data-kind": "json", placeholder: "{}" });
+  } else if (orObject) {
+    input = el("input", { id, name, type: "text", "data-kind": "string-or-json", placeholder: "a URL, or a JSON object" });
   } else {
     const isUrl = s.format === "uri" || /url$/.test(name);
     input = el("input", { id, name, type: isUrl ? "url" : "text", "data-kind": "string" });
@@ -141,6 +146,10 @@ function collect() {
         break;
       }
       case "json":
+        try { def[name] = JSON.parse(v); } catch (e) { throw new Error(`${name}: not JSON (${e.message})`); }
+        break;
+      case "string-or-json":
+        if (!v.startsWith("{")) { def[name] = v; break; }
         try { def[name] = JSON.parse(v); } catch (e) { throw new Error(`${name}: not JSON (${e.message})`); }
         break;
       default: def[name] = v;

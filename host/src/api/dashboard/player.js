@@ -9,9 +9,15 @@
 // Adaptation: start on the lowest rendition, then after each segment take
 // the highest one whose bandwidth fits 70 % of the measured throughput.
 //
+// A subtitle track (an HLS SUBTITLES rendition, a DASH text/vtt set) is
+// shown through a <track> of the WebVTT file, fetched here and handed
+// over as a blob (the page's CSP allows blob: media, whatever the
+// bucket's origin).
+//
 // drakePlayer.attach(video, url) → a controller; video.dataset gets
 // `renditions` (every video rendition a segment was requested from, in
-// order) and `error`.
+// order), `subtitles` (the WebVTT URL, once its track is added) and
+// `error`.
 "use strict";
 
 (function () {
@@ -52,12 +58,13 @@
     const text = await fetchOk(url, "text");
     const lines = text.split("\n");
     const video = [];
-    let audio = null;
+    let audio = null, subtitles = null;
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i];
       if (line.startsWith("#EXT-X-MEDIA:")) {
         const a = hlsAttrs(line.slice(13));
         if (a.TYPE === "AUDIO" && a.URI) audio = { url: new URL(a.URI, url).href, codecs: null };
+        if (a.TYPE === "SUBTITLES" && a.URI && !subtitles) subtitles = new URL(a.URI, url).href;
       } else if (line.startsWith("#EXT-X-STREAM-INF:")) {
         const a = hlsAttrs(line.slice(18));
         const codecs = (a.CODECS || "").split(",");
@@ -78,12 +85,19 @@
       audio.codecs = video[0].audioCodecs;
       tracks.push({ kind: "audio", mime: "audio/mp4", reps: [audio] });
     }
-    return { duration: video[0].duration, tracks };
+    // drake's subtitle playlist is the whole WebVTT file as one segment.
+    if (subtitles) subtitles = (await hlsMedia(subtitles)).segments.map((s) => s.url)[0] || null;
+    return { duration: video[0].duration, tracks, subtitles };
   }
 
   function dash(url, text) {
     const doc = new DOMParser().parseFromString(text, "application/xml");
-    const sets = [...doc.getElementsByTagName("AdaptationSet")];
+    const all = [...doc.getElementsByTagName("AdaptationSet")];
+    const isText = (set) => set.getAttribute("contentType") === "text" || /^text\//.test(set.getAttribute("mimeType") || "");
+    const textSet = all.find(isText);
+    const base = textSet && textSet.getElementsByTagName("BaseURL")[0];
+    const subtitles = base ? new URL(base.textContent.trim(), url).href : null;
+    const sets = all.filter((set) => !isText(set));
     const tracks = sets.map((set) => {
       const kind = set.getAttribute("contentType") || (set.getAttribute("mimeType") || "").split("/")[0];
       const reps = [...set.getElementsByTagName("Representation")].map((rep) => {
@@ -111,7 +125,7 @@
       return { kind, mime: set.getAttribute("mimeType") || kind + "/mp4", reps };
     });
     const last = tracks[0].reps[0].segments.at(-1);
-    return { duration: last ? last.start + last.duration : 0, tracks };
+    return { duration: last ? last.start + last.duration : 0, tracks, subtitles };
   }
 
   async function manifest(url) {
@@ -189,6 +203,7 @@
       try {
         const m = await manifest(url);
         mediaSource.duration = m.duration;
+        if (m.subtitles) subtitleTrack(video, m.subtitles).catch(fail);
         const feeds = m.tracks.map((track) => {
           const first = track.reps[0];
           const buffer = mediaSource.addSourceBuffer(`${track.mime}; codecs="${first.codecs}"`);
@@ -201,6 +216,19 @@
       }
     }, { once: true });
     return { stop: () => { shared.stopped = true; }, requested };
+  }
+
+  // The WebVTT file at `url` as the video's showing subtitle track.
+  async function subtitleTrack(video, url) {
+    const vtt = await fetchOk(url, "text");
+    const track = document.createElement("track");
+    track.kind = "subtitles";
+    track.label = "captions";
+    track.default = true;
+    track.src = URL.createObjectURL(new Blob([vtt], { type: "text/vtt" }));
+    video.appendChild(track);
+    track.track.mode = "showing";
+    video.dataset.subtitles = url;
   }
 
   // Whether `url` names a manifest this player reads.

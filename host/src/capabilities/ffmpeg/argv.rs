@@ -284,6 +284,9 @@ pub struct PlannedJob<'a> {
     pub inputs: Vec<&'a [(String, String)]>,
     /// The filter graph.
     pub filter_complex: Option<&'a str>,
+    /// A host-written filter appended to the checked graph (burned-in
+    /// captions, see [`super::captions`]).
+    pub host_filter: Option<&'a str>,
     /// Output options per output file `out<N>`.
     pub outputs: Vec<&'a [(String, String)]>,
     /// Threads for filters and encoders.
@@ -333,10 +336,17 @@ pub fn build(job: &PlannedJob<'_>) -> Result<Vec<String>, String> {
         argv.push("-i".into());
         argv.push(format!("in{i}"));
     }
-    if let Some(graph) = job.filter_complex {
-        filter::check_graph(graph).map_err(|e| e.0)?;
-        argv.push("-filter_complex".into());
-        argv.push(graph.to_owned());
+    match (job.filter_complex, job.host_filter) {
+        (Some(graph), host) => {
+            filter::check_graph(graph).map_err(|e| e.0)?;
+            argv.push("-filter_complex".into());
+            argv.push(match host {
+                Some(host) => format!("{graph};{host}"),
+                None => graph.to_owned(),
+            });
+        }
+        (None, Some(_)) => return Err("captions need a filter graph to burn into".into()),
+        (None, None) => {}
     }
     for (i, options) in job.outputs.iter().enumerate() {
         check_options(options, OUTPUT_OPTIONS, "output")?;
@@ -411,6 +421,7 @@ mod tests {
         let argv = build(&PlannedJob {
             inputs: vec![&input],
             filter_complex: Some("[0:v]scale=320:-2[v]"),
+            host_filter: None,
             outputs: vec![&output],
             threads: 2,
         })
@@ -436,6 +447,7 @@ mod tests {
         let argv = build(&PlannedJob {
             inputs: vec![&[]],
             filter_complex: None,
+            host_filter: None,
             outputs: vec![&output],
             threads: 3,
         })
@@ -449,6 +461,7 @@ mod tests {
         let argv = build(&PlannedJob {
             inputs: vec![&[]],
             filter_complex: None,
+            host_filter: None,
             outputs: vec![&output],
             threads: 3,
         })
@@ -514,6 +527,7 @@ mod tests {
             let r = build(&PlannedJob {
                 inputs: vec![&input],
                 filter_complex: graph,
+                host_filter: None,
                 outputs: vec![&output],
                 threads: 1,
             });

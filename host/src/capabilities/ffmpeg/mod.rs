@@ -6,7 +6,7 @@
 //! - [`FfmpegCtx`] (per run, [`context`]): the task's deadline and its
 //!   inputs written to disk once;
 //! - [`argv`] turns a job into an allow-listed argument vector, [`filter`]
-//!   checks filter graphs, [`probe`] reads ffprobe's answer, [`speech`]
+//!   checks filter graphs, [`captions`] writes burned-in captions' script, [`probe`] reads ffprobe's answer, [`speech`]
 //!   builds flite's, [`sandbox`] and [`process`] run the process.
 //!
 //! This module is the guest's three calls: `probe`, `run` and `speak`.
@@ -23,6 +23,7 @@ use crate::capabilities::HostState;
 use crate::run::RunEvent;
 
 pub mod argv;
+pub mod captions;
 pub mod context;
 pub mod filter;
 mod filter_options;
@@ -103,9 +104,19 @@ impl ffmpeg::Host for HostState {
         let inputs = self.blob_bodies(job.inputs.iter().map(|i| &i.media))?;
         let policy = self.ffmpeg.policy();
         let ffmpeg_bin = or_answer!(policy.binaries()).ffmpeg.clone();
+        let (host_filter, script) = match &job.captions {
+            Some(burn) => (
+                Some(or_answer!(
+                    captions::filter(burn).map_err(FfmpegError::InvalidJob)
+                )),
+                or_answer!(captions::script(burn).map_err(FfmpegError::InvalidJob)),
+            ),
+            None => (None, String::new()),
+        };
         let planned = argv::PlannedJob {
             inputs: job.inputs.iter().map(|i| i.options.as_slice()).collect(),
             filter_complex: job.filter_complex.as_deref(),
+            host_filter: host_filter.as_deref(),
             outputs: job.outputs.iter().map(|o| o.options.as_slice()).collect(),
             threads: policy.threads,
         };
@@ -119,7 +130,11 @@ impl ffmpeg::Host for HostState {
         let spec = Spec {
             program: &ffmpeg_bin,
             args: &args,
-            files: &[],
+            files: if job.captions.is_some() {
+                &[(captions::SCRIPT, script.as_bytes())]
+            } else {
+                &[]
+            },
             capture: false,
             outputs: job.outputs.len(),
             probing: false,

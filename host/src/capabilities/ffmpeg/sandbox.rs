@@ -240,6 +240,11 @@ pub async fn run(inv: Invocation<'_>, mut on_line: impl FnMut(&str)) -> Result<F
                 "--ro-bind-try",
                 "/etc/fonts",
                 "/etc/fonts",
+                // fontconfig's cache: without it libass (burned captions)
+                // rescans every font directory in each job.
+                "--ro-bind-try",
+                "/var/cache/fontconfig",
+                "/var/cache/fontconfig",
                 "--proc",
                 "/proc",
                 "--dev",
@@ -488,7 +493,9 @@ mod tests {
             eprintln!("skipped: no /usr/bin/ffmpeg");
             return;
         }
-        let stall = Duration::from_millis(1500);
+        // Wide enough that a loaded 2-core machine (a build beside the
+        // tests) starting ffmpeg does not look like a stall.
+        let stall = Duration::from_millis(3000);
         let starved = ffmpeg(
             &[
                 "-f",
@@ -515,7 +522,7 @@ mod tests {
                 "-f",
                 "lavfi",
                 "-i",
-                "testsrc=s=16x16:r=10:d=3",
+                "testsrc=s=16x16:r=10:d=5",
                 "-f",
                 "null",
                 "-",

@@ -52,6 +52,10 @@ pub enum Attack {
     Cpu,
     /// Write more than the output cap.
     Output,
+    /// A guest-written `subtitles=` filter (it opens files).
+    Subtitles,
+    /// Burned captions whose pad label smuggles a filter reading a file.
+    CaptionLabel,
 }
 
 /// Parameters.
@@ -150,6 +154,7 @@ fn attack_ffmpeg(
             outputs,
             progress_duration: None,
             progress_span: (0, 100),
+            captions: None,
         }
     }
     fn input(media: &dyn drake_sdk::Input, options: Vec<(String, String)>) -> JobInput<'_> {
@@ -203,6 +208,40 @@ fn attack_ffmpeg(
                 ("c:v", "rawvideo"),
             ])],
         ),
+        Attack::Subtitles => job(
+            vec![],
+            Some("color=s=64x64:d=1,subtitles=filename=/etc/passwd[v]"),
+            vec![opts([("map", "[v]"), ("f", "rawvideo")])],
+        ),
+        Attack::CaptionLabel => {
+            let mut j = job(
+                vec![],
+                Some("color=s=64x64:d=1[c]"),
+                vec![opts([("map", "[v]"), ("f", "rawvideo")])],
+            );
+            j.captions = Some(drake_sdk::media::Burn {
+                cues: vec![drake_sdk::media::CaptionCue {
+                    start_ms: 0,
+                    end_ms: 1000,
+                    text: "x".into(),
+                }],
+                style: drake_sdk::media::CaptionStyle {
+                    font: drake_sdk::media::CaptionFont::Sans,
+                    bold: false,
+                    size: 16,
+                    color: 0xFFFFFF,
+                    outline_color: 0,
+                    outline: 1,
+                    position: drake_sdk::media::CaptionPosition::Bottom,
+                    margin: 4,
+                },
+                width: 64,
+                height: 64,
+                input: "c]subtitles=filename=/etc/passwd[".into(),
+                output: "v".into(),
+            });
+            j
+        }
     };
     ctx.ffmpeg(j)
 }
