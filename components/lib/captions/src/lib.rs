@@ -212,8 +212,9 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Cue>, Error> {
     Ok(cues)
 }
 
-/// `HH:MM:SS.mmm`.
-fn vtt_time(ms: u64) -> String {
+/// `HH:MM:SS.mmm`, WebVTT's timestamp (hours always present), of `ms`
+/// milliseconds.
+pub fn vtt_time(ms: u64) -> String {
     format!(
         "{:02}:{:02}:{:02}.{:03}",
         ms / 3_600_000,

@@ -274,6 +274,28 @@ mod tests {
     }
 
     #[test]
+    fn a_preview_gets_the_export_style_scaled_down() {
+        let mut ctx = FakeCtx::default().with_input("http://x/c.srt", "text/plain", SRT.to_vec());
+        let p = param(
+            serde_json::json!({"url": "http://x/c.srt", "size": 72, "outline": 6, "margin": 40}),
+        );
+        let c = load(&mut ctx, "captions", &p).unwrap();
+        let burn = c
+            .burn_scaled("captions", (320, 180), 720, "vpre", "vcap")
+            .unwrap();
+        assert_eq!((burn.width, burn.height), (320, 180));
+        assert_eq!(
+            (burn.style.size, burn.style.outline, burn.style.margin),
+            (18, 1, 10)
+        );
+        let full = c.burn("captions", (1280, 720), "vpre", "vcap").unwrap();
+        assert_eq!(
+            (full.style.size, full.style.outline, full.style.margin),
+            (72, 6, 40)
+        );
+    }
+
+    #[test]
     fn options_and_their_errors_name_the_parameter() {
         let mut ctx = FakeCtx::default().with_input("http://x/c.srt", "text/plain", SRT.to_vec());
         let p = param(serde_json::json!({

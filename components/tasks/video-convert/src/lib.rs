@@ -638,6 +638,52 @@ mod tests {
     /// HLS in MPEG-TS: the audio goes in every rendition, the segments
     /// are `.ts`, the playlists have no init segment.
     #[test]
+    fn ladder_captions_burn_before_the_split_or_map_onto_ts_time() {
+        const SRT: &[u8] = b"1\n00:00:00,000 --> 00:00:00,100\nHi\n";
+        let ladder = |captions: &str| {
+            let mut ctx = FakeCtx::default()
+                .with_input("http://x/v.mp4", "video/mp4", vec![1])
+                .with_input("http://x/c.srt", "text/plain", SRT.to_vec());
+            let mut info = source(0, true);
+            info.streams[0].width = 640;
+            info.streams[0].height = 360;
+            ctx.probe_result = Some(info);
+            let ts = crate::ts::fixture::file();
+            ctx.job_results.push_back(Ok(vec![ts.clone(), ts]));
+            let params = format!(
+                r#"{{"url": "http://x/v.mp4", "format": "hls", "segment_format": "ts", "captions": {captions}}}"#
+            );
+            run(&mut ctx, &params).unwrap();
+            ctx
+        };
+        let ctx = ladder(r#""http://x/c.srt""#);
+        let job = &ctx.jobs[0];
+        let graph = job.filter_complex.as_deref().unwrap();
+        assert!(
+            graph.starts_with("[0:v]fps=fps=30,format=yuv420p[src];[cap]split=2"),
+            "{graph}"
+        );
+        let burn = job.captions.as_ref().unwrap();
+        assert_eq!((burn.input.as_str(), burn.output.as_str()), ("src", "cap"));
+        assert_eq!((burn.width, burn.height), (640, 360));
+        assert!(!ctx.parts.contains_key("output/subtitles.vtt"));
+
+        let ctx = ladder(r#"{"url": "http://x/c.srt", "burn": false}"#);
+        assert!(ctx.jobs[0].captions.is_none());
+        let vtt = String::from_utf8(ctx.parts["output/subtitles.vtt"].clone()).unwrap();
+        // The first segment's PTS (ffmpeg's 1.4 s offset) is cue time 0.
+        assert!(
+            vtt.starts_with("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:126000,LOCAL:00:00:00.000\n"),
+            "{vtt}"
+        );
+        let playlist = String::from_utf8(ctx.parts["output/subtitles.m3u8"].clone()).unwrap();
+        assert!(playlist.contains("\nsubtitles.vtt\n"), "{playlist}");
+        let master = String::from_utf8(ctx.published["output"].bytes.clone()).unwrap();
+        assert!(master.contains("SUBTITLES=\"subs\""), "{master}");
+        assert_eq!(ctx.published["captions"].content_type, "text/vtt");
+    }
+
+    #[test]
     fn hls_ladder_in_mpeg_ts_muxes_the_audio() {
         let mut ctx = FakeCtx::default().with_input("http://x/v.mp4", "video/mp4", vec![1]);
         let mut info = source(0, true);

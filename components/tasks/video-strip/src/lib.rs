@@ -271,16 +271,9 @@ pub fn thumbnails_track(
     track
 }
 
-/// `HH:MM:SS.mmm`, WebVTT's timestamp (hours always present).
+/// `seconds` as a WebVTT timestamp.
 fn vtt_time(seconds: f64) -> String {
-    let ms = (seconds.max(0.0) * 1000.0).round() as u64;
-    format!(
-        "{:02}:{:02}:{:02}.{:03}",
-        ms / 3_600_000,
-        ms / 60_000 % 60,
-        ms / 1000 % 60,
-        ms % 1000
-    )
+    drake_captions::vtt_time((seconds.max(0.0) * 1000.0).round() as u64)
 }
 
 #[cfg(test)]

@@ -242,6 +242,27 @@ mod tests {
     }
 
     #[test]
+    fn fonts_weights_and_positions_reach_the_style() {
+        let mut b = burn(vec![]);
+        b.style.font = CaptionFont::Mono;
+        b.style.bold = true;
+        b.style.position = CaptionPosition::Top;
+        let s = script(&b).unwrap();
+        assert!(s.contains("Style: Default,DejaVu Sans Mono,36,"), "{s}");
+        assert!(
+            s.contains(",-1,0,0,0,100,100,0,0,1,2,0,8,18,18,24,1\n"),
+            "{s}"
+        );
+        b.style.font = CaptionFont::Serif;
+        b.style.position = CaptionPosition::Middle;
+        let s = script(&b).unwrap();
+        assert!(
+            s.contains("DejaVu Serif,36,") && s.contains(",1,2,0,5,18,18,24,1\n"),
+            "{s}"
+        );
+    }
+
+    #[test]
     fn bad_bursts_are_refused() {
         assert!(script(&burn(vec![cue(5, 5, "x")])).is_err());
         let mut b = burn(vec![]);
