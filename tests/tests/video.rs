@@ -627,6 +627,77 @@ async fn video_convert_speaks_vp9_av1_hevc_and_opus() {
     }
 }
 
+/// VP9, AV1 and HEVC drop frames evenly above 30 fps unless
+/// `frame_rate` says otherwise; H.264 keeps the source's rate; the
+/// result's `frame_rate` is the file's.
+#[tokio::test]
+async fn video_convert_frame_rates_follow_the_codec_or_the_parameter() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let at = |fps: u32| {
+        let name = format!("fps{fps}.mp4");
+        let clip = common::ffmpeg_make(
+            dir.path(),
+            &name,
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                &format!("testsrc=size=160x120:rate={fps}"),
+                "-t",
+                "2",
+                "-c:v",
+                "libx264",
+                "-pix_fmt",
+                "yuv420p",
+            ],
+        );
+        fx.add(&name, "video/mp4", clip)
+    };
+    let (fps60, fps50) = (at(60), at(50));
+    let statuses = drake
+        .create(
+            json!([
+                {"task_name": "video.convert", "url": fps60, "video_codec": "vp9"},
+                {"task_name": "video.convert", "url": fps50, "video_codec": "hevc"},
+                {"task_name": "video.convert", "url": fps60},
+                {"task_name": "video.convert", "url": fps60, "video_codec": "av1", "frame_rate": 60},
+                {"task_name": "video.convert", "url": fps60, "frame_rate": 24},
+                {"task_name": "video.convert", "url": fps60, "format": "hls", "frame_rate": 30},
+                {"task_name": "video.convert", "url": fps60, "frame_rate": 0},
+            ]),
+            true,
+        )
+        .await;
+    for (i, fps) in [(0, 30.0), (1, 25.0), (2, 60.0), (3, 60.0), (4, 24.0)] {
+        let s = &statuses[i];
+        assert_eq!(s["status"], "success", "{i}: {s}");
+        assert_eq!(s["result"]["frame_rate"], fps, "{i}: {s}");
+        let path = save(
+            dir.path(),
+            &format!("out{i}"),
+            s["result"]["output"].as_str().unwrap(),
+        )
+        .await;
+        let probe = common::ffprobe(&path);
+        let video = stream(&probe, "video").unwrap();
+        // (WebM keeps milliseconds: 30 fps reads 30.0000003.)
+        let rate = rational(video["avg_frame_rate"].as_str().unwrap());
+        assert!((rate - fps).abs() < 0.01, "{i}: {rate} fps");
+        // Two seconds of frames, none doubled.
+        let frames = common::probe(&path).0 as f64;
+        assert!((frames - 2.0 * fps).abs() <= 1.0, "{i}: {frames} frames");
+    }
+    for i in [5, 6] {
+        let s = &statuses[i];
+        assert_eq!(s["status"], "error", "{i}: {s}");
+        assert!(
+            s["result"]["parameters"]["frame_rate"].is_array(),
+            "{i}: {s}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn video_strip_takes_evenly_spaced_frames() {
     let (drake, fx) = (Drake::start().await, Fixtures::start().await);

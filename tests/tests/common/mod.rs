@@ -693,8 +693,39 @@ pub fn ffmpeg_make(dir: &Path, name: &str, args: &[&str]) -> Vec<u8> {
 }
 
 /// SSIM (all planes, ffmpeg's `ssim` filter) of the video at `path`
-/// against the one at `reference` scaled (bicubic) to `w` × `h`.
-pub fn ssim(path: &Path, reference: &Path, (w, h): (u64, u64)) -> f64 {
+/// against the one at `reference` scaled (bicubic) to `w` × `h`, frames
+/// paired by timestamp.
+pub fn ssim(path: &Path, reference: &Path, size: (u64, u64)) -> f64 {
+    ssim_with(path, reference, size, "[0:v]null[o];[1:v]")
+}
+
+/// [`ssim`] with frames paired by their index, the reference keeping one
+/// frame in `every` (a rate halved: 2), and the pairing shifted by the
+/// one frame either way that fits the first 40 frames best: for outputs
+/// whose timestamps moved (WebM's milliseconds, a first frame repeated to
+/// cover a source's start offset) while keeping every frame.
+pub fn ssim_aligned(path: &Path, reference: &Path, size: (u64, u64), every: u32) -> f64 {
+    let pairing = |(out, reference): (u32, u32), frames: &str| {
+        // Both at frame index / 25 s, whatever their time bases.
+        format!(
+            "[0:v]trim=start_frame={out}{frames},setpts=N/(25*TB)[o];\
+             [1:v]select='not(mod(n,{every}))',trim=start_frame={reference}{frames},\
+             setpts=N/(25*TB),"
+        )
+    };
+    let shifts = [(0, 0), (1, 0), (0, 1)];
+    let best = shifts
+        .into_iter()
+        .map(|shift| {
+            let first = ssim_with(path, reference, size, &pairing(shift, ":end_frame=40"));
+            (first, shift)
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map_or((0, 0), |(_, shift)| shift);
+    ssim_with(path, reference, size, &pairing(best, ""))
+}
+
+fn ssim_with(path: &Path, reference: &Path, (w, h): (u64, u64), pairing: &str) -> f64 {
     let out = Command::new("ffmpeg")
         .args(["-hide_banner", "-i"])
         .arg(path)
@@ -702,7 +733,7 @@ pub fn ssim(path: &Path, reference: &Path, (w, h): (u64, u64)) -> f64 {
         .arg(reference)
         .args([
             "-lavfi",
-            &format!("[1:v]scale={w}:{h}:flags=bicubic[r];[0:v][r]ssim"),
+            &format!("{pairing}scale={w}:{h}:flags=bicubic[r];[o][r]ssim"),
             "-f",
             "null",
             "-",

@@ -425,6 +425,54 @@ mod tests {
             "[0:v]scale=133:100:flags=lanczos,setsar=1,crop=100:100"
         );
     }
+
+    #[test]
+    fn frame_rates_drop_frames_evenly_within_the_limit() {
+        let within = |fps: f64| (frame_rate_within(fps, 30.0) * 1000.0).round() / 1000.0;
+        for (source, made) in [
+            (60.0, 30.0),
+            (59.94, 29.97),
+            (50.0, 25.0),
+            (48.0, 24.0),
+            (120.0, 30.0),
+            (100.0, 25.0),
+            (240.0, 30.0),
+            // Phones' variable rates, a little over: kept.
+            (30.0, 30.0),
+            (31.2, 31.2),
+            (25.0, 25.0),
+            // Half would be too choppy: the limit itself.
+            (40.0, 30.0),
+            (33.0, 30.0),
+        ] {
+            assert_eq!(within(source), made, "{source} fps");
+        }
+        assert!(frame_rate_within(f64::NAN, 30.0).is_nan());
+        assert_eq!(frame_rate_within(0.0, 30.0), 0.0);
+    }
+
+    #[test]
+    fn encoder_speed_follows_the_pixel_rate() {
+        let preset = |fps: f64| {
+            VideoCodec::H264
+                .options(1500, MP4, (1280, 720), fps)
+                .into_iter()
+                .find(|(k, _)| k == "preset")
+                .map(|(_, v)| v)
+        };
+        assert_eq!(preset(25.0).as_deref(), Some("veryfast"));
+        assert_eq!(preset(30.0).as_deref(), Some("veryfast"));
+        assert_eq!(preset(60.0).as_deref(), Some("superfast"));
+        let hevc = VideoCodec::Hevc.options(1500, MP4, (1280, 720), 30.0);
+        assert!(hevc.contains(&(
+            "x265-params".to_owned(),
+            "ctu=16:bframes=0:cutree=0:rd=1:frame-threads=1".to_owned()
+        )));
+        for codec in [VideoCodec::Vp9, VideoCodec::Av1, VideoCodec::Hevc] {
+            assert_eq!(codec.max_frame_rate(), Some(30.0));
+        }
+        assert_eq!(VideoCodec::H264.max_frame_rate(), None);
+    }
 }
 
 /// Audio codecs of the video outputs (`video.convert`, `video.reverse`).
@@ -568,6 +616,18 @@ impl VideoCodec {
         )
     }
 
+    /// The frame rate the codec's output runs at by default at most
+    /// (`video.convert`'s `frame_rate`): VP9, AV1 and HEVC at 30 — even
+    /// their fastest settings encode 720p60 at 0.45–0.7× real time on 2
+    /// cores (bench/README.md, "Video codecs"); H.264 and MPEG-4 keep the
+    /// source's rate, as dragon did.
+    pub fn max_frame_rate(self) -> Option<f64> {
+        match self {
+            VideoCodec::Vp9 | VideoCodec::Av1 | VideoCodec::Hevc => Some(30.0),
+            VideoCodec::H264 | VideoCodec::Mpeg4 => None,
+        }
+    }
+
     /// The smallest frame side the encoder takes: x265 refuses frames
     /// under 16 px a side (its smallest coding unit); the others take 2.
     pub fn min_side(self) -> u32 {
@@ -577,21 +637,26 @@ impl VideoCodec {
         }
     }
 
-    /// Encoder options at `kbps` for frames of `width` × `height` in
-    /// `container`, always 4:2:0 (what every player decodes). The speed
-    /// settings keep a 720p minute at or above real time on 2 cores
-    /// (bench/README.md, "Video codecs", measured on real footage):
-    /// - H.264: x264 `veryfast` (several times real time; slower presets
-    ///   gain a few percent of size at these bitrates);
-    /// - VP9: libvpx's `realtime` deadline at `cpu-used` 8 with row
-    ///   multithreading (`good` at `cpu-used` 4–5 runs at 0.2–0.3×), at
-    ///   constant bitrate;
-    /// - AV1: SVT-AV1 preset 12 (preset 11 is too close to 1×, libaom's
-    ///   fastest real-time mode is below it); SVT-AV1 refuses frames under
-    ///   64 px a side, so those — a few pixels, fast anyway — go to
-    ///   libaom's real-time mode;
-    /// - HEVC: x265 `ultrafast` with 16 px coding trees (`superfast`, and
-    ///   `ultrafast`'s own 32 px trees, are below real time).
+    /// Encoder options at `kbps` for frames of `width` × `height` at `fps`
+    /// in `container`, always 4:2:0 (what every player decodes). The speed
+    /// settings keep a 720p minute at or above real time on 2 cores at
+    /// every frame rate the codec runs at by default (bench/README.md,
+    /// "Video codecs", measured on real footage at 20 to 60 fps; VP9, AV1
+    /// and HEVC run at most [`VideoCodec::max_frame_rate`]):
+    /// - H.264: x264 `veryfast` up to 720p30's pixel rate, `superfast`
+    ///   above (veryfast encodes 720p60 camera footage at 0.7× real time,
+    ///   superfast at 1.05×);
+    /// - VP9: libvpx's `realtime` deadline at `cpu-used` 8 (its fastest)
+    ///   with row multithreading (`good` at `cpu-used` 4–5 runs at
+    ///   0.2–0.3×), at constant bitrate;
+    /// - AV1: SVT-AV1 preset 12 (preset 11 is too close to 1×; 13 is
+    ///   "for debugging" by SVT's own words; libaom's fastest real-time
+    ///   mode is below it); SVT-AV1 refuses frames under 64 px a side, so
+    ///   those — a few pixels, fast anyway — go to libaom's real-time mode;
+    /// - HEVC: x265 `ultrafast` with 16 px coding trees, no B-frames, no
+    ///   cu-tree, `rd` 1 and one frame thread (the wavefront rows keep the
+    ///   threads busy): 0.76× → 1.15× real time on 720p30 camera footage,
+    ///   SSIM 0.987 → 0.989 at the same bitrate.
     ///
     /// `container` is where the stream ends up, even through an
     /// intermediate file (`video.reverse`'s MPEG-TS segments): AVI and ASF
@@ -602,10 +667,23 @@ impl VideoCodec {
         kbps: u32,
         container: Container,
         (width, height): (u32, u32),
+        fps: f64,
     ) -> Vec<(String, String)> {
         let rate = format!("{kbps}k");
+        let pixel_rate = f64::from(width) * f64::from(height) * fps;
         let mut o = match self {
-            VideoCodec::H264 => opts([("c:v", "libx264"), ("preset", "veryfast")]),
+            VideoCodec::H264 => opts([
+                ("c:v", "libx264"),
+                (
+                    "preset",
+                    // An unknown rate (NaN) counts as a low one.
+                    if pixel_rate > PIXEL_RATE_720P30 {
+                        "superfast"
+                    } else {
+                        "veryfast"
+                    },
+                ),
+            ]),
             VideoCodec::Mpeg4 => opts([("c:v", "mpeg4")]),
             // libvpx's one-pass VBR overshoots by half in real-time
             // mode; constant bitrate with a 2 s buffer keeps it within
@@ -630,11 +708,14 @@ impl VideoCodec {
             ]),
             // 16 px coding trees: twice the wavefront rows of 32, which
             // two threads need to keep busy (0.94× → 1.5× real time at
-            // 720p, SSIM within 0.001).
+            // 720p25, SSIM within 0.001).
             VideoCodec::Hevc => opts([
                 ("c:v", "libx265"),
                 ("preset", "ultrafast"),
-                ("x265-params", "ctu=16"),
+                (
+                    "x265-params",
+                    "ctu=16:bframes=0:cutree=0:rd=1:frame-threads=1",
+                ),
             ]),
         };
         o.extend(opts([("b:v", &rate), ("pix_fmt", "yuv420p")]));
@@ -643,6 +724,26 @@ impl VideoCodec {
         }
         o
     }
+}
+
+/// Pixels a second of 720p at 30 fps: up to it x264 runs `veryfast`.
+const PIXEL_RATE_720P30: f64 = 1280.0 * 720.0 * 30.5;
+
+/// The rate a source of `fps` plays at within `max` frames a second:
+/// - `fps` itself within 5 % of `max` (phones' variable rates average a
+///   little over 30), or when unknown (not finite, ≤ 0);
+/// - else `fps` divided by the smallest whole number that brings it
+///   within, so frames drop evenly and motion keeps its cadence (60 → 30,
+///   59.94 → 29.97, 50 → 25, 120 → 30, 100 → 25 against 30);
+/// - `max` itself when that would fall under ¾ of it (40 → 30, not 20:
+///   a quarter of the frames dropped beats half the motion's smoothness).
+pub fn frame_rate_within(fps: f64, max: f64) -> f64 {
+    let ceiling = max * 1.05;
+    if !(fps.is_finite() && fps > 0.0 && max > 0.0) || fps <= ceiling {
+        return fps;
+    }
+    let even = fps / (fps / ceiling).ceil();
+    if even >= max * 0.75 { even } else { max }
 }
 
 /// The codecs and the container of a video output (`video.convert`,
@@ -733,8 +834,8 @@ impl Output {
     }
 
     /// Options of the video stream at `kbps` for a `size` frame.
-    pub fn video_options(&self, kbps: u32, size: (u32, u32)) -> Vec<(String, String)> {
-        self.video.options(kbps, self.container, size)
+    pub fn video_options(&self, kbps: u32, size: (u32, u32), fps: f64) -> Vec<(String, String)> {
+        self.video.options(kbps, self.container, size, fps)
     }
 
     /// The muxer, the video's sample entry code ([`VideoCodec::tag`]), and

@@ -9,7 +9,7 @@
 use drake_captions::{Captions, CaptionsParam};
 use drake_sdk::media::{
     AudioCodec, Job, JobInput, Output, Plan, VideoCodec, audio_options, centis, duration_of,
-    fetch_and_probe, opts, rate_value, stream_duration, video_stream,
+    fetch_and_probe, frame_rate_within, opts, rate_value, stream_duration, video_stream,
 };
 use drake_sdk::{Ctx, Task, TaskError, Values};
 use serde::Deserialize;
@@ -18,6 +18,7 @@ mod fmp4;
 mod ladder;
 mod ts;
 
+use ladder::Rate;
 pub use ladder::{Format, SegmentFormat};
 
 drake_sdk::task!(VideoConvert);
@@ -60,6 +61,13 @@ pub struct Params {
     /// rendition's own).
     #[schemars(range(min = 32, max = 50_000), extend("default" = 512))]
     pub video_bitrate: Option<u32>,
+    /// Frames a second of the output when the source runs faster (frames
+    /// are dropped, never added). Absent: the source's rate with `h264`
+    /// and `mpeg4`; with `vp9`, `av1` and `hevc` at most 30, frames
+    /// dropped evenly (60 → 30, 50 → 25: even their fastest settings
+    /// encode 720p60 below real time on 2 cores).
+    #[schemars(range(min = 1, max = 240))]
+    pub frame_rate: Option<f64>,
     /// Audio bitrate in kbit/s.
     #[serde(default = "kbps_64")]
     #[schemars(range(min = 8, max = 320))]
@@ -170,9 +178,27 @@ impl Task for VideoConvert {
         let size = (plan.out_w, plan.out_h);
         out.check_size(size, p.width.is_some() || p.height.is_some())?;
         let container = out.container;
+        // Frames dropped (before the scaling: fewer to scale) when the
+        // source runs faster than the limit.
+        let rate = match p.frame_rate {
+            Some(asked) => Some(asked),
+            None => p
+                .video_codec
+                .max_frame_rate()
+                .map(|max| frame_rate_within(video.frame_rate, max)),
+        }
+        .filter(|&fps| fps < video.frame_rate)
+        .map(Rate::for_source);
+        let (chain, fps) = match rate {
+            Some(r) => (
+                format!("[0:v]fps=fps={}[rated];{}", r.text(), plan.chain("rated")),
+                r.fps(),
+            ),
+            None => (plan.chain("0:v"), video.frame_rate),
+        };
 
         let mut output = opts([("map", "[v]")]);
-        output.extend(out.video_options(video_bitrate, size));
+        output.extend(out.video_options(video_bitrate, size, fps));
         match audio {
             Some(a) => {
                 output.extend(opts([("map", "0:a:0")]));
@@ -196,7 +222,7 @@ impl Task for VideoConvert {
                 media: media.as_ref(),
                 options: Vec::new(),
             }],
-            filter_complex: Some(format!("{},format=yuv420p[{graph_out}]", plan.chain("0:v"))),
+            filter_complex: Some(format!("{chain},format=yuv420p[{graph_out}]")),
             outputs: vec![output],
             progress_duration: (duration > 0.0).then_some(duration),
             progress_span: (0, 99),
@@ -230,7 +256,7 @@ impl Task for VideoConvert {
             ("original_width", src_w.into()),
             ("original_height", src_h.into()),
             ("duration", centis(stream_duration(&info, video)).into()),
-            ("frame_rate", rate_value(video.frame_rate).into()),
+            ("frame_rate", rate_value(fps).into()),
             (
                 "audio_codec",
                 audio
@@ -251,8 +277,8 @@ impl Task for VideoConvert {
 }
 
 /// The parameters that go with `format`: a ladder chooses each
-/// rendition's size and bitrate (so `width`, `height`, `crop` and
-/// `video_bitrate` are refused beside it) and carries only the codecs its
+/// rendition's size, rate and bitrate (so `width`, `height`, `crop`,
+/// `video_bitrate` and `frame_rate` are refused beside it) and carries only the codecs its
 /// players read; segment settings mean nothing to one file.
 fn check_format(p: &Params, out: &Output) -> Result<(), TaskError> {
     if p.format == Format::File {
@@ -271,8 +297,9 @@ fn check_format(p: &Params, out: &Output) -> Result<(), TaskError> {
             ("height", p.height.is_some()),
             ("crop", p.crop),
             ("video_bitrate", p.video_bitrate.is_some()),
+            ("frame_rate", p.frame_rate.is_some()),
         ],
-        "a ladder chooses each rendition's size and bitrate from the source \
+        "a ladder chooses each rendition's size, rate and bitrate from the source \
          (see the renditions in the result); leave it out with format \"hls\" or \"dash\"",
     )?;
     match (p.format, p.segment_format.unwrap_or_default()) {
@@ -551,6 +578,58 @@ mod tests {
         assert!(has("c:v", "libx265") && has("tag:v", "hvc1") && has("preset", "ultrafast"));
     }
 
+    /// VP9, AV1 and HEVC drop frames evenly above 30 fps unless
+    /// `frame_rate` says otherwise; H.264 keeps the source's rate, at a
+    /// faster preset above 720p30's pixel rate.
+    #[test]
+    fn frame_rates_follow_the_codec_or_the_parameter() {
+        let at = |fps: f64, params: &str| {
+            let mut ctx = probed(true, b"out");
+            if let Some(info) = ctx.probe_result.as_mut() {
+                info.streams[0].frame_rate = fps;
+            }
+            let v = run(&mut ctx, &format!(r#"{{"url": "http://x/v.mp4"{params}}}"#)).unwrap();
+            let mut job = ctx.jobs.remove(0);
+            (
+                v["frame_rate"].clone(),
+                job.filter_complex.unwrap(),
+                job.outputs.remove(0),
+            )
+        };
+        let (rate, graph, _) = at(60.0, r#", "video_codec": "vp9""#);
+        assert_eq!(rate, 30.0);
+        assert!(
+            graph.starts_with("[0:v]fps=fps=30[rated];[rated]scale=1280:720"),
+            "{graph}"
+        );
+        let (rate, graph, _) = at(59.94, r#", "video_codec": "hevc""#);
+        assert_eq!(rate, 29.97);
+        assert!(
+            graph.starts_with("[0:v]fps=fps=30000/1001[rated]"),
+            "{graph}"
+        );
+        let (rate, graph, _) = at(25.0, r#", "video_codec": "av1""#);
+        assert_eq!(rate, 25.0);
+        assert!(graph.starts_with("[0:v]scale="), "{graph}");
+        let (rate, graph, out) = at(60.0, "");
+        assert_eq!(rate, 60.0);
+        assert!(!graph.contains("fps="), "{graph}");
+        assert!(
+            out.contains(&("preset".into(), "superfast".into())),
+            "{out:?}"
+        );
+        let (rate, graph, out) = at(60.0, r#", "frame_rate": 24"#);
+        assert_eq!(rate, 24.0);
+        assert!(graph.starts_with("[0:v]fps=fps=24[rated]"), "{graph}");
+        assert!(
+            out.contains(&("preset".into(), "veryfast".into())),
+            "{out:?}"
+        );
+        let (rate, graph, _) = at(60.0, r#", "video_codec": "vp9", "frame_rate": 60"#);
+        assert_eq!(rate, 60.0);
+        assert!(!graph.contains("fps="), "{graph}");
+    }
+
     /// An HLS ladder of a 1280×720 source with audio: three renditions
     /// and the audio in one job, each cut at the same keyframes, the
     /// manifests and every segment published.
@@ -766,6 +845,7 @@ mod tests {
             (r#""format": "hls", "width": 640"#, "width"),
             (r#""format": "dash", "video_bitrate": 900"#, "video_bitrate"),
             (r#""format": "hls", "crop": true"#, "crop"),
+            (r#""format": "hls", "frame_rate": 30"#, "frame_rate"),
             (r#""format": "hls", "video_codec": "vp9""#, "video_codec"),
             (r#""format": "dash", "video_codec": "hevc""#, "video_codec"),
             (r#""format": "hls", "audio_codec": "mp3""#, "audio_codec"),

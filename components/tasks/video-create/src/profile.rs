@@ -155,7 +155,12 @@ impl Profile {
         let mut options = match modern {
             // The encoder settings video.convert uses (real time at 720p).
             Some((codec, container)) => {
-                let mut o = codec.options(self.video_kbps, container, (self.width, self.height));
+                let mut o = codec.options(
+                    self.video_kbps,
+                    container,
+                    (self.width, self.height),
+                    self.rate.fps(),
+                );
                 if let Some(tag) = codec.tag(container) {
                     o.extend(opts([("tag:v", tag)]));
                 }

@@ -180,7 +180,7 @@ impl Task for VideoReverse {
             if copy {
                 // The final container's rules (no B-frames for AVI/ASF):
                 // the segments are copied into it.
-                video_out.extend(target.video_options(p.video_bitrate, size));
+                video_out.extend(target.video_options(p.video_bitrate, size, video.frame_rate));
             } else {
                 video_out.extend(opts(MEZZANINE));
             }
@@ -242,7 +242,7 @@ impl Task for VideoReverse {
         if copy {
             output.extend(opts([("c:v", "copy")]));
         } else {
-            output.extend(target.video_options(p.video_bitrate, size));
+            output.extend(target.video_options(p.video_bitrate, size, video.frame_rate));
         }
         match &joined_audio {
             Some(pcm) => {

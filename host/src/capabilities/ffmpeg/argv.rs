@@ -163,13 +163,15 @@ const ENCODERS: &[&str] = &[
     "libx265",
 ];
 
-/// The `x265-params` keys a job may set: coding-tree and threading
-/// shapes. None of them names a file (x265's `csv`, `analysis-save`,
+/// The `x265-params` keys a job may set: coding-tree, frame-type, mode
+/// decision and threading shapes. None of them names a file (x265's `csv`, `analysis-save`,
 /// `qpfile`, `zonefile`, `scaling-list`… do).
 const X265_KEYS: &[&str] = &[
     "ctu",
     "min-cu-size",
     "bframes",
+    "cutree",
+    "rd",
     "rc-lookahead",
     "frame-threads",
 ];
