@@ -640,9 +640,10 @@ impl VideoCodec {
     /// Encoder options at `kbps` for frames of `width` × `height` at `fps`
     /// in `container`, always 4:2:0 (what every player decodes). The speed
     /// settings keep a 720p minute at or above real time on 2 cores at
-    /// every frame rate the codec runs at by default (bench/README.md,
+    /// the frame rates the codec runs at by default (bench/README.md,
     /// "Video codecs", measured on real footage at 20 to 60 fps; VP9, AV1
-    /// and HEVC run at most [`VideoCodec::max_frame_rate`]):
+    /// and HEVC run at most [`VideoCodec::max_frame_rate`]) — all but
+    /// HEVC on 60 fps sources, at 0.96–1.04×:
     /// - H.264: x264 `veryfast` up to 720p30's pixel rate, `superfast`
     ///   above (veryfast encodes 720p60 camera footage at 0.7× real time,
     ///   superfast at 1.05×);
