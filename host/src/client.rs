@@ -161,7 +161,9 @@ impl Client {
     }
 
     /// Download every output file of a final `status` into `dir`: the
-    /// paths written.
+    /// paths written. A ladder's manifest (`output.m3u8`, `output.mpd`)
+    /// comes with every file it refers to, at the same relative paths
+    /// (`dir/output/360p/1.m4s`), so the copy plays offline.
     pub async fn download_outputs(
         &self,
         status: &Value,
@@ -175,22 +177,174 @@ impl Client {
                 .next()
                 .filter(|n| !n.is_empty())
                 .unwrap_or("output");
+            let bytes = self.get_bytes(&url).await?;
             let path = dir.join(name);
-            // The secret goes only to this server, not to an object store.
-            let request = match url
-                .strip_prefix(&self.base)
-                .filter(|path| path.starts_with('/'))
-            {
-                Some(path) => self.request(reqwest::Method::GET, path),
-                None => self.http.get(&url),
-            };
-            let response = request.send().await?.error_for_status()?;
-            let bytes = response.bytes().await?;
             std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
             written.push(path);
+            if is_manifest(name) {
+                let base =
+                    reqwest::Url::parse(&url).with_context(|| format!("output URL {url}"))?;
+                self.download_parts(&base, &bytes, dir, &mut written)
+                    .await?;
+            }
         }
         Ok(written)
     }
+
+    /// The body at `url`, with the secret when the URL is this server's
+    /// (never to an object store).
+    async fn get_bytes(&self, url: &str) -> anyhow::Result<bytes::Bytes> {
+        let request = match url
+            .strip_prefix(&self.base)
+            .filter(|path| path.starts_with('/'))
+        {
+            Some(path) => self.request(reqwest::Method::GET, path),
+            None => self.http.get(url),
+        };
+        let response = request.send().await?.error_for_status()?;
+        Ok(response.bytes().await?)
+    }
+
+    /// The files a ladder's manifest at `base` refers to (and those its
+    /// media playlists refer to), written under `dir` at their paths
+    /// relative to the manifest's directory. References outside that
+    /// directory or to another server are skipped: a manifest names no
+    /// other file on disk or elsewhere.
+    async fn download_parts(
+        &self,
+        base: &reqwest::Url,
+        manifest: &[u8],
+        dir: &Path,
+        written: &mut Vec<PathBuf>,
+    ) -> anyhow::Result<()> {
+        let root = base.join(".")?;
+        let mut pending: Vec<(reqwest::Url, Vec<u8>)> = vec![(base.clone(), manifest.to_vec())];
+        let mut seen = std::collections::HashSet::new();
+        while let Some((at, text)) = pending.pop() {
+            for reference in manifest_references(&String::from_utf8_lossy(&text)) {
+                let Ok(url) = at.join(&reference) else {
+                    continue;
+                };
+                let Some(relative) = beneath(&root, &url) else {
+                    continue;
+                };
+                if !seen.insert(relative.clone()) {
+                    continue;
+                }
+                let bytes = self.get_bytes(url.as_str()).await?;
+                let path = dir.join(&relative);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("creating {}", parent.display()))?;
+                }
+                std::fs::write(&path, &bytes)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                written.push(path);
+                if is_manifest(&relative) {
+                    pending.push((url, bytes.to_vec()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a file name is an HLS playlist or a DASH manifest.
+fn is_manifest(name: &str) -> bool {
+    name.ends_with(".m3u8") || name.ends_with(".mpd")
+}
+
+/// `url`'s path relative to `root` (a directory URL), when `url` lies
+/// beneath it on the same server, its segments plain names (no `..`:
+/// `Url::join` has resolved those already, so one left is hostile).
+fn beneath(root: &reqwest::Url, url: &reqwest::Url) -> Option<String> {
+    if url.origin() != root.origin() {
+        return None;
+    }
+    let relative = url.path().strip_prefix(root.path())?;
+    let plain = |s: &str| !s.is_empty() && s != "." && s != ".." && !s.contains('\\');
+    relative.split('/').all(plain).then(|| relative.to_owned())
+}
+
+/// The references in an HLS playlist (URI lines and `URI="…"`
+/// attributes) or a DASH manifest (`BaseURL`s, and each
+/// `SegmentTemplate`'s `initialization` and `media` with `$Number$`
+/// expanded over its `SegmentTimeline`, from `startNumber`).
+pub fn manifest_references(text: &str) -> Vec<String> {
+    if text.trim_start().starts_with("#EXTM3U") {
+        let mut refs = Vec::new();
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() {
+                continue;
+            }
+            if !line.starts_with('#') {
+                refs.push(line.to_owned());
+            } else if let Some(uri) = attribute(line, "URI") {
+                refs.push(uri.to_owned());
+            }
+        }
+        return refs;
+    }
+    let mut refs: Vec<String> = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("<BaseURL>") {
+        rest = &rest[start + "<BaseURL>".len()..];
+        if let Some(end) = rest.find("</BaseURL>") {
+            refs.push(rest[..end].trim().to_owned());
+        }
+    }
+    let mut rest = text;
+    while let Some(start) = rest.find("<SegmentTemplate") {
+        rest = &rest[start..];
+        let end = rest.find("</SegmentTemplate>").unwrap_or(rest.len());
+        let template = &rest[..end];
+        rest = &rest[end..];
+        let head = &template[..template.find('>').unwrap_or(template.len())];
+        refs.extend(attribute(head, "initialization").map(str::to_owned));
+        let Some(media) = attribute(head, "media") else {
+            continue;
+        };
+        let first: u64 = attribute(head, "startNumber")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        // Each `<S>` is one segment and `r` more.
+        let count: u64 = template
+            .split("<S ")
+            .skip(1)
+            .map(|s| {
+                let s = &s[..s.find('>').unwrap_or(s.len())];
+                1 + attribute(s, "r")
+                    .and_then(|r| r.parse::<u64>().ok())
+                    .unwrap_or(0)
+            })
+            .sum();
+        // A manifest from a drake server lists at most a few thousand.
+        for n in first..first.saturating_add(count.min(MAX_SEGMENTS)) {
+            refs.push(media.replace("$Number$", &n.to_string()));
+        }
+    }
+    refs
+}
+
+/// Segments followed per template: a 24-hour stream in 2 s segments is
+/// 43,200; a hostile `r` asks for billions.
+const MAX_SEGMENTS: u64 = 50_000;
+
+/// The value of `name="…"` in a tag or an HLS attribute list.
+fn attribute<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    let key = format!("{name}=\"");
+    let mut from = 0;
+    while let Some(i) = text[from..].find(&key) {
+        let at = from + i;
+        // A whole name: `media=` must not match inside `somemedia=`.
+        let whole = at == 0 || !text.as_bytes()[at - 1].is_ascii_alphanumeric();
+        let value = &text[at + key.len()..];
+        if whole {
+            return value.find('"').map(|end| &value[..end]);
+        }
+        from = at + key.len();
+    }
+    None
 }
 
 /// `drake create`: create `task` with `key=value` parameters; with
@@ -279,6 +433,7 @@ pub fn split_pairs(pairs: &[String]) -> anyhow::Result<Vec<(&str, &str)>> {
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
 mod tests {
     use super::*;
 
@@ -290,5 +445,54 @@ mod tests {
         assert_eq!(output_urls(&status), ["http://h/v1/storage/K/output.jpg"]);
         assert!(is_final(&status));
         assert!(!is_final(&json!({"status": "executing"})));
+    }
+
+    /// HLS: URI lines and `URI="…"` attributes; DASH: templates expanded
+    /// over their timelines, `BaseURL`s.
+    #[test]
+    fn manifests_name_their_parts() {
+        let master = "#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",URI=\"output/audio.m3u8\"\n\
+                      #EXT-X-STREAM-INF:BANDWIDTH=1,CODECS=\"avc1\"\noutput/240p.m3u8\n";
+        assert_eq!(
+            manifest_references(master),
+            ["output/audio.m3u8", "output/240p.m3u8"]
+        );
+        let media =
+            "#EXTM3U\n#EXT-X-MAP:URI=\"240p/init.mp4\"\n#EXTINF:4,\n240p/1.m4s\n#EXT-X-ENDLIST\n";
+        assert_eq!(manifest_references(media), ["240p/init.mp4", "240p/1.m4s"]);
+        let mpd = "<MPD><Period><AdaptationSet><Representation id=\"240p\">\
+            <SegmentTemplate timescale=\"1000\" initialization=\"output/240p/init.mp4\" \
+            media=\"output/240p/$Number$.m4s\" startNumber=\"1\"><SegmentTimeline>\
+            <S t=\"0\" d=\"4000\" r=\"2\"/><S d=\"1500\"/></SegmentTimeline></SegmentTemplate>\
+            </Representation></AdaptationSet><AdaptationSet><Representation>\
+            <BaseURL>output/subtitles.vtt</BaseURL></Representation></AdaptationSet></Period></MPD>";
+        assert_eq!(
+            manifest_references(mpd),
+            [
+                "output/subtitles.vtt",
+                "output/240p/init.mp4",
+                "output/240p/1.m4s",
+                "output/240p/2.m4s",
+                "output/240p/3.m4s",
+                "output/240p/4.m4s",
+            ]
+        );
+        let hostile = "<SegmentTemplate media=\"$Number$\"><SegmentTimeline>\
+                       <S d=\"1\" r=\"999999999999\"/></SegmentTimeline></SegmentTemplate>";
+        assert_eq!(manifest_references(hostile).len() as u64, MAX_SEGMENTS);
+    }
+
+    /// Only files beneath the manifest's directory on its own server.
+    #[test]
+    fn parts_stay_beneath_the_manifest() {
+        let base = reqwest::Url::parse("http://h/v1/storage/K/output.m3u8").unwrap();
+        let root = base.join(".").unwrap();
+        let at = |r: &str| beneath(&root, &base.join(r).unwrap());
+        assert_eq!(at("output/240p.m3u8").as_deref(), Some("output/240p.m3u8"));
+        assert_eq!(at("../L/output.jpg"), None);
+        assert_eq!(at("/etc/passwd"), None);
+        assert_eq!(at("http://elsewhere/v1/storage/K/x"), None);
+        assert_eq!(at("output//x"), None);
+        assert_eq!(at("output/%2e%2e/%2e%2e/L/x"), None);
     }
 }

@@ -90,7 +90,8 @@ enum Command {
         /// Wait for the task to end.
         #[arg(long)]
         wait: bool,
-        /// Download the output files into this directory (implies --wait).
+        /// Download the output files into this directory (implies --wait);
+        /// a ladder's manifest comes with every file it refers to.
         #[arg(long)]
         out: Option<PathBuf>,
         /// The server.

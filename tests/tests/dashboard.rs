@@ -506,4 +506,42 @@ async fn a_dash_ladder_plays_in_the_dashboard() {
         .eval("return [...document.querySelectorAll('.previews a')].find((a) => a.textContent === 'output').href")
         .await;
     assert!(src.as_str().unwrap().ends_with("/output.mpd"), "{src}");
+
+    // What MSE cannot play is said under the video, not left blank: an
+    // MPEG-TS ladder, and H.264 in a browser without it (this Chromium).
+    let statuses = drake
+        .create(
+            json!([
+                {"task_name": "video.convert", "url": url, "format": "hls", "segment_format": "ts"},
+                {"task_name": "video.convert", "url": url, "format": "hls"},
+            ]),
+            true,
+        )
+        .await;
+    for (s, reason) in statuses.iter().zip(["MPEG-TS", "avc1"]) {
+        assert_eq!(s["status"], "success", "{s}");
+        let output = s["result"]["output"].as_str().unwrap();
+        let h264 = browser
+            .eval("return MediaSource.isTypeSupported('video/mp4; codecs=\"avc1.64001e\"')")
+            .await;
+        if reason == "avc1" && h264 == json!(true) {
+            continue;
+        }
+        browser
+            .eval(&format!(
+                "const v = document.createElement('video'); v.id = 'ts-{reason}';\
+                 document.body.append(v); drakePlayer.attach(v, {output:?}); return true"
+            ))
+            .await;
+        let shown = browser
+            .wait_for(
+                "the player's reason",
+                &format!(
+                    "const v = document.getElementById('ts-{reason}'); const p = v.nextElementSibling;\
+                     return v.dataset.error && p && p.className === 'stream-error' && p.textContent"
+                ),
+            )
+            .await;
+        assert!(shown.as_str().unwrap().contains(reason), "{shown}");
+    }
 }

@@ -555,3 +555,89 @@ async fn video_convert_makes_hls_and_dash_ladders() {
     }
     assert_eq!(starts[0], starts[1]);
 }
+
+/// `drake create … --out DIR` of a ladder writes the master playlist and
+/// every file it refers to, at the same relative paths: the copy plays
+/// from disk (ffprobe reads it through the local playlists).
+// (Multi-threaded: the fixtures are served while the CLI runs.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_downloads_a_whole_ladder() {
+    let (drake, fx) = (Drake::start().await, Fixtures::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let clip = fx.add(
+        "clip.mp4",
+        "video/mp4",
+        source(dir.path(), "clip.mp4", 3, false, false),
+    );
+    let out = dir.path().join("out");
+    let run = Command::new(common::drake_bin())
+        .args(["create", "video.convert", &format!("url={clip}")])
+        .args(["format=hls", "segment_duration=2", "--out"])
+        .arg(&out)
+        .env("DRAKE_URL", &drake.url)
+        .env("DRAKE_SECRET", common::SECRET)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr),
+    );
+    assert!(run.status.success(), "{stderr}\n{stdout}");
+    let status: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(status["status"], "success", "{status}");
+    // Master, two media playlists (360p's video, the audio), each with an
+    // init segment and two segments.
+    let mut files: Vec<String> = walk(&out)
+        .iter()
+        .map(|p| p.strip_prefix(&out).unwrap().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "output.m3u8",
+            "output/240p.m3u8",
+            "output/240p/1.m4s",
+            "output/240p/2.m4s",
+            "output/240p/init.mp4",
+            "output/360p.m3u8",
+            "output/360p/1.m4s",
+            "output/360p/2.m4s",
+            "output/360p/init.mp4",
+            "output/audio.m3u8",
+            "output/audio/1.m4s",
+            "output/audio/2.m4s",
+            "output/audio/init.mp4",
+        ]
+    );
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-print_format", "json", "-show_streams"])
+        .arg(out.join("output.m3u8"))
+        .output()
+        .unwrap();
+    let probe: Value = serde_json::from_slice(&probe.stdout).unwrap();
+    let codecs: Vec<&str> = probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["codec_name"].as_str().unwrap())
+        .collect();
+    assert!(
+        codecs.contains(&"h264") && codecs.contains(&"aac"),
+        "{probe}"
+    );
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

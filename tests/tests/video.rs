@@ -696,6 +696,49 @@ async fn video_convert_frame_rates_follow_the_codec_or_the_parameter() {
             "{i}: {s}"
         );
     }
+
+    // A variable rate, as phones record: 24 frames at 30 fps, then 12 at
+    // 10 (36 frames in 1.8 s). Every frame is kept with its timestamp —
+    // none repeated up to a constant rate — in MP4, WebM and ASF.
+    let clip = common::ffmpeg_make(
+        dir.path(),
+        "vfr.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=30",
+            "-vf",
+            "trim=end_frame=36,setpts='if(lt(N,24),N/30,0.8+(N-24)/10)/TB'",
+            "-fps_mode",
+            "vfr",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    );
+    let vfr = fx.add("vfr.mp4", "video/mp4", clip);
+    let statuses = drake
+        .create(
+            json!([
+                {"task_name": "video.convert", "url": vfr},
+                {"task_name": "video.convert", "url": vfr, "video_codec": "vp9"},
+                {"task_name": "video.convert", "url": vfr, "audio_codec": "wmav2"},
+            ]),
+            true,
+        )
+        .await;
+    for (i, s) in statuses.iter().enumerate() {
+        assert_eq!(s["status"], "success", "{i}: {s}");
+        let path = save(
+            dir.path(),
+            &format!("vfr{i}"),
+            s["result"]["output"].as_str().unwrap(),
+        )
+        .await;
+        assert_eq!(common::probe(&path).0, 36, "{i}: {s}");
+    }
 }
 
 #[tokio::test]

@@ -322,6 +322,20 @@ impl Plan {
         }
     }
 
+    /// [`Plan::chain`] from the first input's video, through the `fps`
+    /// filter first when frames drop to `rate` ([`dropped_rate`]: fewer
+    /// frames to scale); with the output's frame rate (`source_fps` when
+    /// every frame is kept).
+    pub fn chain_at(&self, rate: Option<Rate>, source_fps: f64) -> (String, f64) {
+        match rate {
+            Some(r) => (
+                format!("[0:v]fps=fps={}[rated];{}", r.text(), self.chain("rated")),
+                r.fps(),
+            ),
+            None => (self.chain("0:v"), source_fps),
+        }
+    }
+
     /// The filter chain from a video stream to this geometry (square
     /// pixels); `label` is the input pad, e.g. `0:v`.
     pub fn chain(&self, label: &str) -> String {
@@ -448,6 +462,33 @@ mod tests {
             assert_eq!(within(source), made, "{source} fps");
         }
         assert!(frame_rate_within(f64::NAN, 30.0).is_nan());
+        assert_eq!(Rate::of(29.97).text(), "30000/1001");
+        assert_eq!(Rate::of(23.976_02).text(), "24000/1001");
+        assert_eq!(Rate::of(25.0).text(), "25");
+        assert_eq!(Rate::of(12.5).text(), "25/2");
+        assert_eq!(Rate::of(120.0).text(), "120");
+        assert_eq!(Rate::of(0.0).text(), "1/1000");
+        let dropped = |source: f64, asked: Option<f64>, codec| {
+            dropped_rate(source, asked, codec).map(Rate::text)
+        };
+        assert_eq!(dropped(60.0, None, VideoCodec::Vp9).as_deref(), Some("30"));
+        assert_eq!(
+            dropped(59.94, None, VideoCodec::Hevc).as_deref(),
+            Some("30000/1001")
+        );
+        assert_eq!(dropped(30.0, None, VideoCodec::Av1), None);
+        assert_eq!(dropped(60.0, None, VideoCodec::H264), None);
+        assert_eq!(
+            dropped(60.0, Some(24.0), VideoCodec::H264).as_deref(),
+            Some("24")
+        );
+        assert_eq!(dropped(60.0, Some(60.0), VideoCodec::Vp9), None);
+        assert_eq!(dropped(25.0, Some(30.0), VideoCodec::H264), None);
+        assert_eq!(
+            dropped(0.0, Some(12.0), VideoCodec::H264).as_deref(),
+            Some("12")
+        );
+        assert_eq!(dropped(f64::NAN, None, VideoCodec::Vp9), None);
         assert_eq!(frame_rate_within(0.0, 30.0), 0.0);
     }
 
@@ -730,6 +771,71 @@ impl VideoCodec {
 /// Pixels a second of 720p at 30 fps: up to it x264 runs `veryfast`.
 const PIXEL_RATE_720P30: f64 = 1280.0 * 720.0 * 30.5;
 
+/// A frame rate as a fraction: what `fps=`, `-r` and the manifests take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Frames…
+    pub num: u32,
+    /// …per this many seconds.
+    pub den: u32,
+}
+
+impl Rate {
+    /// Whole frames per second.
+    pub const fn whole(fps: u32) -> Rate {
+        Rate { num: fps, den: 1 }
+    }
+
+    /// `fps` as a fraction: NTSC rates (23.976, 29.97, 59.94) exact,
+    /// others to 1/1000 (12.5 → 25/2), at least 1/1000.
+    pub fn of(fps: f64) -> Rate {
+        for base in [24u32, 30, 60] {
+            let ntsc = f64::from(base) * 1000.0 / 1001.0;
+            if (fps - ntsc).abs() < 0.02 {
+                return Rate {
+                    num: base * 1000,
+                    den: 1001,
+                };
+            }
+        }
+        let milli = (fps * 1000.0).round().max(1.0) as u32;
+        let g = gcd(milli, 1000);
+        Rate {
+            num: milli / g,
+            den: 1000 / g,
+        }
+    }
+
+    /// Frames per second.
+    pub fn fps(self) -> f64 {
+        f64::from(self.num) / f64::from(self.den)
+    }
+
+    /// The frame nearest to `seconds`.
+    pub fn frames(self, seconds: f64) -> i64 {
+        // Durations are capped at a day by the parsers: no overflow.
+        (seconds * self.fps()).round() as i64
+    }
+
+    /// The time of frame `n`.
+    pub fn seconds(self, frames: i64) -> f64 {
+        frames as f64 / self.fps()
+    }
+
+    /// `30000/1001`, `25`: as ffmpeg's options and expressions take it.
+    pub fn text(self) -> String {
+        if self.den == 1 {
+            self.num.to_string()
+        } else {
+            format!("{}/{}", self.num, self.den)
+        }
+    }
+}
+
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 { a.max(1) } else { gcd(b, a % b) }
+}
+
 /// The rate a source of `fps` plays at within `max` frames a second:
 /// - `fps` itself within 5 % of `max` (phones' variable rates average a
 ///   little over 30), or when unknown (not finite, ≤ 0);
@@ -745,6 +851,24 @@ pub fn frame_rate_within(fps: f64, max: f64) -> f64 {
     }
     let even = fps / (fps / ceiling).ceil();
     if even >= max * 0.75 { even } else { max }
+}
+
+/// The rate frames drop to in an output of `codec` from a source of
+/// `source` fps: `asked` (the task's `frame_rate`) or the codec's limit
+/// ([`VideoCodec::max_frame_rate`], divided evenly: [`frame_rate_within`]);
+/// `None` when every frame is kept — the source is within both, or its
+/// rate is unknown (ffprobe cannot tell) and nothing was asked: an asked
+/// rate applies as is to such a source.
+pub fn dropped_rate(source: f64, asked: Option<f64>, codec: VideoCodec) -> Option<Rate> {
+    let known = source.is_finite() && source > 0.0;
+    match asked {
+        Some(asked) => (!known || asked < source).then_some(asked),
+        None => codec
+            .max_frame_rate()
+            .map(|max| frame_rate_within(source, max))
+            .filter(|&fps| known && fps < source),
+    }
+    .map(Rate::of)
 }
 
 /// The codecs and the container of a video output (`video.convert`,

@@ -15,7 +15,8 @@
 use std::fmt::Write as _;
 
 use drake_sdk::media::{
-    AudioCodec, Burn, Job, JobInput, MP4, Output, StreamInfo, VideoCodec, audio_options, opts,
+    AudioCodec, Burn, Job, JobInput, MP4, Output, Rate, StreamInfo, VideoCodec, audio_options,
+    frame_rate_within, opts,
 };
 use drake_sdk::{Ctx, Input, TaskError, Values};
 use serde::Deserialize;
@@ -74,63 +75,22 @@ pub struct Rung {
     pub kbps: u32,
 }
 
-/// A frame rate as a fraction, for `fps=` and the manifests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    /// Numerator.
-    pub num: u32,
-    /// Denominator.
-    pub den: u32,
-}
+/// A ladder's fastest rate: what players and phones show; faster sources
+/// (slow-motion clips) are divided evenly down to it.
+const LADDER_MAX_FPS: f64 = 60.0;
 
-impl Rate {
-    /// The constant rate a ladder runs at for a source of `fps` (average;
-    /// phones record variable rates): NTSC rates kept exact, others to
-    /// 1/1000, halved until at most 60 (a 240 fps slow-motion clip plays
-    /// at 60), 25 when unknown.
-    pub fn for_source(fps: f64) -> Rate {
-        let mut fps = if fps.is_finite() && fps > 0.0 {
-            fps
-        } else {
-            25.0
-        };
-        while fps > 60.5 {
-            fps /= 2.0;
-        }
-        for base in [24u32, 30, 60] {
-            let ntsc = f64::from(base) * 1000.0 / 1001.0;
-            if (fps - ntsc).abs() < 0.02 {
-                return Rate {
-                    num: base * 1000,
-                    den: 1001,
-                };
-            }
-        }
-        let milli = (fps * 1000.0).round().max(1.0) as u32;
-        let g = gcd(milli, 1000);
-        Rate {
-            num: milli / g,
-            den: 1000 / g,
-        }
+/// The constant rate a ladder of `codec` runs at for a source of `fps`
+/// (average; phones record variable rates): at most 60 — and at most the
+/// codec's own limit (VP9, AV1, HEVC: 30) — a faster source divided evenly
+/// as every output's limit is ([`frame_rate_within`]: a 240 fps
+/// slow-motion clip plays at 60, 150 at 50); 25 when unknown.
+pub fn ladder_rate(fps: f64, codec: VideoCodec) -> Rate {
+    let max = codec.max_frame_rate().unwrap_or(LADDER_MAX_FPS);
+    if fps.is_finite() && fps > 0.0 {
+        Rate::of(frame_rate_within(fps, max.min(LADDER_MAX_FPS)))
+    } else {
+        Rate::whole(25)
     }
-
-    /// Frames per second.
-    pub fn fps(self) -> f64 {
-        f64::from(self.num) / f64::from(self.den)
-    }
-
-    /// `30000/1001`, `25`.
-    pub fn text(self) -> String {
-        if self.den == 1 {
-            self.num.to_string()
-        } else {
-            format!("{}/{}", self.num, self.den)
-        }
-    }
-}
-
-fn gcd(a: u32, b: u32) -> u32 {
-    if b == 0 { a.max(1) } else { gcd(b, a % b) }
 }
 
 /// `x` rounded to even, at least 2.
@@ -270,7 +230,7 @@ struct Made {
 /// Encode, cut and publish the ladder; the output values describe it.
 pub fn run(ctx: &mut dyn Ctx, req: &Request, src: &Source<'_>) -> Result<Values, TaskError> {
     let (width, height) = src.video.display_size();
-    let rate = Rate::for_source(src.video.frame_rate);
+    let rate = ladder_rate(src.video.frame_rate, req.output.video);
     let ladder = rungs(width, height, req.output.video, rate);
     for rung in &ladder {
         req.output.check_size((rung.width, rung.height), false)?;
@@ -822,7 +782,7 @@ mod tests {
 
     #[test]
     fn rungs_never_upscale_and_follow_the_shape() {
-        let r25 = Rate::for_source(25.0);
+        let r25 = ladder_rate(25.0, VideoCodec::H264);
         let names = |l: &[Rung]| l.iter().map(|r| r.name.clone()).collect::<Vec<_>>();
         let hd = rungs(1920, 1080, VideoCodec::H264, r25);
         assert_eq!(names(&hd), ["240p", "360p", "720p", "1080p"]);
@@ -845,7 +805,7 @@ mod tests {
         let wide = rungs(16_000, 1200, VideoCodec::H264, r25);
         assert!(wide.iter().all(|r| r.width <= 3840 && r.width % 2 == 0));
         // Codec and rate factors.
-        let av1 = rungs(1280, 720, VideoCodec::Av1, Rate::for_source(59.94));
+        let av1 = rungs(1280, 720, VideoCodec::Av1, Rate::of(59.94));
         assert_eq!(av1[2].kbps, 2250);
         let vp9 = rungs(1280, 720, VideoCodec::Vp9, r25);
         assert_eq!(vp9[0].kbps, 480);
@@ -853,12 +813,19 @@ mod tests {
 
     #[test]
     fn rates() {
-        assert_eq!(Rate::for_source(29.97).text(), "30000/1001");
-        assert_eq!(Rate::for_source(23.976_02).text(), "24000/1001");
-        assert_eq!(Rate::for_source(25.0).text(), "25");
-        assert_eq!(Rate::for_source(240.0).text(), "60");
-        assert_eq!(Rate::for_source(0.0).text(), "25");
-        assert_eq!(Rate::for_source(12.5).text(), "25/2");
+        assert_eq!(ladder_rate(29.97, VideoCodec::H264).text(), "30000/1001");
+        assert_eq!(
+            ladder_rate(23.976_02, VideoCodec::H264).text(),
+            "24000/1001"
+        );
+        assert_eq!(ladder_rate(25.0, VideoCodec::H264).text(), "25");
+        assert_eq!(ladder_rate(240.0, VideoCodec::H264).text(), "60");
+        assert_eq!(ladder_rate(150.0, VideoCodec::H264).text(), "50");
+        assert_eq!(ladder_rate(119.88, VideoCodec::H264).text(), "60000/1001");
+        assert_eq!(ladder_rate(59.94, VideoCodec::Vp9).text(), "30000/1001");
+        assert_eq!(ladder_rate(50.0, VideoCodec::Av1).text(), "25");
+        assert_eq!(ladder_rate(0.0, VideoCodec::H264).text(), "25");
+        assert_eq!(ladder_rate(12.5, VideoCodec::H264).text(), "25/2");
     }
 
     fn made(name: &str, durations: &[u64]) -> Made {
@@ -917,7 +884,7 @@ mod tests {
             &[rung],
             &[v],
             Some(&a),
-            Rate::for_source(25.0),
+            ladder_rate(25.0, VideoCodec::H264),
             Some(&audio),
             true,
         );

@@ -8,8 +8,8 @@
 
 use drake_captions::{Captions, CaptionsParam};
 use drake_sdk::media::{
-    AudioCodec, Job, JobInput, Output, Plan, VideoCodec, audio_options, centis, duration_of,
-    fetch_and_probe, frame_rate_within, opts, rate_value, stream_duration, video_stream,
+    AudioCodec, Job, JobInput, Output, Plan, VideoCodec, audio_options, centis, dropped_rate,
+    duration_of, fetch_and_probe, opts, rate_value, stream_duration, video_stream,
 };
 use drake_sdk::{Ctx, Task, TaskError, Values};
 use serde::Deserialize;
@@ -18,7 +18,6 @@ mod fmp4;
 mod ladder;
 mod ts;
 
-use ladder::Rate;
 pub use ladder::{Format, SegmentFormat};
 
 drake_sdk::task!(VideoConvert);
@@ -179,23 +178,9 @@ impl Task for VideoConvert {
         out.check_size(size, p.width.is_some() || p.height.is_some())?;
         let container = out.container;
         // Frames dropped (before the scaling: fewer to scale) when the
-        // source runs faster than the limit.
-        let rate = match p.frame_rate {
-            Some(asked) => Some(asked),
-            None => p
-                .video_codec
-                .max_frame_rate()
-                .map(|max| frame_rate_within(video.frame_rate, max)),
-        }
-        .filter(|&fps| fps < video.frame_rate)
-        .map(Rate::for_source);
-        let (chain, fps) = match rate {
-            Some(r) => (
-                format!("[0:v]fps=fps={}[rated];{}", r.text(), plan.chain("rated")),
-                r.fps(),
-            ),
-            None => (plan.chain("0:v"), video.frame_rate),
-        };
+        // source runs faster than the limit or the asked rate.
+        let rate = dropped_rate(video.frame_rate, p.frame_rate, p.video_codec);
+        let (chain, fps) = plan.chain_at(rate, video.frame_rate);
 
         let mut output = opts([("map", "[v]")]);
         output.extend(out.video_options(video_bitrate, size, fps));
@@ -212,6 +197,13 @@ impl Task for VideoConvert {
             None => output.extend(opts([("an", "")])),
         }
         output.extend(out.container_options());
+        // Each frame keeps its timestamp (a phone's variable-rate clip stays
+        // variable): ffmpeg's MP4 default duplicates frames up to a constant
+        // rate (41 frames became 46), ASF's likewise; WebM's and AVI's
+        // muxers keep them already (AVI marks the gaps as dropped frames).
+        if matches!(container.muxer, "mp4" | "webm" | "asf") {
+            output.extend(opts([("fps_mode", "vfr")]));
+        }
         // Burned captions go on the output frame, after the scaling.
         let (graph_out, captions) = match burned {
             Some(c) => ("sized", Some(c.burn("captions", size, "sized", "v")?)),
@@ -628,6 +620,27 @@ mod tests {
         let (rate, graph, _) = at(60.0, r#", "video_codec": "vp9", "frame_rate": 60"#);
         assert_eq!(rate, 60.0);
         assert!(!graph.contains("fps="), "{graph}");
+        // A source of unknown rate: the asked rate as is, no default limit.
+        let (rate, graph, _) = at(0.0, r#", "frame_rate": 12"#);
+        assert_eq!(rate, 12.0);
+        assert!(graph.starts_with("[0:v]fps=fps=12[rated]"), "{graph}");
+        let (_, graph, _) = at(f64::NAN, r#", "video_codec": "vp9""#);
+        assert!(!graph.contains("fps="), "{graph}");
+        // Frames keep their timestamps (variable rates stay variable) in
+        // MP4, WebM and ASF.
+        for codecs in [
+            "",
+            r#", "video_codec": "vp9""#,
+            r#", "audio_codec": "wmav2""#,
+        ] {
+            let (_, _, out) = at(30.0, codecs);
+            assert!(
+                out.contains(&("fps_mode".into(), "vfr".into())),
+                "{codecs}: {out:?}"
+            );
+        }
+        let (_, _, out) = at(30.0, r#", "audio_codec": "mp2""#);
+        assert!(!out.iter().any(|(k, _)| k == "fps_mode"), "{out:?}");
     }
 
     /// An HLS ladder of a 1280×720 source with audio: three renditions

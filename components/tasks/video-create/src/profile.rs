@@ -13,46 +13,7 @@
 
 use drake_sdk::media::{MP4, VideoCodec, WEBM, opts};
 
-/// A frame rate as a fraction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    /// Frames…
-    pub num: u32,
-    /// …per this many seconds.
-    pub den: u32,
-}
-
-impl Rate {
-    /// Whole frames per second.
-    pub const fn whole(fps: u32) -> Rate {
-        Rate { num: fps, den: 1 }
-    }
-
-    /// Frames per second.
-    pub fn fps(self) -> f64 {
-        f64::from(self.num) / f64::from(self.den)
-    }
-
-    /// The frame nearest to `seconds`.
-    pub fn frames(self, seconds: f64) -> i64 {
-        // Durations are capped at a day by the parser: no overflow.
-        (seconds * self.fps()).round() as i64
-    }
-
-    /// The time of frame `n`.
-    pub fn seconds(self, frames: i64) -> f64 {
-        frames as f64 / self.fps()
-    }
-
-    /// `30000/1001`, as ffmpeg options and expressions take it.
-    pub fn ffmpeg(self) -> String {
-        if self.den == 1 {
-            self.num.to_string()
-        } else {
-            format!("{}/{}", self.num, self.den)
-        }
-    }
-}
+pub use drake_sdk::media::Rate;
 
 /// 24000/1001 (film on NTSC).
 const FILM: Rate = Rate {

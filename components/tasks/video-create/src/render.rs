@@ -145,7 +145,7 @@ pub fn compile_with(
                 "color=c=black:s={}x{}:r={},trim=end_frame={frames},{}[{bg}]",
                 canvas.width,
                 canvas.height,
-                canvas.rate.ffmpeg(),
+                canvas.rate.text(),
                 b.norm()
             ));
             match movie {
@@ -272,7 +272,7 @@ impl Builder<'_> {
     /// pixels (what `xfade`, `concat` and `overlay` need to line streams
     /// up: a JPEG's JFIF density or a clip's SAR must not reach a join).
     fn norm(&self) -> String {
-        let r = self.c.rate.ffmpeg();
+        let r = self.c.rate.text();
         format!("setpts=N/({r})/TB,fps={r},setsar=1")
     }
 
@@ -307,7 +307,7 @@ impl Builder<'_> {
             "color=c={color}:s={}x{}:r={},format={format},trim=end_frame={frames},{}[{l}]",
             self.c.width,
             self.c.height,
-            self.c.rate.ffmpeg(),
+            self.c.rate.text(),
             self.norm()
         ));
         l
@@ -717,7 +717,7 @@ impl Builder<'_> {
         let r = self.c.rate;
         let fmt = if alpha { "yuva420p" } else { "yuv420p" };
         if let Some(m) = look::Move::parse(kind) {
-            let (w, h, rate) = (self.c.width, self.c.height, r.ffmpeg());
+            let (w, h, rate) = (self.c.width, self.c.height, r.text());
             let ((ax, ay), (bx, by)) = (m.position(false, n), m.position(true, n));
             let (under, over, (ux, uy), (ox, oy)) = if m.b_on_top {
                 (a, b, (ax, ay), (bx, by))
@@ -758,7 +758,7 @@ impl Builder<'_> {
             ));
             return out;
         };
-        let (w, h, rate) = (self.c.width, self.c.height, r.ffmpeg());
+        let (w, h, rate) = (self.c.width, self.c.height, r.text());
         let map = &wipe.map;
         let with_alpha = |e: &str| {
             if alpha {
@@ -947,7 +947,7 @@ impl Builder<'_> {
         motion: &Motion,
     ) -> Result<(String, bool), String> {
         let node = span.node;
-        let rate = self.c.rate.ffmpeg();
+        let rate = self.c.rate.text();
         let out = self.label();
         let look::MediaFilters {
             pre,
@@ -1116,7 +1116,7 @@ impl Builder<'_> {
             let out = self.label();
             self.push(format!(
                 "[{label}]format=yuva420p,scale={sw}:{sh},pad={pw}:{ph}:(ow-iw)/2:(oh-ih)/2:color=black@0,zoompan=z='{z}':x='iw/2-iw/zoom/2':y='ih/2-ih/zoom/2':d=1:s={pw}x{ph}:fps={}[{out}]",
-                self.c.rate.ffmpeg()
+                self.c.rate.text()
             ));
             label = out;
             boxed = (pw, ph);
@@ -1256,7 +1256,7 @@ impl Builder<'_> {
             };
             self.push(format!(
                 "color=c=black:s={w}x{h}:r={},trim=end_frame={frames},{}[{black}];[{black}][{shifted}]overlay=eof_action=pass:format=auto,format=gray{map}[{gray}]",
-                r.ffmpeg(),
+                r.text(),
                 self.norm()
             ));
             self.push(format!("[{label}]format=yuva420p[{base}]"));
@@ -1437,7 +1437,7 @@ impl Builder<'_> {
                     let mask = self.label();
                     self.push(format!(
                         "color=c=white:s={pw}x{rh}:r={},format=gray,trim=end_frame=1,geq=lum='89*(1-Y/H)',loop=loop={}:size=1:start=0,{}[{mask}]",
-                        self.c.rate.ffmpeg(),
+                        self.c.rate.text(),
                         (n - 1).max(0),
                         self.norm()
                     ));

@@ -26,8 +26,8 @@
 //! second at 48 kHz stereo), held by the host until the task ends.
 
 use drake_sdk::media::{
-    AudioCodec, Job, JobInput, Output, Plan, VideoCodec, audio_options, centis, duration_of,
-    fetch_and_probe, opts, secs, stream_duration, video_stream,
+    AudioCodec, Job, JobInput, Output, Plan, VideoCodec, audio_options, centis, dropped_rate,
+    duration_of, fetch_and_probe, opts, secs, stream_duration, video_stream,
 };
 use drake_sdk::{Ctx, Input, Task, TaskError, Values};
 use serde::Deserialize;
@@ -87,6 +87,12 @@ pub struct Params {
     #[serde(default = "kbps_512")]
     #[schemars(range(min = 32, max = 50_000))]
     pub video_bitrate: u32,
+    /// Frames a second of the output when the source runs faster (frames
+    /// are dropped, never added). Absent: the source's rate with `h264`
+    /// and `mpeg4`; with `vp9`, `av1` and `hevc` at most 30, frames
+    /// dropped evenly (60 → 30, 50 → 25), as in `video.convert`.
+    #[schemars(range(min = 1, max = 240))]
+    pub frame_rate: Option<f64>,
     /// Audio bitrate in kbit/s.
     #[serde(default = "kbps_64")]
     #[schemars(range(min = 8, max = 320))]
@@ -162,7 +168,11 @@ impl Task for VideoReverse {
         // Copied at the end, or encoded there from a mezzanine.
         let copy = target.video.in_mpegts();
         let segments_span = if copy { 90 } else { 50 };
-        let length = segment_length(plan.out_w, plan.out_h, video.frame_rate);
+        // Frames dropped before the scaling (and before `reverse` holds
+        // them: longer segments) as `video.convert` drops them.
+        let rate = dropped_rate(video.frame_rate, p.frame_rate, p.video_codec);
+        let (rated, fps) = plan.chain_at(rate, video.frame_rate);
+        let length = segment_length(plan.out_w, plan.out_h, fps);
         let parts = segments(duration, length);
         let rate = p.sample_rate;
         let channels: u32 = match audio {
@@ -175,12 +185,12 @@ impl Task for VideoReverse {
         let mut video_parts: Vec<Box<dyn Input>> = Vec::with_capacity(parts.len());
         let mut audio_parts: Vec<Box<dyn Input>> = Vec::with_capacity(parts.len());
         for (k, seg) in parts.iter().enumerate() {
-            let mut graph = format!("{},format=yuv420p,reverse[v]", plan.chain("0:v"));
+            let mut graph = format!("{rated},format=yuv420p,reverse[v]");
             let mut video_out = opts([("map", "[v]")]);
             if copy {
                 // The final container's rules (no B-frames for AVI/ASF):
                 // the segments are copied into it.
-                video_out.extend(target.video_options(p.video_bitrate, size, video.frame_rate));
+                video_out.extend(target.video_options(p.video_bitrate, size, fps));
             } else {
                 video_out.extend(opts(MEZZANINE));
             }
@@ -242,7 +252,7 @@ impl Task for VideoReverse {
         if copy {
             output.extend(opts([("c:v", "copy")]));
         } else {
-            output.extend(target.video_options(p.video_bitrate, size, video.frame_rate));
+            output.extend(target.video_options(p.video_bitrate, size, fps));
         }
         match &joined_audio {
             Some(pcm) => {
@@ -433,5 +443,29 @@ mod tests {
         assert!(has(o, "c:v", "libx265") && !o.iter().any(|(k, _)| k == "tag:v"));
         let o = &ctx.jobs[3].outputs[0];
         assert!(has(o, "c:v", "copy") && has(o, "tag:v", "hvc1") && has(o, "f", "mp4"));
+    }
+
+    /// Frames drop as in `video.convert`: VP9 at most 30 fps (50 → 25),
+    /// H.264 at the source's rate unless `frame_rate` asks for less.
+    #[test]
+    fn frame_rates_follow_the_codec_or_the_parameter() {
+        let graph = |params: &str| {
+            let mut ctx = seventy_seconds();
+            for info in ctx.probe_queue.iter_mut() {
+                info.streams[0].frame_rate = 50.0;
+            }
+            drake_sdk::run_json::<VideoReverse>(
+                &mut ctx,
+                &format!(r#"{{"url": "http://x/v.mp4"{params}}}"#),
+            )
+            .unwrap();
+            ctx.jobs[0].filter_complex.clone().unwrap()
+        };
+        let g = graph(r#", "video_codec": "vp9""#);
+        assert!(g.starts_with("[0:v]fps=fps=25[rated];[rated]scale"), "{g}");
+        let g = graph("");
+        assert!(g.starts_with("[0:v]scale"), "{g}");
+        let g = graph(r#", "frame_rate": 10"#);
+        assert!(g.starts_with("[0:v]fps=fps=10[rated];"), "{g}");
     }
 }

@@ -78,6 +78,12 @@
       }
     }
     for (const v of video) Object.assign(v, await hlsMedia(v.url));
+    // MPEG-TS media playlists have no init segment (no EXT-X-MAP).
+    if (video.length && !video[0].init) {
+      throw new Error("MPEG-TS segments (segment_format: ts) do not play through Media Source " +
+        "Extensions: Safari plays this playlist itself, other browsers through hls.js; " +
+        "this preview plays fMP4 ladders");
+    }
     const tracks = [{ kind: "video", mime: "video/mp4", reps: video }];
     if (audio) {
       Object.assign(audio, await hlsMedia(audio.url));
@@ -146,8 +152,15 @@
   function attach(video, url) {
     const requested = [];
     const shared = { throughput: 0, stopped: false };
+    // The reason shown under the video, and kept for the tests.
     const fail = (e) => {
-      video.dataset.error = String(e && e.message || e);
+      const message = String(e && e.message || e);
+      if (video.dataset.error) return;
+      video.dataset.error = message;
+      const note = document.createElement("p");
+      note.className = "stream-error";
+      note.textContent = `cannot play: ${message}`;
+      video.after(note);
     };
     const mediaSource = new MediaSource();
     video.src = URL.createObjectURL(mediaSource);
@@ -205,8 +218,10 @@
         mediaSource.duration = m.duration;
         if (m.subtitles) subtitleTrack(video, m.subtitles).catch(fail);
         const feeds = m.tracks.map((track) => {
-          const first = track.reps[0];
-          const buffer = mediaSource.addSourceBuffer(`${track.mime}; codecs="${first.codecs}"`);
+          const type = `${track.mime}; codecs="${track.reps[0].codecs}"`;
+          // (Debian's Chromium, for one, has no H.264.)
+          if (!MediaSource.isTypeSupported(type)) throw new Error(`this browser does not play ${type}`);
+          const buffer = mediaSource.addSourceBuffer(type);
           return feed(track, buffer, pick);
         });
         await Promise.all(feeds);
