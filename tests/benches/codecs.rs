@@ -153,15 +153,12 @@ async fn main() {
     );
     let mut worst_ssim: Option<(f64, String)> = None;
     let ladders = [("hls", "h264"), ("dash", "vp9"), ("dash", "av1")];
-    let sources = SOURCES
-        .iter()
-        .zip(&inputs)
-        .filter(|((name, _, _), _)| {
-            matches!(
-                *name,
-                "bbb-720p25.mp4" | "cockatoo-720p30.mp4" | "cockatoo-720p60.mp4"
-            )
-        });
+    let sources = SOURCES.iter().zip(&inputs).filter(|((name, _, _), _)| {
+        matches!(
+            *name,
+            "bbb-720p25.mp4" | "cockatoo-720p30.mp4" | "cockatoo-720p60.mp4"
+        )
+    });
     for ((source, _, _), (input, url)) in sources {
         for (format, codec) in ladders {
             let task = json!({"task_name": "video.convert", "url": url, "format": format,

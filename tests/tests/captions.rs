@@ -283,6 +283,38 @@ async fn hostile_caption_files_end_in_errors_or_correct_output() {
     assert!(param(1, "captions").contains("taller"), "{}", statuses[1]);
     assert!(param(2, "captions").contains("url"), "{}", statuses[2]);
     assert!(param(3, "auto_captions").contains("url"), "{}", statuses[3]);
+
+    // Real text: a 1,000-character cue (the limit itself; wrapped, many
+    // lines up the frame) and right-to-left scripts beside Latin, burned
+    // in yellow.
+    let cue = |text: &str| format!("1\n00:00:00,500 --> 00:00:01,500\n{text}\n").into_bytes();
+    let text = format!("{}sit amet!!", "lorem ipsum dolor ".repeat(55));
+    assert_eq!(text.chars().count(), 1000);
+    let long = fx.add("long.srt", "text/plain", cue(&text));
+    let rtl = fx.add(
+        "rtl.srt",
+        "text/plain",
+        cue("שלום עולם — مرحبا بالعالم — hello"),
+    );
+    let statuses = drake
+        .create(
+            json!([
+                {"task_name": "video.convert", "url": video, "captions": {"url": long, "color": "#ff0"}},
+                {"task_name": "video.convert", "url": video, "captions": {"url": rtl, "color": "#ff0"}},
+            ]),
+            true,
+        )
+        .await;
+    let size = (640, 360);
+    for (i, s) in statuses.iter().enumerate() {
+        assert_eq!(s["status"], "success", "{s}");
+        assert_eq!(s["result"]["caption_cues"], 1, "{s}");
+        let path = save(dir.path(), &format!("text{i}.mp4"), &s["result"]["output"]).await;
+        assert!(yellow(&path, 1.0, size, 0..360) > 300, "{i}");
+        assert_eq!(yellow(&path, 1.8, size, 0..360), 0, "{i}");
+        // The long cue wraps: lines reach the upper half.
+        assert_eq!(yellow(&path, 1.0, size, 0..180) > 0, i == 0, "{i}");
+    }
 }
 
 /// A PNG, as a client uploading the wrong file would send.
