@@ -3,6 +3,9 @@
 //! Parameters given as `key=value` are typed with the server's own schemas
 //! (`GET /v1/tasks`), exactly as `GET /v1/create_file` coerces a query:
 //! `width=200` is a number, `crop=true` a boolean, a repeated key a list.
+//! A value `@PATH` uploads the local file first (`POST /v1/uploads`) and
+//! passes its reference (`drake:KEY/output`); `@@…` is a value starting
+//! with one `@`.
 
 use std::path::{Path, PathBuf};
 
@@ -74,10 +77,49 @@ impl Client {
                 names.join(", ")
             );
         };
+        let mut resolved = Vec::with_capacity(pairs.len());
+        for (key, value) in split_pairs(pairs)? {
+            let value = match value.strip_prefix('@') {
+                Some(literal) if literal.starts_with('@') => literal.to_owned(),
+                Some(path) => self.upload(Path::new(path)).await?,
+                None => value.to_owned(),
+            };
+            resolved.push((key, value));
+        }
+        let pairs: Vec<(&str, &str)> = resolved.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let mut def = Map::new();
         def.insert("task_name".into(), Value::from(task));
-        def.extend(drake_rules::query::params(&schema, split_pairs(pairs)?));
+        def.extend(drake_rules::query::params(&schema, pairs));
         Ok(Value::Object(def))
+    }
+
+    /// Upload the file at `path` (streamed): its reference.
+    pub async fn upload(&self, path: &Path) -> anyhow::Result<String> {
+        if self.secret.is_none() {
+            bail!("uploading a file needs the account secret (--secret or DRAKE_SECRET)");
+        }
+        let file = tokio::fs::File::open(path)
+            .await
+            .with_context(|| format!("opening {}", path.display()))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let content_type = mime_guess::from_path(path).first_or_octet_stream();
+        let status = self
+            .json(
+                self.request(reqwest::Method::POST, "/v1/uploads")
+                    .query(&[("filename", &name)])
+                    .header("Content-Type", content_type.essence_str())
+                    .body(reqwest::Body::from(file)),
+            )
+            .await
+            .with_context(|| format!("uploading {}", path.display()))?;
+        let reference = status["reference"]
+            .as_str()
+            .context("the server's upload answer has no reference")?;
+        eprintln!("uploaded {} as {reference}", path.display());
+        Ok(reference.to_owned())
     }
 
     /// Create one task: its first status.

@@ -31,6 +31,8 @@ pub struct Config {
     pub workers: usize,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Largest file `POST /v1/uploads` keeps (an account may set its own).
+    pub max_upload_bytes: u64,
     /// Longest `block: true` / create_file wait before answering with the
     /// current statuses.
     #[serde(with = "duration")]
@@ -105,6 +107,9 @@ impl Default for Config {
             // api.md §3: 1 MiB is plenty for JSON task definitions (SXML
             // timelines included) and bounds parse cost.
             max_body_bytes: 1 << 20,
+            // As much as a task may fetch by default (budgets.fetch_bytes):
+            // a larger upload no task could read.
+            max_upload_bytes: 1 << 30,
             // api.md §5: block waits are capped at 600 s by default.
             block_timeout: Duration::from_secs(600),
             // Under the usual 65 536 descriptors with room for files,
@@ -758,6 +763,10 @@ pub struct Account {
     /// Its tasks queued at once; a create past it → 401.
     #[serde(default = "default_max_queued")]
     pub max_queued: u64,
+    /// Largest file its uploads keep; default: the server's
+    /// `max_upload_bytes`.
+    #[serde(default)]
+    pub max_upload_bytes: Option<u64>,
 }
 
 fn default_share() -> u32 {
@@ -795,6 +804,7 @@ impl Account {
             share: default_share(),
             max_running: None,
             max_queued: default_max_queued(),
+            max_upload_bytes: None,
         };
         Ok((account, path))
     }

@@ -14,7 +14,8 @@
 //!   Postgres);
 //! - [`run`]: what a task run reports and where its files go;
 //! - [`outputs`]: output files — where they are stored, how they are
-//!   linked; [`wire`]: a task's status as clients see it;
+//!   linked; [`wire`]: a task's status as clients see it; [`inputs`]:
+//!   task outputs and uploads as inputs (`drake:KEY/NAME` references);
 //! - [`fetcher`]: the one policy-guarded HTTP client;
 //! - [`bindings`]: the WIT world; [`capabilities`]: the host side of its
 //!   imports; [`engine`]: wasmtime, components, per-run sandboxes;
@@ -35,6 +36,7 @@ pub mod client;
 pub mod config;
 pub mod engine;
 pub mod fetcher;
+pub mod inputs;
 pub mod local;
 pub mod metrics;
 pub mod outputs;

@@ -55,6 +55,7 @@ pub async fn run(
             events: events.clone(),
         }),
         events,
+        inputs: None,
     };
     // Nothing cancels a local run but Ctrl-C.
     let outcome = engine

@@ -85,7 +85,8 @@ enum Command {
         /// Task name, e.g. image.thumb.
         task: String,
         /// Parameters as key=value (repeat a key for lists), typed by the
-        /// server's schema.
+        /// server's schema; key=@FILE uploads a local file and passes its
+        /// reference (key=@@x is the value "@x").
         params: Vec<String>,
         /// Wait for the task to end.
         #[arg(long)]

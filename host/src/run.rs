@@ -57,12 +57,33 @@ impl OutputSink for NoOutputs {
     }
 }
 
+/// A stored file opened as a task's input.
+pub struct StoredInput {
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its content type.
+    pub content_type: String,
+    /// Its bytes.
+    pub body: futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>,
+}
+
+/// Where `drake:` references are read from (`crate::inputs`).
+#[async_trait::async_trait]
+pub trait InputSource: Send + Sync {
+    /// Open the file `url` names; errors are messages for the task's
+    /// user, naming the reference.
+    async fn open(&self, url: &str) -> Result<StoredInput, String>;
+}
+
 /// Per-run inputs besides the parameters.
 pub struct RunEnv {
     /// Where published files go.
     pub sink: Arc<dyn OutputSink>,
     /// Progress and partial results.
     pub events: mpsc::Sender<RunEvent>,
+    /// Where `drake:` references are read from; `None` outside a server
+    /// (`drake run`), where there are no stored tasks to refer to.
+    pub inputs: Option<Arc<dyn InputSource>>,
 }
 
 impl RunEnv {
@@ -73,6 +94,7 @@ impl RunEnv {
         RunEnv {
             sink: Arc::new(NoOutputs),
             events,
+            inputs: None,
         }
     }
 }

@@ -11,6 +11,7 @@ mod dashboard;
 mod html;
 mod images;
 mod modules;
+mod pipelines;
 mod reliability;
 mod scale;
 mod spin;

@@ -294,6 +294,7 @@ mod tests {
             share: 1,
             max_running: None,
             max_queued: 20_000,
+            max_upload_bytes: None,
         }
     }
 

@@ -400,6 +400,45 @@ pub const RECENT: Operation = Operation {
     ],
 };
 
+pub const UPLOAD: Operation = Operation {
+    method: Method::POST,
+    id: "upload",
+    summary: "Upload a file to use as a task input",
+    about: "An extension of dragon's API. The body is the file (its `Content-Type` kept when \
+            it is a media type) or a `multipart/form-data` form whose first file field is \
+            taken. The file becomes the output `output` of a finished task named `upload`, kept \
+            for the account's retention: `reference` (`drake:KEY/output`) may be given \
+            wherever a task takes a URL (`url`, `images`, SXML `filename`), and `result.output` \
+            links to it. Credentials in a header or the query: the secret, or an `api_key` with \
+            a whitelisted Referer (a browser page; such uploads are the only tasks an \
+            `api_key` request may refer to). At most `max_upload_bytes` (1 GiB unless the \
+            account sets its own); the bytes count as the upload's `usage.bytes_in`.",
+    auth: Auth::Account,
+    body: Some(Body::Upload),
+    query: &[Query {
+        name: "filename",
+        required: false,
+        about: "The file's name (a form's file name otherwise): its extension names the stored \
+                file and, with no `Content-Type`, its type.",
+        ty: "string",
+        repeated: false,
+    }],
+    responses: &[
+        (
+            200,
+            "The upload's status (`success`), with its `reference`.",
+            Payload::Upload,
+        ),
+        BAD_REQUEST,
+        UNAUTHORIZED,
+        (
+            413,
+            "The file is larger than the account's `max_upload_bytes` (named).",
+            Payload::Envelope,
+        ),
+    ],
+};
+
 pub const CANCEL: Operation = Operation {
     method: Method::POST,
     id: "cancel",

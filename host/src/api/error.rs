@@ -61,6 +61,11 @@ impl ApiError {
         }
     }
 
+    /// Another status with these problems (413 naming an upload's cap).
+    pub fn with_status(status: StatusCode, errors: Vec<ErrorEntry>) -> Self {
+        ApiError { status, errors }
+    }
+
     /// 400 with one problem.
     pub fn invalid(name: &str, location: Location, description: impl Into<String>) -> Self {
         Self::bad_request(vec![ErrorEntry::new(name, location, description)])

@@ -180,6 +180,25 @@ impl FromRequestParts<AppState> for QueryCreator {
     }
 }
 
+/// An account proved by a header or the query, for a request whose body
+/// is not JSON (an upload): no signed URL (it signs a task, not a file).
+pub struct Caller {
+    /// Who calls.
+    pub account: Account,
+    /// How the account was proved.
+    pub via: Via,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let query = query_pairs(parts.uri.query());
+        let (account, via) = account(state, from(parts), &query, None, false)?;
+        Ok(Caller { account, via })
+    }
+}
+
 /// Who reads tasks: nobody in particular (the key is the capability,
 /// api.md §2), or, with `require_auth_for_reads`, an authenticated account
 /// that must own every task read.

@@ -13,7 +13,9 @@ use super::AppState;
 use super::auth::Via;
 use super::definition::TaskDef;
 use super::error::{ApiError, Location};
+use super::uploads::UPLOAD_TASK;
 use crate::config::Account;
+use crate::inputs::Reference;
 use crate::store::{FailureKind, NewTask, TaskFailure, TaskRow, new_key, now_micros};
 
 /// The dedup identity of a definition: account, task name, and the
@@ -35,16 +37,13 @@ pub fn dedup_hash(account: &str, def: &TaskDef) -> String {
     hex::encode(h.finalize())
 }
 
-/// Check the account's limits for `n` more tasks: its hourly creations
-/// and its tasks queued now (api.md §3: 401, naming the limit).
-pub async fn check_limits(state: &AppState, account: &Account, n: usize) -> Result<(), ApiError> {
-    let over = |description: String| {
-        Err(ApiError::unauthorized(
-            "account",
-            Location::Body,
-            description,
-        ))
-    };
+/// 401 naming an account limit.
+fn over(description: String) -> ApiError {
+    ApiError::unauthorized("account", Location::Body, description)
+}
+
+/// Check the account's hourly creations for `n` more (tasks or uploads).
+pub async fn check_hourly(state: &AppState, account: &Account, n: usize) -> Result<(), ApiError> {
     if let Some(limit) = account.max_tasks_per_hour {
         let since = now_micros() - 3_600_000_000;
         let used = state
@@ -52,11 +51,18 @@ pub async fn check_limits(state: &AppState, account: &Account, n: usize) -> Resu
             .task_count_created_since(&account.name, since)
             .await?;
         if used.saturating_add(n as u64) > limit {
-            return over(format!(
+            return Err(over(format!(
                 "account limit reached: {limit} tasks per hour (max_tasks_per_hour)"
-            ));
+            )));
         }
     }
+    Ok(())
+}
+
+/// Check the account's limits for `n` more tasks: its hourly creations
+/// and its tasks queued now (api.md §3: 401, naming the limit).
+pub async fn check_limits(state: &AppState, account: &Account, n: usize) -> Result<(), ApiError> {
+    check_hourly(state, account, n).await?;
     if n > 0 {
         let (n, limit) = (n as u64, account.max_queued);
         if state.queued.admits(&account.name, n, limit) {
@@ -64,10 +70,10 @@ pub async fn check_limits(state: &AppState, account: &Account, n: usize) -> Resu
         }
         let queued = state.store.task_count_queued(&account.name).await?;
         if queued.saturating_add(n) > limit {
-            return over(format!(
+            return Err(over(format!(
                 "account limit reached: {limit} tasks queued at once (max_queued); \
                  {queued} are waiting"
-            ));
+            )));
         }
         state
             .queued
@@ -149,7 +155,8 @@ pub async fn insert_tasks(
     // the insert.
     let mut starts = Vec::new();
     for (slot, mut def, hash) in fresh {
-        let failure = validate(state, &mut def, via);
+        let problems = check_references(state, (account, via), &def.params, now).await?;
+        let failure = validate(state, &mut def, via, problems);
         let worker = match &failure {
             None => state.scheduler.take_slot(&account.name),
             Some(_) => None,
@@ -192,6 +199,62 @@ fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
+/// Messages by parameter name (a failed task's `parameters`).
+type Problems = BTreeMap<String, Vec<String>>;
+
+/// Check the `drake:` references among a definition's parameters before
+/// the task is stored, so a reference that cannot be read fails the task
+/// at once, naming its parameter: the task must be the account's, have
+/// succeeded, and have that output. An `api_key` (public: it sits in
+/// browser pages) or a signed URL may refer only to uploads made with an
+/// `api_key` — not to the account's other tasks, whose keys it could
+/// have learnt elsewhere.
+async fn check_references(
+    state: &AppState,
+    (account, via): (&Account, Via),
+    params: &Map<String, Value>,
+    now: i64,
+) -> Result<Problems, ApiError> {
+    let mut problems = Problems::new();
+    for (param, url) in crate::inputs::references(params) {
+        let mut complain = |why: String| problems.entry(param.to_owned()).or_default().push(why);
+        let reference = match Reference::parse(url) {
+            Some(Ok(r)) => r,
+            Some(Err(why)) => {
+                complain(why);
+                continue;
+            }
+            None => continue,
+        };
+        if reference.is_index() {
+            complain(format!(
+                "{reference}: references to tasks of the same request are not supported yet; \
+                 refer to a finished task or an upload by its key"
+            ));
+            continue;
+        }
+        let row = state
+            .store
+            .task_get(reference.key, now)
+            .await?
+            .filter(|row| row.account == account.name);
+        if let Err(why) = crate::inputs::readable(&reference, row.as_ref()) {
+            complain(why);
+            continue;
+        }
+        let public_upload = row
+            .as_ref()
+            .is_some_and(|r| r.task_name == UPLOAD_TASK && r.params["via"] == "api_key");
+        if via != Via::Secret && !public_upload {
+            complain(format!(
+                "{reference}: a request made with an api_key may refer only to uploads made \
+                 with an api_key (the account's other tasks need its secret)"
+            ));
+        }
+    }
+    Ok(problems)
+}
+
 /// Options only a secret may set: a callback is signed with the account's
 /// secret, so an API key holder (the key is public) setting one would get
 /// validly signed webhooks of its own making (this narrows api.md §6).
@@ -202,8 +265,12 @@ const SECRET_ONLY_OPTIONS: [&str; 2] = ["url_callback", "url_errback"];
 /// component validates again; this is the same code (drake-rules). Options
 /// the credential may not set are refused by name and dropped, so the
 /// failed task sends nothing.
-fn validate(state: &AppState, def: &mut TaskDef, via: Via) -> Option<TaskFailure> {
-    let mut problems = BTreeMap::<String, Vec<String>>::new();
+fn validate(
+    state: &AppState,
+    def: &mut TaskDef,
+    via: Via,
+    mut problems: Problems,
+) -> Option<TaskFailure> {
     if via != Via::Secret {
         for name in SECRET_ONLY_OPTIONS {
             if def.options.remove(name).is_some() {

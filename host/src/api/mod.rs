@@ -40,6 +40,7 @@ pub mod openapi;
 pub mod ops;
 pub mod status;
 pub mod stream;
+pub mod uploads;
 pub mod wait;
 
 /// Everything a handler needs; cheap to clone.
@@ -128,6 +129,7 @@ pub fn routes() -> Vec<Route> {
         Route::new("/v1/file/{filename}").get(status::file, FILE),
         Route::new("/v1/recent").get(status::recent, RECENT),
         Route::new("/v1/cancel").post(cancel::cancel, CANCEL),
+        Route::new("/v1/uploads").post(uploads::upload, UPLOAD),
         Route::new("/v1/storage/{key}/{*name}").get(files::storage, STORAGE),
         Route::new("/v1/tasks").get(ops::tasks, TASKS),
         Route::new("/healthz").get(ops::healthz, HEALTHZ),

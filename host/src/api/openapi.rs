@@ -24,6 +24,8 @@ pub enum Body {
     CreateFile,
     /// `{"tasks": [key…] | key, "block"?}`.
     Status,
+    /// A file: raw bytes or `multipart/form-data`.
+    Upload,
 }
 
 /// What a response carries.
@@ -31,6 +33,8 @@ pub enum Body {
 pub enum Payload {
     /// A JSON list of statuses.
     Statuses,
+    /// An upload's status and reference.
+    Upload,
     /// One task status (the failed task of `create_file` / `file`).
     Status,
     /// A redirect to an output file.
@@ -258,6 +262,20 @@ fn operation(op: &Operation, path_params: &[Value]) -> Value {
             Body::Create => json!({"$ref": "#/components/schemas/CreateRequest"}),
             Body::CreateFile => json!({"$ref": "#/components/schemas/CreateFileRequest"}),
             Body::Status => json!({"$ref": "#/components/schemas/StatusRequest"}),
+            Body::Upload => {
+                out["requestBody"] = json!({
+                    "required": true,
+                    "description": "The file, or a form whose first file field is taken.",
+                    "content": {
+                        "*/*": {"schema": {"type": "string",
+                            "contentMediaType": "application/octet-stream"}},
+                        "multipart/form-data": {"schema": {"type": "object",
+                            "properties": {"file": {"type": "string",
+                                "contentMediaType": "application/octet-stream"}}}},
+                    },
+                });
+                return out;
+            }
         };
         out["requestBody"] = json!({
             "required": true,
@@ -275,6 +293,7 @@ fn response(about: &str, payload: Payload) -> Value {
     };
     match payload {
         Payload::Statuses => json_of("StatusList"),
+        Payload::Upload => json_of("Upload"),
         Payload::Status => json_of("Status"),
         Payload::Envelope => json_of("ErrorEnvelope"),
         Payload::Message => json_of("ErrorMessage"),
@@ -395,6 +414,14 @@ fn base_schemas() -> Map<String, Value> {
                 "required": ["task"],
                 "properties": {"task": {"$ref": "#/components/schemas/TaskDefinition"}},
             }],
+        },
+        "Upload": {
+            "description": "An upload's status, with the reference tasks take as a URL.",
+            "allOf": [
+                {"$ref": "#/components/schemas/Status"},
+                {"type": "object", "required": ["reference"], "properties": {
+                    "reference": {"type": "string", "pattern": "^drake:[A-Z2-7]{26}/output$"}}},
+            ],
         },
         "StatusRequest": {
             "type": "object",

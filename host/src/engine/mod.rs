@@ -305,7 +305,7 @@ impl Engine {
             limiter: MemoryLimiter::new(self.config.memory_limit),
             budget: budget.clone(),
             scratch: scratch.clone(),
-            fetch: FetchCtx::new(self.fetcher.clone()),
+            fetch: FetchCtx::new(self.fetcher.clone(), env.inputs),
             blobs: BlobsCtx::new(
                 env.sink,
                 task.info.files.clone(),

@@ -150,6 +150,54 @@ impl Storage {
         parts.finish().await.map(drop)
     }
 
+    /// Store the bytes of `chunks` at `path`, at most `cap` of them,
+    /// streamed in parts (an upload of gigabytes never enters memory
+    /// whole); answers their number and SHA-256. Past the cap, or when
+    /// the stream fails, nothing is kept.
+    pub async fn put_stream<S, E>(
+        &self,
+        path: &str,
+        mut chunks: S,
+        cap: u64,
+    ) -> Result<(u64, [u8; 32]), PutError<E>>
+    where
+        S: futures::Stream<Item = Result<Bytes, E>> + Unpin,
+    {
+        use sha2::Digest as _;
+        let upload = self.inner.put_multipart(&ObjectPath::from(path)).await?;
+        let mut parts = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+        let mut hash = sha2::Sha256::new();
+        let mut size = 0u64;
+        let failed = loop {
+            let chunk = match futures::StreamExt::next(&mut chunks).await {
+                None => break None,
+                Some(Ok(chunk)) => chunk,
+                Some(Err(e)) => break Some(PutError::Body(e)),
+            };
+            size += chunk.len() as u64;
+            if size > cap {
+                break Some(PutError::TooLarge(cap));
+            }
+            hash.update(&chunk);
+            if let Err(e) = parts.wait_for_capacity(PARTS_IN_FLIGHT).await {
+                break Some(PutError::Store(e));
+            }
+            parts.write(&chunk);
+        };
+        match failed {
+            None => {
+                parts.finish().await?;
+                Ok((size, hash.finalize().into()))
+            }
+            Some(e) => {
+                if let Err(abort) = parts.abort().await {
+                    tracing::warn!(error = %abort, path, "abandoning a partial upload failed");
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// Read `range` (or all) of `path`.
     pub async fn get(&self, path: &str, range: Option<Range<u64>>) -> object_store::Result<Object> {
         let options = GetOptions {
@@ -191,6 +239,20 @@ impl Storage {
         }
         Ok(())
     }
+}
+
+/// Why [`Storage::put_stream`] kept nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum PutError<E> {
+    /// More bytes than the cap.
+    #[error("larger than {0} bytes")]
+    TooLarge(u64),
+    /// The stream failed (the client's body).
+    #[error("the body failed: {0}")]
+    Body(E),
+    /// The blob store failed.
+    #[error("the blob store failed: {0}")]
+    Store(#[from] object_store::Error),
 }
 
 /// Most path segments of an output's part (`720p/17.m4s` is two): deep

@@ -24,6 +24,7 @@ use tracing::Instrument as _;
 
 use crate::config::{Config, SchedulerConfig};
 use crate::engine::Engine;
+use crate::inputs::StoredInputs;
 use crate::outputs::{Storage, TaskSink};
 use crate::run::{RunEnv, RunEvent, RunOutcome};
 use crate::store::{
@@ -286,6 +287,11 @@ impl Scheduler {
         let env = RunEnv {
             sink,
             events: events_tx,
+            inputs: Some(Arc::new(StoredInputs {
+                store: self.store.clone(),
+                storage: self.outputs.clone(),
+                account: task.account.clone(),
+            })),
         };
 
         // Events → store, in order, while the run goes on; once it has

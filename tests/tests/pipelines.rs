@@ -1,0 +1,420 @@
+//! Uploads and task outputs as inputs (`drake:KEY/NAME`): an upload feeds
+//! a task, outputs feed the next tasks (image.thumb → image.gif →
+//! video.create's SXML), and every reference that cannot be read — another
+//! account's, a missing file, a failed or expired task, a public API key
+//! reaching for the account's tasks — fails its task at once, naming the
+//! parameter and the key.
+#![expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
+
+use std::process::Command;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::{self, API_KEY, Drake, Options, SECRET};
+
+/// `POST /v1/uploads?filename=NAME` with `bytes` as the body, proved by
+/// `auth` (an `Authorization` value) and `referer`.
+async fn upload_as(
+    drake: &Drake,
+    auth: &str,
+    referer: Option<&str>,
+    name: &str,
+    content_type: &str,
+    bytes: Vec<u8>,
+) -> (StatusCode, Value) {
+    let mut request = common::client()
+        .post(format!("{}/v1/uploads", drake.url))
+        .query(&[("filename", name)])
+        .header("Authorization", auth)
+        .header("Content-Type", content_type)
+        .body(bytes);
+    if let Some(referer) = referer {
+        request = request.header("Referer", referer);
+    }
+    let r = request.send().await.unwrap();
+    let code = r.status();
+    let text = r.text().await.unwrap();
+    (
+        code,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+async fn upload(drake: &Drake, name: &str, content_type: &str, bytes: Vec<u8>) -> Value {
+    let auth = format!("Secret {SECRET}");
+    let (code, status) = upload_as(drake, &auth, None, name, content_type, bytes).await;
+    assert_eq!(code, StatusCode::OK, "{status}");
+    status
+}
+
+/// The messages a failed task gives for parameter `name`.
+fn problems(status: &Value, name: &str) -> String {
+    assert_eq!(status["status"], "error", "{status}");
+    status["result"]["parameters"][name].to_string()
+}
+
+fn accounts() -> Options {
+    Options {
+        tables: r#"
+[[accounts]]
+name = "other"
+secret = "other-secret"
+
+[[accounts]]
+name = "small"
+secret = "small-secret"
+max_upload_bytes = 1000
+retention = "2s"
+"#
+        .into(),
+        ..Default::default()
+    }
+}
+
+/// A photo uploaded raw and another as a form become image.thumb's input;
+/// the upload is a finished task whose file downloads byte for byte, and
+/// its bytes count in the reading task's usage.
+#[tokio::test]
+async fn uploads_feed_tasks() {
+    let drake = Drake::start().await;
+    let photo = common::jpeg(640, 480);
+    let up = upload(&drake, "holiday photo.JPG", "image/jpeg", photo.clone()).await;
+    assert_eq!(up["status"], "success", "{up}");
+    let key = up["key"].as_str().unwrap();
+    let reference = up["reference"].as_str().unwrap();
+    assert_eq!(reference, format!("drake:{key}/output"));
+    assert_eq!(up["result"]["size"], photo.len());
+    assert_eq!(up["result"]["content_type"], "image/jpeg");
+    assert_eq!(up["result"]["filename"], "holiday photo.JPG");
+    assert_eq!(up["usage"]["bytes_in"], photo.len(), "{up}");
+    let url = up["result"]["output"].as_str().unwrap();
+    assert!(url.ends_with(".jpg"), "{url}");
+    assert_eq!(common::download(url).await, photo);
+    // The status route knows it.
+    assert_eq!(drake.wait(key).await["status"], "success");
+
+    let thumb = &drake
+        .create(
+            json!({"task_name": "image.thumb", "url": reference, "width": 64, "height": 48}),
+            true,
+        )
+        .await[0];
+    assert_eq!(thumb["status"], "success", "{thumb}");
+    assert_eq!(thumb["usage"]["bytes_in"], photo.len(), "{thumb}");
+    let bytes = common::download(thumb["result"]["output"].as_str().unwrap()).await;
+    let img = image::load_from_memory(&bytes).unwrap();
+    assert_eq!((img.width(), img.height()), (64, 48));
+
+    // A form: the first file field, its own type and name.
+    let png = common::png(120, 90);
+    let boundary = "drake-test-boundary";
+    let mut form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"pic.png\"\r\n\
+         Content-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    form.extend_from_slice(&png);
+    form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let (code, up) = upload_as(
+        &drake,
+        &format!("Secret {SECRET}"),
+        None,
+        "",
+        &format!("multipart/form-data; boundary={boundary}"),
+        form,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{up}");
+    assert_eq!(up["result"]["size"], png.len(), "{up}");
+    assert_eq!(up["result"]["content_type"], "image/png");
+    let info = &drake
+        .create(
+            json!({"task_name": "image.info", "url": up["reference"]}),
+            true,
+        )
+        .await[0];
+    assert_eq!(info["status"], "success", "{info}");
+    assert_eq!(info["result"]["width"], 120, "{info}");
+
+    // A page is kept as bytes, never served as a page.
+    let page = upload(
+        &drake,
+        "x.html",
+        "text/html",
+        b"<script>1</script>".to_vec(),
+    )
+    .await;
+    assert_eq!(page["result"]["content_type"], "application/octet-stream");
+    let r = drake
+        .get(
+            page["result"]["output"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches(&drake.url),
+        )
+        .await;
+    assert_eq!(r.headers()["content-type"], "application/octet-stream");
+}
+
+/// The caps: an upload over the account's `max_upload_bytes` is refused
+/// with 413 naming it; an empty one and one without credentials with
+/// 400/401; an API key needs a whitelisted Referer.
+#[tokio::test]
+async fn uploads_are_capped_and_authenticated() {
+    let drake = Drake::start_with(accounts()).await;
+    let (code, body) = upload_as(
+        &drake,
+        "Secret small-secret",
+        None,
+        "big.jpg",
+        "image/jpeg",
+        vec![7; 1001],
+    )
+    .await;
+    assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    let message = body["errors"][0]["description"].as_str().unwrap();
+    assert!(message.contains("1000 bytes (max_upload_bytes)"), "{body}");
+    let (code, body) = upload_as(&drake, "Secret small-secret", None, "e", "", vec![]).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    let (code, body) = upload_as(&drake, "Secret nope", None, "a", "", vec![1]).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED, "{body}");
+    let key = format!("Api-Key {API_KEY}");
+    let (code, body) = upload_as(&drake, &key, None, "a.png", "image/png", vec![1]).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED, "{body}");
+    let (code, body) = upload_as(
+        &drake,
+        &key,
+        Some("https://www.example.org/page"),
+        "a.png",
+        "image/png",
+        common::png(8, 8),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+}
+
+/// Outputs feed the next tasks, across requests: three thumbnails, a GIF
+/// of them, then a video whose SXML shows a thumbnail and the GIF.
+#[tokio::test]
+async fn outputs_feed_the_next_tasks() {
+    let drake = Drake::start().await;
+    let mut thumbs = Vec::new();
+    for (i, (w, h)) in [(320, 240), (400, 300), (640, 480)].into_iter().enumerate() {
+        let up = upload(
+            &drake,
+            &format!("p{i}.jpg"),
+            "image/jpeg",
+            common::jpeg(w, h),
+        )
+        .await;
+        let s = &drake
+            .create(
+                json!({"task_name": "image.thumb", "url": up["reference"],
+                       "width": 160, "height": 120}),
+                true,
+            )
+            .await[0];
+        assert_eq!(s["status"], "success", "{s}");
+        thumbs.push(format!("drake:{}/output", s["key"].as_str().unwrap()));
+    }
+    let gif = &drake
+        .create(
+            json!({"task_name": "image.gif", "images": thumbs, "frame_duration": 0.2}),
+            true,
+        )
+        .await[0];
+    assert_eq!(gif["status"], "success", "{gif}");
+    let gif_ref = format!("drake:{}/output", gif["key"].as_str().unwrap());
+    let sxml = format!(
+        r#"<movie service="craftsman-1.0"><body>
+             <effect type="none" duration="1"><image filename="{}"/></effect>
+             <effect type="none" duration="1"><image filename='{gif_ref}'/></effect>
+           </body></movie>"#,
+        thumbs[0]
+    );
+    let video = &drake
+        .create(
+            json!({"task_name": "video.create", "definition": sxml, "profile": "240p",
+                   "preview": false}),
+            true,
+        )
+        .await[0];
+    assert_eq!(video["status"], "success", "{video}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::save(dir.path(), "v.mp4", &video["result"]["export"]).await;
+    let (frames, _, height, rate, _, _) = common::probe(&path);
+    let seconds = frames as f64 / rate;
+    assert!((seconds - 2.0).abs() < 0.2, "{frames} frames at {rate}");
+    assert_eq!(height, 240);
+}
+
+/// Every reference that cannot be read fails its task at create time,
+/// naming the parameter and the key: another account's, a file the task
+/// does not have, a failed task, an expired one, a malformed reference,
+/// one to the same request (not supported yet), and an API key reaching
+/// for a task made with the secret.
+#[tokio::test]
+async fn unreadable_references_fail_with_the_key_named() {
+    let drake = Drake::start_with(accounts()).await;
+    let theirs = {
+        let (code, up) = upload_as(
+            &drake,
+            "Secret other-secret",
+            None,
+            "a.jpg",
+            "image/jpeg",
+            common::jpeg(32, 32),
+        )
+        .await;
+        assert_eq!(code, StatusCode::OK, "{up}");
+        up["key"].as_str().unwrap().to_owned()
+    };
+    let mine = upload(&drake, "a.jpg", "image/jpeg", common::jpeg(32, 32)).await;
+    let mine = mine["key"].as_str().unwrap();
+    let failed = &drake
+        .create(
+            json!({"task_name": "image.thumb", "url": "http://127.0.0.1:9/none.jpg"}),
+            true,
+        )
+        .await[0];
+    assert_eq!(failed["status"], "error");
+    let failed = failed["key"].as_str().unwrap();
+    let thumb = |url: String| json!({"task_name": "image.thumb", "url": url, "width": 8});
+    let statuses = drake
+        .create(
+            json!([
+                thumb(format!("drake:{theirs}/output")),
+                thumb(format!("drake:{mine}/preview")),
+                thumb(format!("drake:{failed}/output")),
+                thumb("drake:nope/output".into()),
+                thumb("drake:$0/output".into()),
+            ]),
+            false,
+        )
+        .await;
+    let want = [
+        format!("task {theirs} not found"),
+        format!("task {mine} has no output \\\"preview\\\" (it has: output)"),
+        format!("task {failed} failed"),
+        "is not a valid reference".to_owned(),
+        "not supported yet".to_owned(),
+    ];
+    for (status, want) in statuses.iter().zip(want) {
+        let got = problems(status, "url");
+        assert!(got.contains(&want), "want {want:?} in {got}");
+    }
+    // The SXML attribute is named by its parameter.
+    let doc = format!(
+        r#"<movie service="craftsman-1.0"><body><effect type="none" duration="1"><image filename="drake:{theirs}/output"/></effect></body></movie>"#
+    );
+    let s = &drake
+        .create(
+            json!({"task_name": "video.create", "definition": doc}),
+            false,
+        )
+        .await[0];
+    assert!(problems(s, "definition").contains(&theirs), "{s}");
+
+    // An API key may refer to uploads made with an API key, not to the
+    // account's other tasks.
+    let referer = "https://example.com/app";
+    let key_auth = format!("Api-Key {API_KEY}");
+    let (code, public) = upload_as(
+        &drake,
+        &key_auth,
+        Some(referer),
+        "b.png",
+        "image/png",
+        common::png(40, 30),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{public}");
+    let base = drake.url.clone();
+    let by_key = |url: String| {
+        let base = base.clone();
+        async move {
+            let r = common::client()
+                .post(format!("{base}/v1/create"))
+                .header("Referer", referer)
+                .body(
+                    json!({"api_key": API_KEY, "block": true,
+                       "tasks": [{"task_name": "image.info", "url": url}]})
+                    .to_string(),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<Value>().await.unwrap()[0].clone()
+        }
+    };
+    let s = by_key(format!("drake:{mine}/output")).await;
+    assert!(problems(&s, "url").contains("api_key"), "{s}");
+    let s = by_key(public["reference"].as_str().unwrap().to_owned()).await;
+    assert_eq!(s["status"], "success", "{s}");
+    assert_eq!(s["result"]["width"], 40, "{s}");
+
+    // `small` keeps tasks two seconds: its upload expires.
+    let (code, up) = upload_as(
+        &drake,
+        "Secret small-secret",
+        None,
+        "c.png",
+        "image/png",
+        common::png(8, 8),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{up}");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (code, s) = drake
+        .post(
+            "/v1/create",
+            json!({"secret": "small-secret", "block": true,
+                   "tasks": [{"task_name": "image.info", "url": up["reference"]}]}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{s}");
+    assert!(problems(&s[0], "url").contains("not found"), "{s}");
+}
+
+/// `drake create … url=@FILE` uploads the file, and the task reads it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_uploads_local_files() {
+    let drake = Drake::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("photo.jpg");
+    std::fs::write(&photo, common::jpeg(300, 200)).unwrap();
+    let out = dir.path().join("out");
+    let run = Command::new(common::drake_bin())
+        .args(["create", "image.thumb", "width=30"])
+        .arg(format!("url=@{}", photo.display()))
+        .arg("--out")
+        .arg(&out)
+        .env("DRAKE_URL", &drake.url)
+        .env("DRAKE_SECRET", SECRET)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(stderr.contains("uploaded"), "{stderr}");
+    let status: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(status["status"], "success", "{status}");
+    let img = image::open(out.join("output.jpg")).unwrap();
+    assert_eq!(img.width(), 30);
+    // A missing file stops before anything is created.
+    let run = Command::new(common::drake_bin())
+        .args(["create", "image.thumb", "url=@/nonexistent/x.jpg"])
+        .env("DRAKE_URL", &drake.url)
+        .env("DRAKE_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("/nonexistent/x.jpg"),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
