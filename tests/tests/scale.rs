@@ -403,3 +403,55 @@ async fn s3_outputs_are_presigned_and_reaped_once_across_nodes() {
     }
     assert_eq!(reaped, keys.len() as u64);
 }
+
+/// An upload on one node is read by a task on another (Postgres + S3): a
+/// file of two multipart parts comes back byte for byte from either node,
+/// and a photo uploaded to one feeds an image.thumb created on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_on_one_node_feed_tasks_on_another() {
+    let db = testing::database().await;
+    let s3 = S3Server::start("drake-up").await;
+    let a = s3_node(&db, &s3, "drake-up", "", "").await;
+    let b = s3_node(&db, &s3, "drake-up", "", "").await;
+    let http = common::client();
+    let upload = |on: &Drake, name: &str, bytes: Vec<u8>| {
+        http.post(format!("{}/v1/uploads", on.url))
+            .query(&[("filename", name)])
+            .header("Authorization", format!("Secret {}", common::SECRET))
+            .body(bytes)
+            .send()
+    };
+    // Over one 8 MiB part.
+    let big = common::noise(9 << 20);
+    let up: Value = upload(&a, "big.bin", big.clone())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(up["result"]["size"], big.len(), "{up}");
+    let key = up["key"].as_str().unwrap();
+    let got = b.get(&format!("/v1/storage/{key}/output.bin")).await;
+    assert_eq!(got.status(), 200);
+    assert!(
+        got.bytes().await.unwrap() == big,
+        "the upload came back changed"
+    );
+
+    let photo = common::jpeg(400, 300);
+    let up: Value = upload(&a, "p.jpg", photo)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let thumb = &b
+        .create(
+            json!({"task_name": "image.thumb", "url": up["reference"], "width": 50}),
+            true,
+        )
+        .await[0];
+    assert_eq!(thumb["status"], "success", "{thumb}");
+    let bytes = common::download(thumb["result"]["output"].as_str().unwrap()).await;
+    assert_eq!(image::load_from_memory(&bytes).unwrap().width(), 50);
+}
