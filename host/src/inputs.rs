@@ -15,6 +15,10 @@ use crate::outputs::Storage;
 use crate::run::{InputSource, StoredInput};
 use crate::store::{TaskRow, TaskState, TaskStore, now_micros};
 
+/// The task name an upload is stored under (no component has it, so no
+/// create can make one).
+pub const UPLOAD_TASK: &str = "upload";
+
 /// The scheme of a reference.
 pub const SCHEME: &str = "drake:";
 

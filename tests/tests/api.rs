@@ -1833,7 +1833,7 @@ async fn openapi_describes_every_route_and_task_as_served() {
             );
         }
     }
-    assert_eq!(operations, 24);
+    assert_eq!(operations, 25);
 }
 
 #[tokio::test]

@@ -13,9 +13,8 @@ use super::AppState;
 use super::auth::Via;
 use super::definition::TaskDef;
 use super::error::{ApiError, Location};
-use super::uploads::UPLOAD_TASK;
 use crate::config::Account;
-use crate::inputs::Reference;
+use crate::inputs::{Reference, UPLOAD_TASK};
 use crate::store::{FailureKind, NewTask, TaskFailure, TaskRow, new_key, now_micros};
 
 /// The dedup identity of a definition: account, task name, and the

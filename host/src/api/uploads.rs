@@ -20,14 +20,11 @@ use super::auth::Via;
 use super::error::{ApiError, ErrorEntry, Location};
 use super::extract::{Caller, query_pairs};
 use super::insert::check_hourly;
+use crate::inputs::UPLOAD_TASK;
 use crate::outputs::PutError;
 use crate::store::{
     CompleteParams, NewTask, OutputFile, ProgressParams, Usage, new_key, now_micros,
 };
-
-/// The task name an upload is stored under (no component has it, so no
-/// create can make one).
-pub const UPLOAD_TASK: &str = "upload";
 
 /// Longest file name kept: a name is for people; this bounds a status.
 const MAX_FILENAME: usize = 255;
