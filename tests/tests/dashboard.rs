@@ -280,7 +280,7 @@ async fn submit_a_task_see_it_complete_and_preview_it() {
 
     // WebP and AVIF thumbnails preview too: Chromium decodes what drake
     // writes, to the same picture as the PNG (mean colours compared; the
-    // PNG's kept first: a new submission replaces the cards).
+    // PNG's kept first: querySelector finds the newest card).
     browser
         .eval(
             "window.pixelAt = i => { const c = document.createElement('canvas');\
@@ -436,6 +436,89 @@ async fn submit_a_task_see_it_complete_and_preview_it() {
         )
         .await;
     assert!(error.as_str().unwrap().contains("secret"), "{error}");
+}
+
+/// A file picked beside a URL field is uploaded and its reference fills
+/// the field; files dropped on a list field are added as lines. The tasks
+/// then read the uploads (a thumbnail, a GIF of two dropped frames).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_picked_or_dropped_are_uploaded_and_used() {
+    let drake = Drake::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("photo.jpg");
+    std::fs::write(&photo, common::jpeg(640, 480)).unwrap();
+    let browser = Browser::start().await;
+    browser.open_dashboard(&drake.url).await;
+    browser.type_into("#secret", SECRET).await;
+    browser.choose("#task", "image.thumb").await;
+    let picker = browser.find("input.upload[data-for=\"f-url\"]").await;
+    browser
+        .call(
+            reqwest::Method::POST,
+            &format!("/element/{picker}/value"),
+            json!({"text": photo.display().to_string()}),
+        )
+        .await;
+    let reference = browser
+        .wait_for(
+            "the upload's reference in the url field",
+            "const v = document.getElementById('f-url').value; return v.startsWith('drake:') && v",
+        )
+        .await;
+    let reference = reference.as_str().unwrap().to_owned();
+    assert!(reference.ends_with("/output"), "{reference}");
+    browser.type_into("#f-width", "64").await;
+    browser.click("#submit").await;
+    browser
+        .wait_for(
+            "the thumbnail of the upload",
+            "const img = document.querySelector('.card[data-task=\"image.thumb\"] .previews img');\
+             return img && img.complete && img.naturalWidth === 64",
+        )
+        .await;
+
+    // Two frames drawn in the page, dropped on image.gif's list.
+    browser.choose("#task", "image.gif").await;
+    browser
+        .eval(
+            "const frame = (colour) => new Promise(done => {\
+               const c = document.createElement('canvas'); c.width = 40; c.height = 30;\
+               const g = c.getContext('2d'); g.fillStyle = colour; g.fillRect(0, 0, 40, 30);\
+               c.toBlob(b => done(new File([b], colour.slice(1) + '.png', {type: 'image/png'})), 'image/png');\
+             });\
+             Promise.all([frame('#ff0000'), frame('#0000ff')]).then(files => {\
+               const dt = new DataTransfer(); files.forEach(f => dt.items.add(f));\
+               document.getElementById('f-images').dispatchEvent(\
+                 new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));\
+             });",
+        )
+        .await;
+    let lines = browser
+        .wait_for(
+            "two references in the images field",
+            "const v = document.getElementById('f-images').value.split('\\n');\
+             return v.length === 2 && v.every(l => l.startsWith('drake:')) && v",
+        )
+        .await;
+    assert_ne!(lines[0], lines[1]);
+    // Each upload shows as a card of its own.
+    let cards = browser.eval(CARD_STATUSES).await;
+    let uploads = cards
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| *c == "upload:success")
+        .count();
+    assert!(uploads >= 2, "{cards}");
+    browser.click("#submit").await;
+    let size = browser
+        .wait_for(
+            "the GIF of the dropped frames",
+            "const img = document.querySelector('.card[data-task=\"image.gif\"] .previews img');\
+             return img && img.complete && img.naturalWidth && [img.naturalWidth, img.naturalHeight]",
+        )
+        .await;
+    assert_eq!(size, json!([40, 30]));
 }
 
 /// A DASH ladder (VP9 + Opus: Debian's Chromium has no H.264) made from

@@ -111,7 +111,57 @@ function field(name, raw, required, root) {
   if (s.default != null && input.tagName === "INPUT") input.placeholder = String(s.default);
   if (required) input.required = true;
   const hint = s.description ? el("p", { class: "hint", text: s.description }) : null;
-  return el("div", {}, label, input, hint);
+  const takesFiles = input.type === "url" || input.dataset.kind === "string-or-json" ||
+    (type === "array" && /(url|image)s$/.test(name));
+  return el("div", {}, label, input, takesFiles ? picker(input) : null, hint);
+}
+
+// ---- uploads ----------------------------------------------------------
+
+// A file picker beside a URL field (and drops onto the field): the file is
+// uploaded (POST /v1/uploads) and its reference (drake:KEY/output) fills
+// the field, or is added as a line of a list.
+function picker(input) {
+  const files = el("input", { type: "file", class: "upload", "data-for": input.id,
+    "aria-label": `upload a file for ${input.name}` });
+  if (input.tagName === "TEXTAREA") files.multiple = true;
+  const note = el("span", { class: "hint upload-note" });
+  const take = async (list) => {
+    for (const file of list) {
+      note.textContent = `uploading ${file.name}…`;
+      try {
+        const ref = await upload(file);
+        if (input.tagName === "TEXTAREA") input.value = (input.value.trim() ? input.value.trim() + "\n" : "") + ref;
+        else input.value = ref;
+        note.textContent = `${file.name} → ${ref}`;
+      } catch (e) {
+        note.textContent = "";
+        showError(`${input.name}: ${e.message}`);
+        return;
+      }
+    }
+  };
+  files.addEventListener("change", () => { take([...files.files]); files.value = ""; });
+  input.addEventListener("dragover", (e) => { e.preventDefault(); input.classList.add("drop"); });
+  input.addEventListener("dragleave", () => input.classList.remove("drop"));
+  input.addEventListener("drop", (e) => {
+    input.classList.remove("drop");
+    if (!e.dataTransfer || !e.dataTransfer.files.length) return;
+    e.preventDefault();
+    take([...e.dataTransfer.files]);
+  });
+  return el("div", { class: "upload-row" }, files, note);
+}
+
+async function upload(file) {
+  showError("");
+  const h = headers();
+  h["Content-Type"] = file.type || "application/octet-stream";
+  const resp = await fetch("/v1/uploads?filename=" + encodeURIComponent(file.name), { method: "POST", headers: h, body: file });
+  if (!resp.ok) throw new Error(await describeFailure(resp));
+  const status = await resp.json();
+  renderStatus(status, "upload");
+  return status.reference;
 }
 
 function renderFields() {
@@ -183,7 +233,9 @@ function card(key) {
     c = el("div", { class: "card", "data-key": key });
     state.cards.set(key, c);
     const box = $("statuses");
-    if (box.querySelector("p.hint")) box.replaceChildren();
+    // The placeholder goes; cards stay (a card's usage line is a p.hint too).
+    const placeholder = box.querySelector(":scope > p.hint");
+    if (placeholder) placeholder.remove();
     box.prepend(c);
   }
   return c;
@@ -193,7 +245,8 @@ function renderStatus(s, taskName) {
   const c = card(s.key);
   if (taskName) c.dataset.task = taskName;
   const task = state.tasks.get(c.dataset.task);
-  const files = new Set(task ? task.files : []);
+  // An upload is a task with one file, `output`.
+  const files = new Set(task ? task.files : c.dataset.task === "upload" ? ["output"] : []);
   const top = el("div", { class: "top" },
     el("span", { class: "name", text: c.dataset.task || "task" }),
     el("span", { class: "badge " + s.status, text: s.status }),
