@@ -33,6 +33,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Largest file `POST /v1/uploads` keeps (an account may set its own).
     pub max_upload_bytes: u64,
+    /// Most bytes of uploads one account keeps at once (until they
+    /// expire; an account may set its own).
+    pub max_stored_upload_bytes: u64,
     /// Longest `block: true` / create_file wait before answering with the
     /// current statuses.
     #[serde(with = "duration")]
@@ -110,6 +113,10 @@ impl Default for Config {
             // As much as a task may fetch by default (budgets.fetch_bytes):
             // a larger upload no task could read.
             max_upload_bytes: 1 << 30,
+            // Ten of the largest uploads: room for real work, while one
+            // tenant (even with only its public api_key) cannot fill the
+            // disk the others share.
+            max_stored_upload_bytes: 10 << 30,
             // api.md §5: block waits are capped at 600 s by default.
             block_timeout: Duration::from_secs(600),
             // Under the usual 65 536 descriptors with room for files,
@@ -767,6 +774,10 @@ pub struct Account {
     /// `max_upload_bytes`.
     #[serde(default)]
     pub max_upload_bytes: Option<u64>,
+    /// Most bytes of uploads it keeps at once; default: the server's
+    /// `max_stored_upload_bytes`.
+    #[serde(default)]
+    pub max_stored_upload_bytes: Option<u64>,
 }
 
 fn default_share() -> u32 {
@@ -805,6 +816,7 @@ impl Account {
             max_running: None,
             max_queued: default_max_queued(),
             max_upload_bytes: None,
+            max_stored_upload_bytes: None,
         };
         Ok((account, path))
     }

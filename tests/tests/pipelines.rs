@@ -66,6 +66,7 @@ secret = "other-secret"
 name = "small"
 secret = "small-secret"
 max_upload_bytes = 1000
+max_stored_upload_bytes = 1500
 retention = "2s"
 "#
         .into(),
@@ -159,9 +160,10 @@ async fn uploads_feed_tasks() {
     assert_eq!(r.headers()["content-type"], "application/octet-stream");
 }
 
-/// The caps: an upload over the account's `max_upload_bytes` is refused
-/// with 413 naming it; an empty one and one without credentials with
-/// 400/401; an API key needs a whitelisted Referer.
+/// The caps: an upload over the account's `max_upload_bytes`, or past its
+/// `max_stored_upload_bytes` in all, is refused with 413 naming the
+/// limit; an empty one and one without credentials with 400/401; an API
+/// key needs a whitelisted Referer.
 #[tokio::test]
 async fn uploads_are_capped_and_authenticated() {
     let drake = Drake::start_with(accounts()).await;
@@ -179,6 +181,16 @@ async fn uploads_are_capped_and_authenticated() {
     assert!(message.contains("1000 bytes (max_upload_bytes)"), "{body}");
     let (code, body) = upload_as(&drake, "Secret small-secret", None, "e", "", vec![]).await;
     assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    // Two of 800 bytes pass the file cap, not the account's total.
+    let (code, body) = upload_as(&drake, "Secret small-secret", None, "a", "", vec![1; 800]).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let (code, body) = upload_as(&drake, "Secret small-secret", None, "b", "", vec![2; 800]).await;
+    assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    let message = body["errors"][0]["description"].as_str().unwrap();
+    assert!(
+        message.contains("800 bytes of its 1500 (max_stored_upload_bytes)"),
+        "{body}"
+    );
     let (code, body) = upload_as(&drake, "Secret nope", None, "a", "", vec![1]).await;
     assert_eq!(code, StatusCode::UNAUTHORIZED, "{body}");
     let key = format!("Api-Key {API_KEY}");

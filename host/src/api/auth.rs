@@ -295,6 +295,7 @@ mod tests {
             max_running: None,
             max_queued: 20_000,
             max_upload_bytes: None,
+            max_stored_upload_bytes: None,
         }
     }
 

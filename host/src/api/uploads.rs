@@ -36,9 +36,7 @@ pub async fn upload(
     request: Request,
 ) -> Result<Response, ApiError> {
     check_hourly(&state, &account, 1).await?;
-    let cap = account
-        .max_upload_bytes
-        .unwrap_or(state.config.max_upload_bytes);
+    let cap = upload_cap(&state, &account).await?;
     let query = query_pairs(request.uri().query());
     let named = query
         .iter()
@@ -72,8 +70,8 @@ pub async fn upload(
                 let declared = field.content_type().map(ToString::to_string);
                 let content_type = content_type(declared.as_deref(), filename.as_deref());
                 let path = path(&filename, &content_type);
-                let stored = state.outputs.put_stream(&path, field, cap).await;
-                break keep(stored, cap, path, filename, content_type)?;
+                let stored = state.outputs.put_stream(&path, field, cap.bytes).await;
+                break keep(stored, &cap, path, filename, content_type)?;
             }
         }
         None => {
@@ -84,8 +82,8 @@ pub async fn upload(
             let content_type = content_type(declared.as_deref(), named.as_deref());
             let path = path(&named, &content_type);
             let body = request.into_body().into_data_stream();
-            let stored = state.outputs.put_stream(&path, body, cap).await;
-            keep(stored, cap, path, named, content_type)?
+            let stored = state.outputs.put_stream(&path, body, cap.bytes).await;
+            keep(stored, &cap, path, named, content_type)?
         }
     };
     let Kept {
@@ -187,6 +185,45 @@ pub async fn upload(
     Ok((StatusCode::OK, Json(status)).into_response())
 }
 
+/// How many bytes this upload may have: the account's per-file cap, or
+/// less when its uploads kept already come near its total.
+async fn upload_cap(state: &AppState, account: &crate::config::Account) -> Result<Cap, ApiError> {
+    let file = account
+        .max_upload_bytes
+        .unwrap_or(state.config.max_upload_bytes);
+    let total = account
+        .max_stored_upload_bytes
+        .unwrap_or(state.config.max_stored_upload_bytes);
+    let kept = state
+        .store
+        .upload_bytes_kept(&account.name, now_micros())
+        .await?;
+    let room = total.saturating_sub(kept);
+    Ok(if room < file {
+        Cap {
+            bytes: room,
+            why: format!(
+                "the account's uploads kept come to {kept} bytes of its {total} \
+                 (max_stored_upload_bytes): this file does not fit until some expire"
+            ),
+        }
+    } else {
+        Cap {
+            bytes: file,
+            why: format!(
+                "the file is larger than this account's upload limit of {file} bytes \
+                 (max_upload_bytes)"
+            ),
+        }
+    })
+}
+
+/// The most bytes an upload may have, and the message when it has more.
+struct Cap {
+    bytes: u64,
+    why: String,
+}
+
 /// An upload stored.
 struct Kept {
     path: String,
@@ -199,7 +236,7 @@ struct Kept {
 /// The request-level answer for a failed store.
 fn keep<E: std::fmt::Display>(
     stored: Result<(u64, [u8; 32]), PutError<E>>,
-    cap: u64,
+    cap: &Cap,
     path: String,
     filename: Option<String>,
     content_type: String,
@@ -212,7 +249,10 @@ fn keep<E: std::fmt::Display>(
             size,
             sha256,
         }),
-        Err(PutError::TooLarge(_)) => Err(too_large(cap)),
+        Err(PutError::TooLarge(_)) => Err(ApiError::with_status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            vec![ErrorEntry::new("body", Location::Body, cap.why.clone())],
+        )),
         Err(PutError::Body(e)) => Err(ApiError::invalid(
             "body",
             Location::Body,
@@ -220,21 +260,6 @@ fn keep<E: std::fmt::Display>(
         )),
         Err(PutError::Store(e)) => Err(ApiError::internal(format!("storing an upload: {e}"))),
     }
-}
-
-/// 413 naming the cap.
-fn too_large(cap: u64) -> ApiError {
-    ApiError::with_status(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        vec![ErrorEntry::new(
-            "body",
-            Location::Body,
-            format!(
-                "the file is larger than this account's upload limit of {cap} bytes \
-                 (max_upload_bytes)"
-            ),
-        )],
-    )
 }
 
 fn bad_form(e: &multer::Error) -> ApiError {

@@ -53,6 +53,43 @@ pub async fn exercise(store: &dyn TaskStore) {
     notifications(store).await;
     cancellation(store).await;
     fair_claims(store).await;
+    uploads_kept(store).await;
+}
+
+/// The bytes of an account's uploads still kept: succeeded `upload`
+/// tasks only, its own, unexpired.
+async fn uploads_kept(store: &dyn TaskStore) {
+    let t0 = 9_000 * SEC;
+    for (key, account) in [("UP1", "acct"), ("UP2", "acct"), ("UP3", "other")] {
+        let mut up = new_task(key, t0);
+        up.task_name = "upload".into();
+        up.account = account.into();
+        up.lease = Some(Lease {
+            owner: "w0".into(),
+            expires_at: t0 + 30 * SEC,
+        });
+        store.task_insert(up).await.unwrap();
+    }
+    assert!(complete(store, "UP1", "w0", t0).await);
+    assert!(complete(store, "UP3", "w0", t0).await);
+    // UP2 never finished: nothing of it is kept.
+    assert_eq!(
+        store.upload_bytes_kept("acct", t0).await.unwrap(),
+        USAGE.bytes_in
+    );
+    assert_eq!(
+        store.upload_bytes_kept("other", t0).await.unwrap(),
+        USAGE.bytes_in
+    );
+    assert_eq!(store.upload_bytes_kept("nobody", t0).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .upload_bytes_kept("acct", t0 + 100 * SEC)
+            .await
+            .unwrap(),
+        0,
+        "expired"
+    );
 }
 
 async fn insert_and_read(store: &dyn TaskStore) {

@@ -496,6 +496,9 @@ pub trait TaskStore: Send + Sync + 'static {
     ) -> Result<Vec<TaskRow>>;
     /// Tasks created by `account` since `since` (account limits).
     async fn task_count_created_since(&self, account: &str, since: Micros) -> Result<u64>;
+    /// Bytes of `account`'s uploads kept now (`max_stored_upload_bytes`):
+    /// the `usage.bytes_in` of its unexpired `upload` tasks.
+    async fn upload_bytes_kept(&self, account: &str, now: Micros) -> Result<u64>;
     /// Tasks of `account` queued now (`max_queued`).
     async fn task_count_queued(&self, account: &str) -> Result<u64>;
     /// Claim up to `limit` queued tasks, accounts taking turns by share

@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/postgres_0002_callbacks.sql"),
     include_str!("sql/postgres_0003_cancel.sql"),
     include_str!("sql/postgres_0004_fair.sql"),
+    include_str!("sql/postgres_0005_uploads.sql"),
 ];
 
 /// The channel every node listens on.
@@ -234,6 +235,19 @@ impl TaskStore for PostgresStore {
         )
         .bind(account)
         .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn upload_bytes_kept(&self, account: &str, now: Micros) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM((usage->>'bytes_in')::BIGINT), 0)::BIGINT FROM tasks \
+             WHERE account = $1 AND task_name = 'upload' AND expires_at > $2 \
+             AND state = 'succeeded'",
+        )
+        .bind(account)
+        .bind(now)
         .fetch_one(&self.pool)
         .await?;
         Ok(u64::try_from(n).unwrap_or(0))

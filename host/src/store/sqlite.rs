@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/sqlite_0003_callbacks.sql"),
     include_str!("sql/sqlite_0004_cancel.sql"),
     include_str!("sql/sqlite_0005_fair.sql"),
+    include_str!("sql/sqlite_0006_uploads.sql"),
 ];
 
 /// Notification fan-out buffer: a slow subscriber that falls this far
@@ -358,6 +359,19 @@ impl TaskStore for SqliteStore {
                 .bind(since)
                 .fetch_one(&self.pool)
                 .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn upload_bytes_kept(&self, account: &str, now: Micros) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(json_extract(usage, '$.bytes_in')), 0) FROM tasks \
+             WHERE account = ? AND task_name = 'upload' AND expires_at > ? \
+             AND state = 'succeeded'",
+        )
+        .bind(account)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
