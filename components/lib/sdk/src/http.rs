@@ -136,6 +136,14 @@ impl std::error::Error for Error {}
 /// `scheme`, `authority`, `path?query` of an absolute http(s) URL.
 pub fn split_url(url: &str) -> Result<(&str, &str, &str), Error> {
     let invalid = || Error::InvalidUrl(url.chars().take(200).collect());
+    if url.starts_with("drake:") {
+        // Read from a drake server's blob store by its `fetch`; over
+        // wasi:http (Spin) there is no store to read them from.
+        return Err(Error::InvalidUrl(format!(
+            "{}: drake: references are read by a drake server, not over HTTP (Spin)",
+            url.chars().take(80).collect::<String>()
+        )));
+    }
     let (scheme, rest) = url.split_once("://").ok_or_else(invalid)?;
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
         return Err(invalid());
@@ -436,5 +444,10 @@ mod tests {
         for bad in ["ftp://h/", "//h/", "http:///x", "http://u:p@h/"] {
             assert!(split_url(bad).is_err(), "{bad}");
         }
+        let Err(Error::InvalidUrl(why)) = split_url("drake:ABCDEFGHIJKLMNOPQRSTUVWXYZ/output")
+        else {
+            panic!("a reference is not fetched over HTTP");
+        };
+        assert!(why.contains("drake server"), "{why}");
     }
 }
