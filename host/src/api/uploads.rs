@@ -86,14 +86,7 @@ pub async fn upload(
             keep(stored, &cap, path, named, content_type)?
         }
     };
-    let Kept {
-        path,
-        filename,
-        content_type,
-        size,
-        sha256,
-    } = kept;
-    if size == 0 {
+    if kept.size == 0 {
         if let Err(e) = state.outputs.delete_task(&key).await {
             tracing::warn!(error = %e, "deleting an empty upload failed");
         }
@@ -103,7 +96,35 @@ pub async fn upload(
             "the file is empty",
         ));
     }
+    // A file without its row is reaped by nothing: it goes too.
+    let row = match record(&state, (&account, via), &key, kept).await {
+        Ok(row) => row,
+        Err(e) => {
+            if let Err(e) = state.outputs.delete_task(&key).await {
+                tracing::warn!(error = %e, "deleting an unrecorded upload failed");
+            }
+            return Err(e);
+        }
+    };
+    let mut status = crate::wire::status(&row, &state.urls);
+    status["reference"] = format!("{}{key}/output", crate::inputs::SCHEME).into();
+    Ok((StatusCode::OK, Json(status)).into_response())
+}
 
+/// The finished `upload` task of a stored file.
+async fn record(
+    state: &AppState,
+    (account, via): (&crate::config::Account, Via),
+    key: &str,
+    kept: Kept,
+) -> Result<crate::store::TaskRow, ApiError> {
+    let Kept {
+        path,
+        filename,
+        content_type,
+        size,
+        sha256,
+    } = kept;
     // Stored claimed by this node, its file recorded, then completed: the
     // store's own transitions, so an upload is a task like any other. A
     // node dying in between leaves a claimed row the rescuer fails (no
@@ -124,7 +145,7 @@ pub async fn upload(
     state
         .store
         .task_insert(NewTask {
-            key: key.clone(),
+            key: key.to_owned(),
             account: account.name.clone(),
             task_name: UPLOAD_TASK.into(),
             params: Value::Object(params),
@@ -142,7 +163,7 @@ pub async fn upload(
     state
         .store
         .task_progress_if_running(ProgressParams {
-            key: key.clone(),
+            key: key.to_owned(),
             owner: owner.clone(),
             progress: None,
             values: None,
@@ -165,7 +186,7 @@ pub async fn upload(
     state
         .store
         .task_complete_if_running(CompleteParams {
-            key: key.clone(),
+            key: key.to_owned(),
             owner,
             values,
             usage: Usage {
@@ -175,14 +196,11 @@ pub async fn upload(
             now: now_micros(),
         })
         .await?;
-    let row = state
+    state
         .store
-        .task_get(&key, now_micros())
+        .task_get(key, now_micros())
         .await?
-        .ok_or_else(|| ApiError::internal(format!("upload {key} vanished once stored")))?;
-    let mut status = crate::wire::status(&row, &state.urls);
-    status["reference"] = format!("{}{key}/output", crate::inputs::SCHEME).into();
-    Ok((StatusCode::OK, Json(status)).into_response())
+        .ok_or_else(|| ApiError::internal(format!("upload {key} vanished once stored")))
 }
 
 /// How many bytes this upload may have: the account's per-file cap, or
