@@ -108,6 +108,23 @@ async fn uploads_feed_tasks() {
     let img = image::load_from_memory(&bytes).unwrap();
     assert_eq!((img.width(), img.height()), (64, 48));
 
+    // Deduplication compares what references resolve to: the same photo
+    // uploaded again is the same input; another photo is not.
+    let again = upload(&drake, "copy.jpg", "image/jpeg", photo.clone()).await;
+    let other = upload(&drake, "other.jpg", "image/jpeg", common::jpeg(64, 48)).await;
+    assert_ne!(again["key"], up["key"]);
+    let dedup = |reference: &Value| {
+        json!({"secret": SECRET, "dedup": true, "block": true, "tasks": [
+            {"task_name": "image.thumb", "url": reference, "width": 64, "height": 48}]})
+    };
+    let (_, same) = drake.post("/v1/create", dedup(&up["reference"])).await;
+    assert_eq!(same[0]["key"], thumb["key"], "{same}");
+    let (_, same) = drake.post("/v1/create", dedup(&again["reference"])).await;
+    assert_eq!(same[0]["key"], thumb["key"], "the same bytes: {same}");
+    let (_, fresh) = drake.post("/v1/create", dedup(&other["reference"])).await;
+    assert_ne!(fresh[0]["key"], thumb["key"], "{fresh}");
+    assert_eq!(fresh[0]["status"], "success", "{fresh}");
+
     // A form: the first file field, its own type and name.
     let png = common::png(120, 90);
     let boundary = "drake-test-boundary";

@@ -18,13 +18,16 @@ use crate::inputs::{Reference, UPLOAD_TASK};
 use crate::store::{FailureKind, NewTask, TaskFailure, TaskRow, new_key, now_micros};
 
 /// The dedup identity of a definition: account, task name, and the
-/// parameters in canonical form (sorted keys, nulls dropped).
-pub fn dedup_hash(account: &str, def: &TaskDef) -> String {
+/// parameters in canonical form (sorted keys, nulls dropped), each
+/// reference in them replaced by what it resolves to (`contents`: an
+/// upload's bytes by their SHA-256, so the same photo uploaded twice is
+/// the same input).
+pub fn dedup_hash(account: &str, def: &TaskDef, contents: &[(String, String)]) -> String {
     let params: Map<String, Value> = def
         .params
         .iter()
         .filter(|(_, v)| !v.is_null())
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .map(|(k, v)| (k.clone(), resolved(v, contents)))
         .collect();
     let mut h = Sha256::new();
     h.update(account.as_bytes());
@@ -56,6 +59,26 @@ pub async fn check_hourly(state: &AppState, account: &Account, n: usize) -> Resu
         }
     }
     Ok(())
+}
+
+/// `value` with every reference in `contents` replaced by its content.
+fn resolved(value: &Value, contents: &[(String, String)]) -> Value {
+    match value {
+        Value::String(s) if !contents.is_empty() && s.contains(crate::inputs::SCHEME) => {
+            let mut s = s.clone();
+            for (reference, content) in contents {
+                s = s.replace(reference.as_str(), content);
+            }
+            Value::String(s)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|v| resolved(v, contents)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), resolved(v, contents)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 /// Check the account's limits for `n` more tasks: its hourly creations
@@ -133,8 +156,12 @@ pub async fn insert_tasks(
     let mut rows = Vec::with_capacity(defs.len());
     let mut fresh = Vec::new();
     for def in defs {
-        let hash = dedup_hash(&account.name, &def);
+        let References { problems, contents } =
+            check_references(state, (account, via), &def.params, now).await?;
+        let hash = dedup_hash(&account.name, &def, &contents);
+        // A reference the caller may not read reuses nothing either.
         if dedup
+            && problems.is_empty()
             && let Some(row) = state
                 .store
                 .task_find_dedup(&account.name, &hash, now)
@@ -144,7 +171,7 @@ pub async fn insert_tasks(
             continue;
         }
         rows.push(None);
-        fresh.push((rows.len() - 1, def, hash));
+        fresh.push((rows.len() - 1, def, hash, problems));
     }
     check_limits(state, account, fresh.len()).await?;
     let mut inserted = Vec::with_capacity(fresh.len());
@@ -153,8 +180,7 @@ pub async fn insert_tasks(
     // worker slot free now, watched for changes (a cancel) from before
     // the insert.
     let mut starts = Vec::new();
-    for (slot, mut def, hash) in fresh {
-        let problems = check_references(state, (account, via), &def.params, now).await?;
+    for (slot, mut def, hash, problems) in fresh {
         let failure = validate(state, &mut def, via, problems);
         let worker = match &failure {
             None => state.scheduler.take_slot(&account.name),
@@ -213,8 +239,9 @@ async fn check_references(
     (account, via): (&Account, Via),
     params: &Map<String, Value>,
     now: i64,
-) -> Result<Problems, ApiError> {
+) -> Result<References, ApiError> {
     let mut problems = Problems::new();
+    let mut contents = Vec::new();
     for (param, url) in crate::inputs::references(params) {
         let mut complain = |why: String| problems.entry(param.to_owned()).or_default().push(why);
         let reference = match Reference::parse(url) {
@@ -241,9 +268,11 @@ async fn check_references(
             complain(why);
             continue;
         }
-        let public_upload = row
-            .as_ref()
-            .is_some_and(|r| r.task_name == UPLOAD_TASK && r.params["via"] == "api_key");
+        let upload = row.as_ref().filter(|r| r.task_name == UPLOAD_TASK);
+        if let Some(sha256) = upload.and_then(|r| r.result.as_ref()?["sha256"].as_str()) {
+            contents.push((url.to_owned(), format!("upload:sha256:{sha256}")));
+        }
+        let public_upload = upload.is_some_and(|r| r.params["via"] == "api_key");
         if via != Via::Secret && !public_upload {
             complain(format!(
                 "{reference}: a request made with an api_key may refer only to uploads made \
@@ -251,7 +280,15 @@ async fn check_references(
             ));
         }
     }
-    Ok(problems)
+    Ok(References { problems, contents })
+}
+
+/// What [`check_references`] found.
+struct References {
+    /// Why references cannot be read, by parameter.
+    problems: Problems,
+    /// Each readable upload reference, and its content (for dedup).
+    contents: Vec<(String, String)>,
 }
 
 /// Options only a secret may set: a callback is signed with the account's
