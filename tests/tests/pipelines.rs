@@ -210,6 +210,45 @@ async fn uploads_are_capped_and_authenticated() {
     );
     let (code, body) = upload_as(&drake, "Secret nope", None, "a", "", vec![1]).await;
     assert_eq!(code, StatusCode::UNAUTHORIZED, "{body}");
+    // A form without a file, and a body that is not the form it says.
+    let form = "--b\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n--b--\r\n";
+    let (code, body) = upload_as(
+        &drake,
+        &format!("Secret {SECRET}"),
+        None,
+        "",
+        "multipart/form-data; boundary=b",
+        form.into(),
+    )
+    .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("no file field"), "{body}");
+    let (code, body) = upload_as(
+        &drake,
+        &format!("Secret {SECRET}"),
+        None,
+        "",
+        "multipart/form-data; boundary=b",
+        b"garbage".to_vec(),
+    )
+    .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    // Uploads count in max_tasks_per_hour (`limited`: 2).
+    for expected in [StatusCode::OK, StatusCode::OK, StatusCode::UNAUTHORIZED] {
+        let (code, body) = upload_as(
+            &drake,
+            "Secret limited-secret",
+            None,
+            "x.png",
+            "image/png",
+            vec![1; 10],
+        )
+        .await;
+        assert_eq!(code, expected, "{body}");
+        if code == StatusCode::UNAUTHORIZED {
+            assert!(body.to_string().contains("max_tasks_per_hour"), "{body}");
+        }
+    }
     let key = format!("Api-Key {API_KEY}");
     let (code, body) = upload_as(&drake, &key, None, "a.png", "image/png", vec![1]).await;
     assert_eq!(code, StatusCode::UNAUTHORIZED, "{body}");
@@ -251,7 +290,9 @@ async fn outputs_feed_the_next_tasks() {
     }
     let gif = &drake
         .create(
-            json!({"task_name": "image.gif", "images": thumbs, "frame_duration": 0.2}),
+            // The first frame twice: one key named twice is read twice.
+            json!({"task_name": "image.gif", "images": [&thumbs[0], &thumbs[1], &thumbs[2], &thumbs[0]],
+                   "frame_duration": 0.2}),
             true,
         )
         .await[0];

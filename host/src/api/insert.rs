@@ -242,6 +242,9 @@ async fn check_references(
 ) -> Result<References, ApiError> {
     let mut problems = Problems::new();
     let mut contents = Vec::new();
+    // A list may name one task many times (a GIF of the same frame): each
+    // key is read once.
+    let mut rows = std::collections::HashMap::<&str, Option<TaskRow>>::new();
     for (param, url) in crate::inputs::references(params) {
         let mut complain = |why: String| problems.entry(param.to_owned()).or_default().push(why);
         let reference = match Reference::parse(url) {
@@ -259,17 +262,25 @@ async fn check_references(
             ));
             continue;
         }
-        let row = state
-            .store
-            .task_get(reference.key, now)
-            .await?
-            .filter(|row| row.account == account.name);
+        let row = match rows.get(reference.key) {
+            Some(row) => row,
+            None => {
+                let row = state
+                    .store
+                    .task_get(reference.key, now)
+                    .await?
+                    .filter(|row| row.account == account.name);
+                rows.entry(reference.key).or_insert(row)
+            }
+        };
         if let Err(why) = crate::inputs::readable(&reference, row.as_ref()) {
             complain(why);
             continue;
         }
         let upload = row.as_ref().filter(|r| r.task_name == UPLOAD_TASK);
-        if let Some(sha256) = upload.and_then(|r| r.result.as_ref()?["sha256"].as_str()) {
+        if let Some(sha256) = upload.and_then(|r| r.result.as_ref()?["sha256"].as_str())
+            && !contents.iter().any(|(r, _)| r == url)
+        {
             contents.push((url.to_owned(), format!("upload:sha256:{sha256}")));
         }
         let public_upload = upload.is_some_and(|r| r.params["via"] == "api_key");
