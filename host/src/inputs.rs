@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::outputs::Storage;
 use crate::run::{InputSource, StoredInput};
-use crate::store::{TaskRow, TaskState, TaskStore, now_micros};
+use crate::store::{TaskRow, TaskState, TaskStore};
 
 /// The task name an upload is stored under (no component has it, so no
 /// create can make one).
@@ -139,11 +139,10 @@ pub fn readable<'r>(
                 "{reference}: task {key} failed, so it has no output"
             ));
         }
-        TaskState::Queued | TaskState::Running => {
-            return Err(format!(
-                "{reference}: task {key} has not finished; refer to a finished task \
-                 (waiting for another request's task is not supported)"
-            ));
+        // A create waits for these instead ([`TaskState::Waiting`]): a run
+        // meets one only if the store was changed behind its back.
+        TaskState::Waiting | TaskState::Queued | TaskState::Running => {
+            return Err(format!("{reference}: task {key} has not finished"));
         }
     }
     row.files.get(reference.name).ok_or_else(|| {
@@ -184,9 +183,11 @@ impl InputSource for StoredInputs {
                 "{reference}: an index reference is resolved when the task is created"
             ));
         }
+        // Past its expiry too: the reaper keeps a task while a dependent
+        // that reads it is unfinished (this run's task is one).
         let row = self
             .store
-            .task_get(reference.key, now_micros())
+            .task_get(reference.key, crate::store::Micros::MIN)
             .await
             .map_err(|e| format!("{reference}: the task store failed: {e}"))?
             .filter(|row| row.account == self.account);

@@ -22,7 +22,7 @@ pub enum Status {
 impl From<TaskState> for Status {
     fn from(state: TaskState) -> Self {
         match state {
-            TaskState::Queued => Status::Queued,
+            TaskState::Waiting | TaskState::Queued => Status::Queued,
             TaskState::Running => Status::Executing,
             TaskState::Succeeded => Status::Success,
             TaskState::Failed => Status::Error,
@@ -78,6 +78,22 @@ fn result_object(row: &TaskRow, urls: &FileUrls) -> Map<String, Value> {
     result
 }
 
+/// The keys of the tasks whose outputs a waiting task reads, in the order
+/// its parameters name them (each once).
+fn waiting_for(row: &TaskRow) -> Vec<&str> {
+    let mut keys = Vec::new();
+    if let Value::Object(params) = &row.params {
+        for (_, url) in crate::inputs::references(params) {
+            if let Some(Ok(r)) = crate::inputs::Reference::parse(url)
+                && !keys.contains(&r.key)
+            {
+                keys.push(r.key);
+            }
+        }
+    }
+    keys
+}
+
 /// The status JSON of a task.
 pub fn status(row: &TaskRow, urls: &FileUrls) -> Value {
     let status = Status::from(row.state);
@@ -93,6 +109,9 @@ pub fn status(row: &TaskRow, urls: &FileUrls) -> Value {
     out.insert("status".into(), status.as_str().into());
     out.insert("key".into(), row.key.clone().into());
     match status {
+        Status::Queued if row.state == TaskState::Waiting => {
+            out.insert("waiting_for".into(), json!(waiting_for(row)));
+        }
         Status::Queued => {}
         Status::Executing => {
             out.insert("progress".into(), json!(row.progress.unwrap_or(0)));

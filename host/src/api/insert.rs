@@ -144,7 +144,9 @@ impl QueuedCounts {
 
 /// Store the tasks of `account`, proved `via` a credential (or reuse
 /// earlier identical successes when `dedup`); returns their rows in
-/// request order.
+/// request order. A task may read an earlier one's output by its index
+/// (`drake:$0/output`): the reference is rewritten to that task's key,
+/// and a task whose inputs have not finished is stored waiting for them.
 pub async fn insert_tasks(
     state: &AppState,
     (account, via): (&Account, Via),
@@ -153,11 +155,17 @@ pub async fn insert_tasks(
 ) -> Result<Vec<TaskRow>, ApiError> {
     let now = now_micros();
     let retention = account.retention.unwrap_or(state.config.retention);
-    let mut rows = Vec::with_capacity(defs.len());
-    let mut fresh = Vec::new();
-    for def in defs {
-        let References { problems, contents } =
-            check_references(state, (account, via), &def.params, now).await?;
+    // Every task's row as answered, in request order: the tasks its later
+    // definitions may refer to.
+    let mut rows: Vec<TaskRow> = Vec::with_capacity(defs.len());
+    let mut fresh: Vec<(usize, NewTask)> = Vec::new();
+    for mut def in defs {
+        resolve_indices(&mut def.params, &rows);
+        let References {
+            problems,
+            contents,
+            waits_for,
+        } = check_references(state, (account, via), &def.params, now, &rows).await?;
         let hash = dedup_hash(&account.name, &def, &contents);
         // A reference the caller may not read reuses nothing either.
         if dedup
@@ -167,31 +175,11 @@ pub async fn insert_tasks(
                 .task_find_dedup(&account.name, &hash, now)
                 .await?
         {
-            rows.push(Some(row));
+            rows.push(row);
             continue;
         }
-        rows.push(None);
-        fresh.push((rows.len() - 1, def, hash, problems));
-    }
-    check_limits(state, account, fresh.len()).await?;
-    let mut inserted = Vec::with_capacity(fresh.len());
-    let mut tasks = Vec::with_capacity(fresh.len());
-    // Tasks this node will run at once: stored already claimed, each in a
-    // worker slot free now, watched for changes (a cancel) from before
-    // the insert.
-    let mut starts = Vec::new();
-    for (slot, mut def, hash, problems) in fresh {
         let failure = validate(state, &mut def, via, problems);
-        let worker = match &failure {
-            None => state.scheduler.take_slot(&account.name),
-            Some(_) => None,
-        };
-        let lease = worker.as_ref().map(|_| state.scheduler.lease(now));
-        if let Some(worker) = worker {
-            starts.push((tasks.len(), worker, state.store.subscribe()));
-        }
-        inserted.push(slot);
-        tasks.push(NewTask {
+        let task = NewTask {
             key: new_key(),
             account: account.name.clone(),
             task_name: def.task_name,
@@ -202,22 +190,85 @@ pub async fn insert_tasks(
             max_attempts: state.config.scheduler.max_attempts,
             created_at: now,
             expires_at: now.saturating_add(micros(retention)),
+            waits_for: if failure.is_none() {
+                waits_for
+            } else {
+                Vec::new()
+            },
             failure,
-            lease,
-        });
+            lease: None,
+        };
+        rows.push(task.row());
+        fresh.push((rows.len() - 1, task));
+    }
+    check_limits(state, account, fresh.len()).await?;
+    // Tasks this node will run at once: stored already claimed, each in a
+    // worker slot free now, watched for changes (a cancel) from before
+    // the insert.
+    let mut starts = Vec::new();
+    for (slot, task) in &mut fresh {
+        if task.failure.is_some() || !task.waits_for.is_empty() {
+            continue;
+        }
+        let Some(worker) = state.scheduler.take_slot(&account.name) else {
+            break;
+        };
+        task.lease = Some(state.scheduler.lease(now));
+        rows[*slot] = task.row();
+        starts.push((*slot, worker, state.store.subscribe()));
     }
     // In request order, committed together (one fsync for the request,
-    // shared with other creates in flight).
-    let stored: Vec<TaskRow> = tasks.iter().map(NewTask::row).collect();
+    // shared with other creates in flight). Answered from what was
+    // stored, without reading it back.
+    let tasks = fresh.into_iter().map(|(_, task)| task).collect();
     state.store.task_insert_many(tasks).await?;
-    for (i, worker, changes) in starts {
-        state.scheduler.start(stored[i].clone(), worker, changes);
+    for (slot, worker, changes) in starts {
+        state.scheduler.start(rows[slot].clone(), worker, changes);
     }
-    // Answered from what was stored, without reading it back.
-    for (slot, row) in inserted.into_iter().zip(stored) {
-        rows[slot] = Some(row);
+    Ok(rows)
+}
+
+/// Rewrite each `drake:$N/` in `params` to `drake:KEY/`, KEY being the
+/// key of the request's task `N` among the `earlier` ones. An index that
+/// names no earlier task is left as written, for [`check_references`] to
+/// refuse.
+fn resolve_indices(params: &mut Map<String, Value>, earlier: &[TaskRow]) {
+    fn visit(value: &mut Value, earlier: &[TaskRow]) {
+        match value {
+            Value::String(s) if s.contains("drake:$") => {
+                let mut out = String::with_capacity(s.len());
+                let mut rest = s.as_str();
+                while let Some(at) = rest.find("drake:$") {
+                    let (before, tail) = rest.split_at(at);
+                    out.push_str(before);
+                    let digits = &tail["drake:$".len()..];
+                    let n = digits.bytes().take_while(u8::is_ascii_digit).count();
+                    let row = digits[..n]
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|_| (1..=3).contains(&n) && digits[n..].starts_with('/'))
+                        .and_then(|i| earlier.get(i));
+                    match row {
+                        Some(row) => {
+                            out.push_str(crate::inputs::SCHEME);
+                            out.push_str(&row.key);
+                            rest = &digits[n..];
+                        }
+                        None => {
+                            out.push_str("drake:$");
+                            rest = digits;
+                        }
+                    }
+                }
+                out.push_str(rest);
+                *s = out;
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| visit(v, earlier)),
+            Value::Object(map) => map.values_mut().for_each(|v| visit(v, earlier)),
+            _ => {}
+        }
     }
-    Ok(rows.into_iter().flatten().collect())
+    params.values_mut().for_each(|v| visit(v, earlier));
 }
 
 fn micros(d: Duration) -> i64 {
@@ -229,19 +280,23 @@ type Problems = BTreeMap<String, Vec<String>>;
 
 /// Check the `drake:` references among a definition's parameters before
 /// the task is stored, so a reference that cannot be read fails the task
-/// at once, naming its parameter: the task must be the account's, have
-/// succeeded, and have that output. An `api_key` (public: it sits in
-/// browser pages) or a signed URL may refer only to uploads made with an
-/// `api_key` — not to the account's other tasks, whose keys it could
-/// have learnt elsewhere.
+/// at once, naming its parameter: the task must be the account's (or one
+/// of the request's `own` tasks before this one), not have failed, and
+/// once succeeded have that output. A task not finished yet is waited for.
+/// An `api_key` (public: it sits in browser pages) or a signed URL may
+/// refer only to its own request's tasks and to uploads made with an
+/// `api_key` — not to the account's other tasks, whose keys it could have
+/// learnt elsewhere.
 async fn check_references(
     state: &AppState,
     (account, via): (&Account, Via),
     params: &Map<String, Value>,
     now: i64,
+    own: &[TaskRow],
 ) -> Result<References, ApiError> {
     let mut problems = Problems::new();
     let mut contents = Vec::new();
+    let mut waits_for = Vec::new();
     // A list may name one task many times (a GIF of the same frame): each
     // key is read once.
     let mut rows = std::collections::HashMap::<&str, Option<TaskRow>>::new();
@@ -256,42 +311,63 @@ async fn check_references(
             None => continue,
         };
         if reference.is_index() {
-            complain(format!(
-                "{reference}: references to tasks of the same request are not supported yet; \
-                 refer to a finished task or an upload by its key"
-            ));
+            complain(match own.len() {
+                0 => format!(
+                    "{reference}: the first task of a request has no earlier task to refer to"
+                ),
+                n => format!(
+                    "{reference}: a task may refer only to the tasks before it in its request \
+                     ($0 to ${})",
+                    n - 1
+                ),
+            });
             continue;
         }
-        let row = match rows.get(reference.key) {
-            Some(row) => row,
-            None => {
+        let mine = own.iter().find(|r| r.key == reference.key);
+        let row = match (mine, rows.get(reference.key)) {
+            (Some(row), _) => Some(row),
+            (None, Some(row)) => row.as_ref(),
+            (None, None) => {
                 let row = state
                     .store
                     .task_get(reference.key, now)
                     .await?
                     .filter(|row| row.account == account.name);
-                rows.entry(reference.key).or_insert(row)
+                rows.entry(reference.key).or_insert(row).as_ref()
             }
         };
-        if let Err(why) = crate::inputs::readable(&reference, row.as_ref()) {
-            complain(why);
-            continue;
+        match row {
+            Some(row) if !row.state.is_final() => {
+                if !waits_for.iter().any(|k| k == &row.key) {
+                    waits_for.push(row.key.clone());
+                }
+            }
+            row => {
+                if let Err(why) = crate::inputs::readable(&reference, row) {
+                    complain(why);
+                    continue;
+                }
+            }
         }
-        let upload = row.as_ref().filter(|r| r.task_name == UPLOAD_TASK);
+        let upload = row.filter(|r| r.task_name == UPLOAD_TASK);
         if let Some(sha256) = upload.and_then(|r| r.result.as_ref()?["sha256"].as_str())
             && !contents.iter().any(|(r, _)| r == url)
         {
             contents.push((url.to_owned(), format!("upload:sha256:{sha256}")));
         }
         let public_upload = upload.is_some_and(|r| r.params["via"] == "api_key");
-        if via != Via::Secret && !public_upload {
+        if via != Via::Secret && !public_upload && mine.is_none() {
             complain(format!(
-                "{reference}: a request made with an api_key may refer only to uploads made \
-                 with an api_key (the account's other tasks need its secret)"
+                "{reference}: a request made with an api_key may refer only to its own tasks \
+                 and to uploads made with an api_key (the account's other tasks need its secret)"
             ));
         }
     }
-    Ok(References { problems, contents })
+    Ok(References {
+        problems,
+        contents,
+        waits_for,
+    })
 }
 
 /// What [`check_references`] found.
@@ -300,6 +376,8 @@ struct References {
     problems: Problems,
     /// Each readable upload reference, and its content (for dedup).
     contents: Vec<(String, String)>,
+    /// The keys of the unfinished tasks it reads.
+    waits_for: Vec<String>,
 }
 
 /// Options only a secret may set: a callback is signed with the account's

@@ -298,7 +298,7 @@ pub async fn file_when_ready(
             (StatusCode::NOT_FOUND, Json(Value::Object(body))).into_response()
         }
         // Still running at the block cap: come back later.
-        TaskState::Queued | TaskState::Running => {
+        TaskState::Waiting | TaskState::Queued | TaskState::Running => {
             let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(status)).into_response();
             response
                 .headers_mut()

@@ -145,6 +145,7 @@ async fn record(
     state
         .store
         .task_insert(NewTask {
+            waits_for: Vec::new(),
             key: key.to_owned(),
             account: account.name.clone(),
             task_name: UPLOAD_TASK.into(),

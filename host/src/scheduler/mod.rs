@@ -243,8 +243,10 @@ impl Scheduler {
                         loop {
                             match changes.recv().await {
                                 Ok(Change { row: Some(r), .. })
-                                    if r.state == TaskState::Running
-                                        || (r.state.is_final() && !ends_matter) => {}
+                                    if matches!(
+                                        r.state,
+                                        TaskState::Running | TaskState::Waiting
+                                    ) || (r.state.is_final() && !ends_matter) => {}
                                 _ => return,
                             }
                         }

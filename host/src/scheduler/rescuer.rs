@@ -1,6 +1,8 @@
 //! The rescuer: a worker that dies (kill -9, a lost node) leaves its tasks
 //! `running` with a lease nobody renews. Once the lease has expired they go
 //! back to the queue, or fail for good after `max_attempts` claims.
+//! The same sweep settles tasks left waiting for inputs that have finished
+//! (a node that died between an input's transition and its settling).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -26,6 +26,7 @@ pub(crate) fn new_task(key: &str, created_at: i64) -> NewTask {
         expires_at: created_at + 100 * SEC,
         failure: None,
         lease: None,
+        waits_for: Vec::new(),
     }
 }
 
@@ -54,6 +55,144 @@ pub async fn exercise(store: &dyn TaskStore) {
     cancellation(store).await;
     fair_claims(store).await;
     uploads_kept(store).await;
+    waiting_for_inputs(store).await;
+}
+
+/// Tasks that read other tasks' outputs: inserted waiting (counted as
+/// queued, never claimed), released when every input succeeded, failed
+/// naming the input when one fails or is cancelled — down a chain —
+/// settled at insert against inputs already final, and their inputs kept
+/// past expiry until they finish.
+async fn waiting_for_inputs(store: &dyn TaskStore) {
+    let t0 = 20_000 * SEC;
+    let leased = |key: &str| {
+        let mut t = new_task(key, t0);
+        t.account = "pipe".into();
+        t.lease = Some(Lease {
+            owner: "w".into(),
+            expires_at: t0 + 30 * SEC,
+        });
+        t
+    };
+    let waiting = |key: &str, inputs: &[&str]| {
+        let mut t = new_task(key, t0);
+        t.account = "pipe".into();
+        t.waits_for = inputs.iter().map(|k| (*k).to_owned()).collect();
+        // Kept longer than its inputs (whose retention may be shorter).
+        t.expires_at = t0 + 1_000 * SEC;
+        // Ignored: a waiting task is claimed once released.
+        t.lease = Some(Lease {
+            owner: "w".into(),
+            expires_at: t0 + 30 * SEC,
+        });
+        t
+    };
+    let state =
+        |key: &'static str| async move { store.task_get(key, t0).await.unwrap().unwrap().state };
+    store
+        .task_insert_many(vec![
+            leased("PU1"),
+            leased("PU2"),
+            waiting("PD1", &["PU1", "PU2"]),
+            waiting("PD2", &["PD1"]),
+            waiting("PD3", &["PU1"]),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(state("PD1").await, TaskState::Waiting);
+    assert_eq!(store.task_count_queued("pipe").await.unwrap(), 3);
+    let claimed = store.task_claim(claim("w2", t0 + 1, 50)).await.unwrap();
+    assert!(
+        claimed.iter().all(|t| t.account != "pipe"),
+        "a waiting task is never claimed"
+    );
+    let mut rx = store.subscribe();
+    // PU1 succeeds: PD3 (its only input) goes to the queue, PD1 waits on.
+    assert!(complete(store, "PU1", "w", t0 + 2).await);
+    let notified = next_change(store, &mut rx, "PD3", t0).await;
+    assert!(matches!(notified, None | Some(TaskState::Queued)));
+    assert_eq!(state("PD3").await, TaskState::Queued);
+    assert_eq!(state("PD1").await, TaskState::Waiting);
+    // PU2 fails: PD1 fails naming it, and PD2 (reading PD1) naming PD1.
+    let broken = TaskFailure {
+        kind: FailureKind::InvalidInput,
+        public: json!("bad input"),
+        detail: None,
+    };
+    assert!(
+        store
+            .task_fail_if_running("PU2", "w", &broken, None, t0 + 3)
+            .await
+            .unwrap()
+    );
+    for (key, upstream) in [("PD1", "PU2"), ("PD2", "PD1")] {
+        let row = store.task_get(key, t0).await.unwrap().unwrap();
+        assert_eq!(row.state, TaskState::Failed, "{key}");
+        assert_eq!(row.finalized_at, Some(t0 + 3));
+        let failure = row.failure.unwrap();
+        assert_eq!(failure.kind, FailureKind::InvalidInput);
+        assert_eq!(
+            failure.public,
+            json!(format!(
+                "input task {upstream} failed, so this task did not run"
+            ))
+        );
+    }
+    // Inserted after its inputs ended: settled at once.
+    store
+        .task_insert_many(vec![
+            waiting("PD4", &["PU1"]),
+            waiting("PD5", &["PU1", "PU2"]),
+            waiting("PD6", &["NOSUCHTASK"]),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(state("PD4").await, TaskState::Queued);
+    assert_eq!(state("PD5").await, TaskState::Failed);
+    assert_eq!(state("PD6").await, TaskState::Failed);
+    // Cancelling a waiting task fails it, and its dependents name it.
+    store
+        .task_insert_many(vec![
+            leased("PU3"),
+            waiting("PW1", &["PU3"]),
+            waiting("PW2", &["PW1"]),
+        ])
+        .await
+        .unwrap();
+    let cancelled = TaskFailure {
+        kind: FailureKind::Cancelled,
+        public: json!("cancelled"),
+        detail: None,
+    };
+    let found = store
+        .task_cancel("PW1", "pipe", &cancelled, t0 + 4)
+        .await
+        .unwrap();
+    assert_eq!(found, Some(TaskState::Queued), "waiting reads as queued");
+    assert_eq!(state("PW1").await, TaskState::Failed);
+    let row = store.task_get("PW2", t0).await.unwrap().unwrap();
+    assert_eq!(
+        row.failure.unwrap().public,
+        json!("input task PW1 was cancelled, so this task did not run")
+    );
+    // PU1 expired, but PD3 and PD4 will still read it: kept until they end.
+    let later = t0 + 100 * SEC;
+    let deleted = store.task_delete_expired(later).await.unwrap();
+    assert!(!deleted.contains(&"PU1".to_owned()), "{deleted:?}");
+    assert!(deleted.contains(&"PU2".to_owned()), "{deleted:?}");
+    assert!(
+        store.task_get("PU1", later).await.unwrap().is_none(),
+        "expired"
+    );
+    assert!(store.task_get("PU1", Micros::MIN).await.unwrap().is_some());
+    for key in ["PD3", "PD4"] {
+        store
+            .task_cancel(key, "pipe", &cancelled, later)
+            .await
+            .unwrap();
+    }
+    let deleted = store.task_delete_expired(later + 1).await.unwrap();
+    assert!(deleted.contains(&"PU1".to_owned()), "{deleted:?}");
 }
 
 /// The bytes of an account's uploads still kept: succeeded `upload`

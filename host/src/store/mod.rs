@@ -17,6 +17,23 @@
 //!   succeeded | failed ──task_delete_expired (expires_at passed)──► (deleted)
 //! ```
 //!
+//! A task that reads other tasks' outputs (`drake:KEY/NAME`, inputs.rs)
+//! before they finished is inserted `waiting`, which no claim takes:
+//!
+//! ```text
+//!            task_insert             every input succeeded
+//!   (new) ─────────────► waiting ─────────────────────────► queued
+//!                           │ an input failed, was cancelled or vanished;
+//!                           │ task_cancel
+//!                           ▼
+//!                         failed (naming the input)
+//! ```
+//!
+//! The transition that finishes an input settles its waiting dependents in
+//! the same transaction (`settle` in each backend; a failure travels down
+//! a chain), and the rescuer's sweep settles any a dead node left behind.
+//! A final task is not reaped while a dependent that reads it is unfinished.
+//!
 //! Every transition is a conditional `UPDATE` guarded by the current state
 //! (and, out of `running`, the lease owner), so a worker that lost its lease
 //! cannot overwrite the task another worker now runs. The schema repeats
@@ -35,6 +52,7 @@ mod fair;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
+mod waits;
 
 /// Microseconds since the Unix epoch (UTC). Every timestamp in the store.
 pub type Micros = i64;
@@ -60,6 +78,10 @@ pub fn new_key() -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskState {
+    /// Created, waiting for other tasks whose outputs it reads (no worker
+    /// holds it); becomes `queued` once they all succeeded, `failed` when
+    /// one fails.
+    Waiting,
     /// Created and durable, waiting for a worker. Entered on insert or by
     /// the rescuer; left by a claim.
     Queued,
@@ -77,6 +99,7 @@ impl TaskState {
     /// The stored spelling.
     pub fn as_str(self) -> &'static str {
         match self {
+            TaskState::Waiting => "waiting",
             TaskState::Queued => "queued",
             TaskState::Running => "running",
             TaskState::Succeeded => "succeeded",
@@ -94,6 +117,7 @@ impl FromStr for TaskState {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         Ok(match s {
+            "waiting" => TaskState::Waiting,
             "queued" => TaskState::Queued,
             "running" => TaskState::Running,
             "succeeded" => TaskState::Succeeded,
@@ -293,8 +317,13 @@ pub struct NewTask {
     /// at create time).
     pub failure: Option<TaskFailure>,
     /// `Some` to insert the task already claimed (running, first attempt)
-    /// by a node with a free worker slot; ignored with `failure`.
+    /// by a node with a free worker slot; ignored with `failure` or
+    /// `waits_for`.
     pub lease: Option<Lease>,
+    /// Keys of the tasks whose outputs it reads that had not succeeded at
+    /// create time: non-empty inserts it `waiting` (ignored with
+    /// `failure`).
+    pub waits_for: Vec<String>,
 }
 
 /// A claim's lease: who runs the task, and until when unless renewed.
@@ -331,6 +360,10 @@ impl NewTask {
             started_at: None,
         };
         match (&self.failure, &self.lease) {
+            (None, _) if !self.waits_for.is_empty() => Initial {
+                state: TaskState::Waiting,
+                ..queued
+            },
             (Some(f), _) => Initial {
                 state: TaskState::Failed,
                 finalized_at: Some(self.created_at),

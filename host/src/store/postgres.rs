@@ -20,6 +20,7 @@ use tokio::sync::broadcast;
 
 use super::fair;
 use super::rows::{self, row_to_task, to_json};
+use super::waits;
 use super::{
     Change, ClaimParams, CompleteParams, DueCallback, Micros, NewTask, ProgressParams,
     RescueOutcome, Result, TaskFailure, TaskRow, TaskState, TaskStore, Usage,
@@ -32,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/postgres_0003_cancel.sql"),
     include_str!("sql/postgres_0004_fair.sql"),
     include_str!("sql/postgres_0005_uploads.sql"),
+    include_str!("sql/postgres_0006_waiting.sql"),
 ];
 
 /// The channel every node listens on.
@@ -160,9 +162,112 @@ async fn insert_one(tx: &mut sqlx::PgConnection, task: &NewTask) -> Result<()> {
     .bind(initial.started_at)
     .bind(initial.lease.map(|l| l.owner.as_str()))
     .bind(initial.lease.map(|l| l.expires_at))
-    .execute(tx)
+    .execute(&mut *tx)
     .await?;
+    if initial.state != TaskState::Waiting {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO task_inputs (task_key, upstream_key) SELECT $1, u FROM unnest($2::text[]) u \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&task.key)
+    .bind(&task.waits_for)
+    .execute(&mut *tx)
+    .await?;
+    // An input of another request may finish while this commits: locked,
+    // its transition waits for this insert (and then sees the new
+    // dependent), or finished first (and settle below sees it).
+    sqlx::query("SELECT 1 FROM tasks WHERE key = ANY($1) ORDER BY key FOR SHARE")
+        .bind(&task.waits_for)
+        .execute(&mut *tx)
+        .await?;
+    settle(tx, task.waits_for.clone(), task.created_at).await
+}
+
+/// Settle the waiting dependents of `finished` in the caller's transaction
+/// (SQLite's `settle`; the trigger notifies). Dependents are locked before
+/// a release is decided, so two inputs of one task finishing at once
+/// cannot each see the other unfinished: the second waits for the first
+/// to commit, and its next statement sees it.
+async fn settle(conn: &mut sqlx::PgConnection, finished: Vec<String>, now: Micros) -> Result<()> {
+    let mut pending = finished;
+    while let Some(upstream) = pending.pop() {
+        let found: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT state, failure::text FROM tasks WHERE key = $1")
+                .bind(&upstream)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let state = found
+            .as_ref()
+            .map(|(s, _)| TaskState::from_str(s))
+            .transpose()?;
+        match state {
+            Some(TaskState::Succeeded) => {
+                let waiting: Vec<String> = sqlx::query_scalar(
+                    "SELECT key FROM tasks WHERE state = 'waiting' \
+                     AND key IN (SELECT task_key FROM task_inputs WHERE upstream_key = $1) \
+                     ORDER BY key FOR UPDATE",
+                )
+                .bind(&upstream)
+                .fetch_all(&mut *conn)
+                .await?;
+                if waiting.is_empty() {
+                    continue;
+                }
+                sqlx::query(
+                    "UPDATE tasks SET state = 'queued' WHERE state = 'waiting' \
+                     AND key = ANY($1) \
+                     AND NOT EXISTS (SELECT 1 FROM task_inputs i \
+                       LEFT JOIN tasks u ON u.key = i.upstream_key \
+                       WHERE i.task_key = tasks.key AND (u.state IS NULL OR u.state <> 'succeeded'))",
+                )
+                .bind(&waiting)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Some(TaskState::Failed) | None => {
+                let theirs = found
+                    .and_then(|(_, f)| f)
+                    .map(|f| serde_json::from_str::<TaskFailure>(&f))
+                    .transpose()
+                    .map_err(|e| super::Error::Corrupt(e.to_string()))?;
+                let failure = waits::upstream_failed(&upstream, state, theirs.as_ref());
+                let failed: Vec<String> = sqlx::query_scalar(
+                    "UPDATE tasks SET state = 'failed', failure = $1::jsonb, usage = $2::jsonb, \
+                     progress = NULL, finalized_at = $3 WHERE state = 'waiting' \
+                     AND key IN (SELECT task_key FROM task_inputs WHERE upstream_key = $4) \
+                     RETURNING key",
+                )
+                .bind(to_json(&failure)?)
+                .bind(to_json(&Usage::default())?)
+                .bind(now)
+                .bind(&upstream)
+                .fetch_all(&mut *conn)
+                .await?;
+                pending.extend(failed);
+            }
+            Some(TaskState::Waiting | TaskState::Queued | TaskState::Running) => {}
+        }
+    }
     Ok(())
+}
+
+/// End a transition that `changed` task `key` (or found it elsewhere):
+/// settle its dependents in the same transaction `tx`, and commit.
+async fn finish(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    changed: bool,
+    key: &str,
+    now: Micros,
+) -> Result<bool> {
+    if !changed {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    settle(&mut tx, vec![key.to_owned()], now).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 #[async_trait::async_trait]
@@ -255,7 +360,7 @@ impl TaskStore for PostgresStore {
 
     async fn task_count_queued(&self, account: &str) -> Result<u64> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM tasks WHERE account = $1 AND state = 'queued'",
+            "SELECT COUNT(*) FROM tasks WHERE account = $1 AND state IN ('queued', 'waiting')",
         )
         .bind(account)
         .fetch_one(&self.pool)
@@ -346,6 +451,7 @@ impl TaskStore for PostgresStore {
     }
 
     async fn task_complete_if_running(&self, p: CompleteParams) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE tasks SET state = 'succeeded', result = $1::jsonb, usage = $2::jsonb, \
              progress = NULL, finalized_at = $3, lease_owner = NULL, lease_expires_at = NULL \
@@ -356,9 +462,9 @@ impl TaskStore for PostgresStore {
         .bind(p.now)
         .bind(&p.key)
         .bind(&p.owner)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        finish(tx, done.rows_affected() == 1, &p.key, p.now).await
     }
 
     async fn task_fail_if_running(
@@ -369,6 +475,7 @@ impl TaskStore for PostgresStore {
         usage: Option<&Usage>,
         now: Micros,
     ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE tasks SET state = 'failed', failure = $1::jsonb, usage = $2::jsonb, \
              progress = NULL, finalized_at = $3, lease_owner = NULL, lease_expires_at = NULL \
@@ -379,9 +486,9 @@ impl TaskStore for PostgresStore {
         .bind(now)
         .bind(key)
         .bind(owner)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        finish(tx, done.rows_affected() == 1, key, now).await
     }
 
     async fn task_cancel(
@@ -405,11 +512,12 @@ impl TaskStore for PostgresStore {
         let Some(state) = found.map(|s| TaskState::from_str(&s)).transpose()? else {
             return Ok(None);
         };
-        match state {
-            TaskState::Queued => {
+        let state = match state {
+            TaskState::Waiting | TaskState::Queued => {
                 sqlx::query(
                     "UPDATE tasks SET state = 'failed', failure = $1::jsonb, usage = $2::jsonb, \
-                     progress = NULL, finalized_at = $3 WHERE key = $4 AND state = 'queued'",
+                     progress = NULL, finalized_at = $3 WHERE key = $4 \
+                     AND state IN ('queued', 'waiting')",
                 )
                 .bind(to_json(failure)?)
                 .bind(to_json(&Usage::default())?)
@@ -417,6 +525,9 @@ impl TaskStore for PostgresStore {
                 .bind(key)
                 .execute(&mut *tx)
                 .await?;
+                settle(&mut tx, vec![key.to_owned()], now).await?;
+                // A waiting task reads as queued (its wire status).
+                TaskState::Queued
             }
             TaskState::Running => {
                 sqlx::query(
@@ -427,9 +538,10 @@ impl TaskStore for PostgresStore {
                 .bind(key)
                 .execute(&mut *tx)
                 .await?;
+                state
             }
-            TaskState::Succeeded | TaskState::Failed => {}
-        }
+            TaskState::Succeeded | TaskState::Failed => state,
+        };
         tx.commit().await?;
         Ok(Some(state))
     }
@@ -455,16 +567,37 @@ impl TaskStore for PostgresStore {
         .bind(now)
         .fetch_all(&mut *tx)
         .await?;
+        // The dependents of tasks failed for good, and any a node left
+        // waiting when it died between a transition and its settling.
+        let mut finished = failed.clone();
+        finished.extend(
+            sqlx::query_scalar::<_, String>(
+                "SELECT DISTINCT i.upstream_key FROM tasks d \
+                 JOIN task_inputs i ON i.task_key = d.key \
+                 LEFT JOIN tasks u ON u.key = i.upstream_key \
+                 WHERE d.state = 'waiting' AND (u.state IS NULL OR u.state IN ('succeeded', 'failed')) \
+                 LIMIT $1",
+            )
+            .bind(waits::SWEEP_BATCH)
+            .fetch_all(&mut *tx)
+            .await?,
+        );
+        settle(&mut tx, finished, now).await?;
         tx.commit().await?;
         Ok(RescueOutcome { requeued, failed })
     }
 
     async fn task_delete_expired(&self, now: Micros) -> Result<Vec<String>> {
-        let keys: Vec<String> =
-            sqlx::query_scalar("DELETE FROM tasks WHERE expires_at <= $1 RETURNING key")
-                .bind(now)
-                .fetch_all(&self.pool)
-                .await?;
+        // A task whose unfinished dependents will read it stays until they
+        // finish, past its own expiry.
+        let keys: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM tasks WHERE expires_at <= $1 AND NOT EXISTS (SELECT 1 FROM task_inputs i \
+             JOIN tasks d ON d.key = i.task_key WHERE i.upstream_key = tasks.key \
+             AND d.state IN ('waiting', 'queued', 'running')) RETURNING key",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(keys)
     }
 

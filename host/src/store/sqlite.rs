@@ -20,6 +20,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::fair;
 use super::rows::{self, row_to_task, to_json};
+use super::waits;
 use super::{
     Change, ClaimParams, CompleteParams, DueCallback, Error, Micros, NewTask, ProgressParams,
     RescueOutcome, Result, TaskFailure, TaskRow, TaskState, TaskStore, Usage,
@@ -34,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/sqlite_0004_cancel.sql"),
     include_str!("sql/sqlite_0005_fair.sql"),
     include_str!("sql/sqlite_0006_uploads.sql"),
+    include_str!("sql/sqlite_0007_waiting.sql"),
 ];
 
 /// Notification fan-out buffer: a slow subscriber that falls this far
@@ -157,6 +159,29 @@ impl SqliteStore {
         Ok(true)
     }
 
+    /// End a transition: settle the dependents of the task `row` (the one
+    /// the transition changed, if it did) in its transaction `tx`, commit,
+    /// and notify both. Whether the transition changed a row.
+    async fn finish(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+        row: Option<SqliteRow>,
+        now: Micros,
+    ) -> Result<bool> {
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let task = row_to_task(&row)?;
+        let settled = settle(&mut tx, vec![task.key.clone()], now).await?;
+        tx.commit().await?;
+        self.notify(Change::row(task));
+        for row in settled {
+            self.notify(Change::row(row));
+        }
+        Ok(true)
+    }
+
     /// Durable commits made so far: each is one fsync of the WAL, shared by
     /// every insert it took.
     pub fn commits(&self) -> u64 {
@@ -185,19 +210,25 @@ async fn commit_inserts(
         let outcomes = insert_group(&durable, &group).await;
         commits.fetch_add(1, Ordering::Relaxed);
         for ((task, reply), outcome) in group.into_iter().zip(outcomes) {
-            if outcome.is_ok() {
+            let outcome = outcome.map(|settled| {
                 let _ = changes.send(Change::row(task.row()));
-            }
+                for row in settled {
+                    let _ = changes.send(Change::row(row));
+                }
+            });
             let _ = reply.send(outcome);
         }
     }
 }
 
-/// Insert `group` in one transaction (a lone insert is one statement,
-/// atomic by itself): each insert's own outcome (a duplicate key fails
-/// that insert only), or the commit's error for all.
-async fn insert_group(durable: &SqlitePool, group: &[PendingInsert]) -> Vec<Result<()>> {
-    if let [(task, _)] = group {
+/// Insert `group` in one transaction (a lone insert that waits for no
+/// input is one statement, atomic by itself): each insert's own outcome
+/// (a duplicate key fails that insert only) with the rows it settled, or
+/// the commit's error for all.
+async fn insert_group(durable: &SqlitePool, group: &[PendingInsert]) -> Vec<Result<Vec<TaskRow>>> {
+    if let [(task, _)] = group
+        && task.waits_for.is_empty()
+    {
         let outcome = match durable.acquire().await {
             Ok(mut conn) => insert_one(&mut conn, task).await,
             Err(e) => Err(Error::Corrupt(format!("commit failed: {e}"))),
@@ -224,7 +255,10 @@ async fn insert_group(durable: &SqlitePool, group: &[PendingInsert]) -> Vec<Resu
     }
 }
 
-async fn insert_one(tx: &mut sqlx::SqliteConnection, task: &NewTask) -> Result<()> {
+/// Insert `task`; a waiting one also records its inputs and is settled at
+/// once against them (an input of another request may have finished
+/// since the create checked it): the rows that changed.
+async fn insert_one(tx: &mut sqlx::SqliteConnection, task: &NewTask) -> Result<Vec<TaskRow>> {
     let initial = task.initial();
     sqlx::query(
         "INSERT INTO tasks (key, account, task_name, params, task_metas, options, dedup_hash, \
@@ -250,9 +284,89 @@ async fn insert_one(tx: &mut sqlx::SqliteConnection, task: &NewTask) -> Result<(
     .bind(initial.started_at)
     .bind(initial.lease.map(|l| l.owner.as_str()))
     .bind(initial.lease.map(|l| l.expires_at))
-    .execute(tx)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    if initial.state != TaskState::Waiting {
+        return Ok(Vec::new());
+    }
+    for upstream in &task.waits_for {
+        sqlx::query("INSERT OR IGNORE INTO task_inputs (task_key, upstream_key) VALUES (?, ?)")
+            .bind(&task.key)
+            .bind(upstream)
+            .execute(&mut *tx)
+            .await?;
+    }
+    settle(tx, task.waits_for.clone(), task.created_at).await
+}
+
+/// Settle the waiting dependents of `finished` (tasks that just ended, or
+/// a new task's inputs), in the caller's transaction: each is released to
+/// the queue once all its inputs succeeded, or failed naming an input that
+/// failed or is gone — and its own dependents then fail in turn. Inputs
+/// still unfinished leave their dependents waiting. Returns the rows it
+/// changed (to notify).
+async fn settle(
+    conn: &mut sqlx::SqliteConnection,
+    finished: Vec<String>,
+    now: Micros,
+) -> Result<Vec<TaskRow>> {
+    let mut changed = Vec::new();
+    let mut pending = finished;
+    while let Some(upstream) = pending.pop() {
+        let found: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT state, failure FROM tasks WHERE key = ?")
+                .bind(&upstream)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let state = found
+            .as_ref()
+            .map(|(s, _)| TaskState::from_str(s))
+            .transpose()?;
+        let rows = match state {
+            Some(TaskState::Succeeded) => {
+                sqlx::query(&format!(
+                    "UPDATE tasks SET state = 'queued' WHERE state = 'waiting' \
+                     AND key IN (SELECT task_key FROM task_inputs WHERE upstream_key = ?) \
+                     AND NOT EXISTS (SELECT 1 FROM task_inputs i \
+                       LEFT JOIN tasks u ON u.key = i.upstream_key \
+                       WHERE i.task_key = tasks.key AND (u.state IS NULL OR u.state <> 'succeeded')) \
+                     RETURNING {COLUMNS}"
+                ))
+                .bind(&upstream)
+                .fetch_all(&mut *conn)
+                .await?
+            }
+            Some(TaskState::Failed) | None => {
+                let theirs = found
+                    .and_then(|(_, f)| f)
+                    .map(|f| serde_json::from_str::<TaskFailure>(&f))
+                    .transpose()
+                    .map_err(|e| Error::Corrupt(e.to_string()))?;
+                let failure = waits::upstream_failed(&upstream, state, theirs.as_ref());
+                let rows = sqlx::query(&format!(
+                    "UPDATE tasks SET state = 'failed', failure = ?, usage = ?, progress = NULL, \
+                     finalized_at = ? WHERE state = 'waiting' \
+                     AND key IN (SELECT task_key FROM task_inputs WHERE upstream_key = ?) \
+                     RETURNING {COLUMNS}"
+                ))
+                .bind(to_json(&failure)?)
+                .bind(to_json(&Usage::default())?)
+                .bind(now)
+                .bind(&upstream)
+                .fetch_all(&mut *conn)
+                .await?;
+                for row in &rows {
+                    pending.push(row.try_get("key")?);
+                }
+                rows
+            }
+            Some(TaskState::Waiting | TaskState::Queued | TaskState::Running) => Vec::new(),
+        };
+        for row in &rows {
+            changed.push(row_to_task(row)?);
+        }
+    }
+    Ok(changed)
 }
 
 /// Apply the migrations `PRAGMA user_version` says are missing.
@@ -376,11 +490,12 @@ impl TaskStore for SqliteStore {
     }
 
     async fn task_count_queued(&self, account: &str) -> Result<u64> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE account = ? AND state = 'queued'")
-                .bind(account)
-                .fetch_one(&self.pool)
-                .await?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tasks WHERE account = ? AND state IN ('queued', 'waiting')",
+        )
+        .bind(account)
+        .fetch_one(&self.pool)
+        .await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -464,6 +579,7 @@ impl TaskStore for SqliteStore {
     }
 
     async fn task_complete_if_running(&self, p: CompleteParams) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
         let row = sqlx::query(&format!(
             "UPDATE tasks SET state = 'succeeded', result = ?, usage = ?, progress = NULL, \
              finalized_at = ?, lease_owner = NULL, lease_expires_at = NULL \
@@ -474,9 +590,9 @@ impl TaskStore for SqliteStore {
         .bind(p.now)
         .bind(&p.key)
         .bind(&p.owner)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        self.notify_row(row.as_ref())
+        self.finish(tx, row, p.now).await
     }
 
     async fn task_fail_if_running(
@@ -487,6 +603,7 @@ impl TaskStore for SqliteStore {
         usage: Option<&Usage>,
         now: Micros,
     ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
         let row = sqlx::query(&format!(
             "UPDATE tasks SET state = 'failed', failure = ?, usage = ?, progress = NULL, \
              finalized_at = ?, lease_owner = NULL, lease_expires_at = NULL \
@@ -497,9 +614,9 @@ impl TaskStore for SqliteStore {
         .bind(now)
         .bind(key)
         .bind(owner)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        self.notify_row(row.as_ref())
+        self.finish(tx, row, now).await
     }
 
     async fn task_cancel(
@@ -511,10 +628,11 @@ impl TaskStore for SqliteStore {
     ) -> Result<Option<TaskState>> {
         // Each statement is atomic and guarded by the state it changes, so
         // a claim between the two finds the task running and marked.
+        let mut tx = self.pool.begin().await?;
         let queued = sqlx::query(&format!(
             "UPDATE tasks SET state = 'failed', failure = ?, usage = ?, progress = NULL, \
-             finalized_at = ? WHERE key = ? AND account = ? AND expires_at > ? AND state = 'queued' \
-             RETURNING {COLUMNS}"
+             finalized_at = ? WHERE key = ? AND account = ? AND expires_at > ? \
+             AND state IN ('queued', 'waiting') RETURNING {COLUMNS}"
         ))
         .bind(to_json(failure)?)
         .bind(to_json(&Usage::default())?)
@@ -522,11 +640,15 @@ impl TaskStore for SqliteStore {
         .bind(key)
         .bind(account)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        let found = if self.notify_row(queued.as_ref())? {
+        let found = if queued.is_some() {
+            // What it was: a waiting task cancelled reads as queued (its
+            // wire status).
+            self.finish(tx, queued, now).await?;
             Some(TaskState::Queued)
         } else {
+            tx.rollback().await?;
             let running = sqlx::query(&format!(
                 "UPDATE tasks SET cancel_requested = COALESCE(cancel_requested, ?) \
                  WHERE key = ? AND account = ? AND expires_at > ? AND state = 'running' \
@@ -577,19 +699,43 @@ impl TaskStore for SqliteStore {
         .bind(now)
         .fetch_all(&mut *tx)
         .await?;
+        // The dependents of tasks failed for good, and any a node left
+        // waiting when it died between a transition and its settling.
+        let mut finished = failed.clone();
+        finished.extend(
+            sqlx::query_scalar::<_, String>(
+                "SELECT DISTINCT i.upstream_key FROM tasks d \
+                 JOIN task_inputs i ON i.task_key = d.key \
+                 LEFT JOIN tasks u ON u.key = i.upstream_key \
+                 WHERE d.state = 'waiting' AND (u.state IS NULL OR u.state IN ('succeeded', 'failed')) \
+                 LIMIT ?",
+            )
+            .bind(waits::SWEEP_BATCH)
+            .fetch_all(&mut *tx)
+            .await?,
+        );
+        let settled = settle(&mut tx, finished, now).await?;
         tx.commit().await?;
         for key in failed.iter().chain(&requeued) {
             self.notify(Change::key(key.as_str()));
+        }
+        for row in settled {
+            self.notify(Change::row(row));
         }
         Ok(RescueOutcome { requeued, failed })
     }
 
     async fn task_delete_expired(&self, now: Micros) -> Result<Vec<String>> {
-        let keys: Vec<String> =
-            sqlx::query_scalar("DELETE FROM tasks WHERE expires_at <= ? RETURNING key")
-                .bind(now)
-                .fetch_all(&self.pool)
-                .await?;
+        // A task whose unfinished dependents will read it stays until they
+        // finish, past its own expiry.
+        let keys: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM tasks WHERE expires_at <= ? AND NOT EXISTS (SELECT 1 FROM task_inputs i \
+             JOIN tasks d ON d.key = i.task_key WHERE i.upstream_key = tasks.key \
+             AND d.state IN ('waiting', 'queued', 'running')) RETURNING key",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(keys)
     }
 
@@ -723,6 +869,79 @@ mod tests {
             .unwrap();
         let order: Vec<&str> = claimed.iter().map(|t| t.key.as_str()).collect();
         assert_eq!(order, keys);
+    }
+
+    /// A node that died between an input's transition and its settling
+    /// leaves a dependent waiting: the rescuer's sweep settles it.
+    #[tokio::test]
+    async fn the_rescuer_settles_what_a_dead_node_left_waiting() {
+        use super::super::conformance::new_task;
+        let store = SqliteStore::open(":memory:").await.unwrap();
+        let mut up = new_task("U", 0);
+        up.lease = Some(super::super::Lease {
+            owner: "w".into(),
+            expires_at: 1_000_000_000,
+        });
+        let mut ok = new_task("D1", 0);
+        ok.waits_for = vec!["U".into()];
+        let mut gone = new_task("D2", 0);
+        gone.waits_for = vec!["U".into(), "V".into()];
+        store.task_insert_many(vec![up, ok, gone]).await.unwrap();
+        // V never existed: D2 failed at insert.
+        let state = |key: &'static str| {
+            let store = &store;
+            async move { store.task_get(key, 1).await.unwrap().unwrap().state }
+        };
+        assert_eq!(state("D2").await, TaskState::Failed);
+        sqlx::query(
+            "UPDATE tasks SET state = 'succeeded', result = '{}', finalized_at = 1, \
+             lease_owner = NULL, lease_expires_at = NULL WHERE key = 'U'",
+        )
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        assert_eq!(state("D1").await, TaskState::Waiting);
+        store.task_rescue_stuck(2).await.unwrap();
+        assert_eq!(state("D1").await, TaskState::Queued);
+    }
+
+    /// A database made before waiting tasks existed migrates with its rows.
+    #[tokio::test]
+    async fn the_waiting_migration_keeps_rows() {
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        for sql in &MIGRATIONS[..6] {
+            sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+        }
+        sqlx::raw_sql("PRAGMA user_version = 6")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO tasks (key, account, task_name, params, state, max_attempts, \
+             created_at, expires_at, callback_due, cancel_requested) \
+             VALUES ('k', 'a', 't', '{}', 'queued', 1, 5, 9, 0, 7)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        migrate(&mut conn).await.unwrap();
+        let row: (String, i64, Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT state, expires_at, callback_due, cancel_requested FROM tasks WHERE key = 'k'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(row, ("queued".into(), 9, Some(0), Some(7)));
+        let indexes: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'tasks' \
+             AND name LIKE 'tasks_%'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(indexes, 10, "every index rebuilt, and tasks_waiting");
     }
 
     #[tokio::test]
