@@ -1,6 +1,8 @@
 //! Uploads and task outputs as inputs (`drake:KEY/NAME`): an upload feeds
 //! a task, outputs feed the next tasks (image.thumb → image.gif →
-//! video.create's SXML), and every reference that cannot be read — another
+//! video.create's SXML) across requests or in one (`drake:$N/NAME`, the
+//! later tasks waiting), a failing step fails the chain, and every
+//! reference that cannot be read — another
 //! account's, a missing file, a failed or expired task, a public API key
 //! reaching for the account's tasks — fails its task at once, naming the
 //! parameter and the key.
@@ -324,7 +326,7 @@ async fn outputs_feed_the_next_tasks() {
 /// Every reference that cannot be read fails its task at create time,
 /// naming the parameter and the key: another account's, a file the task
 /// does not have, a failed task, an expired one, a malformed reference,
-/// one to the same request (not supported yet), and an API key reaching
+/// an index past the request's earlier tasks, and an API key reaching
 /// for a task made with the secret.
 #[tokio::test]
 async fn unreadable_references_fail_with_the_key_named() {
@@ -360,7 +362,7 @@ async fn unreadable_references_fail_with_the_key_named() {
                 thumb(format!("drake:{mine}/preview")),
                 thumb(format!("drake:{failed}/output")),
                 thumb("drake:nope/output".into()),
-                thumb("drake:$0/output".into()),
+                thumb("drake:$9/output".into()),
             ]),
             false,
         )
@@ -370,7 +372,7 @@ async fn unreadable_references_fail_with_the_key_named() {
         format!("task {mine} has no output \\\"preview\\\" (it has: output)"),
         format!("task {failed} failed"),
         "is not a valid reference".to_owned(),
-        "not supported yet".to_owned(),
+        "may refer only to the tasks before it in its request ($0 to $3)".to_owned(),
     ];
     for (status, want) in statuses.iter().zip(want) {
         let got = problems(status, "url");
@@ -448,6 +450,151 @@ async fn unreadable_references_fail_with_the_key_named() {
         .await;
     assert_eq!(code, StatusCode::OK, "{s}");
     assert!(problems(&s[0], "url").contains("not found"), "{s}");
+}
+
+/// Three photos → their thumbnails → a GIF of them → a video showing a
+/// thumbnail and the GIF, in one request: later tasks name earlier ones by
+/// index, wait (`queued`, `waiting_for` their keys) while those run, and
+/// read their outputs. The same request again reuses every task (dedup
+/// compares what the references resolve to).
+#[tokio::test]
+async fn a_pipeline_is_one_request() {
+    let drake = Drake::start().await;
+    let mut tasks = Vec::new();
+    for (i, (w, h)) in [(320, 240), (400, 300), (640, 480)].into_iter().enumerate() {
+        let up = upload(
+            &drake,
+            &format!("p{i}.jpg"),
+            "image/jpeg",
+            common::jpeg(w, h),
+        )
+        .await;
+        tasks.push(json!({"task_name": "image.thumb", "url": up["reference"],
+                          "width": 160, "height": 120}));
+    }
+    tasks.push(json!({"task_name": "image.gif", "frame_duration": 0.2,
+                      "images": ["drake:$0/output", "drake:$1/output", "drake:$2/output"]}));
+    let sxml = r#"<movie service="craftsman-1.0"><body>
+         <effect type="none" duration="1"><image filename="drake:$0/output"/></effect>
+         <effect type="none" duration="1"><image filename='drake:$3/output'/></effect>
+       </body></movie>"#;
+    tasks.push(
+        json!({"task_name": "video.create", "definition": sxml, "profile": "240p",
+                      "preview": false}),
+    );
+    let body = json!({"secret": SECRET, "tasks": tasks, "dedup": true});
+    let (code, created) = drake.post("/v1/create", body.clone()).await;
+    assert_eq!(code, StatusCode::OK, "{created}");
+    let keys: Vec<&str> = (0..5)
+        .map(|i| created[i]["key"].as_str().unwrap())
+        .collect();
+    for (i, waits) in [
+        (3, json!([keys[0], keys[1], keys[2]])),
+        (4, json!([keys[0], keys[3]])),
+    ] {
+        assert_eq!(created[i]["status"], "queued", "{}", created[i]);
+        assert_eq!(created[i]["waiting_for"], waits, "{}", created[i]);
+    }
+    let video = drake.wait(keys[4]).await;
+    assert_eq!(video["status"], "success", "{video}");
+    let gif = drake.wait(keys[3]).await;
+    let bytes = common::download(gif["result"]["output"].as_str().unwrap()).await;
+    let frames = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(bytes)).unwrap();
+    assert_eq!(image::AnimationDecoder::into_frames(frames).count(), 3);
+    assert!(gif.get("waiting_for").is_none(), "{gif}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::save(dir.path(), "v.mp4", &video["result"]["export"]).await;
+    let (frames, _, height, rate, _, _) = common::probe(&path);
+    let seconds = frames as f64 / rate;
+    assert!((seconds - 2.0).abs() < 0.2, "{frames} frames at {rate}");
+    assert_eq!(height, 240);
+
+    let (code, again) = drake.post("/v1/create", body).await;
+    assert_eq!(code, StatusCode::OK, "{again}");
+    let reused: Vec<&str> = (0..5).map(|i| again[i]["key"].as_str().unwrap()).collect();
+    assert_eq!(reused, keys, "every task reused");
+}
+
+/// A step that fails ends every task after it, each naming the key it
+/// waited for; a step refused at create fails its readers at once; an
+/// index must name an earlier task; an API key may chain its own tasks.
+#[tokio::test]
+async fn a_failing_step_fails_the_chain() {
+    let drake = Drake::start().await;
+    let sxml = r#"<movie service="craftsman-1.0"><body><effect type="none" duration="1"><image filename="drake:$1/output"/></effect></body></movie>"#;
+    let chain = drake
+        .create(
+            json!([
+                {"task_name": "image.thumb", "url": "http://127.0.0.1:9/none.jpg"},
+                {"task_name": "image.gif", "images": ["drake:$0/output"]},
+                {"task_name": "video.create", "definition": sxml},
+            ]),
+            true,
+        )
+        .await;
+    for i in 1..3 {
+        let upstream = chain[i - 1]["key"].as_str().unwrap();
+        assert_eq!(chain[i]["status"], "error", "{}", chain[i]);
+        assert_eq!(
+            chain[i]["result"],
+            format!("input task {upstream} failed, so this task did not run"),
+        );
+    }
+    assert_eq!(chain[0]["status"], "error", "{}", chain[0]);
+
+    let refused = drake
+        .create(
+            json!([
+                {"task_name": "image.thumb", "url": "http://127.0.0.1:9/a.jpg", "width": -5},
+                {"task_name": "image.info", "url": "drake:$0/output"},
+            ]),
+            false,
+        )
+        .await;
+    let first = refused[0]["key"].as_str().unwrap();
+    assert!(problems(&refused[1], "url").contains(&format!("task {first} failed")));
+
+    let forward = drake
+        .create(
+            json!([
+                {"task_name": "image.info", "url": "drake:$1/output"},
+                {"task_name": "image.info", "url": "drake:$1/output"},
+            ]),
+            false,
+        )
+        .await;
+    assert!(problems(&forward[0], "url").contains("the first task of a request"));
+    assert!(problems(&forward[1], "url").contains("($0 to $0)"));
+
+    // With the public API key: its own request's tasks are readable.
+    let referer = "https://example.com/app";
+    let (code, up) = upload_as(
+        &drake,
+        &format!("Api-Key {API_KEY}"),
+        Some(referer),
+        "b.png",
+        "image/png",
+        common::png(40, 30),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{up}");
+    let r = common::client()
+        .post(format!("{}/v1/create", drake.url))
+        .header("Referer", referer)
+        .body(
+            json!({"api_key": API_KEY, "block": true, "tasks": [
+                {"task_name": "image.thumb", "url": up["reference"], "width": 20},
+                {"task_name": "image.info", "url": "drake:$0/output"},
+            ]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let statuses: Value = r.json().await.unwrap();
+    assert_eq!(statuses[1]["status"], "success", "{statuses}");
+    assert_eq!(statuses[1]["result"]["width"], 20, "{statuses}");
 }
 
 /// `drake create … url=@FILE` uploads the file, and the task reads it.

@@ -50,6 +50,16 @@ async fn attempts(db: &testing::TestDb, key: &str) -> i64 {
         .unwrap()
 }
 
+async fn state_of(db: &testing::TestDb, key: &str) -> String {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query_scalar("SELECT state FROM tasks WHERE key = $1")
+        .bind(key)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+}
+
 async fn count_in_state(db: &testing::TestDb, state: &str) -> i64 {
     use sqlx::Connection as _;
     let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
@@ -454,4 +464,47 @@ async fn uploads_on_one_node_feed_tasks_on_another() {
     assert_eq!(thumb["status"], "success", "{thumb}");
     let bytes = common::download(thumb["result"]["output"].as_str().unwrap()).await;
     assert_eq!(image::load_from_memory(&bytes).unwrap().width(), 50);
+}
+
+/// A pipeline created on one node survives that node's death between its
+/// steps: A runs the first step and dies during the second (a GIF of
+/// twelve large frames); B, started after, runs what is left (A's lease
+/// expires), each waiting step released once its input succeeded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_survives_a_node_killed_between_steps() {
+    let db = testing::database().await;
+    let s3 = S3Server::start("drake-pipe").await;
+    let mut a = s3_node(&db, &s3, "drake-pipe", "", "").await;
+    let fixtures = Fixtures::start().await;
+    let photo = fixtures.add("p.jpg", "image/jpeg", common::jpeg(1200, 900));
+    let frames: Vec<&str> = vec!["drake:$0/output"; 12];
+    let created = a
+        .create(
+            json!([
+                {"task_name": "image.thumb", "url": photo, "width": 1200},
+                {"task_name": "image.gif", "images": frames, "frame_duration": 0.1},
+                {"task_name": "image.thumb", "url": "drake:$1/output", "width": 32},
+                {"task_name": "image.info", "url": "drake:$2/output"},
+            ]),
+            false,
+        )
+        .await;
+    let keys: Vec<String> = created
+        .iter()
+        .map(|s| s["key"].as_str().unwrap().to_owned())
+        .collect();
+    let first = a.wait(&keys[0]).await;
+    assert_eq!(first["status"], "success", "{first}");
+    a.kill9();
+    // Killed between steps: the last waits for what A left unfinished.
+    assert_eq!(state_of(&db, &keys[3]).await, "waiting");
+    let b = s3_node(&db, &s3, "drake-pipe", "", "").await;
+    let last = b.wait(&keys[3]).await;
+    assert_eq!(last["status"], "success", "{last}");
+    assert_eq!(last["result"]["width"], 32, "{last}");
+    for key in &keys {
+        let attempts = attempts(&db, key).await;
+        assert!((1..=2).contains(&attempts), "{key}: {attempts} attempts");
+    }
+    assert_eq!(count_in_state(&db, "waiting").await, 0);
 }
