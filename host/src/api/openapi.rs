@@ -345,6 +345,11 @@ fn base_schemas() -> Map<String, Value> {
                     "queued": {"type": "string", "format": "date-time"},
                     "started": {"type": "string", "format": "date-time"},
                     "completed": {"type": "string", "format": "date-time"}}},
+                "waiting_for": {"type": "array", "items": {"type": "string"},
+                    "description": "While queued waiting for the tasks whose outputs it reads \
+                    (`drake:KEY/NAME`, `drake:$N/NAME` for the N-th task of the same request): \
+                    their keys. It runs once they all succeeded, and ends in error naming the \
+                    one that failed otherwise."},
                 "usage": {"$ref": "#/components/schemas/Usage"},
                 "task_metas": {"description": "Echoed from the task definition."},
             },

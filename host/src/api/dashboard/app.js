@@ -258,6 +258,10 @@ function renderStatus(s, taskName) {
     stop.addEventListener("click", () => cancel(s.key, stop));
     top.append(stop);
   }
+  // A pipeline step: which tasks it waits for.
+  if (Array.isArray(s.waiting_for) && s.waiting_for.length) {
+    parts.push(el("p", { class: "waiting", text: "waiting for " + s.waiting_for.join(", ") }));
+  }
   const result = s.result;
   if (s.status === "error") {
     parts.push(el("pre", { class: "error", text: typeof result === "string" ? result : JSON.stringify(result, null, 2) }));
