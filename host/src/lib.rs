@@ -46,4 +46,5 @@ pub mod scheduler;
 pub mod server;
 pub mod sign;
 pub mod store;
+pub mod templates;
 pub mod wire;

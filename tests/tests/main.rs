@@ -18,6 +18,7 @@ mod spin;
 mod streaming;
 mod sxml_corpus;
 mod sxml_property;
+mod templates;
 mod tenants;
 mod upload;
 mod video;

@@ -41,7 +41,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let block = flag(&mut body, "block")?;
     let dedup = flag(&mut body, "dedup")?;
-    let defs = definition::task_defs(&state, &mut body, "tasks")?;
+    let defs = definition::task_defs(&state, &account.name, &mut body, "tasks").await?;
     // A place among the open waits before anything is created.
     let slot = block.then(|| state.waiters.enter(peer)).transpose()?;
     // Listening from before the insert, the wait starts from the rows the
@@ -68,7 +68,7 @@ pub async fn create_stream(
     }: Creator,
 ) -> Result<Response, ApiError> {
     let dedup = flag(&mut body, "dedup")?;
-    let defs = definition::task_defs(&state, &mut body, "tasks")?;
+    let defs = definition::task_defs(&state, &account.name, &mut body, "tasks").await?;
     let slot = state.waiters.enter(peer)?;
     let rows = insert_tasks(&state, (&account, via), defs, dedup).await?;
     Ok(stream::respond(
@@ -130,7 +130,7 @@ async fn create_file_from_query(
     }: QueryCreator,
     filename: Option<String>,
 ) -> Result<Response, ApiError> {
-    let def = definition::task_def_from_query(state, &query)?;
+    let def = definition::task_def_from_query(state, &account.name, &query).await?;
     create_file_for(state, (&account, via), def, filename).await
 }
 
@@ -143,7 +143,7 @@ async fn create_file_from_body(
     }: Creator,
     filename: Option<String>,
 ) -> Result<Response, ApiError> {
-    let mut defs = definition::task_defs(state, &mut body, "task")?;
+    let mut defs = definition::task_defs(state, &account.name, &mut body, "task").await?;
     if defs.len() != 1 {
         return Err(ApiError::invalid(
             "task",

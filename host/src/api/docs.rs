@@ -439,6 +439,76 @@ pub const UPLOAD: Operation = Operation {
     ],
 };
 
+const TEMPLATE_NAME_MISSING: (u16, &str, Payload) = (
+    404,
+    "The account has no template of that name.",
+    Payload::Envelope,
+);
+
+pub const TEMPLATE_PUT: Operation = Operation {
+    method: Method::POST,
+    id: "putTemplate",
+    summary: "Store a template",
+    about: "An extension of dragon's API. Stores (or replaces: 200 instead of 201) a named task \
+            definition with `${field}` placeholders and its fields' schema. A placeholder that \
+            is a whole JSON string takes its field's type; inside an XML document (SXML) a \
+            value is escaped for XML, in CDATA too; `$${` is a literal `${`, and SXML's own \
+            `{{…}}` is left alone. Every placeholder must name a field. A task made from a \
+            template (`{\"template\": NAME, \"fields\": {…}}` wherever a task definition \
+            goes, or `template=NAME&FIELD=…` in a `create_file` query) renders it as it is at \
+            create time. Needs the account's secret; at most 1000 templates per account.",
+    auth: Auth::Account,
+    body: Some(Body::Template),
+    query: &[],
+    responses: &[
+        (201, "The stored template.", Payload::Template),
+        BAD_REQUEST,
+        UNAUTHORIZED,
+        TOO_LARGE,
+    ],
+};
+
+pub const TEMPLATES_LIST: Operation = Operation {
+    method: Method::GET,
+    id: "listTemplates",
+    summary: "The account's templates",
+    about: "Every template of the account, by name. Needs the account's secret.",
+    auth: Auth::Account,
+    body: None,
+    query: &[],
+    responses: &[(200, "The templates.", Payload::Templates), UNAUTHORIZED],
+};
+
+pub const TEMPLATE_GET: Operation = Operation {
+    method: Method::GET,
+    id: "getTemplate",
+    summary: "One template",
+    about: "A template of the account, as stored. Needs the account's secret.",
+    auth: Auth::Account,
+    body: None,
+    query: &[],
+    responses: &[
+        (200, "The template.", Payload::Template),
+        UNAUTHORIZED,
+        TEMPLATE_NAME_MISSING,
+    ],
+};
+
+pub const TEMPLATE_DELETE: Operation = Operation {
+    method: Method::DELETE,
+    id: "deleteTemplate",
+    summary: "Delete a template",
+    about: "Tasks already made from it keep what it rendered. Needs the account's secret.",
+    auth: Auth::Account,
+    body: None,
+    query: &[],
+    responses: &[
+        (200, "`{\"deleted\": NAME}`.", Payload::Document),
+        UNAUTHORIZED,
+        TEMPLATE_NAME_MISSING,
+    ],
+};
+
 pub const CANCEL: Operation = Operation {
     method: Method::POST,
     id: "cancel",

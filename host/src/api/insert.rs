@@ -406,7 +406,11 @@ fn validate(
             }
         }
     }
-    if let Some(task) = state.engine.task(&def.task_name) {
+    // A template's fields that did not fit: the parameters are not
+    // rendered, so only the fields are named.
+    let rendered = def.problems.is_empty();
+    problems.append(&mut def.problems);
+    if rendered && let Some(task) = state.engine.task(&def.task_name) {
         problems.extend(drake_rules::validate::check_params(
             &Value::Object(def.params.clone()),
             &task.schema,

@@ -40,6 +40,7 @@ pub mod openapi;
 pub mod ops;
 pub mod status;
 pub mod stream;
+pub mod templates;
 pub mod uploads;
 pub mod wait;
 
@@ -103,6 +104,13 @@ impl Route {
         self.ops.push(op);
         self
     }
+
+    fn delete<H: Handler<T, AppState>, T: 'static>(mut self, handler: H, op: Operation) -> Route {
+        debug_assert_eq!(op.method, axum::http::Method::DELETE);
+        self.handlers = self.handlers.delete(handler);
+        self.ops.push(op);
+        self
+    }
 }
 
 /// Every route, in the order `/openapi.json` lists them.
@@ -130,6 +138,12 @@ pub fn routes() -> Vec<Route> {
         Route::new("/v1/recent").get(status::recent, RECENT),
         Route::new("/v1/cancel").post(cancel::cancel, CANCEL),
         Route::new("/v1/uploads").post(uploads::upload, UPLOAD),
+        Route::new("/v1/templates")
+            .get(templates::list, TEMPLATES_LIST)
+            .post(templates::put, TEMPLATE_PUT),
+        Route::new("/v1/templates/{name}")
+            .get(templates::get, TEMPLATE_GET)
+            .delete(templates::delete, TEMPLATE_DELETE),
         Route::new("/v1/storage/{key}/{*name}").get(files::storage, STORAGE),
         Route::new("/v1/tasks").get(ops::tasks, TASKS),
         Route::new("/healthz").get(ops::healthz, HEALTHZ),

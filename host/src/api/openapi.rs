@@ -26,6 +26,8 @@ pub enum Body {
     Status,
     /// A file: raw bytes or `multipart/form-data`.
     Upload,
+    /// A template + auth.
+    Template,
 }
 
 /// What a response carries.
@@ -35,6 +37,10 @@ pub enum Payload {
     Statuses,
     /// An upload's status and reference.
     Upload,
+    /// A stored template.
+    Template,
+    /// A list of stored templates.
+    Templates,
     /// One task status (the failed task of `create_file` / `file`).
     Status,
     /// A redirect to an output file.
@@ -262,6 +268,8 @@ fn operation(op: &Operation, path_params: &[Value]) -> Value {
             Body::Create => json!({"$ref": "#/components/schemas/CreateRequest"}),
             Body::CreateFile => json!({"$ref": "#/components/schemas/CreateFileRequest"}),
             Body::Status => json!({"$ref": "#/components/schemas/StatusRequest"}),
+            Body::Template => json!({"allOf": [{"$ref": "#/components/schemas/Auth"},
+                {"$ref": "#/components/schemas/Template"}]}),
             Body::Upload => {
                 out["requestBody"] = json!({
                     "required": true,
@@ -294,6 +302,9 @@ fn response(about: &str, payload: Payload) -> Value {
     match payload {
         Payload::Statuses => json_of("StatusList"),
         Payload::Upload => json_of("Upload"),
+        Payload::Template => json_of("StoredTemplate"),
+        Payload::Templates => json!({"description": about, "content": {"application/json": {
+            "schema": {"type": "array", "items": {"$ref": "#/components/schemas/StoredTemplate"}}}}}),
         Payload::Status => json_of("Status"),
         Payload::Envelope => json_of("ErrorEnvelope"),
         Payload::Message => json_of("ErrorMessage"),
@@ -406,8 +417,10 @@ fn base_schemas() -> Map<String, Value> {
                 "properties": {
                     "tasks": {"oneOf": [
                         {"$ref": "#/components/schemas/TaskDefinition"},
+                        {"$ref": "#/components/schemas/TemplateTask"},
                         {"type": "array", "minItems": 1, "maxItems": 100,
-                         "items": {"$ref": "#/components/schemas/TaskDefinition"}}]},
+                         "items": {"anyOf": [{"$ref": "#/components/schemas/TaskDefinition"},
+                                             {"$ref": "#/components/schemas/TemplateTask"}]}}]},
                     "block": {"type": "boolean", "description": "Answer once every task is final (capped)."},
                     "dedup": {"type": "boolean", "description": "Answer from an identical earlier task."},
                 },
@@ -417,8 +430,53 @@ fn base_schemas() -> Map<String, Value> {
             "allOf": [{"$ref": "#/components/schemas/Auth"}, {
                 "type": "object",
                 "required": ["task"],
-                "properties": {"task": {"$ref": "#/components/schemas/TaskDefinition"}},
+                "properties": {"task": {"anyOf": [
+                    {"$ref": "#/components/schemas/TaskDefinition"},
+                    {"$ref": "#/components/schemas/TemplateTask"}]}},
             }],
+        },
+        "TemplateTask": {
+            "type": "object",
+            "description": "A task made from one of the account's templates, rendered at create \
+                time. Fields that are missing (when required) or not of their type fail the \
+                task with `{\"parameters\": {FIELD: [message…]}}`.",
+            "required": ["template"],
+            "additionalProperties": false,
+            "properties": {
+                "template": {"type": "string"},
+                "fields": {"type": "object"},
+                "task_metas": {},
+                "url_callback": {"type": "string", "format": "uri"},
+                "url_errback": {"type": "string", "format": "uri"},
+            },
+        },
+        "Template": {
+            "type": "object",
+            "required": ["name", "definition"],
+            "properties": {
+                "name": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,100}$"},
+                "description": {"type": "string"},
+                "definition": {"type": "object", "required": ["task_name"],
+                    "description": "A task definition whose strings may hold `${field}`."},
+                "fields": {"type": "array", "maxItems": 100, "items": {
+                    "type": "object",
+                    "required": ["name", "type"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"},
+                        "type": {"enum": ["text", "url", "number", "colour"]},
+                        "default": {},
+                        "required": {"type": "boolean"},
+                        "description": {"type": "string"},
+                    },
+                }},
+            },
+        },
+        "StoredTemplate": {
+            "allOf": [{"$ref": "#/components/schemas/Template"}, {"type": "object",
+                "properties": {
+                    "created": {"type": "string", "format": "date-time"},
+                    "updated": {"type": "string", "format": "date-time"}}}],
         },
         "Upload": {
             "description": "An upload's status, with the reference tasks take as a URL.",

@@ -56,6 +56,55 @@ pub async fn exercise(store: &dyn TaskStore) {
     fair_claims(store).await;
     uploads_kept(store).await;
     waiting_for_inputs(store).await;
+    templates(store).await;
+}
+
+/// Templates: stored per account and name, replaced in place (created
+/// kept), listed by name, deleted once.
+async fn templates(store: &dyn TaskStore) {
+    assert!(
+        store
+            .template_put("acct", "b", r#"{"v":1}"#, 10)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .template_put("acct", "a", r#"{"v":2}"#, 11)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .template_put("other", "a", r#"{"v":3}"#, 12)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .template_put("acct", "b", r#"{"v":4}"#, 13)
+            .await
+            .unwrap()
+    );
+    let b = store.template_get("acct", "b").await.unwrap().unwrap();
+    let body: serde_json::Value = serde_json::from_str(&b.body).unwrap();
+    assert_eq!(
+        (body, b.created_at, b.updated_at),
+        (json!({"v": 4}), 10, 13)
+    );
+    let names: Vec<serde_json::Value> = store
+        .template_list("acct")
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| serde_json::from_str(&t.body).unwrap())
+        .collect();
+    assert_eq!(names, vec![json!({"v": 2}), json!({"v": 4})]);
+    assert_eq!(store.template_count("acct").await.unwrap(), 2);
+    assert!(store.template_delete("acct", "a").await.unwrap());
+    assert!(!store.template_delete("acct", "a").await.unwrap());
+    assert!(store.template_get("acct", "a").await.unwrap().is_none());
+    assert!(store.template_get("other", "a").await.unwrap().is_some());
 }
 
 /// Tasks that read other tasks' outputs: inserted waiting (counted as

@@ -532,6 +532,23 @@ pub trait TaskStore: Send + Sync + 'static {
     /// Bytes of `account`'s uploads kept now (`max_stored_upload_bytes`):
     /// the `usage.bytes_in` of its unexpired `upload` tasks.
     async fn upload_bytes_kept(&self, account: &str, now: Micros) -> Result<u64>;
+    /// Store template `name` of `account` (its JSON `body`) at `now`,
+    /// replacing one of that name; whether it is new.
+    async fn template_put(
+        &self,
+        account: &str,
+        name: &str,
+        body: &str,
+        now: Micros,
+    ) -> Result<bool>;
+    /// Template `name` of `account`.
+    async fn template_get(&self, account: &str, name: &str) -> Result<Option<StoredTemplate>>;
+    /// Every template of `account`, by name.
+    async fn template_list(&self, account: &str) -> Result<Vec<StoredTemplate>>;
+    /// Delete template `name` of `account`; whether there was one.
+    async fn template_delete(&self, account: &str, name: &str) -> Result<bool>;
+    /// How many templates `account` has (`max_templates`).
+    async fn template_count(&self, account: &str) -> Result<u64>;
     /// Tasks of `account` queued now (`max_queued`).
     async fn task_count_queued(&self, account: &str) -> Result<u64>;
     /// Claim up to `limit` queued tasks, accounts taking turns by share
@@ -606,6 +623,17 @@ pub trait TaskStore: Send + Sync + 'static {
         next_due: Option<Micros>,
         attempts: u32,
     ) -> Result<()>;
+}
+
+/// A stored template (templates.rs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTemplate {
+    /// Its JSON.
+    pub body: String,
+    /// First stored.
+    pub created_at: Micros,
+    /// Last replaced.
+    pub updated_at: Micros,
 }
 
 /// A final task whose callback delivery was claimed.

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde_json::Value;
 
-use super::{Error, OutputFile, Result, TaskFailure, TaskRow, TaskState, Usage};
+use super::{Error, OutputFile, Result, StoredTemplate, TaskFailure, TaskRow, TaskState, Usage};
 
 /// `callback_due` of a new task: due as soon as it is final when it asked
 /// for a callback or errback (`callbacks::target` picks which), else none.
@@ -88,4 +88,13 @@ pub(crate) fn counts(rows: Vec<(String, String, i64)>) -> Vec<(String, String, u
     rows.into_iter()
         .map(|(task, state, n)| (task, state, u64::try_from(n).unwrap_or(0)))
         .collect()
+}
+
+/// A template row `(body, created_at, updated_at)`.
+pub(crate) fn template((body, created_at, updated_at): (String, i64, i64)) -> StoredTemplate {
+    StoredTemplate {
+        body,
+        created_at,
+        updated_at,
+    }
 }

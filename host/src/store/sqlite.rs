@@ -23,7 +23,7 @@ use super::rows::{self, row_to_task, to_json};
 use super::waits;
 use super::{
     Change, ClaimParams, CompleteParams, DueCallback, Error, Micros, NewTask, ProgressParams,
-    RescueOutcome, Result, TaskFailure, TaskRow, TaskState, TaskStore, Usage,
+    RescueOutcome, Result, StoredTemplate, TaskFailure, TaskRow, TaskState, TaskStore, Usage,
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/sqlite_0005_fair.sql"),
     include_str!("sql/sqlite_0006_uploads.sql"),
     include_str!("sql/sqlite_0007_waiting.sql"),
+    include_str!("sql/sqlite_0008_templates.sql"),
 ];
 
 /// Notification fan-out buffer: a slow subscriber that falls this far
@@ -486,6 +487,66 @@ impl TaskStore for SqliteStore {
         .bind(now)
         .fetch_one(&self.pool)
         .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn template_put(
+        &self,
+        account: &str,
+        name: &str,
+        body: &str,
+        now: Micros,
+    ) -> Result<bool> {
+        let created: i64 = sqlx::query_scalar(
+            "INSERT INTO templates (account, name, body, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (account, name) \
+             DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at \
+             RETURNING created_at",
+        )
+        .bind(account)
+        .bind(name)
+        .bind(body)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(created == now)
+    }
+
+    async fn template_get(&self, account: &str, name: &str) -> Result<Option<StoredTemplate>> {
+        let row: Option<(String, i64, i64)> = sqlx::query_as(
+            "SELECT body, created_at, updated_at FROM templates WHERE account = ? AND name = ?",
+        )
+        .bind(account)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(rows::template))
+    }
+
+    async fn template_list(&self, account: &str) -> Result<Vec<StoredTemplate>> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT body, created_at, updated_at FROM templates WHERE account = ? ORDER BY name",
+        )
+        .bind(account)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(rows::template).collect())
+    }
+
+    async fn template_delete(&self, account: &str, name: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM templates WHERE account = ? AND name = ?")
+            .bind(account)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn template_count(&self, account: &str) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM templates WHERE account = ?")
+            .bind(account)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
