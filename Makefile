@@ -140,6 +140,7 @@ bench: build
 	$(CARGO) bench --profile release --workspace --bench video_create
 	$(CARGO) bench --profile release --workspace --bench sxml_corpus
 	$(CARGO) bench --profile release --workspace --bench start
+	$(CARGO) bench --profile release --workspace --bench templates
 
 clean:
 	$(CARGO) clean

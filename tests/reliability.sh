@@ -4,6 +4,8 @@
 # (no fuzzing: its nightly ASan build is too slow for CI). This runs:
 #   - load: 10,000 creates at concurrency 64 (0 errors, 0 lost; p50/p99);
 #   - crash: kill -9 a node with 50 tasks in flight, restart, all complete;
+#   - templates: 500 template tasks in requests of 100, none lost (50 in
+#     `make test`);
 #   - the hostile-media corpus through every media task (host RSS bounded);
 #   - schemathesis against /openapi.json, 200 examples per operation;
 #   - scale-out: 3 nodes on Postgres + S3, 500 tasks, one node SIGKILLed;

@@ -346,9 +346,17 @@ fn fill(value: &Value, values: &BTreeMap<&str, Value>) -> Value {
             }
             let xml = s.trim_start().starts_with('<');
             let mut out = String::with_capacity(s.len());
+            // Whether the text so far ends inside a CDATA section, followed
+            // piece by piece (each text scanned once).
+            let mut cdata = false;
             for piece in pieces {
                 match piece {
-                    Piece::Text(t) => out.push_str(t),
+                    Piece::Text(t) => {
+                        out.push_str(t);
+                        if xml {
+                            cdata = ends_in_cdata(t, cdata);
+                        }
+                    }
                     Piece::Field(name) => {
                         let text = match values.get(name) {
                             Some(Value::String(t)) => t.clone(),
@@ -357,7 +365,7 @@ fn fill(value: &Value, values: &BTreeMap<&str, Value>) -> Value {
                         };
                         if !xml {
                             out.push_str(&text);
-                        } else if in_cdata(&out) {
+                        } else if cdata {
                             out.push_str(&text.replace("]]>", "]]]]><![CDATA[>"));
                         } else {
                             escape_xml(&text, &mut out);
@@ -377,10 +385,15 @@ fn fill(value: &Value, values: &BTreeMap<&str, Value>) -> Value {
     }
 }
 
-/// Whether the end of `doc` is inside a CDATA section.
-fn in_cdata(doc: &str) -> bool {
-    doc.rfind("<![CDATA[")
-        .is_some_and(|open| !doc[open..].contains("]]>"))
+/// Whether the end of `text` is inside a CDATA section, given whether its
+/// start is: the last opening or closing in it decides.
+fn ends_in_cdata(text: &str, starts_in: bool) -> bool {
+    match (text.rfind("<![CDATA["), text.rfind("]]>")) {
+        (Some(open), Some(close)) => open > close,
+        (Some(_), None) => true,
+        (None, Some(_)) => false,
+        (None, None) => starts_in,
+    }
 }
 
 /// `text` escaped for XML text and attribute values alike.

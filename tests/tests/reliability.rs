@@ -1,5 +1,5 @@
-//! The reliability suite (issue 7): load, crash, hostile media and the
-//! OpenAPI contract under schemathesis. The short form runs with the rest of
+//! The reliability suite (issue 7): load, crash, hostile media, template
+//! tasks in bulk and the OpenAPI contract under schemathesis. The short form runs with the rest of
 //! the tests; `DRAKE_RELIABILITY=long` (what `tests/reliability.sh` sets)
 //! runs the documented long form — 10,000 creates at concurrency 64, more
 //! schemathesis examples — and prints the figures.
@@ -103,6 +103,60 @@ async fn load_at_concurrency_64_loses_nothing() {
         quantile(&latencies, 0.50).as_secs_f64() * 1e3,
         quantile(&latencies, 0.99).as_secs_f64() * 1e3,
         done_in.as_secs_f64(),
+    );
+}
+
+/// Template tasks in bulk (issue 24): 500 in the long form, 50 in `make
+/// test`, in requests of up to 100, each rendered with its own fields —
+/// none lost, none mixed up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_template_tasks_lose_nothing() {
+    let total: usize = if common::long_form() { 500 } else { 50 };
+    let drake = Drake::start().await;
+    let fixtures = Fixtures::start().await;
+    let photo = fixtures.add("p.jpg", "image/jpeg", common::jpeg(200, 150));
+    let (code, stored) = drake
+        .post(
+            "/v1/templates",
+            json!({"secret": SECRET, "name": "card",
+                   "definition": {"task_name": "image.thumb", "url": "${photo}",
+                                  "width": "${w}", "task_metas": {"i": "${i}"}},
+                   "fields": [{"name": "photo", "type": "url", "required": true},
+                              {"name": "w", "type": "number", "default": 16},
+                              {"name": "i", "type": "number", "required": true}]}),
+        )
+        .await;
+    assert_eq!(code, reqwest::StatusCode::CREATED, "{stored}");
+    let started = Instant::now();
+    let mut keys = Vec::with_capacity(total);
+    let indices: Vec<usize> = (0..total).collect();
+    for chunk in indices.chunks(100) {
+        let tasks: Vec<Value> = chunk
+            .iter()
+            .map(|i| json!({"template": "card", "fields": {"photo": photo, "i": i, "w": 16 + i % 5}}))
+            .collect();
+        let created = drake.create(Value::Array(tasks), false).await;
+        assert_eq!(created.len(), chunk.len());
+        keys.extend(
+            created
+                .iter()
+                .map(|s| s["key"].as_str().unwrap().to_owned()),
+        );
+    }
+    let created_in = started.elapsed();
+    let unique: HashSet<&String> = keys.iter().collect();
+    assert_eq!(unique.len(), total, "every task its own key");
+    for (i, status) in common::finals(&drake, &keys).await.iter().enumerate() {
+        assert_eq!(status["status"], "success", "{status}");
+        assert_eq!(status["task_metas"]["i"], i, "{status}");
+        assert_eq!(status["result"]["width"], 16 + i % 5, "{status}");
+    }
+    eprintln!(
+        "bulk templates: {total} tasks created in {:.0} ms ({} requests), all succeeded \
+         after {:.1} s; 0 lost",
+        created_in.as_secs_f64() * 1e3,
+        total.div_ceil(100),
+        started.elapsed().as_secs_f64(),
     );
 }
 
