@@ -93,6 +93,49 @@ impl Client {
         Ok(Value::Object(def))
     }
 
+    /// `{"template": name, "fields": {…}}` from `field=value` pairs
+    /// (`field=@FILE` uploads the file and passes its reference); the
+    /// server types each value by its field.
+    pub async fn template_definition(&self, name: &str, pairs: &[String]) -> anyhow::Result<Value> {
+        let mut fields = Map::new();
+        for (key, value) in split_pairs(pairs)? {
+            let value = match value.strip_prefix('@') {
+                Some(literal) if literal.starts_with('@') => literal.to_owned(),
+                Some(path) => self.upload(Path::new(path)).await?,
+                None => value.to_owned(),
+            };
+            fields.insert(key.to_owned(), Value::from(value));
+        }
+        Ok(json!({"template": name, "fields": fields}))
+    }
+
+    /// Store (or replace) a template: the stored template.
+    pub async fn template_put(&self, template: Value) -> anyhow::Result<Value> {
+        self.json(
+            self.request(reqwest::Method::POST, "/v1/templates")
+                .json(&template),
+        )
+        .await
+    }
+
+    /// Template `name`.
+    pub async fn template_get(&self, name: &str) -> anyhow::Result<Value> {
+        self.json(self.request(reqwest::Method::GET, &template_path(name)?))
+            .await
+    }
+
+    /// Every template of the account.
+    pub async fn template_list(&self) -> anyhow::Result<Value> {
+        self.json(self.request(reqwest::Method::GET, "/v1/templates"))
+            .await
+    }
+
+    /// Delete template `name`.
+    pub async fn template_delete(&self, name: &str) -> anyhow::Result<Value> {
+        self.json(self.request(reqwest::Method::DELETE, &template_path(name)?))
+            .await
+    }
+
     /// Upload the file at `path` (streamed): its reference.
     pub async fn upload(&self, path: &Path) -> anyhow::Result<String> {
         if self.secret.is_none() {
@@ -389,17 +432,32 @@ fn attribute<'a>(text: &'a str, name: &str) -> Option<&'a str> {
     None
 }
 
-/// `drake create`: create `task` with `key=value` parameters; with
-/// `wait`, follow it with a progress bar on stderr until it ends, then
-/// download its output files into `out`. The last status known.
+/// What `drake create` makes.
+pub enum What {
+    /// A task and its `key=value` parameters.
+    Task(String, Vec<String>),
+    /// A template and its `field=value` fields.
+    Template(String, Vec<String>),
+}
+
+/// `drake create`: create a task with `key=value` parameters, or from a
+/// template with `field=value` fields; with `wait`, follow it with a
+/// progress bar on stderr until it ends, then download its output files
+/// into `out`. The last status known.
 pub async fn create(
     client: &Client,
-    task: &str,
-    params: &[String],
+    what: What,
     wait: bool,
     out: Option<&Path>,
 ) -> anyhow::Result<Value> {
-    let definition = client.definition(task, params).await?;
+    let (definition, task) = match what {
+        What::Task(task, params) => (client.definition(&task, &params).await?, task),
+        What::Template(name, fields) => (
+            client.template_definition(&name, &fields).await?,
+            format!("template {name}"),
+        ),
+    };
+    let task = task.as_str();
     let mut status = client.create(definition).await?;
     if !wait {
         return Ok(status);
@@ -456,6 +514,14 @@ pub fn output_urls(status: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// `/v1/templates/NAME`, for a name that is one path segment.
+fn template_path(name: &str) -> anyhow::Result<String> {
+    if !crate::templates::valid_template_name(name) {
+        bail!("{name:?} is not a template name (letters, digits, '.', '_', '-')");
+    }
+    Ok(format!("/v1/templates/{name}"))
 }
 
 /// Whether a status is final (`success` or `error`).

@@ -20,6 +20,28 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum TemplateAction {
+    /// Store (or replace) the template in a JSON file (`-`: standard
+    /// input): {"name", "definition", "fields", "description"?}.
+    Put {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Print a template (JSON).
+    Get {
+        /// Its name.
+        name: String,
+    },
+    /// Print the account's templates (JSON list).
+    List,
+    /// Delete a template (tasks made from it keep what it rendered).
+    Rm {
+        /// Its name.
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Serve the API (SQLite + a local directory unless configured).
     Serve {
@@ -82,12 +104,17 @@ enum Command {
     /// Create a task on a server; with --wait, follow it with a progress
     /// bar and print its final status (exit 1 if it fails).
     Create {
-        /// Task name, e.g. image.thumb.
-        task: String,
+        /// Task name, e.g. image.thumb (with --template, the first field).
+        task: Option<String>,
         /// Parameters as key=value (repeat a key for lists), typed by the
         /// server's schema; key=@FILE uploads a local file and passes its
-        /// reference (key=@@x is the value "@x").
+        /// reference (key=@@x is the value "@x"). With --template: the
+        /// template's fields as field=value, typed by the template.
         params: Vec<String>,
+        /// Make the task from this template of the account (see `drake
+        /// template`); the arguments are its fields.
+        #[arg(long)]
+        template: Option<String>,
         /// Wait for the task to end.
         #[arg(long)]
         wait: bool,
@@ -125,6 +152,23 @@ enum Command {
         url: String,
         /// The account secret.
         #[arg(long, env = "DRAKE_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+    },
+    /// Manage the account's templates: task definitions with ${field}
+    /// blanks (docs/templates.md).
+    Template {
+        #[command(subcommand)]
+        action: TemplateAction,
+        /// The server.
+        #[arg(
+            long,
+            env = "DRAKE_URL",
+            default_value = "http://127.0.0.1:8080",
+            global = true
+        )]
+        url: String,
+        /// The account secret (templates need it).
+        #[arg(long, env = "DRAKE_SECRET", hide_env_values = true, global = true)]
         secret: Option<String>,
     },
     /// Print the statuses of tasks as they change (one JSON object per
@@ -285,6 +329,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Create {
             task,
             params,
+            template,
             wait,
             out,
             url,
@@ -292,7 +337,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
         } => {
             let client = Client::new(&url, secret)?;
             let wait = wait || out.is_some();
-            let status = client::create(&client, &task, &params, wait, out.as_deref()).await?;
+            let what = match (template, task) {
+                (Some(name), first) => {
+                    client::What::Template(name, first.into_iter().chain(params).collect())
+                }
+                (None, Some(task)) => client::What::Task(task, params),
+                (None, None) => bail!("name a task (drake create image.thumb url=…) or --template"),
+            };
+            let status = client::create(&client, what, wait, out.as_deref()).await?;
             println!("{}", serde_json::to_string_pretty(&status)?);
             if wait && status["status"] != "success" {
                 bail!("the task failed");
@@ -313,6 +365,31 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 "{}",
                 serde_json::to_string_pretty(&client.cancel(&keys).await?)?
             );
+            Ok(())
+        }
+        Command::Template {
+            action,
+            url,
+            secret,
+        } => {
+            let client = Client::new(&url, secret)?;
+            let answer = match action {
+                TemplateAction::Put { file } => {
+                    let text = if file.as_os_str() == "-" {
+                        std::io::read_to_string(std::io::stdin())?
+                    } else {
+                        std::fs::read_to_string(&file)
+                            .with_context(|| format!("reading {}", file.display()))?
+                    };
+                    let template: serde_json::Value = serde_json::from_str(&text)
+                        .with_context(|| format!("{} is not JSON", file.display()))?;
+                    client.template_put(template).await?
+                }
+                TemplateAction::Get { name } => client.template_get(&name).await?,
+                TemplateAction::List => client.template_list().await?,
+                TemplateAction::Rm { name } => client.template_delete(&name).await?,
+            };
+            println!("{}", serde_json::to_string_pretty(&answer)?);
             Ok(())
         }
         Command::Stream { keys, url, secret } => {

@@ -267,3 +267,85 @@ async fn create_file_and_pipelines_fill_templates() {
     assert_eq!(chain[1]["status"], "success", "{chain:?}");
     assert_eq!(chain[1]["result"]["width"], 50);
 }
+
+/// `drake template put|get|list|rm` and `drake create --template NAME
+/// field=value …` (a field `@FILE` uploads the file).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_manages_templates_and_fills_them() {
+    let drake = Drake::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        let run = std::process::Command::new(common::drake_bin())
+            .args(args)
+            .env("DRAKE_URL", &drake.url)
+            .env("DRAKE_SECRET", SECRET)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+        (
+            run.status.success(),
+            String::from_utf8_lossy(&run.stdout).into_owned(),
+            stderr,
+        )
+    };
+    let file = dir.path().join("thumb.json");
+    std::fs::write(
+        &file,
+        json!({"name": "small", "description": "A small thumbnail",
+               "definition": {"task_name": "image.thumb", "url": "${photo}", "width": "${width}"},
+               "fields": [{"name": "photo", "type": "url", "required": true},
+                          {"name": "width", "type": "number", "default": 64}]})
+        .to_string(),
+    )
+    .unwrap();
+    let (ok, out, err) = cli(&["template", "put", file.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["name"],
+        "small"
+    );
+    let (ok, out, err) = cli(&["template", "list"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()[0]["name"],
+        "small"
+    );
+    let (ok, out, _) = cli(&["template", "get", "small"]);
+    assert!(ok);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["fields"][1]["default"],
+        64
+    );
+
+    let photo = dir.path().join("p.jpg");
+    std::fs::write(&photo, common::jpeg(300, 200)).unwrap();
+    let photo_arg = format!("photo=@{}", photo.display());
+    let (ok, out, err) = cli(&[
+        "create",
+        "--template",
+        "small",
+        &photo_arg,
+        "width=40",
+        "--wait",
+    ]);
+    assert!(ok, "{err}");
+    let status: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status["status"], "success", "{status}");
+    assert_eq!(status["result"]["width"], 40);
+    // A field of the wrong type: the task fails naming it.
+    let (ok, out, _) = cli(&[
+        "create",
+        "--template",
+        "small",
+        &photo_arg,
+        "width=wide",
+        "--wait",
+    ]);
+    assert!(!ok);
+    assert!(out.contains("width"), "{out}");
+
+    let (ok, _, err) = cli(&["template", "rm", "small"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = cli(&["template", "get", "small"]);
+    assert!(!ok && err.contains("404"), "{err}");
+}
