@@ -159,6 +159,41 @@ impl Browser {
             .await;
     }
 
+    /// Pick `file` in the file picker beside field `id`; the reference the
+    /// upload put in the field.
+    async fn pick_file(&self, id: &str, file: &Path) -> String {
+        let picker = self.find(&format!("input.upload[data-for=\"{id}\"]")).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{picker}/value"),
+            json!({"text": file.display().to_string()}),
+        )
+        .await;
+        let reference = self
+            .wait_for(
+                &format!("the upload's reference in {id}"),
+                &format!(
+                    "const v = document.getElementById('{id}').value; \
+                     return v.startsWith('drake:') && v"
+                ),
+            )
+            .await;
+        reference.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Submit the form and wait for a thumbnail `width` pixels wide.
+    async fn submit_for_thumbnail(&self, width: u32) {
+        self.click("#submit").await;
+        self.wait_for(
+            &format!("a thumbnail {width} pixels wide"),
+            &format!(
+                "const img = document.querySelector('.card[data-task=\"image.thumb\"] .previews img');\
+                 return img && img.complete && img.naturalWidth === {width}"
+            ),
+        )
+        .await;
+    }
+
     async fn eval(&self, script: &str) -> Value {
         self.call(
             reqwest::Method::POST,
@@ -438,44 +473,69 @@ async fn submit_a_task_see_it_complete_and_preview_it() {
     assert!(error.as_str().unwrap().contains("secret"), "{error}");
 }
 
-/// A file picked beside a URL field is uploaded and its reference fills
-/// the field; files dropped on a list field are added as lines. The tasks
-/// then read the uploads (a thumbnail, a GIF of two dropped frames).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn files_picked_or_dropped_are_uploaded_and_used() {
-    let drake = Drake::start().await;
+/// A 640×480 photo on disk, and the dashboard of `drake` open with the
+/// secret typed in.
+async fn photo_and_dashboard(drake: &Drake) -> (tempfile::TempDir, std::path::PathBuf, Browser) {
     let dir = tempfile::tempdir().unwrap();
     let photo = dir.path().join("photo.jpg");
     std::fs::write(&photo, common::jpeg(640, 480)).unwrap();
     let browser = Browser::start().await;
     browser.open_dashboard(&drake.url).await;
     browser.type_into("#secret", SECRET).await;
-    browser.choose("#task", "image.thumb").await;
-    let picker = browser.find("input.upload[data-for=\"f-url\"]").await;
+    (dir, photo, browser)
+}
+
+/// A template of the account appears in the task list once the secret is
+/// given; choosing it shows a form of its fields (a URL field with its
+/// file picker, a number with its default); the task made from it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_becomes_a_form() {
+    let drake = Drake::start().await;
+    let (code, stored) = drake
+        .post(
+            "/v1/templates",
+            json!({"secret": SECRET, "name": "small", "description": "A small thumbnail",
+                   "definition": {"task_name": "image.thumb", "url": "${photo}", "width": "${width}"},
+                   "fields": [{"name": "photo", "type": "url", "required": true,
+                               "description": "The photo"},
+                              {"name": "width", "type": "number", "default": 64}]}),
+        )
+        .await;
+    assert_eq!(code, reqwest::StatusCode::CREATED, "{stored}");
+    let (_dir, photo, browser) = photo_and_dashboard(&drake).await;
+    // Leaving the field commits the secret (its change event).
+    browser.click("#summary").await;
     browser
-        .call(
-            reqwest::Method::POST,
-            &format!("/element/{picker}/value"),
-            json!({"text": photo.display().to_string()}),
-        )
-        .await;
-    let reference = browser
         .wait_for(
-            "the upload's reference in the url field",
-            "const v = document.getElementById('f-url').value; return v.startsWith('drake:') && v",
+            "the template in the task list",
+            "return document.querySelector('#task option[value=\"template:small\"]') !== null",
         )
         .await;
-    let reference = reference.as_str().unwrap().to_owned();
+    browser.choose("#task", "template:small").await;
+    let placeholder = browser
+        .wait_for(
+            "the template's form",
+            "const w = document.getElementById('f-width'); return w && w.placeholder",
+        )
+        .await;
+    assert_eq!(placeholder, "64", "the default shows");
+    browser.pick_file("f-photo", &photo).await;
+    browser.type_into("#f-width", "48").await;
+    browser.submit_for_thumbnail(48).await;
+}
+
+/// A file picked beside a URL field is uploaded and its reference fills
+/// the field; files dropped on a list field are added as lines. The tasks
+/// then read the uploads (a thumbnail, a GIF of two dropped frames).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_picked_or_dropped_are_uploaded_and_used() {
+    let drake = Drake::start().await;
+    let (_dir, photo, browser) = photo_and_dashboard(&drake).await;
+    browser.choose("#task", "image.thumb").await;
+    let reference = browser.pick_file("f-url", &photo).await;
     assert!(reference.ends_with("/output"), "{reference}");
     browser.type_into("#f-width", "64").await;
-    browser.click("#submit").await;
-    browser
-        .wait_for(
-            "the thumbnail of the upload",
-            "const img = document.querySelector('.card[data-task=\"image.thumb\"] .previews img');\
-             return img && img.complete && img.naturalWidth === 64",
-        )
-        .await;
+    browser.submit_for_thumbnail(64).await;
 
     // Two frames drawn in the page, dropped on image.gif's list.
     browser.choose("#task", "image.gif").await;

@@ -4,7 +4,10 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { tasks: new Map(), cards: new Map() };
+const state = { tasks: new Map(), cards: new Map(), templates: new Map() };
+
+// The task <select>'s value for a template.
+const TEMPLATE = "template:";
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -164,10 +167,57 @@ async function upload(file) {
   return status.reference;
 }
 
+// ---- templates --------------------------------------------------------
+
+// A template field's type as a parameter schema, for `field`.
+function fieldSchema(f) {
+  const base = {
+    text: { type: "string" },
+    url: { type: "string", format: "uri" },
+    number: { type: "number" },
+    colour: { type: "string", description: "#rgb, #rrggbb or #rrggbbaa" },
+  }[f.type] || { type: "string" };
+  const s = Object.assign({}, base);
+  if (f.default != null) s.default = f.default;
+  if (f.description) s.description = f.description + (base.description ? ` (${base.description})` : "");
+  return s;
+}
+
+// The account's templates (GET /v1/templates, with the secret) as a group
+// of the task list: choosing one shows a form of its fields.
+async function loadTemplates() {
+  const group = $("templates");
+  if (!$("secret").value.trim()) return;
+  const resp = await fetch("/v1/templates", { headers: headers() });
+  if (!resp.ok) return; // a wrong secret: the recent tasks say so
+  const list = await resp.json();
+  state.templates = new Map(list.map((t) => [t.name, t]));
+  const chosen = $("task").value;
+  group.replaceChildren(...list.map((t) => el("option", { value: TEMPLATE + t.name, text: t.name })));
+  group.hidden = !list.length;
+  const wanted = new URLSearchParams(location.search).get("template");
+  if (wanted && state.templates.has(wanted)) $("task").value = TEMPLATE + wanted;
+  else if (chosen.startsWith(TEMPLATE)) $("task").value = chosen;
+  renderFields();
+}
+
+function renderTemplateFields(t, box) {
+  const task = t.definition && t.definition.task_name;
+  $("summary").textContent = (t.description ? t.description + " — " : "") + `a template of ${task}`;
+  for (const f of t.fields || []) box.append(field(f.name, fieldSchema(f), !!f.required, {}));
+  box.append(field("task_metas", { type: "object", description: "Any JSON object, echoed in every status." }, false, {}));
+}
+
 function renderFields() {
-  const task = state.tasks.get($("task").value);
+  const chosen = $("task").value;
   const box = $("fields");
   box.replaceChildren();
+  if (chosen.startsWith(TEMPLATE)) {
+    const t = state.templates.get(chosen.slice(TEMPLATE.length));
+    if (t) renderTemplateFields(t, box);
+    return;
+  }
+  const task = state.tasks.get(chosen);
   if (!task) return;
   $("summary").textContent = task.summary;
   const schema = task.parameters || {};
@@ -179,8 +229,28 @@ function renderFields() {
   for (const name of names) box.append(field(name, props[name], required.has(name), schema));
 }
 
+// The definition the form describes: a task's parameters, or a template's
+// fields ({template, fields}).
 function collect() {
-  const def = { task_name: $("task").value };
+  const chosen = $("task").value;
+  const values = collectValues();
+  if (!chosen.startsWith(TEMPLATE)) return Object.assign({ task_name: chosen }, values);
+  const { task_metas, ...fields } = values;
+  const def = { template: chosen.slice(TEMPLATE.length), fields };
+  if (task_metas !== undefined) def.task_metas = task_metas;
+  return def;
+}
+
+// What the task the form makes will be named (previews know its files).
+function chosenTask() {
+  const chosen = $("task").value;
+  if (!chosen.startsWith(TEMPLATE)) return chosen;
+  const t = state.templates.get(chosen.slice(TEMPLATE.length));
+  return t && t.definition ? t.definition.task_name : undefined;
+}
+
+function collectValues() {
+  const def = {};
   for (const input of $("fields").querySelectorAll("[name]")) {
     const v = input.value.trim();
     if (v === "") continue;
@@ -324,7 +394,7 @@ async function submit(event) {
     const resp = await fetch("/v1/create_stream", { method: "POST", headers: headers(), body: JSON.stringify({ tasks: [def] }) });
     if (!resp.ok) { showError(await describeFailure(resp)); return; }
     $("submit").disabled = false;
-    await follow(resp, [def.task_name]);
+    await follow(resp, [chosenTask()]);
   } catch (e) {
     showError(String(e));
   } finally {
@@ -372,13 +442,16 @@ async function init() {
   $("secret").addEventListener("change", () => {
     sessionStorage.setItem("drake-secret", $("secret").value);
     loadRecent();
+    loadTemplates();
   });
   const resp = await fetch("/v1/tasks");
   const tasks = await resp.json();
+  const builtIn = el("optgroup", { label: "Tasks" });
   for (const t of tasks) {
     state.tasks.set(t.name, t);
-    $("task").append(el("option", { value: t.name, text: t.name }));
+    builtIn.append(el("option", { value: t.name, text: t.name }));
   }
+  $("task").append(builtIn, el("optgroup", { id: "templates", label: "Templates", hidden: "" }));
   const wanted = new URLSearchParams(location.search).get("task");
   if (wanted && state.tasks.has(wanted)) $("task").value = wanted;
   $("task").addEventListener("change", renderFields);
@@ -386,6 +459,7 @@ async function init() {
   $("refresh").addEventListener("click", loadRecent);
   renderFields();
   loadRecent();
+  await loadTemplates();
   document.body.dataset.ready = "true";
 }
 
