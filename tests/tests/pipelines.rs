@@ -634,4 +634,34 @@ async fn the_cli_uploads_local_files() {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
+    // `drake run` has no stored tasks: a reference fails, saying why.
+    let run = Command::new(common::drake_bin())
+        .args(["run", "image.info"])
+        .arg(format!("url=drake:{}/output", "A".repeat(26)))
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(!run.status.success(), "{all}");
+    assert!(all.contains("not in drake run"), "{all}");
+}
+
+/// A stored input larger than what the reading task takes (html.scrape:
+/// 10 MiB pages) fails the run as too large, as a download would.
+#[tokio::test]
+async fn a_stored_input_over_the_tasks_cap_is_too_large() {
+    let drake = Drake::start().await;
+    let page = format!("<html><body>{}</body></html>", "x".repeat(11 << 20));
+    let up = upload(&drake, "big.html", "text/html", page.into_bytes()).await;
+    let s = &drake
+        .create(
+            json!({"task_name": "html.scrape", "url": up["reference"]}),
+            true,
+        )
+        .await[0];
+    assert_eq!(s["status"], "error", "{s}");
+    assert_eq!(s["result"], "url: the page is larger than 10 MiB", "{s}");
 }

@@ -183,7 +183,13 @@ pub fn build(state: &AppState) -> Value {
             "summary": "A self-hostable media task service (Stupeflix Tasks API v1).",
             "description": "Create tasks, follow their statuses, download their outputs. \
                 Task parameters are the `TaskDefinition` schemas, generated from the task \
-                components this server runs.",
+                components this server runs. Wherever a task takes a URL, `drake:KEY/NAME` \
+                names output file NAME of the account's task KEY (an upload's file is \
+                `output`), read straight from the blob store; `drake:$N/NAME` names the N-th \
+                task (from 0) of the same `tasks` list, and a task whose inputs have not \
+                finished waits for them (`queued`, with `waiting_for`). A task may also be \
+                `{\"template\": NAME, \"fields\": {…}}`, one of the account's templates \
+                (`/v1/templates`) rendered at create time.",
         },
         "servers": [{"url": &*state.public_base}],
         "paths": paths,
