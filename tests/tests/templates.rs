@@ -316,6 +316,14 @@ async fn the_cli_manages_templates_and_fills_them() {
         serde_json::from_str::<Value>(&out).unwrap()["fields"][1]["default"],
         64
     );
+    // What `get` prints, edited, goes back with `put`.
+    std::fs::write(&file, out.replace("A small thumbnail", "Edited")).unwrap();
+    let (ok, out, err) = cli(&["template", "put", file.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["description"],
+        "Edited"
+    );
 
     let photo = dir.path().join("p.jpg");
     std::fs::write(&photo, common::jpeg(300, 200)).unwrap();

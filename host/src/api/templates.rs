@@ -25,7 +25,11 @@ const MAX_TEMPLATES: u64 = 1000;
 /// `POST /v1/templates`: store (or replace) a template; 201 when new.
 pub async fn put(
     State(state): State<AppState>,
-    Creator { account, via, body }: Creator,
+    Creator {
+        account,
+        via,
+        mut body,
+    }: Creator,
 ) -> Result<Response, ApiError> {
     if via != Via::Secret {
         return Err(ApiError::unauthorized(
@@ -33,6 +37,11 @@ pub async fn put(
             Location::Body,
             "defining templates needs the account's secret; an api_key only creates tasks",
         ));
+    }
+    // What `GET` adds: a template read, edited and stored again keeps
+    // its shape.
+    for stamp in ["created", "updated"] {
+        body.remove(stamp);
     }
     let template: Template = serde_json::from_value(Value::Object(body)).map_err(|e| {
         ApiError::invalid(
