@@ -51,6 +51,16 @@ async fn upload(drake: &Drake, name: &str, content_type: &str, bytes: Vec<u8>) -
     status
 }
 
+/// Three photos of different sizes, uploaded: their statuses.
+async fn three_photos(drake: &Drake) -> Vec<Value> {
+    let mut uploads = Vec::new();
+    for (i, (w, h)) in [(320, 240), (400, 300), (640, 480)].into_iter().enumerate() {
+        let name = format!("p{i}.jpg");
+        uploads.push(upload(drake, &name, "image/jpeg", common::jpeg(w, h)).await);
+    }
+    uploads
+}
+
 /// The messages a failed task gives for parameter `name`.
 fn problems(status: &Value, name: &str) -> String {
     assert_eq!(status["status"], "error", "{status}");
@@ -272,14 +282,7 @@ async fn uploads_are_capped_and_authenticated() {
 async fn outputs_feed_the_next_tasks() {
     let drake = Drake::start().await;
     let mut thumbs = Vec::new();
-    for (i, (w, h)) in [(320, 240), (400, 300), (640, 480)].into_iter().enumerate() {
-        let up = upload(
-            &drake,
-            &format!("p{i}.jpg"),
-            "image/jpeg",
-            common::jpeg(w, h),
-        )
-        .await;
+    for up in three_photos(&drake).await {
         let s = &drake
             .create(
                 json!({"task_name": "image.thumb", "url": up["reference"],
@@ -315,12 +318,7 @@ async fn outputs_feed_the_next_tasks() {
         )
         .await[0];
     assert_eq!(video["status"], "success", "{video}");
-    let dir = tempfile::tempdir().unwrap();
-    let path = common::save(dir.path(), "v.mp4", &video["result"]["export"]).await;
-    let (frames, _, height, rate, _, _) = common::probe(&path);
-    let seconds = frames as f64 / rate;
-    assert!((seconds - 2.0).abs() < 0.2, "{frames} frames at {rate}");
-    assert_eq!(height, 240);
+    common::assert_export(video, 2.0, 240).await;
 }
 
 /// Every reference that cannot be read fails its task at create time,
@@ -461,14 +459,7 @@ async fn unreadable_references_fail_with_the_key_named() {
 async fn a_pipeline_is_one_request() {
     let drake = Drake::start().await;
     let mut tasks = Vec::new();
-    for (i, (w, h)) in [(320, 240), (400, 300), (640, 480)].into_iter().enumerate() {
-        let up = upload(
-            &drake,
-            &format!("p{i}.jpg"),
-            "image/jpeg",
-            common::jpeg(w, h),
-        )
-        .await;
+    for up in three_photos(&drake).await {
         tasks.push(json!({"task_name": "image.thumb", "url": up["reference"],
                           "width": 160, "height": 120}));
     }
@@ -502,12 +493,7 @@ async fn a_pipeline_is_one_request() {
     let frames = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(bytes)).unwrap();
     assert_eq!(image::AnimationDecoder::into_frames(frames).count(), 3);
     assert!(gif.get("waiting_for").is_none(), "{gif}");
-    let dir = tempfile::tempdir().unwrap();
-    let path = common::save(dir.path(), "v.mp4", &video["result"]["export"]).await;
-    let (frames, _, height, rate, _, _) = common::probe(&path);
-    let seconds = frames as f64 / rate;
-    assert!((seconds - 2.0).abs() < 0.2, "{frames} frames at {rate}");
-    assert_eq!(height, 240);
+    common::assert_export(&video, 2.0, 240).await;
 
     let (code, again) = drake.post("/v1/create", body).await;
     assert_eq!(code, StatusCode::OK, "{again}");

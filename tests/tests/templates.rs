@@ -144,14 +144,7 @@ async fn fields_render_as_text_and_typed_values() {
     assert_eq!(status["status"], "success", "{status}");
     // The request's task_metas win over the template's.
     assert_eq!(status["task_metas"], json!({"mine": true}));
-    let dir = tempfile::tempdir().unwrap();
-    let path = common::save(dir.path(), "v.mp4", &status["result"]["export"]).await;
-    let (frames, _, height, rate, _, _) = common::probe(&path);
-    assert!(
-        ((frames as f64 / rate) - 4.0).abs() < 0.2,
-        "{frames} at {rate}"
-    );
-    assert_eq!(height, 240);
+    common::assert_export(status, 4.0, 240).await;
 
     // Without task_metas of its own, the template's echo the fields as
     // they were given: the JSON string holds the text unchanged.

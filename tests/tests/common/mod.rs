@@ -469,6 +469,20 @@ pub async fn save(dir: &Path, name: &str, url: &Value) -> PathBuf {
     path
 }
 
+/// Assert that a succeeded video task's `export` lasts `seconds` (±0.2 s)
+/// and is `height` pixels high.
+pub async fn assert_export(status: &Value, seconds: f64, height: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = save(dir.path(), "v.mp4", &status["result"]["export"]).await;
+    let (frames, _, got_height, rate, _, _) = probe(&path);
+    let got = frames as f64 / rate;
+    assert!(
+        (got - seconds).abs() < 0.2,
+        "{frames} frames at {rate}, not {seconds} s"
+    );
+    assert_eq!(got_height, height);
+}
+
 /// (frames, width, height, rate, video codec, audio codec) of a file.
 pub fn probe(path: &Path) -> (u64, u64, u64, f64, String, Option<String>) {
     let out = Command::new("ffprobe")
