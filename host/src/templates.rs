@@ -35,6 +35,12 @@ pub const MAX_FIELDS: usize = 100;
 /// Longest template name.
 pub const MAX_TEMPLATE_NAME: usize = 100;
 
+/// Largest rendered definition: twice the default request body cap (a
+/// task larger than any client could send). Fields are the caller's (an
+/// `api_key` holder's too), and one placeholder repeated in every slide
+/// would otherwise multiply a 1 MiB field into gigabytes.
+pub const MAX_RENDERED_BYTES: usize = 2 << 20;
+
 /// A field's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -224,11 +230,21 @@ impl Template {
         if !problems.is_empty() {
             return Err(problems);
         }
-        Ok(self
+        let mut room = MAX_RENDERED_BYTES;
+        let rendered: Option<Map<String, Value>> = self
             .definition
             .iter()
-            .map(|(k, v)| (k.clone(), fill(v, &values)))
-            .collect())
+            .map(|(k, v)| Some((k.clone(), fill(v, &values, &mut room)?)))
+            .collect();
+        rendered.ok_or_else(|| {
+            let why = format!(
+                "with these values template {} would render more than {} MiB \
+                 (MAX_RENDERED_BYTES); shorten them",
+                self.name,
+                MAX_RENDERED_BYTES >> 20
+            );
+            Problems::from([("fields".to_owned(), vec![why])])
+        })
     }
 }
 
@@ -334,15 +350,17 @@ fn walk(value: &Value, visit: &mut dyn FnMut(&str)) {
 }
 
 /// `value` with its placeholders filled from `values` (all present:
-/// [`Template::render`] checked them).
-fn fill(value: &Value, values: &BTreeMap<&str, Value>) -> Value {
-    match value {
+/// [`Template::render`] checked them), or `None` once the strings filled
+/// exceed `room` bytes in all (it is what is left).
+fn fill(value: &Value, values: &BTreeMap<&str, Value>, room: &mut usize) -> Option<Value> {
+    Some(match value {
         Value::String(s) if s.contains("${") => {
             let pieces = pieces(s);
             if let [Piece::Field(name)] = pieces[..]
                 && let Some(v) = values.get(name)
             {
-                return v.clone();
+                *room = room.checked_sub(v.as_str().map_or(0, str::len))?;
+                return Some(v.clone());
             }
             let xml = s.trim_start().starts_with('<');
             let mut out = String::with_capacity(s.len());
@@ -372,17 +390,26 @@ fn fill(value: &Value, values: &BTreeMap<&str, Value>) -> Value {
                         }
                     }
                 }
+                if out.len() > *room {
+                    return None;
+                }
             }
+            *room -= out.len();
             Value::String(out)
         }
-        Value::Array(items) => Value::Array(items.iter().map(|v| fill(v, values)).collect()),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| fill(v, values, room))
+                .collect::<Option<_>>()?,
+        ),
         Value::Object(map) => Value::Object(
             map.iter()
-                .map(|(k, v)| (k.clone(), fill(v, values)))
-                .collect(),
+                .map(|(k, v)| Some((k.clone(), fill(v, values, room)?)))
+                .collect::<Option<_>>()?,
         ),
         other => other.clone(),
-    }
+    })
 }
 
 /// Whether the end of `text` is inside a CDATA section, given whether its
@@ -502,6 +529,34 @@ mod tests {
         assert_eq!(ok["c"], "#fff");
         let bad = t.render(json!({"u": "ftp://x"}).as_object().unwrap());
         assert!(bad.unwrap_err()["u"][0].contains("URL"));
+    }
+
+    /// A field repeated in every slide cannot multiply a large value into
+    /// an unbounded definition: past MAX_RENDERED_BYTES the task fails.
+    #[test]
+    fn a_rendering_too_large_is_a_field_problem() {
+        let doc = format!("<movie>{}</movie>", "<text>${t}</text>".repeat(300));
+        let t = template(
+            json!({"task_name": "video.create", "definition": doc}),
+            json!([{"name": "t", "type": "text", "required": true}]),
+        );
+        let small = t.render(json!({"t": "x".repeat(1000)}).as_object().unwrap());
+        assert!(small.is_ok(), "300 kB fits");
+        let big = t
+            .render(json!({"t": "x".repeat(10_000)}).as_object().unwrap())
+            .unwrap_err();
+        assert!(big["fields"][0].contains("MAX_RENDERED_BYTES"), "{big:?}");
+        // A whole-value placeholder counts too.
+        let whole = template(
+            json!({"task_name": "image.info", "a": "${t}", "b": "${t}", "c": "${t}"}),
+            json!([{"name": "t", "type": "text"}]),
+        );
+        let huge = "y".repeat(MAX_RENDERED_BYTES / 2);
+        assert!(
+            whole
+                .render(json!({"t": huge}).as_object().unwrap())
+                .is_err()
+        );
     }
 
     #[test]
