@@ -3,9 +3,9 @@
 //! the stored frame. image.thumb and every analysis task use it.
 //!
 //! One decoder per format, each chosen for a reason:
-//! - JPEG: at 1/8 (any Huffman file) and 1/4 (baseline files) drake's
-//!   own reduced decoder ([`crate::jpeg_dc`]: the DC and lowest AC
-//!   coefficients, every other AC symbol skipped unread — a 24 Mpx photo
+//! - JPEG: at 1/8 and 1/4 (any 8-bit Huffman file) drake's own reduced
+//!   decoder ([`crate::jpeg_dc`]: the DC and lowest AC coefficients, the
+//!   other AC symbols skipped or only counted — a 24 Mpx photo
 //!   thumbnailed to 200 px never exists at full size); otherwise
 //!   `jpeg-decoder`, which also decodes at a DCT scale and hands CMYK over
 //!   raw, so it is converted here, through the embedded CMYK profile when

@@ -6,7 +6,6 @@
 use drake_imaging::native;
 use drake_sdk::{Ctx, TaskError};
 use image::codecs::gif::{GifEncoder, Repeat};
-use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
 use image::metadata::LoopCount;
 use image::{Delay, DynamicImage, ExtendedColorType, ImageEncoder};
@@ -33,9 +32,7 @@ pub fn still(ctx: &mut dyn Ctx, img: DynamicImage, format: Format) -> Result<Vec
         Format::Jpeg => {
             // JPEG has no alpha: flatten on white, as browsers show it.
             let rgb = flatten_on_white(img);
-            JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY)
-                .write_image(rgb.as_raw(), w, h, ExtendedColorType::Rgb8)
-                .map_err(failed)?;
+            return drake_imaging::encode_jpeg(&rgb, JPEG_QUALITY);
         }
         Format::Png => {
             let (bytes, color) = match &img {
