@@ -434,7 +434,7 @@ impl<'a> Bits<'a> {
         band: Band,
         eobrun: &mut u32,
         mask: &mut u64,
-        kept: &mut [i16; 4],
+        kept: &mut [i16],
     ) -> Result<(), &'static str> {
         if *eobrun > 0 {
             *eobrun -= 1;
@@ -479,7 +479,7 @@ impl<'a> Bits<'a> {
         band: Band,
         eobrun: &mut u32,
         mask: &mut u64,
-        kept: &mut [i16; 4],
+        kept: &mut [i16],
     ) -> Result<(), &'static str> {
         let bit = 1i16.wrapping_shl(band.low);
         let mut k = band.start;
@@ -508,6 +508,23 @@ impl<'a> Bits<'a> {
                 // Past `run` zero coefficients (correcting nonzero ones on
                 // the way) to the zero one the new value goes in.
                 while k <= band.end {
+                    if k > kept.len() {
+                        // Past the kept ones: found with the mask, the
+                        // corrections on the way skipped all at once.
+                        let ahead = (u64::MAX << k) & (u64::MAX >> (63 - band.end));
+                        let mut zeros = !*mask & ahead;
+                        for _ in 0..run {
+                            zeros &= zeros.wrapping_sub(1);
+                        }
+                        let target = match zeros {
+                            0 => band.end + 1,
+                            z => z.trailing_zeros() as usize,
+                        };
+                        let before = u64::MAX.checked_shr(64 - target as u32).unwrap_or(0);
+                        self.skip((*mask & ahead & before).count_ones());
+                        k = target;
+                        break;
+                    }
                     if *mask & (1 << k) != 0 {
                         self.correct(k, bit, kept);
                     } else if run == 0 {
@@ -529,7 +546,7 @@ impl<'a> Bits<'a> {
         if *eobrun > 0 {
             // The rest of the band: only corrections. Those of kept
             // coefficients are applied; the others skipped all at once.
-            while k <= band.end.min(4) {
+            while k <= band.end.min(kept.len()) {
                 if *mask & (1 << k) != 0 {
                     self.correct(k, bit, kept);
                 }
@@ -547,8 +564,12 @@ impl<'a> Bits<'a> {
     /// The correction bit of nonzero coefficient `k`: kept ones gain it in
     /// magnitude.
     #[inline]
-    fn correct(&mut self, k: usize, bit: i16, kept: &mut [i16; 4]) {
-        let set = self.get(1) == 1;
+    fn correct(&mut self, k: usize, bit: i16, kept: &mut [i16]) {
+        if self.n == 0 {
+            self.refill();
+        }
+        let set = self.acc >> 63 == 1;
+        self.consume(1);
         if let Some(slot) = kept.get_mut(k.wrapping_sub(1))
             && set
             && *slot & bit == 0
@@ -688,6 +709,12 @@ pub enum Scale {
     /// and the three lowest AC coefficients (in baseline files every other
     /// AC symbol is skipped unread).
     Quarter,
+    /// 1/2, progressive files only: 4×4 pixels per block, libjpeg's reduced
+    /// inverse DCT of its top-left 4×4 coefficients. (A baseline file at
+    /// this scale reads as many symbols as `jpeg-decoder`, which is as
+    /// fast there; progressive ones are where it is slow, at its
+    /// refinement scans, one correction bit at a time.)
+    Half,
 }
 
 impl Scale {
@@ -696,6 +723,7 @@ impl Scale {
         match self {
             Scale::Eighth => 1,
             Scale::Quarter => 2,
+            Scale::Half => 4,
         }
     }
 
@@ -705,6 +733,7 @@ impl Scale {
         match self {
             Scale::Eighth => 0,
             Scale::Quarter => 4,
+            Scale::Half => 24,
         }
     }
 }
@@ -782,7 +811,7 @@ pub fn decode_at(data: &[u8], scale: Scale) -> Result<Option<DynamicImage>, Stri
                     components[0].v = 1;
                 }
                 let blocks: usize = components.iter().map(|c| mcus_x * c.h * mcus_y * c.v).sum();
-                if blocks > MAX_BLOCKS {
+                if blocks > MAX_BLOCKS || (scale == Scale::Half && marker != 0xC2) {
                     return Ok(None);
                 }
                 let dc = components
@@ -796,7 +825,9 @@ pub fn decode_at(data: &[u8], scale: Scale) -> Result<Option<DynamicImage>, Stri
                 let nonzero = components
                     .iter()
                     .map(|c| match (marker, scale) {
-                        (0xC2, Scale::Quarter) => vec![0; mcus_x * c.h * mcus_y * c.v],
+                        (0xC2, Scale::Quarter | Scale::Half) => {
+                            vec![0; mcus_x * c.h * mcus_y * c.v]
+                        }
                         _ => Vec::new(),
                     })
                     .collect();
@@ -1061,7 +1092,7 @@ struct Band {
 
 /// Read one progressive AC scan (one component) at 1/4: every symbol is
 /// decoded, as the next block starts after them, but only the values of
-/// zigzag 1..=4 are kept; of the others only whether they are nonzero,
+/// zigzag 1..=`Scale::low` are kept; of the others only whether they are nonzero,
 /// for the refinement scans' correction bits, which are then skipped in
 /// bulk (libjpeg reads them one at a time). Data that ends inside the
 /// scan leaves the remaining detail out, as at any other scale (see
@@ -1078,7 +1109,7 @@ fn decode_ac_scan(
     if band.start > band.end || band.end > 63 || band.low > 13 {
         return Err("a progressive scan with an invalid spectral band".into());
     }
-    let per_line = f.blocks_per_line(c);
+    let (per_line, n) = (f.blocks_per_line(c), f.low);
     let (units_x, units_y) = f.scan_blocks(c);
     let (Some(low), Some(nonzero)) = (f.ac.get_mut(c), f.nonzero.get_mut(c)) else {
         return Err("a scan names an unknown component".into());
@@ -1094,11 +1125,8 @@ fn decode_ac_scan(
             }
             done += 1;
             let at = by * per_line + bx;
-            let (Some(mask), Some(kept)) = (
-                nonzero.get_mut(at),
-                low.get_mut(at * 4..at * 4 + 4)
-                    .and_then(|k| <&mut [i16; 4]>::try_from(k).ok()),
-            ) else {
+            let (Some(mask), Some(kept)) = (nonzero.get_mut(at), low.get_mut(at * n..at * n + n))
+            else {
                 return Err("block outside the frame".into());
             };
             let read = if band.high == 0 {
@@ -1165,6 +1193,84 @@ impl Quadrants {
     }
 }
 
+/// Zigzag index of each coefficient (row = vertical frequency, column =
+/// horizontal) of the top-left 4×4.
+const ZIGZAG_4X4: [[usize; 4]; 4] = [[0, 1, 5, 6], [2, 4, 7, 13], [3, 8, 12, 17], [9, 11, 18, 24]];
+
+/// `C(u)·cos((2j+1)uπ/8)` for u, j in 0..4 (`C(0)` = 1/√2): the 8-point
+/// basis sampled at the centres of pixel pairs.
+const COS4: [[f32; 4]; 4] = {
+    use std::f32::consts::FRAC_1_SQRT_2 as H;
+    const A: f32 = 0.923_879_5; // cos(π/8)
+    const B: f32 = 0.382_683_4; // cos(3π/8)
+    [[H, H, H, H], [A, B, -B, -A], [H, -H, -H, H], [B, -A, A, -B]]
+};
+
+/// A plane at 1/2: each block the 8×8 inverse DCT sampled at the centres
+/// of its 2×2 pixel groups, from its top-left 4×4 coefficients (libjpeg's
+/// reduced 4×4 transform); `low` holds zigzag 1..=24 of every block.
+fn half_plane(dc: &[i16], low: &[i16], per_line: usize, q: &[i32; 64]) -> Vec<u8> {
+    let line = per_line * 4;
+    let mut px = vec![0u8; dc.len() * 16];
+    let quant = ZIGZAG_4X4.map(|row| row.map(|k| q[k] as f32));
+    let block_rows = px
+        .chunks_exact_mut(4 * line)
+        .zip(dc.chunks_exact(per_line))
+        .zip(low.chunks_exact(24 * per_line));
+    for ((rows, dcs), lows) in block_rows {
+        for (bx, (&d, low)) in dcs.iter().zip(lows.chunks_exact(24)).enumerate() {
+            let block = idct4(d, low, &quant);
+            for (y, pixels) in block.iter().enumerate() {
+                let at = y * line + bx * 4;
+                if let Some(out) = rows.get_mut(at..at + 4) {
+                    out.copy_from_slice(pixels);
+                }
+            }
+        }
+    }
+    px
+}
+
+/// One block at 1/2 (see [`half_plane`]); `quant` the quantisers of the
+/// top-left 4×4 in natural order.
+#[inline]
+fn idct4(dc: i16, low: &[i16], quant: &[[f32; 4]; 4]) -> [[u8; 4]; 4] {
+    let mut f = [[0f32; 4]; 4];
+    let mut flat = true;
+    for (v, row) in ZIGZAG_4X4.iter().enumerate() {
+        for (u, &k) in row.iter().enumerate() {
+            let c = match k {
+                0 => dc,
+                k => {
+                    let c = low.get(k - 1).copied().unwrap_or(0);
+                    flat &= c == 0;
+                    c
+                }
+            };
+            f[v][u] = f32::from(c) * quant[v][u];
+        }
+    }
+    if flat {
+        let level = ((f[0][0] / 8.0 + 128.0).clamp(0.0, 255.0) + 0.5) as u8;
+        return [[level; 4]; 4];
+    }
+    // Rows (horizontal frequencies → columns), then columns.
+    let mut t = [[0f32; 4]; 4];
+    for v in 0..4 {
+        for j in 0..4 {
+            t[v][j] = (0..4).map(|u| COS4[u][j] * f[v][u]).sum();
+        }
+    }
+    let mut out = [[0u8; 4]; 4];
+    for (i, row) in out.iter_mut().enumerate() {
+        for (j, p) in row.iter_mut().enumerate() {
+            let x: f32 = (0..4).map(|v| COS4[v][i] * t[v][j]).sum::<f32>() / 4.0 + 128.0;
+            *p = (x.clamp(0.0, 255.0) + 0.5) as u8;
+        }
+    }
+    out
+}
+
 /// JFIF YCbCr → RGB in 16.16 fixed point, as libjpeg's tables: each
 /// chroma value's share of R, G and B, rounding folded in, so a pixel is
 /// three additions (the same values as computing it whole).
@@ -1215,7 +1321,8 @@ fn render(
     let s = scale.per_block();
     let (w, h) = ((f.width * s).div_ceil(8), (f.height * s).div_ceil(8));
     // Each component's pixels, `s` per block side: at 1/8 a block's mean
-    // level (libjpeg's 1×1 inverse DCT, rounded), at 1/4 its quadrants'.
+    // level (libjpeg's 1×1 inverse DCT, rounded), at 1/4 its quadrants',
+    // at 1/2 the 4×4 inverse DCT of its lowest coefficients.
     let planes: Vec<Vec<u8>> = f
         .components
         .iter()
@@ -1232,8 +1339,11 @@ fn render(
                     })
                     .collect();
             }
-            // Two pixel rows per block row, two pixels per block.
             let per_line = f.blocks_per_line(c);
+            if scale == Scale::Half {
+                return half_plane(dc, &f.ac[c], per_line, q);
+            }
+            // Two pixel rows per block row, two pixels per block.
             let line = per_line * 2;
             let weights = Quadrants::new(q);
             let mut px = vec![0u8; dc.len() * 4];
@@ -1387,7 +1497,7 @@ mod tests {
     }
 
     #[test]
-    fn quarter_scale_agrees_with_the_general_decoder() {
+    fn quarter_and_half_scales_agree_with_the_general_decoder() {
         use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
         let smooth = crate::samples::gradient(333, 250);
         let rgb = crate::samples::encode(&smooth, image::ImageFormat::Jpeg);
@@ -1413,6 +1523,12 @@ mod tests {
                 let mean = compare_at(&jpeg, Scale::Quarter);
                 let what = format!("{sampling:?} progressive {progressive} restart {restart}");
                 assert!(mean <= 1.5, "{what}: {mean}");
+                if progressive {
+                    let mean = compare_at(&jpeg, Scale::Half);
+                    assert!(mean <= 1.0, "{what} at 1/2: {mean}");
+                } else {
+                    assert!(decode_at(&jpeg, Scale::Half).unwrap().is_none(), "{what}");
+                }
             }
         }
         // libjpeg's progressive script, with successive approximation
@@ -1421,9 +1537,12 @@ mod tests {
             let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("tests/fixtures")
                 .join(name);
-            let mean = compare_at(&std::fs::read(&path).unwrap(), Scale::Quarter);
+            let jpeg = std::fs::read(&path).unwrap();
+            let mean = compare_at(&jpeg, Scale::Quarter);
             // ~0.9; without the correction bits 1.57.
             assert!(mean <= 1.2, "{name}: {mean}");
+            let mean = compare_at(&jpeg, Scale::Half);
+            assert!(mean <= 1.0, "{name} at 1/2: {mean}");
         }
     }
 
