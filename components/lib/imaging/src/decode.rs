@@ -3,10 +3,11 @@
 //! the stored frame. image.thumb and every analysis task use it.
 //!
 //! One decoder per format, each chosen for a reason:
-//! - JPEG: at 1/8 and 1/4 (any 8-bit Huffman file) and 1/2 (progressive
-//!   files) drake's own reduced decoder ([`crate::jpeg_dc`]: the DC and lowest AC coefficients, the
-//!   other AC symbols skipped or only counted — a 24 Mpx photo
-//!   thumbnailed to 200 px never exists at full size); otherwise
+//! - JPEG: at 1/8, 1/4 and 1/2 (any 8-bit Huffman file) drake's own
+//!   reduced decoder ([`crate::jpeg_dc`]: the DC and lowest AC
+//!   coefficients, the other AC symbols skipped or only counted — a
+//!   24 Mpx photo thumbnailed to 200 px never exists at full size);
+//!   otherwise
 //!   `jpeg-decoder`, which also decodes at a DCT scale and hands CMYK over
 //!   raw, so it is converted here, through the embedded CMYK profile when
 //!   there is one;
@@ -281,12 +282,11 @@ impl Source {
                 cmyk_icc,
             } => {
                 if let Some((w, h)) = jpeg_scale_request(stored, target) {
-                    // 1/8 or 1/4 is enough, or 1/2 for a progressive
-                    // file: drake's reduced decoder (the DC and lowest AC
-                    // coefficients, the other AC symbols skipped or only
-                    // counted) is much faster; what it leaves (baseline
-                    // files at 1/2, 12-bit, arithmetic, CMYK) goes the
-                    // general way.
+                    // 1/8, 1/4 or 1/2 is enough: drake's reduced decoder
+                    // (the DC and lowest AC coefficients, the other AC
+                    // symbols skipped or only counted) is much faster;
+                    // what it leaves (12-bit, arithmetic, CMYK) goes the
+                    // general way, at the DCT scale asked here.
                     let (sw, sh) = stored;
                     let fits =
                         |d: u32| u32::from(w) <= sw.div_ceil(d) && u32::from(h) <= sh.div_ceil(d);
@@ -295,7 +295,7 @@ impl Source {
                     } else if fits(4) {
                         Some(crate::jpeg_dc::Scale::Quarter)
                     } else if fits(2) {
-                        Some(crate::jpeg_dc::Scale::Half) // progressive files only
+                        Some(crate::jpeg_dc::Scale::Half)
                     } else {
                         None
                     };
