@@ -25,16 +25,16 @@ use image::{Delay, DynamicImage, GrayImage, RgbImage, RgbaImage};
 use crate::avif::Avif;
 
 /// libwebp quality (0–100), chosen for the SSIM of drake's JPEG at
-/// quality 85: measured on three 1024 px photo thumbnails, WebP at 90 is
-/// within 0.001 of it (±) at 79–88% of its bytes; at 80 (cwebp's default)
-/// it is 0.004–0.006 lower (bench/README.md, "Output formats").
+/// quality 85: on the bench's photo thumbnails WebP at 90 is within 0.001
+/// of it (±) at 78–99% of the bytes of that (4:2:0) JPEG; at 80 (cwebp's
+/// default) it is 0.004–0.006 lower (bench/README.md, "Output formats").
 pub const WEBP_QUALITY: &str = "90";
 
 /// libwebp effort (`-m`, 0–6): 4 is libwebp's and sharp's default.
 const WEBP_METHOD: &str = "4";
 
 /// AV1 constant quality for AVIF (0–63, lower is better), chosen the same
-/// way: at 12 the SSIM is within 0.0005 of JPEG 85's at 65–73% of its
+/// way: at 12 the SSIM is within 0.0005 of JPEG 85's at 65–87% of its
 /// bytes (SSIM penalises AV1's smoothing; at 30 a photo looks as good to
 /// the eye in a third of the bytes, but measures 0.008 lower).
 pub const AVIF_CRF: &str = "12";
