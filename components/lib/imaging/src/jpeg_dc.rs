@@ -1672,15 +1672,29 @@ mod tests {
 
     #[test]
     fn damaged_files_do_not_panic() {
-        let jpeg = crate::samples::encode(&noisy(200, 120), image::ImageFormat::Jpeg);
-        for cut in [3, 20, 200, jpeg.len() / 2, jpeg.len() - 3] {
-            let _ = decode(&jpeg[..cut]);
+        let baseline = crate::samples::encode(&noisy(200, 120), image::ImageFormat::Jpeg);
+        // Refinement scans (successive approximation) too.
+        let progressive = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/progressive-420.jpg"),
+        )
+        .unwrap();
+        for jpeg in [&baseline, &progressive] {
+            for scale in [Scale::Eighth, Scale::Quarter, Scale::Half] {
+                for cut in (3..jpeg.len()).step_by(jpeg.len() / 40) {
+                    let _ = decode_at(&jpeg[..cut], scale);
+                }
+                // Bytes flipped all through the entropy data, at several
+                // strides and patterns.
+                for (stride, pattern) in [(97, 0x5A), (31, 0xFF), (1013, 0x01), (7, 0x80)] {
+                    let mut flipped = jpeg.clone();
+                    for i in (400..flipped.len()).step_by(stride) {
+                        flipped[i] ^= pattern;
+                    }
+                    let _ = decode_at(&flipped, scale);
+                }
+            }
         }
-        let mut flipped = jpeg.clone();
-        for i in (400..flipped.len()).step_by(97) {
-            flipped[i] ^= 0x5A;
-        }
-        let _ = decode(&flipped);
         assert!(decode(b"\xFF\xD8").is_err());
         assert!(decode(b"GIF89a").is_err());
     }
