@@ -1483,10 +1483,15 @@ mod tests {
                 )
             }
         };
+        mean_difference(&ours, &theirs)
+    }
+
+    /// The mean absolute difference of two same-sized sample buffers.
+    fn mean_difference(ours: &[u8], theirs: &[u8]) -> f64 {
         assert_eq!(ours.len(), theirs.len());
         let diff: u64 = ours
             .iter()
-            .zip(&theirs)
+            .zip(theirs)
             .map(|(a, b)| u64::from(a.abs_diff(*b)))
             .sum();
         diff as f64 / ours.len() as f64
@@ -1525,14 +1530,7 @@ mod tests {
                 let div = 8 / scale.per_block() as u16;
                 d.scale(331u16.div_ceil(div), 247u16.div_ceil(div)).unwrap();
                 let theirs = d.decode().unwrap();
-                assert_eq!(ours.as_raw().len(), theirs.len(), "{sampling:?} {scale:?}");
-                let diff: u64 = ours
-                    .as_raw()
-                    .iter()
-                    .zip(&theirs)
-                    .map(|(a, b)| u64::from(a.abs_diff(*b)))
-                    .sum();
-                let mean = diff as f64 / theirs.len() as f64;
+                let mean = mean_difference(ours.as_raw(), &theirs);
                 // Replicated chroma (libjpeg's at these scales) against
                 // jpeg-decoder's interpolated: up to ~2.4 on a ramp.
                 assert!(mean <= 3.0, "{sampling:?} {scale:?}: {mean}");
@@ -1668,6 +1666,35 @@ mod tests {
             let mean = compare(&jpeg);
             assert!(mean <= 1.0, "restart {restart}: {mean}");
         }
+    }
+
+    /// A progressive file whose data ends inside a detail (AC) scan has
+    /// every pixel, at less detail, at every reduced scale (as at 1/8, and
+    /// as browsers show a progressive image still loading); one cut in its
+    /// first (DC) scan is cut short.
+    #[test]
+    fn a_progressive_file_cut_in_a_detail_scan_shows_what_it_has() {
+        let jpeg = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/progressive-420.jpg"),
+        )
+        .unwrap();
+        // The start of the fourth scan: past the DC scan and two AC ones.
+        let scans: Vec<usize> = (0..jpeg.len() - 1)
+            .filter(|&i| jpeg[i] == 0xFF && jpeg[i + 1] == 0xDA)
+            .collect();
+        let cut = &jpeg[..scans[3] + 200];
+        for scale in [Scale::Eighth, Scale::Quarter, Scale::Half] {
+            let whole = decode_at(&jpeg, scale).unwrap().unwrap();
+            let part = decode_at(cut, scale).unwrap().unwrap();
+            let size = |i: &DynamicImage| (i.width(), i.height());
+            assert_eq!(size(&part), size(&whole), "{scale:?}");
+            // Less detail, the same picture.
+            let mean = mean_difference(part.to_luma8().as_raw(), whole.to_luma8().as_raw());
+            assert!(mean < 12.0, "{scale:?}: {mean}");
+        }
+        let in_dc = &jpeg[..scans[0] + 300];
+        assert_eq!(decode_at(in_dc, Scale::Quarter).unwrap_err(), TRUNCATED);
     }
 
     #[test]

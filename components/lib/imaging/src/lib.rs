@@ -238,8 +238,38 @@ pub fn encode_jpeg(img: &RgbImage, quality: u8) -> Result<Vec<u8>, TaskError> {
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
 mod tests {
     use super::*;
+
+    /// Each component's sampling factors (H << 4 | V) in a JPEG's frame
+    /// header.
+    fn sampling(jpeg: &[u8]) -> Vec<u8> {
+        let sof = (0..jpeg.len() - 1)
+            .find(|&i| jpeg[i] == 0xFF && jpeg[i + 1] == 0xC0)
+            .unwrap();
+        let n = usize::from(jpeg[sof + 9]);
+        (0..n).map(|c| jpeg[sof + 11 + 3 * c]).collect()
+    }
+
+    #[test]
+    fn jpeg_chroma_is_halved_below_quality_90() {
+        let img = RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 4, y as u8 * 5, 90]));
+        // 4:2:0 at quality 85, as libjpeg and sharp write it.
+        assert_eq!(
+            sampling(&encode_jpeg(&img, 85).unwrap()),
+            [0x22, 0x11, 0x11]
+        );
+        // 4:4:4 from quality 90.
+        assert_eq!(sampling(&encode_jpeg(&img, 90).unwrap()), [0x11; 3]);
+        let back = image::load_from_memory(&encode_jpeg(&img, 85).unwrap()).unwrap();
+        assert_eq!((back.width(), back.height()), (64, 48));
+        let wide = RgbImage::new(65_536, 1);
+        assert!(matches!(
+            encode_jpeg(&wide, 85),
+            Err(TaskError::InvalidInput(_))
+        ));
+    }
 
     #[test]
     fn working_sizes() {
